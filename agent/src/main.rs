@@ -1,0 +1,205 @@
+//! `netio`: exact per-process TCP byte accounting for database servers.
+//!
+//! Commands: `run` (the agent), `kernel` (which backends work here and why
+//! not), `check-config`. Usage errors exit 2, runtime failures 1.
+
+mod config;
+mod discovery;
+mod monitor;
+mod record;
+mod signals;
+mod sink;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use netio_probes::{probe_backends, BackendChoice, Probes};
+
+use crate::config::Config;
+use crate::record::Record;
+use crate::sink::{JsonSink, Sink};
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+const USAGE: &str = "\
+usage:
+  netio run [--config FILE] [--backend auto|fentry|tracepoint|kprobe] [--output json]
+  netio kernel
+  netio check-config [FILE]
+  netio --version | --help
+
+run           count the TCP bytes of the configured targets and write records
+              (default config: /etc/netio/netio.conf)
+kernel        load and attach each backend on this kernel and say which work
+check-config  validate a config and print it as netio understands it
+";
+
+/// A usage error: printed with the usage, exit code 2.
+struct Usage(String);
+
+struct RunArgs {
+    config: PathBuf,
+    backend: Option<BackendChoice>,
+}
+
+fn parse_run(args: &[String]) -> Result<RunArgs, Usage> {
+    let mut out = RunArgs { config: PathBuf::from(config::DEFAULT_PATH), backend: None };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let (key, inline) = match a.split_once('=') {
+            Some((k, v)) if k.starts_with("--") => (k, Some(v.to_string())),
+            _ => (a.as_str(), None),
+        };
+        let mut value = |name: &str| {
+            inline.clone().or_else(|| it.next().cloned()).ok_or_else(|| Usage(format!("{name} needs a value")))
+        };
+        match key {
+            "--config" | "-c" => out.config = PathBuf::from(value("--config")?),
+            "--backend" => out.backend = Some(value("--backend")?.parse().map_err(Usage)?),
+            "--output" => {
+                let v = value("--output")?;
+                if v != "json" {
+                    return Err(Usage(format!("unknown output {v:?}: expected json")));
+                }
+            }
+            other => return Err(Usage(format!("unknown argument {other:?} for `netio run`"))),
+        }
+    }
+    Ok(out)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("run") => parse_run(&args[1..]).map(run),
+        Some("kernel") if args.len() == 1 => Ok(kernel()),
+        Some("check-config") if args.len() <= 2 => {
+            Ok(check_config(&PathBuf::from(args.get(1).map(String::as_str).unwrap_or(config::DEFAULT_PATH))))
+        }
+        Some("--version" | "-V") => {
+            println!("netio {VERSION}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Some("--help" | "-h" | "help") => {
+            print!("{USAGE}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(_) => Err(Usage(format!("unknown command or arguments: {}", args.join(" ")))),
+        None => Err(Usage("no command given".into())),
+    };
+    match result {
+        Ok(code) => code,
+        Err(Usage(msg)) => {
+            eprintln!("netio: {msg}\n\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_string()).unwrap_or_default()
+}
+
+fn run(args: RunArgs) -> ExitCode {
+    let mut config = match Config::load(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("netio: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(b) = args.backend {
+        config.backend = b;
+    }
+    // Before libbpf or anything else could start a thread.
+    let signals = match signals::Signals::install() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("netio: cannot set up signal handling: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (probes, attempts) = Probes::load(config.backend, config.capacity());
+    let Some(probes) = probes else {
+        eprintln!("netio: no backend could be loaded (asked for {}):", config.backend);
+        for a in &attempts {
+            if let Err(why) = &a.result {
+                eprintln!("  {}: {why}", a.backend);
+            }
+        }
+        return ExitCode::FAILURE;
+    };
+    for a in &attempts {
+        if let Err(why) = &a.result {
+            eprintln!("netio: backend {} passed over: {why}", a.backend);
+        }
+    }
+    let backend = probes.backend().name();
+    let detail = probes.description().to_string();
+    let sink: Box<dyn Sink> = Box::new(JsonSink::new(std::io::stdout().lock()));
+    let targets: Vec<String> = config.targets.iter().map(|t| t.name.clone()).collect();
+    let mut monitor = monitor::Monitor::new(config, probes, sink);
+    let tracked = match monitor.start() {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("netio: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let started = Record::started(VERSION, &kernel_release(), backend, &detail, &targets, tracked);
+    let result = monitor
+        .sink()
+        .write(&started)
+        .and_then(|_| monitor.sink().flush())
+        .and_then(|_| monitor.run(&signals))
+        .and_then(|_| monitor.sink().write(&Record::stopping(VERSION)))
+        .and_then(|_| monitor.sink().flush());
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("netio: cannot write records: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn kernel() -> ExitCode {
+    println!("kernel {}", kernel_release());
+    let attempts = probe_backends();
+    for a in &attempts {
+        match &a.result {
+            Ok(what) => println!("{:<10} usable: {what}", a.backend.name()),
+            Err(why) => println!("{:<10} unusable: {why}", a.backend.name()),
+        }
+    }
+    let (probes, _) = Probes::load(BackendChoice::Auto, Default::default());
+    match probes {
+        Some(p) => {
+            println!("auto picks {}", p.backend());
+            ExitCode::SUCCESS
+        }
+        None => {
+            println!("auto finds no usable backend");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check_config(path: &std::path::Path) -> ExitCode {
+    match Config::load(path) {
+        Ok(c) => {
+            println!("# {}: valid", path.display());
+            println!("interval = {:?}", humantime::format_duration(c.interval).to_string());
+            println!("backend = \"{}\"", c.backend);
+            println!("[capacity]\nprocesses = {}\npeers = {}", c.capacity.processes, c.capacity.peers);
+            for t in &c.targets {
+                println!("[[target]]\nname = {:?}\nprocess = {:?}", t.name, t.process);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("netio: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! Where records go. Each sink renders the one `Record` type.
+
+use std::io::{self, Write};
+
+use crate::record::{Record, Value};
+
+pub trait Sink {
+    fn write(&mut self, record: &Record) -> io::Result<()>;
+    /// Called once per interval, after its records.
+    fn flush(&mut self) -> io::Result<()>;
+}
+
+/// One JSON object per line. Numbers are JSON numbers; the journal renders
+/// the same fields as decimal strings.
+pub struct JsonSink<W: Write> {
+    out: W,
+}
+
+impl<W: Write> JsonSink<W> {
+    pub fn new(out: W) -> Self {
+        JsonSink { out }
+    }
+}
+
+pub fn to_json(record: &Record) -> String {
+    let mut map = serde_json::Map::new();
+    for (name, value) in &record.fields {
+        let v = match value {
+            Value::Str(s) => serde_json::Value::String(s.clone()),
+            Value::Num(n) => serde_json::Value::from(*n),
+        };
+        map.insert((*name).to_string(), v);
+    }
+    serde_json::Value::Object(map).to_string()
+}
+
+impl<W: Write> Sink for JsonSink<W> {
+    fn write(&mut self, record: &Record) -> io::Result<()> {
+        let line = to_json(record);
+        self.out.write_all(line.as_bytes())?;
+        self.out.write_all(b"\n")
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}

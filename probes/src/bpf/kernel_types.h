@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The few kernel structs netio's programs read, declared with only the fields
+ * used. preserve_access_index makes every access a CO-RE relocation, so libbpf
+ * fixes offsets against the running kernel's BTF at load time; a whole
+ * vmlinux.h (2.8 MB) would compile to the same programs, this keeps diffs
+ * reviewable. Field names must match the kernel's (anonymous unions in the
+ * kernel are looked through by libbpf).
+ */
+#ifndef NETIO_KERNEL_TYPES_H
+#define NETIO_KERNEL_TYPES_H
+
+#include <linux/types.h>
+#include <linux/bpf.h>
+
+/* bpf_tracing.h picks the kernel's pt_regs field names when this is set. */
+#define __VMLINUX_H__
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+#define MSG_PEEK 2
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+
+typedef __u16 umode_t;
+typedef long long loff_t;
+typedef __u64 size_t;
+typedef __s64 ssize_t;
+typedef _Bool bool;
+#define true 1
+#define false 0
+
+#pragma clang attribute push (__attribute__((preserve_access_index)), apply_to = record)
+
+struct pt_regs {
+	unsigned long r15, r14, r13, r12, bp, bx, r11, r10, r9, r8;
+	unsigned long ax, cx, dx, si, di, orig_ax, ip, cs, flags, sp, ss;
+};
+
+struct in6_addr {
+	union {
+		__u8 u6_addr8[16];
+		__be32 u6_addr32[4];
+	} in6_u;
+};
+
+struct sock_common {
+	__be32 skc_daddr;
+	unsigned short skc_family;
+	struct in6_addr skc_v6_daddr;
+};
+
+struct sock {
+	struct sock_common __sk_common;
+	__u16 sk_protocol;
+};
+
+struct socket {
+	struct sock *sk;
+};
+
+struct inode {
+	umode_t i_mode;
+};
+
+struct file {
+	struct inode *f_inode;
+	void *private_data;
+};
+
+struct fdtable {
+	unsigned int max_fds;
+	struct file **fd;
+};
+
+struct files_struct {
+	struct fdtable *fdt;
+};
+
+typedef struct {
+	int counter;
+} atomic_t;
+
+struct signal_struct {
+	atomic_t live;
+};
+
+struct task_struct {
+	int pid;
+	int tgid;
+	char comm[16];
+	struct signal_struct *signal;
+	struct files_struct *files;
+};
+
+struct linux_binprm {
+	const char *filename;
+};
+
+struct msghdr;
+struct page;
+struct pipe_inode_info;
+
+#pragma clang attribute pop
+
+#endif

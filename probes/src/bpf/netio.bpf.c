@@ -1,0 +1,574 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * netio's kernel side: per-process, per-peer TCP byte counters.
+ *
+ * One object holds every backend. The loader turns autoload off for all
+ * counting programs but those of the backend it picked, so only they are
+ * relocated and loaded; each kernel-version variant of a hook is its own
+ * named program.
+ *
+ * What is counted (docs/kernels.md): the positive return of every send and
+ * receive on a TCP socket by a tracked thread group; MSG_PEEK reads consume
+ * nothing and count nothing. Never tcp_cleanup_rbuf's `copied`: it is a
+ * running total that recvmsg passes again on every wake-up of a blocking read.
+ *
+ * Tracking: userspace fills `tracked` for processes that run at start and
+ * `names` with the configured process names. The kernel tracks a process at
+ * exec when its name matches, and a child at fork when its parent is
+ * tracked, so a new process is counted from its first byte.
+ */
+#include "kernel_types.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "netio.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* All capacities are set by the loader from the config before load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct tracked);
+} tracked SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, struct comm_key);
+	__type(value, __u32);
+} names SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct traffic_key);
+	__type(value, struct traffic_val);
+} traffic SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} events SEC(".maps");
+
+/* Pairs a hook's entry with its return, per thread: the socket a splice or
+ * sendfile reads from (tracepoint backend), or a kprobe's arguments. */
+struct stash {
+	struct sock *sk;
+	__u32 flags;
+	__u32 kind;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct stash);
+} stashes SEC(".maps");
+
+/* Generation numbers the kernel hands out (userspace's have the top bit
+ * set). A per-CPU counter, not an atomic fetch-add: Linux 5.10 has no BPF
+ * atomic fetch. Lifecycle tracepoints run with preemption off, so the
+ * increment cannot interleave on one CPU, and the CPU id in the low bits
+ * keeps CPUs apart. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} gens SEC(".maps");
+
+/* Anchors so the shared structs land in the skeleton's BTF for Rust. */
+struct lifecycle_event _lifecycle_event = {};
+struct traffic_key _traffic_key = {};
+struct traffic_val _traffic_val = {};
+struct tracked _tracked = {};
+struct comm_key _comm_key = {};
+
+static __always_inline void stat_add(__u32 idx, __u64 n)
+{
+	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
+
+	if (v)
+		__sync_fetch_and_add(v, n);
+}
+
+static __always_inline void read_peer(struct sock *sk, struct traffic_key *key)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+
+	if (family == AF_INET) {
+		key->family = PEER_INET;
+		bpf_core_read(key->addr, 4, &sk->__sk_common.skc_daddr);
+		return;
+	}
+	key->family = PEER_INET6;
+	bpf_core_read(key->addr, 16, &sk->__sk_common.skc_v6_daddr);
+	/* A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d. */
+	__u64 lo, hi;
+	__builtin_memcpy(&lo, key->addr, 8);
+	__builtin_memcpy(&hi, key->addr + 8, 8);
+	if (lo == 0 && (hi & 0xffffffff) == 0xffff0000) {
+		key->family = PEER_INET;
+		__builtin_memcpy(key->addr, key->addr + 12, 4);
+		__builtin_memset(key->addr + 4, 0, 12);
+	}
+}
+
+static __always_inline bool is_inet_tcp(struct sock *sk)
+{
+	if (!sk)
+		return false;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return false;
+	return BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP;
+}
+
+static __always_inline void account(struct sock *sk, __s64 bytes, bool sent)
+{
+	if (bytes <= 0 || !sk)
+		return;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct tracked *t = bpf_map_lookup_elem(&tracked, &tgid);
+	if (!t)
+		return;
+
+	struct traffic_key key = {};
+	key.tgid = tgid;
+	key.gen = t->gen;
+	key.target = t->target;
+	read_peer(sk, &key);
+
+	struct traffic_val *v = bpf_map_lookup_elem(&traffic, &key);
+	if (!v) {
+		struct traffic_val zero = {};
+
+		bpf_map_update_elem(&traffic, &key, &zero, BPF_NOEXIST);
+		v = bpf_map_lookup_elem(&traffic, &key);
+	}
+	if (!v) {
+		/* Map full: the process's own fallback entry, created when it
+		 * was tracked, keeps its totals exact. */
+		stat_add(STAT_PEER_OVERFLOW, 1);
+		key.family = PEER_OTHER;
+		__builtin_memset(key.addr, 0, sizeof(key.addr));
+		v = bpf_map_lookup_elem(&traffic, &key);
+	}
+	if (!v) {
+		stat_add(STAT_LOST_EVENTS, 1);
+		stat_add(STAT_LOST_BYTES, bytes);
+		return;
+	}
+	if (sent)
+		__sync_fetch_and_add(&v->sent, bytes);
+	else
+		__sync_fetch_and_add(&v->received, bytes);
+}
+
+static __always_inline bool current_tracked(void)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+	return bpf_map_lookup_elem(&tracked, &tgid) != NULL;
+}
+
+/* ---- tracepoint backend (Linux 6.3+) ---------------------------------- */
+
+SEC("raw_tp/sock_send_length")
+int BPF_PROG(tp_sock_send_length, struct sock *sk, int ret, int flags)
+{
+	if (ret > 0 && current_tracked() && is_inet_tcp(sk))
+		account(sk, ret, true);
+	return 0;
+}
+
+SEC("raw_tp/sock_recv_length")
+int BPF_PROG(tp_sock_recv_length, struct sock *sk, int ret, int flags)
+{
+	if (ret > 0 && !(flags & MSG_PEEK) && current_tracked() && is_inet_tcp(sk))
+		account(sk, ret, false);
+	return 0;
+}
+
+/*
+ * Splice from a socket (splice(2), and sendfile(2) with a socket as input)
+ * reads through tcp_read_sock and never reaches sock_recv_length. Its bytes
+ * are the syscall's return value; the entry says which socket it reads.
+ */
+struct syscall_enter_ctx {
+	__u64 common;
+	__s32 nr;
+	__u32 pad;
+	__u64 args[6];
+};
+
+struct syscall_exit_ctx {
+	__u64 common;
+	__s32 nr;
+	__u32 pad;
+	__s64 ret;
+};
+
+#define STASH_SPLICE 1
+#define STASH_SEND 2
+#define STASH_RECV 3
+
+static __always_inline struct sock *tcp_sock_of_fd(__u64 fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds;
+	struct file *file = NULL;
+
+	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	fds = BPF_CORE_READ(fdt, fd);
+	bpf_core_read(&file, sizeof(file), &fds[fd]);
+	if (!file)
+		return NULL;
+	if ((BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return NULL;
+	struct socket *sock = BPF_CORE_READ(file, private_data);
+	struct sock *sk = BPF_CORE_READ(sock, sk);
+
+	return is_inet_tcp(sk) ? sk : NULL;
+}
+
+static __always_inline void stash_put(struct sock *sk, __u32 flags, __u32 kind)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct stash s = { .sk = sk, .flags = flags, .kind = kind };
+
+	if (bpf_map_update_elem(&stashes, &id, &s, BPF_ANY))
+		stat_add(STAT_STASH_FULL, 1);
+}
+
+static __always_inline struct sock *stash_take(__u32 kind, __u32 *flags)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct stash *s = bpf_map_lookup_elem(&stashes, &id);
+	struct sock *sk = NULL;
+
+	if (!s)
+		return NULL;
+	if (s->kind == kind) {
+		sk = s->sk;
+		if (flags)
+			*flags = s->flags;
+	}
+	bpf_map_delete_elem(&stashes, &id);
+	return sk;
+}
+
+static __always_inline void splice_enter(__u64 fd)
+{
+	if (!current_tracked())
+		return;
+	struct sock *sk = tcp_sock_of_fd(fd);
+	if (sk)
+		stash_put(sk, 0, STASH_SPLICE);
+}
+
+static __always_inline void splice_exit(__s64 ret)
+{
+	if (!current_tracked())
+		return;
+	struct sock *sk = stash_take(STASH_SPLICE, NULL);
+	if (sk)
+		account(sk, ret, false);
+}
+
+SEC("tracepoint/syscalls/sys_enter_splice")
+int tp_enter_splice(struct syscall_enter_ctx *ctx)
+{
+	splice_enter(ctx->args[0]);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_splice")
+int tp_exit_splice(struct syscall_exit_ctx *ctx)
+{
+	splice_exit(ctx->ret);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendfile64")
+int tp_enter_sendfile(struct syscall_enter_ctx *ctx)
+{
+	splice_enter(ctx->args[1]);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_sendfile64")
+int tp_exit_sendfile(struct syscall_exit_ctx *ctx)
+{
+	splice_exit(ctx->ret);
+	return 0;
+}
+
+/* ---- fentry backend (BTF, Linux 5.5+) ---------------------------------- */
+
+SEC("fexit/tcp_sendmsg")
+int BPF_PROG(fexit_tcp_sendmsg, struct sock *sk, struct msghdr *msg, size_t size, int ret)
+{
+	account(sk, ret, true);
+	return 0;
+}
+
+/* sendfile and splice to a socket before Linux 6.5. */
+SEC("fexit/tcp_sendpage")
+int BPF_PROG(fexit_tcp_sendpage, struct sock *sk, struct page *page, int offset, size_t size,
+	     int flags, int ret)
+{
+	account(sk, ret, true);
+	return 0;
+}
+
+/* Linux 5.19+: tcp_recvmsg(sk, msg, len, flags, addr_len). */
+SEC("fexit/tcp_recvmsg")
+int BPF_PROG(fexit_tcp_recvmsg, struct sock *sk, struct msghdr *msg, size_t len, int flags,
+	     int *addr_len, int ret)
+{
+	if (!(flags & MSG_PEEK))
+		account(sk, ret, false);
+	return 0;
+}
+
+/* Newer kernels (6.18 here): tcp_recvmsg(sk, msg, len, flags), no addr_len. */
+SEC("fexit/tcp_recvmsg")
+int BPF_PROG(fexit_tcp_recvmsg_noaddrlen, struct sock *sk, struct msghdr *msg, size_t len,
+	     int flags, int ret)
+{
+	if (!(flags & MSG_PEEK))
+		account(sk, ret, false);
+	return 0;
+}
+
+/* Before 5.19: tcp_recvmsg(sk, msg, len, nonblock, flags, addr_len). */
+SEC("fexit/tcp_recvmsg")
+int BPF_PROG(fexit_tcp_recvmsg_nonblock, struct sock *sk, struct msghdr *msg, size_t len,
+	     int nonblock, int flags, int *addr_len, int ret)
+{
+	if (!(flags & MSG_PEEK))
+		account(sk, ret, false);
+	return 0;
+}
+
+/*
+ * Splice from a socket (splice, sendfile, io_uring). tcp_splice_read rather
+ * than tcp_read_sock: the latter also serves in-kernel readers (strparser,
+ * sunrpc, nvme-tcp) from softirq context, where `current` is whatever task
+ * was interrupted.
+ */
+SEC("fexit/tcp_splice_read")
+int BPF_PROG(fexit_tcp_splice_read, struct socket *sock, loff_t *ppos,
+	     struct pipe_inode_info *pipe, size_t len, unsigned int flags, ssize_t ret)
+{
+	account(BPF_CORE_READ(sock, sk), ret, false);
+	return 0;
+}
+
+/* ---- kprobe backend ------------------------------------------------------ */
+
+SEC("kprobe/tcp_sendmsg")
+int BPF_KPROBE(kp_tcp_sendmsg, struct sock *sk)
+{
+	if (current_tracked())
+		stash_put(sk, 0, STASH_SEND);
+	return 0;
+}
+
+SEC("kretprobe/tcp_sendmsg")
+int BPF_KRETPROBE(krp_tcp_sendmsg, int ret)
+{
+	struct sock *sk = stash_take(STASH_SEND, NULL);
+
+	account(sk, ret, true);
+	return 0;
+}
+
+SEC("kprobe/tcp_sendpage")
+int BPF_KPROBE(kp_tcp_sendpage, struct sock *sk)
+{
+	if (current_tracked())
+		stash_put(sk, 0, STASH_SEND);
+	return 0;
+}
+
+SEC("kretprobe/tcp_sendpage")
+int BPF_KRETPROBE(krp_tcp_sendpage, int ret)
+{
+	struct sock *sk = stash_take(STASH_SEND, NULL);
+
+	account(sk, ret, true);
+	return 0;
+}
+
+SEC("kprobe/tcp_recvmsg")
+int BPF_KPROBE(kp_tcp_recvmsg, struct sock *sk, struct msghdr *msg, size_t len, int flags)
+{
+	if (current_tracked())
+		stash_put(sk, flags, STASH_RECV);
+	return 0;
+}
+
+SEC("kprobe/tcp_recvmsg")
+int BPF_KPROBE(kp_tcp_recvmsg_nonblock, struct sock *sk, struct msghdr *msg, size_t len,
+	       int nonblock, int flags)
+{
+	if (current_tracked())
+		stash_put(sk, flags, STASH_RECV);
+	return 0;
+}
+
+SEC("kretprobe/tcp_recvmsg")
+int BPF_KRETPROBE(krp_tcp_recvmsg, int ret)
+{
+	__u32 flags = 0;
+	struct sock *sk = stash_take(STASH_RECV, &flags);
+
+	if (!(flags & MSG_PEEK))
+		account(sk, ret, false);
+	return 0;
+}
+
+SEC("kprobe/tcp_splice_read")
+int BPF_KPROBE(kp_tcp_splice_read, struct socket *sock)
+{
+	if (current_tracked())
+		stash_put(BPF_CORE_READ(sock, sk), 0, STASH_SPLICE);
+	return 0;
+}
+
+SEC("kretprobe/tcp_splice_read")
+int BPF_KRETPROBE(krp_tcp_splice_read, long ret)
+{
+	struct sock *sk = stash_take(STASH_SPLICE, NULL);
+
+	account(sk, ret, false);
+	return 0;
+}
+
+/* ---- process lifecycle (every backend) ------------------------------------ */
+
+static __always_inline void emit(__u32 kind, __u32 tgid, __u32 ppid, struct tracked *t,
+				 __u32 matched, const char *filename)
+{
+	struct lifecycle_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e) {
+		stat_add(STAT_EVENTS_DROPPED, 1);
+		return;
+	}
+	e->kind = kind;
+	e->tgid = tgid;
+	e->ppid = ppid;
+	e->gen = t ? t->gen : 0;
+	e->target = t ? t->target : 0;
+	e->matched = matched;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	e->filename[0] = 0;
+	if (filename)
+		bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), filename);
+	bpf_ringbuf_submit(e, 0);
+}
+
+/* Starts tracking tgid under target with a fresh generation, and creates
+ * its fallback traffic entry. Returns false when the map is full. */
+static __always_inline bool track(__u32 tgid, __u32 target, struct tracked *out)
+{
+	struct tracked t = { .target = target };
+	struct traffic_key key = {};
+	struct traffic_val zero = {};
+
+	__u32 zero_idx = 0;
+	__u32 *counter = bpf_map_lookup_elem(&gens, &zero_idx);
+
+	if (!counter)
+		return false;
+	*counter += 1;
+	t.gen = ((*counter << 8) | (bpf_get_smp_processor_id() & 0xff)) & 0x7fffffff;
+	*out = t;
+	if (bpf_map_update_elem(&tracked, &tgid, &t, BPF_ANY)) {
+		stat_add(STAT_TRACK_FULL, 1);
+		return false;
+	}
+	key.tgid = tgid;
+	key.gen = t.gen;
+	key.target = target;
+	key.family = PEER_OTHER;
+	bpf_map_update_elem(&traffic, &key, &zero, BPF_NOEXIST);
+	return true;
+}
+
+SEC("raw_tp/sched_process_fork")
+int BPF_PROG(raw_tp_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid = BPF_CORE_READ(parent, tgid);
+	__u32 ctgid = BPF_CORE_READ(child, tgid);
+	struct tracked *pt, t;
+
+	if (ptgid == ctgid)
+		return 0; /* a new thread: already counted under its group */
+	pt = bpf_map_lookup_elem(&tracked, &ptgid);
+	if (!pt)
+		return 0;
+	if (!track(ctgid, pt->target, &t))
+		t.gen = 0;
+	emit(EV_FORK, ctgid, ptgid, &t, 0, NULL);
+	return 0;
+}
+
+SEC("raw_tp/sched_process_exec")
+int BPF_PROG(raw_tp_exec, struct task_struct *p, int old_pid, struct linux_binprm *bprm)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct comm_key ck = {};
+	struct tracked *cur, t;
+	__u32 *target;
+
+	bpf_get_current_comm(ck.comm, sizeof(ck.comm));
+	target = bpf_map_lookup_elem(&names, &ck);
+	cur = bpf_map_lookup_elem(&tracked, &tgid);
+	if (target) {
+		if (cur && cur->target == *target) {
+			t = *cur;
+		} else if (!track(tgid, *target, &t)) {
+			t.gen = 0;
+		}
+		emit(EV_EXEC, tgid, 0, &t, 1, BPF_CORE_READ(bprm, filename));
+	} else if (cur) {
+		/* Still the same process, still the target's: what a database
+		 * child execs (COPY ... PROGRAM, archive_command) stays counted. */
+		t = *cur;
+		emit(EV_EXEC, tgid, 0, &t, 0, BPF_CORE_READ(bprm, filename));
+	}
+	return 0;
+}
+
+SEC("raw_tp/sched_process_exit")
+int BPF_PROG(raw_tp_exit, struct task_struct *p)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct tracked *cur, t;
+
+	/* Fires per thread; signal->live reaches 0 for the group's last one. */
+	if (BPF_CORE_READ(p, signal, live.counter) != 0)
+		return 0;
+	cur = bpf_map_lookup_elem(&tracked, &tgid);
+	if (!cur)
+		return 0;
+	t = *cur;
+	bpf_map_delete_elem(&tracked, &tgid);
+	emit(EV_EXIT, tgid, 0, &t, 0, NULL);
+	return 0;
+}

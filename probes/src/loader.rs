@@ -1,0 +1,593 @@
+//! Loads the programs of one backend, sized from the config, and gives the
+//! agent typed access to the maps: tracking, traffic counters, loss
+//! counters and lifecycle events.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::fmt;
+use std::mem::{size_of, MaybeUninit};
+use std::net::IpAddr;
+use std::path::Path;
+use std::rc::Rc;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use libbpf_rs::btf::types::{Func, FuncProto};
+use libbpf_rs::btf::Btf;
+use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
+use libbpf_rs::{Link, MapCore, MapFlags, OpenObject, PrintLevel, RingBuffer, RingBufferBuilder};
+
+use crate::backend::{Backend, BackendChoice};
+use crate::skel::{types, NetioSkel, NetioSkelBuilder};
+use crate::COMM_MAX;
+
+/// Map capacities, from the config.
+#[derive(Debug, Clone, Copy)]
+pub struct Capacity {
+    /// Tracked processes at once.
+    pub processes: u32,
+    /// (process, peer) pairs with their own counters at once.
+    pub peers: u32,
+    /// Configured process names.
+    pub names: u32,
+}
+
+impl Default for Capacity {
+    fn default() -> Self {
+        Capacity { processes: 4096, peers: 16384, names: 256 }
+    }
+}
+
+/// The outcome of trying one backend.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub backend: Backend,
+    /// Ok: what was attached (and any path it cannot see); Err: why not.
+    pub result: Result<String, String>,
+}
+
+/// Programs every backend loads: they keep the tracked set current.
+const LIFECYCLE: &[&str] = &["raw_tp_fork", "raw_tp_exec", "raw_tp_exit"];
+
+/// What the running kernel offers, read once from BTF and sysfs.
+struct KernelFacts {
+    btf: Result<(), String>,
+    funcs: Vec<(&'static str, Option<usize>)>,
+    sock_tracepoints: bool,
+    kprobe_pmu: bool,
+}
+
+impl KernelFacts {
+    fn read() -> Self {
+        const FUNCS: [&str; 5] =
+            ["tcp_sendmsg", "tcp_sendpage", "tcp_recvmsg", "tcp_splice_read", "tcp_read_sock"];
+        let mut facts = KernelFacts {
+            btf: Err(String::new()),
+            funcs: Vec::new(),
+            sock_tracepoints: false,
+            kprobe_pmu: Path::new("/sys/bus/event_source/devices/kprobe").exists(),
+        };
+        if !Path::new("/sys/kernel/btf/vmlinux").exists() {
+            facts.btf = Err("the kernel has no BTF (/sys/kernel/btf/vmlinux is missing; \
+                             needs CONFIG_DEBUG_INFO_BTF)"
+                .into());
+            return facts;
+        }
+        let btf = match Btf::from_vmlinux() {
+            Ok(btf) => btf,
+            Err(e) => {
+                facts.btf = Err(format!("cannot read the kernel's BTF: {e}"));
+                return facts;
+            }
+        };
+        facts.btf = Ok(());
+        for name in FUNCS {
+            let params = btf
+                .type_by_name::<Func<'_>>(name)
+                .and_then(|f| f.next_type())
+                .and_then(|t| FuncProto::try_from(t).ok())
+                .map(|p| p.len());
+            facts.funcs.push((name, params));
+        }
+        facts.sock_tracepoints = btf
+            .type_by_name::<libbpf_rs::btf::BtfType<'_>>("btf_trace_sock_send_length")
+            .is_some();
+        facts
+    }
+
+    fn params(&self, func: &str) -> Option<usize> {
+        self.funcs.iter().find(|(n, _)| *n == func).and_then(|(_, p)| *p)
+    }
+
+    /// The programs a backend needs here, plus the optional ones, or why it
+    /// cannot work on this kernel.
+    fn plan(&self, backend: Backend) -> Result<Plan, String> {
+        self.btf.clone()?;
+        let mut plan = Plan::default();
+        let (send, sendpage, recv, recv_old, recv_new, splice) = match backend {
+            Backend::Fentry => (
+                "fexit_tcp_sendmsg",
+                "fexit_tcp_sendpage",
+                "fexit_tcp_recvmsg",
+                "fexit_tcp_recvmsg_nonblock",
+                "fexit_tcp_recvmsg_noaddrlen",
+                "fexit_tcp_splice_read",
+            ),
+            Backend::Kprobe => {
+                if !self.kprobe_pmu {
+                    return Err("the kernel has no kprobe PMU \
+                                (/sys/bus/event_source/devices/kprobe is missing; \
+                                needs CONFIG_KPROBES)"
+                        .into());
+                }
+                (
+                    "kp_tcp_sendmsg",
+                    "kp_tcp_sendpage",
+                    "kp_tcp_recvmsg",
+                    "kp_tcp_recvmsg_nonblock",
+                    // flags is the 4th argument with or without addr_len.
+                    "kp_tcp_recvmsg",
+                    "kp_tcp_splice_read",
+                )
+            }
+            Backend::Tracepoint => {
+                if !self.sock_tracepoints {
+                    return Err("the kernel has no sock_send_length/sock_recv_length \
+                                tracepoints (added in Linux 6.3)"
+                        .into());
+                }
+                plan.required = vec!["tp_sock_send_length", "tp_sock_recv_length"];
+                plan.optional = vec![(
+                    "splice and sendfile reading from a socket",
+                    vec!["tp_enter_splice", "tp_exit_splice", "tp_enter_sendfile", "tp_exit_sendfile"],
+                )];
+                if self.params("tcp_sendpage").is_some() {
+                    plan.notes.push(
+                        "this kernel sends sendfile/splice through tcp_sendpage, which the \
+                         tracepoints do not see: prefer fentry or kprobe"
+                            .into(),
+                    );
+                }
+                return Ok(plan);
+            }
+        };
+        let need = |f: &str| {
+            self.params(f).ok_or_else(|| format!("the kernel has no function {f} in its BTF"))
+        };
+        need("tcp_sendmsg")?;
+        need("tcp_splice_read")?;
+        let recv_params = need("tcp_recvmsg")?;
+        plan.required.push(send);
+        plan.required.push(splice);
+        // tcp_recvmsg lost its `nonblock` argument in 5.19, so `flags` moved,
+        // and newer kernels (6.18 here) dropped `addr_len`, so the return value moved.
+        plan.required.push(match recv_params {
+            6 => recv_old,
+            5 => recv,
+            4 => recv_new,
+            n => return Err(format!("tcp_recvmsg has {n} parameters here; netio knows 4, 5 and 6")),
+        });
+        if self.params("tcp_sendpage").is_some() {
+            // Before 6.5, sendfile and splice to a socket went this way.
+            plan.required.push(sendpage);
+        }
+        if backend == Backend::Kprobe {
+            let rets: Vec<&'static str> = plan
+                .required
+                .iter()
+                .map(|p| match *p {
+                    "kp_tcp_sendmsg" => "krp_tcp_sendmsg",
+                    "kp_tcp_sendpage" => "krp_tcp_sendpage",
+                    "kp_tcp_splice_read" => "krp_tcp_splice_read",
+                    _ => "krp_tcp_recvmsg",
+                })
+                .collect();
+            plan.required.extend(rets);
+        }
+        Ok(plan)
+    }
+}
+
+#[derive(Default)]
+struct Plan {
+    required: Vec<&'static str>,
+    /// Groups that widen what is seen; a failure is reported, not fatal.
+    optional: Vec<(&'static str, Vec<&'static str>)>,
+    notes: Vec<String>,
+}
+
+impl Plan {
+    fn all(&self) -> impl Iterator<Item = &&'static str> {
+        self.required.iter().chain(self.optional.iter().flat_map(|(_, p)| p.iter()))
+    }
+}
+
+/// libbpf's own messages for the attempt under way: the reason behind a
+/// bare "Operation not permitted" is usually in them.
+static LIBBPF_LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+fn capture_libbpf(level: PrintLevel, msg: String) {
+    if level == PrintLevel::Debug {
+        return;
+    }
+    if let Ok(mut log) = LIBBPF_LOG.lock() {
+        if log.len() < 200 {
+            log.push(msg.trim_end().to_string());
+        }
+    }
+}
+
+fn libbpf_hint() -> String {
+    let log = std::mem::take(&mut *LIBBPF_LOG.lock().unwrap_or_else(|e| e.into_inner()));
+    log.into_iter()
+        .rev()
+        .find(|l| l.contains("failed") || l.contains("error") || l.contains("Error"))
+        .map(|l| format!(" (libbpf: {l})"))
+        .unwrap_or_default()
+}
+
+/// A remote address, or the per-process bucket that takes the bytes of
+/// peers the full traffic map had no room for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PeerAddr {
+    Ip(IpAddr),
+    Other,
+}
+
+impl fmt::Display for PeerAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PeerAddr::Ip(ip) => ip.fmt(f),
+            PeerAddr::Other => f.write_str("other"),
+        }
+    }
+}
+
+/// A counter's key: one process (tgid and generation) and one peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TrafficKey {
+    pub tgid: u32,
+    pub gen: u32,
+    pub target: u16,
+    pub peer: PeerAddr,
+    raw: [u8; size_of::<types::traffic_key>()],
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TrafficVal {
+    pub sent: u64,
+    pub received: u64,
+}
+
+impl TrafficKey {
+    fn from_raw(bytes: &[u8]) -> Option<Self> {
+        let k: types::traffic_key = read_pod(bytes)?;
+        let peer = match k.family {
+            2 => PeerAddr::Ip(IpAddr::from([k.addr[0], k.addr[1], k.addr[2], k.addr[3]])),
+            10 => PeerAddr::Ip(IpAddr::from(k.addr)),
+            _ => PeerAddr::Other,
+        };
+        let mut raw = [0u8; size_of::<types::traffic_key>()];
+        let n = raw.len();
+        raw.copy_from_slice(&bytes[..n]);
+        Some(TrafficKey { tgid: k.tgid, gen: k.r#gen, target: k.target, peer, raw })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LifecycleKind {
+    Exec,
+    Fork,
+    Exit,
+}
+
+/// A process event from the kernel, for tracked processes only.
+#[derive(Debug, Clone)]
+pub struct LifecycleEvent {
+    pub kind: LifecycleKind,
+    pub tgid: u32,
+    pub ppid: u32,
+    /// 0 when the kernel could not track it (tracked map full).
+    pub gen: u32,
+    pub target: u32,
+    /// Exec: the kernel matched the name (on at most 15 bytes).
+    pub matched: bool,
+    pub comm: String,
+    pub filename: String,
+}
+
+/// Loss counters summed over CPUs (see `enum netio_stat` in netio.h).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub peer_overflow: u64,
+    pub lost_events: u64,
+    pub lost_bytes: u64,
+    pub track_full: u64,
+    pub events_dropped: u64,
+    pub stash_full: u64,
+}
+
+fn read_pod<T: Copy>(bytes: &[u8]) -> Option<T> {
+    if bytes.len() < size_of::<T>() {
+        return None;
+    }
+    // SAFETY: the length is checked, T is a plain #[repr(C)] struct of
+    // integers generated from netio.h, valid for any bit pattern.
+    Some(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) })
+}
+
+fn pod_bytes<T: Copy>(v: &T) -> &[u8] {
+    // SAFETY: T is a #[repr(C)] struct of integers without padding holes
+    // that matter to the kernel (keys are zero-initialised before use).
+    unsafe { std::slice::from_raw_parts((v as *const T).cast::<u8>(), size_of::<T>()) }
+}
+
+fn cstr(bytes: &[u8]) -> String {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..end]).into_owned()
+}
+
+/// The loaded, attached programs of one backend and their maps.
+pub struct Probes {
+    links: Vec<Link>,
+    ring: RingBuffer<'static>,
+    queue: Rc<RefCell<VecDeque<LifecycleEvent>>>,
+    skel: NetioSkel<'static>,
+    backend: Backend,
+    description: String,
+}
+
+impl Probes {
+    /// Tries the chosen backend, or with `auto` each in order of
+    /// preference, and keeps the first that loads and attaches. Every
+    /// attempt is returned so the caller can say why others were passed over.
+    pub fn load(choice: BackendChoice, cap: Capacity) -> (Option<Probes>, Vec<Attempt>) {
+        libbpf_rs::set_print(Some((PrintLevel::Info, capture_libbpf)));
+        let facts = KernelFacts::read();
+        let mut attempts = Vec::new();
+        for backend in choice.candidates() {
+            match Self::try_backend(&facts, backend, cap) {
+                Ok(p) => {
+                    attempts.push(Attempt { backend, result: Ok(p.description.clone()) });
+                    return (Some(p), attempts);
+                }
+                Err(e) => attempts.push(Attempt { backend, result: Err(e) }),
+            }
+        }
+        (None, attempts)
+    }
+
+    fn try_backend(facts: &KernelFacts, backend: Backend, cap: Capacity) -> Result<Probes, String> {
+        let plan = facts.plan(backend)?;
+        LIBBPF_LOG.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        // A failed load leaves an object unusable, so each attempt opens its
+        // own; the few bytes of storage it borrows live for the process.
+        let storage: &'static mut MaybeUninit<OpenObject> = Box::leak(Box::new(MaybeUninit::uninit()));
+        let mut open = NetioSkelBuilder::default()
+            .open(storage)
+            .map_err(|e| format!("cannot open the BPF object: {e}{}", libbpf_hint()))?;
+        for mut prog in open.open_object_mut().progs_mut() {
+            let name = prog.name().to_string_lossy().into_owned();
+            let wanted = LIFECYCLE.contains(&name.as_str()) || plan.all().any(|p| *p == name);
+            prog.set_autoload(wanted);
+        }
+        let size = |m: &mut libbpf_rs::OpenMapMut<'_>, n: u32, what: &str| {
+            m.set_max_entries(n.max(1)).map_err(|e| format!("cannot size the {what} map: {e}"))
+        };
+        size(&mut open.maps.tracked, cap.processes, "tracked")?;
+        size(&mut open.maps.names, cap.names, "names")?;
+        size(&mut open.maps.traffic, cap.peers.saturating_add(cap.processes), "traffic")?;
+        let mut skel = open.load().map_err(|e| format!("the kernel refused to load the {backend} programs: {e}{}", libbpf_hint()))?;
+
+        let mut links = Vec::new();
+        for prog in skel.object_mut().progs_mut() {
+            let name = prog.name().to_string_lossy().into_owned();
+            if !LIFECYCLE.contains(&name.as_str()) && !plan.required.contains(&name.as_str()) {
+                continue;
+            }
+            let link = prog
+                .attach()
+                .map_err(|e| format!("cannot attach {name}: {e}{}", libbpf_hint()))?;
+            links.push(link);
+        }
+        let mut missing = Vec::new();
+        let mut attached_optional = Vec::new();
+        for (what, group) in &plan.optional {
+            let mut group_links = Vec::new();
+            let mut failed = None;
+            for prog in skel.object_mut().progs_mut() {
+                let name = prog.name().to_string_lossy().into_owned();
+                if !group.contains(&name.as_str()) {
+                    continue;
+                }
+                match prog.attach() {
+                    Ok(l) => group_links.push(l),
+                    Err(e) => {
+                        failed = Some(format!("{what} not counted: cannot attach {name}: {e}"));
+                        break;
+                    }
+                }
+            }
+            match failed {
+                None => {
+                    links.extend(group_links);
+                    attached_optional.push(group.join(", "));
+                }
+                Some(why) => missing.push(why),
+            }
+        }
+
+        let queue: Rc<RefCell<VecDeque<LifecycleEvent>>> = Rc::default();
+        let sink = Rc::clone(&queue);
+        let mut builder = RingBufferBuilder::new();
+        builder
+            .add(&skel.maps.events, move |data: &[u8]| {
+                if let Some(e) = read_pod::<types::lifecycle_event>(data) {
+                    let kind = match e.kind {
+                        1 => LifecycleKind::Exec,
+                        2 => LifecycleKind::Fork,
+                        _ => LifecycleKind::Exit,
+                    };
+                    let as_u8 = |s: &[std::ffi::c_char]| s.iter().map(|&c| c as u8).collect::<Vec<u8>>();
+                    sink.borrow_mut().push_back(LifecycleEvent {
+                        kind,
+                        tgid: e.tgid,
+                        ppid: e.ppid,
+                        gen: e.r#gen,
+                        target: e.target,
+                        matched: e.matched != 0,
+                        comm: cstr(&as_u8(&e.comm)),
+                        filename: cstr(&as_u8(&e.filename)),
+                    });
+                }
+                0
+            })
+            .map_err(|e| format!("cannot open the event ring buffer: {e}"))?;
+        let ring = builder.build().map_err(|e| format!("cannot open the event ring buffer: {e}"))?;
+
+        let mut description = plan.required.join(", ");
+        for group in &attached_optional {
+            description.push_str(", ");
+            description.push_str(group);
+        }
+        for note in plan.notes.iter().chain(missing.iter()) {
+            description.push_str("; ");
+            description.push_str(note);
+        }
+        Ok(Probes { links, ring, queue, skel, backend, description })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// What is attached, and any path this backend cannot see here.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    pub fn attached_programs(&self) -> usize {
+        self.links.len()
+    }
+
+    /// Sets the names the kernel matches at exec. Names are cut to the 15
+    /// bytes the kernel keeps of `comm`.
+    pub fn set_names(&self, names: &[(String, u32)]) -> Result<(), String> {
+        let map = &self.skel.maps.names;
+        let old: Vec<Vec<u8>> = map.keys().collect();
+        let mut wanted = Vec::new();
+        for (name, target) in names {
+            let mut key = types::comm_key::default();
+            for (dst, src) in key.comm.iter_mut().zip(name.as_bytes().iter().take(COMM_MAX)) {
+                *dst = *src as _;
+            }
+            let k = pod_bytes(&key).to_vec();
+            map.update(&k, &target.to_ne_bytes(), MapFlags::ANY)
+                .map_err(|e| format!("cannot set process name {name:?}: {e}"))?;
+            wanted.push(k);
+        }
+        for k in old.into_iter().filter(|k| !wanted.contains(k)) {
+            let _ = map.delete(&k);
+        }
+        Ok(())
+    }
+
+    /// Tracks a process found by userspace and creates its fallback entry.
+    pub fn track(&self, tgid: u32, gen: u32, target: u32) -> Result<(), String> {
+        let t = types::tracked { target, r#gen: gen };
+        self.skel
+            .maps
+            .tracked
+            .update(&tgid.to_ne_bytes(), pod_bytes(&t), MapFlags::ANY)
+            .map_err(|e| format!("cannot track process {tgid}: {e}"))?;
+        let key = types::traffic_key { tgid, r#gen: gen, target: target as u16, ..Default::default() };
+        let zeros = vec![vec![0u8; size_of::<types::traffic_val>()]; libbpf_rs::num_possible_cpus().unwrap_or(1)];
+        let _ = self.skel.maps.traffic.update_percpu(pod_bytes(&key), &zeros, MapFlags::NO_EXIST);
+        Ok(())
+    }
+
+    /// The generation the kernel holds for a tracked process, if any.
+    pub fn tracked(&self, tgid: u32) -> Option<(u32, u32)> {
+        let v = self.skel.maps.tracked.lookup(&tgid.to_ne_bytes(), MapFlags::ANY).ok()??;
+        let t: types::tracked = read_pod(&v)?;
+        Some((t.target, t.r#gen))
+    }
+
+    pub fn untrack(&self, tgid: u32) {
+        let _ = self.skel.maps.tracked.delete(&tgid.to_ne_bytes());
+    }
+
+    /// Every counter, summed over CPUs. Counters only grow while their key
+    /// exists; the caller diffs successive reads.
+    pub fn read_traffic(&self) -> Vec<(TrafficKey, TrafficVal)> {
+        let map = &self.skel.maps.traffic;
+        let mut out = Vec::new();
+        for k in map.keys() {
+            let Some(key) = TrafficKey::from_raw(&k) else { continue };
+            let Ok(Some(per_cpu)) = map.lookup_percpu(&k, MapFlags::ANY) else { continue };
+            let mut total = TrafficVal::default();
+            for v in per_cpu {
+                if let Some(v) = read_pod::<types::traffic_val>(&v) {
+                    total.sent += v.sent;
+                    total.received += v.received;
+                }
+            }
+            out.push((key, total));
+        }
+        out
+    }
+
+    /// The keys of every counter, without their values.
+    pub fn traffic_keys(&self) -> Vec<TrafficKey> {
+        self.skel.maps.traffic.keys().filter_map(|k| TrafficKey::from_raw(&k)).collect()
+    }
+
+    /// Drops a counter whose process is gone (nothing can add to it).
+    pub fn delete_traffic(&self, key: &TrafficKey) {
+        let _ = self.skel.maps.traffic.delete(&key.raw);
+    }
+
+    pub fn stats(&self) -> Stats {
+        let map = &self.skel.maps.stats;
+        let mut sums = [0u64; 6];
+        for (i, sum) in sums.iter_mut().enumerate() {
+            if let Ok(Some(per_cpu)) = map.lookup_percpu(&(i as u32).to_ne_bytes(), MapFlags::ANY) {
+                *sum = per_cpu.iter().filter_map(|v| read_pod::<u64>(v)).sum();
+            }
+        }
+        Stats {
+            peer_overflow: sums[0],
+            lost_events: sums[1],
+            lost_bytes: sums[2],
+            track_full: sums[3],
+            events_dropped: sums[4],
+            stash_full: sums[5],
+        }
+    }
+
+    /// Waits up to `timeout` for lifecycle events and returns all pending.
+    pub fn poll_events(&self, timeout: Duration) -> Vec<LifecycleEvent> {
+        if self.queue.borrow().is_empty() {
+            let _ = self.ring.poll(timeout);
+        }
+        let _ = self.ring.consume();
+        self.queue.borrow_mut().drain(..).collect()
+    }
+
+    /// The ring buffer's fd, for callers that multiplex it with signals.
+    pub fn events_fd(&self) -> i32 {
+        self.ring.epoll_fd()
+    }
+}
+
+/// Loads and attaches every backend in turn, for `netio kernel`.
+pub fn probe_backends() -> Vec<Attempt> {
+    let cap = Capacity { processes: 16, peers: 16, names: 4 };
+    Backend::PREFERENCE
+        .iter()
+        .map(|&b| {
+            let (_p, mut attempts) = Probes::load(BackendChoice::Only(b), cap);
+            attempts.remove(0)
+        })
+        .collect()
+}
