@@ -47,7 +47,10 @@ pub struct CapacityConfig {
 
 impl Default for CapacityConfig {
     fn default() -> Self {
-        CapacityConfig { processes: default_processes(), peers: default_peers() }
+        CapacityConfig {
+            processes: default_processes(),
+            peers: default_peers(),
+        }
     }
 }
 
@@ -96,7 +99,10 @@ impl fmt::Display for ConfigError {
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let err = |message: String| ConfigError { path: path.to_path_buf(), message };
+        let err = |message: String| ConfigError {
+            path: path.to_path_buf(),
+            message,
+        };
         let meta = std::fs::metadata(path).map_err(|e| err(format!("cannot read: {e}")))?;
         if meta.len() > MAX_FILE_BYTES {
             return Err(err(format!(
@@ -107,8 +113,14 @@ impl Config {
         let bytes = std::fs::read(path).map_err(|e| err(format!("cannot read: {e}")))?;
         let text = String::from_utf8(bytes).map_err(|e| {
             let offset = e.utf8_error().valid_up_to();
-            let line = e.as_bytes()[..offset].iter().filter(|&&b| b == b'\n').count() + 1;
-            err(format!("line {line}: not valid UTF-8 (byte offset {offset})"))
+            let line = e.as_bytes()[..offset]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+                + 1;
+            err(format!(
+                "line {line}: not valid UTF-8 (byte offset {offset})"
+            ))
         })?;
         Self::parse(&text).map_err(err)
     }
@@ -133,7 +145,11 @@ impl Config {
             return Err("no [[target]]: add at least one with a name and process names".into());
         }
         if self.targets.len() > u16::MAX as usize {
-            return Err(format!("{} targets; at most {}", self.targets.len(), u16::MAX));
+            return Err(format!(
+                "{} targets; at most {}",
+                self.targets.len(),
+                u16::MAX
+            ));
         }
         let mut seen = HashSet::new();
         let mut names = HashSet::new();
@@ -143,10 +159,14 @@ impl Config {
                 return Err(format!("[[target]] #{}: key `name` is empty", i + 1));
             }
             if !seen.insert(t.name.as_str()) {
-                return Err(format!("{at}: key `name`: a target of that name exists already"));
+                return Err(format!(
+                    "{at}: key `name`: a target of that name exists already"
+                ));
             }
             if t.process.is_empty() {
-                return Err(format!("{at}: key `process` is empty: list at least one process name"));
+                return Err(format!(
+                    "{at}: key `process` is empty: list at least one process name"
+                ));
             }
             for p in &t.process {
                 if p.is_empty() || p.contains('/') || p.contains('\0') {
@@ -155,7 +175,9 @@ impl Config {
                     ));
                 }
                 if !names.insert(p.as_str()) {
-                    return Err(format!("{at}: key `process`: {p:?} is listed by two targets"));
+                    return Err(format!(
+                        "{at}: key `process`: {p:?} is listed by two targets"
+                    ));
                 }
             }
         }
@@ -164,7 +186,11 @@ impl Config {
 
     pub fn capacity(&self) -> Capacity {
         let names = self.targets.iter().map(|t| t.process.len() as u32).sum();
-        Capacity { processes: self.capacity.processes, peers: self.capacity.peers, names }
+        Capacity {
+            processes: self.capacity.processes,
+            peers: self.capacity.peers,
+            names,
+        }
     }
 
     /// The target a process name belongs to.
@@ -224,9 +250,15 @@ mod tests {
         let zero = GOOD.replace("2s", "0s");
         assert!(Config::parse(&zero).unwrap_err().contains("too short"));
         let path = GOOD.replace("\"postgres\"", "\"/usr/bin/postgres\"");
-        assert!(Config::parse(&path).unwrap_err().contains("not a process name"));
-        assert!(Config::parse("interval = \"1s\"\n").unwrap_err().contains("no [[target]]"));
+        assert!(Config::parse(&path)
+            .unwrap_err()
+            .contains("not a process name"));
+        assert!(Config::parse("interval = \"1s\"\n")
+            .unwrap_err()
+            .contains("no [[target]]"));
         let backend = format!("backend = \"ebpf\"\n{GOOD}");
-        assert!(Config::parse(&backend).unwrap_err().contains("unknown backend"));
+        assert!(Config::parse(&backend)
+            .unwrap_err()
+            .contains("unknown backend"));
     }
 }

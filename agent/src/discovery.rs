@@ -25,16 +25,29 @@ pub fn read_proc(pid: u32) -> Option<ProcInfo> {
     let mut rest = stat.get(close + 2..)?.split_whitespace();
     let _state = rest.next()?;
     let ppid = rest.next()?.parse().ok()?;
-    let exe_name = fs::read_link(format!("/proc/{pid}/exe")).ok().and_then(|p| {
-        let name = p.file_name()?.to_string_lossy().into_owned();
-        // A replaced binary reads as "name (deleted)".
-        Some(name.strip_suffix(" (deleted)").map(str::to_string).unwrap_or(name))
-    });
-    Some(ProcInfo { pid, ppid, comm, exe_name })
+    let exe_name = fs::read_link(format!("/proc/{pid}/exe"))
+        .ok()
+        .and_then(|p| {
+            let name = p.file_name()?.to_string_lossy().into_owned();
+            // A replaced binary reads as "name (deleted)".
+            Some(
+                name.strip_suffix(" (deleted)")
+                    .map(str::to_string)
+                    .unwrap_or(name),
+            )
+        });
+    Some(ProcInfo {
+        pid,
+        ppid,
+        comm,
+        exe_name,
+    })
 }
 
 pub fn scan() -> Vec<ProcInfo> {
-    let Ok(dir) = fs::read_dir("/proc") else { return Vec::new() };
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
     dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .filter_map(read_proc)
         .collect()
@@ -42,9 +55,8 @@ pub fn scan() -> Vec<ProcInfo> {
 
 /// The target a process belongs to by its own name.
 pub fn match_name(config: &Config, p: &ProcInfo) -> Option<u32> {
-    if p.exe_name.is_none() {
-        return None; // kernel thread
-    }
+    // Kernel threads have no executable.
+    p.exe_name.as_ref()?;
     config
         .target_of(&p.comm)
         .or_else(|| p.exe_name.as_deref().and_then(|n| config.target_of(n)))
@@ -79,13 +91,27 @@ mod tests {
     use super::*;
 
     fn p(pid: u32, ppid: u32, comm: &str) -> ProcInfo {
-        ProcInfo { pid, ppid, comm: comm.into(), exe_name: Some(comm.into()) }
+        ProcInfo {
+            pid,
+            ppid,
+            comm: comm.into(),
+            exe_name: Some(comm.into()),
+        }
     }
 
     #[test]
     fn descendants_of_a_target_are_selected_with_it() {
-        let c = Config::parse("interval = \"1s\"\n[[target]]\nname = \"pg\"\nprocess = [\"postgres\"]\n").unwrap();
-        let procs = [p(1, 0, "init"), p(10, 1, "postgres"), p(11, 10, "worker"), p(12, 11, "sh"), p(20, 1, "bash")];
+        let c = Config::parse(
+            "interval = \"1s\"\n[[target]]\nname = \"pg\"\nprocess = [\"postgres\"]\n",
+        )
+        .unwrap();
+        let procs = [
+            p(1, 0, "init"),
+            p(10, 1, "postgres"),
+            p(11, 10, "worker"),
+            p(12, 11, "sh"),
+            p(20, 1, "bash"),
+        ];
         let mut sel = select(&c, &procs);
         sel.sort();
         assert_eq!(sel, vec![(10, 0), (11, 0), (12, 0)]);

@@ -43,7 +43,10 @@ struct RunArgs {
 }
 
 fn parse_run(args: &[String]) -> Result<RunArgs, Usage> {
-    let mut out = RunArgs { config: PathBuf::from(config::DEFAULT_PATH), backend: None };
+    let mut out = RunArgs {
+        config: PathBuf::from(config::DEFAULT_PATH),
+        backend: None,
+    };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let (key, inline) = match a.split_once('=') {
@@ -51,7 +54,10 @@ fn parse_run(args: &[String]) -> Result<RunArgs, Usage> {
             _ => (a.as_str(), None),
         };
         let mut value = |name: &str| {
-            inline.clone().or_else(|| it.next().cloned()).ok_or_else(|| Usage(format!("{name} needs a value")))
+            inline
+                .clone()
+                .or_else(|| it.next().cloned())
+                .ok_or_else(|| Usage(format!("{name} needs a value")))
         };
         match key {
             "--config" | "-c" => out.config = PathBuf::from(value("--config")?),
@@ -73,9 +79,11 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("run") => parse_run(&args[1..]).map(run),
         Some("kernel") if args.len() == 1 => Ok(kernel()),
-        Some("check-config") if args.len() <= 2 => {
-            Ok(check_config(&PathBuf::from(args.get(1).map(String::as_str).unwrap_or(config::DEFAULT_PATH))))
-        }
+        Some("check-config") if args.len() <= 2 => Ok(check_config(&PathBuf::from(
+            args.get(1)
+                .map(String::as_str)
+                .unwrap_or(config::DEFAULT_PATH),
+        ))),
         Some("--version" | "-V") => {
             println!("netio {VERSION}");
             Ok(ExitCode::SUCCESS)
@@ -84,7 +92,10 @@ fn main() -> ExitCode {
             print!("{USAGE}");
             Ok(ExitCode::SUCCESS)
         }
-        Some(_) => Err(Usage(format!("unknown command or arguments: {}", args.join(" ")))),
+        Some(_) => Err(Usage(format!(
+            "unknown command or arguments: {}",
+            args.join(" ")
+        ))),
         None => Err(Usage("no command given".into())),
     };
     match result {
@@ -97,7 +108,9 @@ fn main() -> ExitCode {
 }
 
 fn kernel_release() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_string()).unwrap_or_default()
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
 }
 
 fn run(args: RunArgs) -> ExitCode {
@@ -121,7 +134,10 @@ fn run(args: RunArgs) -> ExitCode {
     };
     let (probes, attempts) = Probes::load(config.backend, config.capacity());
     let Some(probes) = probes else {
-        eprintln!("netio: no backend could be loaded (asked for {}):", config.backend);
+        eprintln!(
+            "netio: no backend could be loaded (asked for {}):",
+            config.backend
+        );
         for a in &attempts {
             if let Err(why) = &a.result {
                 eprintln!("  {}: {why}", a.backend);
@@ -146,7 +162,14 @@ fn run(args: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let started = Record::started(VERSION, &kernel_release(), backend, &detail, &targets, tracked);
+    let started = Record::started(
+        VERSION,
+        &kernel_release(),
+        backend,
+        &detail,
+        &targets,
+        tracked,
+    );
     let result = monitor
         .sink()
         .write(&started)
@@ -189,9 +212,15 @@ fn check_config(path: &std::path::Path) -> ExitCode {
     match Config::load(path) {
         Ok(c) => {
             println!("# {}: valid", path.display());
-            println!("interval = {:?}", humantime::format_duration(c.interval).to_string());
+            println!(
+                "interval = {:?}",
+                humantime::format_duration(c.interval).to_string()
+            );
             println!("backend = \"{}\"", c.backend);
-            println!("[capacity]\nprocesses = {}\npeers = {}", c.capacity.processes, c.capacity.peers);
+            println!(
+                "[capacity]\nprocesses = {}\npeers = {}",
+                c.capacity.processes, c.capacity.peers
+            );
             for t in &c.targets {
                 println!("[[target]]\nname = {:?}\nprocess = {:?}", t.name, t.process);
             }

@@ -10,13 +10,19 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
 use std::time::{Duration, Instant};
 
-use netio_probes::{LifecycleEvent, LifecycleKind, PeerAddr, Probes, Stats, TrafficKey, TrafficVal, COMM_MAX, USER_GEN_BIT};
+use netio_probes::{
+    LifecycleEvent, LifecycleKind, PeerAddr, Probes, Stats, TrafficKey, TrafficVal, COMM_MAX,
+    USER_GEN_BIT,
+};
 
 use crate::config::Config;
 use crate::discovery;
 use crate::record::{Record, TrafficFields};
 use crate::signals::{wait_readable, Signal, Signals};
 use crate::sink::Sink;
+
+/// One process's bytes in an interval: target, total, and per peer.
+type ProcDelta = (u16, TrafficVal, Vec<(PeerAddr, TrafficVal)>);
 
 struct Proc {
     comm: String,
@@ -72,14 +78,23 @@ impl Monitor {
         let comms: HashMap<u32, &str> = procs.iter().map(|p| (p.pid, p.comm.as_str())).collect();
         for (pid, target) in discovery::select(&self.config, &procs) {
             if let Some((_, gen)) = self.probes.tracked(pid) {
-                self.procs.entry((pid, gen)).or_insert_with(|| Proc { comm: comms[&pid].to_string(), ignored: false });
+                self.procs.entry((pid, gen)).or_insert_with(|| Proc {
+                    comm: comms[&pid].to_string(),
+                    ignored: false,
+                });
                 continue;
             }
             self.next_user_gen = (self.next_user_gen + 1) & !USER_GEN_BIT;
             let gen = USER_GEN_BIT | self.next_user_gen;
             match self.probes.track(pid, gen, target) {
                 Ok(()) => {
-                    self.procs.insert((pid, gen), Proc { comm: comms[&pid].to_string(), ignored: false });
+                    self.procs.insert(
+                        (pid, gen),
+                        Proc {
+                            comm: comms[&pid].to_string(),
+                            ignored: false,
+                        },
+                    );
                 }
                 Err(e) => eprintln!("netio: {e}"),
             }
@@ -89,7 +104,10 @@ impl Monitor {
     fn handle_event(&mut self, e: LifecycleEvent) {
         match e.kind {
             LifecycleKind::Fork | LifecycleKind::Exit => {
-                self.procs.entry((e.tgid, e.gen)).or_insert_with(|| Proc { comm: e.comm.clone(), ignored: false });
+                self.procs.entry((e.tgid, e.gen)).or_insert_with(|| Proc {
+                    comm: e.comm.clone(),
+                    ignored: false,
+                });
             }
             LifecycleKind::Exec => {
                 let mut ignored = false;
@@ -106,7 +124,10 @@ impl Monitor {
                         ignored = true;
                     }
                 }
-                let p = self.procs.entry((e.tgid, e.gen)).or_insert_with(|| Proc { comm: String::new(), ignored });
+                let p = self.procs.entry((e.tgid, e.gen)).or_insert_with(|| Proc {
+                    comm: String::new(),
+                    ignored,
+                });
                 p.comm = e.comm;
                 p.ignored = ignored;
             }
@@ -164,13 +185,15 @@ impl Monitor {
         // read: once the kernel stops tracking one, nothing adds to it.
         let mut finished = HashSet::new();
         for k in self.probes.traffic_keys() {
-            if !finished.contains(&(k.tgid, k.gen)) && self.probes.tracked(k.tgid).map(|(_, g)| g) != Some(k.gen) {
+            if !finished.contains(&(k.tgid, k.gen))
+                && self.probes.tracked(k.tgid).map(|(_, g)| g) != Some(k.gen)
+            {
                 finished.insert((k.tgid, k.gen));
             }
         }
         let current = self.probes.read_traffic();
 
-        let mut per_proc: BTreeMap<(u32, u32), (u16, TrafficVal, Vec<(PeerAddr, TrafficVal)>)> = BTreeMap::new();
+        let mut per_proc: BTreeMap<(u32, u32), ProcDelta> = BTreeMap::new();
         for (k, v) in &current {
             let prev = self.last.insert(*k, *v).unwrap_or_default();
             let delta = TrafficVal {
@@ -180,7 +203,11 @@ impl Monitor {
             if delta == TrafficVal::default() {
                 continue;
             }
-            let e = per_proc.entry((k.tgid, k.gen)).or_insert((k.target, TrafficVal::default(), Vec::new()));
+            let e = per_proc.entry((k.tgid, k.gen)).or_insert((
+                k.target,
+                TrafficVal::default(),
+                Vec::new(),
+            ));
             e.1.sent += delta.sent;
             e.1.received += delta.received;
             e.2.push((k.peer, delta));
@@ -189,13 +216,20 @@ impl Monitor {
         let backend = self.probes.backend().name();
         for ((tgid, gen), (target, total, mut peers)) in per_proc {
             let proc = self.procs.entry((tgid, gen)).or_insert_with(|| Proc {
-                comm: discovery::read_proc(tgid).map(|p| p.comm).unwrap_or_default(),
+                comm: discovery::read_proc(tgid)
+                    .map(|p| p.comm)
+                    .unwrap_or_default(),
                 ignored: false,
             });
             if proc.ignored {
                 continue;
             }
-            let target_name = self.config.targets.get(target as usize).map(|t| t.name.as_str()).unwrap_or("?");
+            let target_name = self
+                .config
+                .targets
+                .get(target as usize)
+                .map(|t| t.name.as_str())
+                .unwrap_or("?");
             let fields = TrafficFields {
                 target: target_name,
                 pid: tgid,
@@ -206,10 +240,19 @@ impl Monitor {
                 backend,
             };
             self.sink.write(&Record::process_traffic(&fields))?;
-            peers.sort_by(|a, b| (b.1.sent + b.1.received).cmp(&(a.1.sent + a.1.received)).then(a.0.cmp(&b.0)));
+            peers.sort_by(|a, b| {
+                (b.1.sent + b.1.received)
+                    .cmp(&(a.1.sent + a.1.received))
+                    .then(a.0.cmp(&b.0))
+            });
             for (peer, v) in peers {
-                let f = TrafficFields { sent: v.sent, received: v.received, ..fields };
-                self.sink.write(&Record::peer_traffic(&f, &peer.to_string()))?;
+                let f = TrafficFields {
+                    sent: v.sent,
+                    received: v.received,
+                    ..fields
+                };
+                self.sink
+                    .write(&Record::peer_traffic(&f, &peer.to_string()))?;
             }
         }
 
@@ -242,7 +285,8 @@ impl Monitor {
         ];
         for (reason, count, bytes, detail) in checks {
             if count > 0 {
-                self.sink.write(&Record::degraded(reason, count, bytes, detail))?;
+                self.sink
+                    .write(&Record::degraded(reason, count, bytes, detail))?;
             }
         }
         self.last_stats = s;

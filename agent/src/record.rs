@@ -49,7 +49,12 @@ pub struct Record {
 
 impl Record {
     fn new(event: &'static str) -> Self {
-        Record { fields: vec![(field::MESSAGE, Value::Str(String::new())), (field::EVENT, Value::Str(event.into()))] }
+        Record {
+            fields: vec![
+                (field::MESSAGE, Value::Str(String::new())),
+                (field::EVENT, Value::Str(event.into())),
+            ],
+        }
     }
 
     fn str(mut self, name: &'static str, v: impl Into<String>) -> Self {
@@ -72,7 +77,14 @@ impl Record {
         self.fields.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
     }
 
-    pub fn started(version: &str, kernel: &str, backend: &str, detail: &str, targets: &[String], processes: usize) -> Self {
+    pub fn started(
+        version: &str,
+        kernel: &str,
+        backend: &str,
+        detail: &str,
+        targets: &[String],
+        processes: usize,
+    ) -> Self {
         Record::new(event::STARTED)
             .str(field::VERSION, version)
             .str(field::KERNEL, kernel)
@@ -87,7 +99,9 @@ impl Record {
     }
 
     pub fn stopping(version: &str) -> Self {
-        Record::new(event::STOPPING).str(field::VERSION, version).message(format!("netio {version} stopping"))
+        Record::new(event::STOPPING)
+            .str(field::VERSION, version)
+            .message(format!("netio {version} stopping"))
     }
 
     /// One process's bytes in one interval.
@@ -96,7 +110,8 @@ impl Record {
             "{} pid={} comm={} sent={} received={} interval_ms={}",
             t.target, t.pid, t.comm, t.sent, t.received, t.interval_ms
         );
-        t.add(Record::new(event::TRAFFIC).str(field::SCOPE, "process")).message(msg)
+        t.add(Record::new(event::TRAFFIC).str(field::SCOPE, "process"))
+            .message(msg)
     }
 
     /// One process's bytes with one peer in one interval.
@@ -114,7 +129,9 @@ impl Record {
     /// such record.
     pub fn degraded(reason: &str, count: u64, lost_bytes: Option<u64>, detail: &str) -> Self {
         let mut msg = format!("netio degraded: {reason} count={count}");
-        let mut r = Record::new(event::DEGRADED).str(field::REASON, reason).num(field::COUNT, count);
+        let mut r = Record::new(event::DEGRADED)
+            .str(field::REASON, reason)
+            .num(field::COUNT, count);
         if let Some(b) = lost_bytes {
             let _ = write!(msg, " lost_bytes={b}");
             r = r.num(field::LOST_BYTES, b);
@@ -155,10 +172,23 @@ mod tests {
 
     #[test]
     fn traffic_message_carries_the_numbers_as_key_value() {
-        let t = TrafficFields { target: "db", pid: 7, comm: "postgres", sent: 10, received: 20, interval_ms: 1000, backend: "tracepoint" };
+        let t = TrafficFields {
+            target: "db",
+            pid: 7,
+            comm: "postgres",
+            sent: 10,
+            received: 20,
+            interval_ms: 1000,
+            backend: "tracepoint",
+        };
         let r = Record::peer_traffic(&t, "::1");
-        let Value::Str(m) = r.get(field::MESSAGE).unwrap() else { panic!() };
-        assert!(m.contains("sent=10") && m.contains("received=20") && m.contains("peer=::1"), "{m}");
+        let Value::Str(m) = r.get(field::MESSAGE).unwrap() else {
+            panic!()
+        };
+        assert!(
+            m.contains("sent=10") && m.contains("received=20") && m.contains("peer=::1"),
+            "{m}"
+        );
         assert_eq!(r.get(field::SENT_BYTES), Some(&Value::Num(10)));
         assert_eq!(r.get(field::PEER_ADDRESS), Some(&Value::Str("::1".into())));
     }
@@ -166,7 +196,15 @@ mod tests {
     #[test]
     fn every_field_name_is_journal_safe() {
         // journald silently drops fields that break these rules.
-        let t = TrafficFields { target: "db", pid: 1, comm: "c", sent: 0, received: 0, interval_ms: 0, backend: "b" };
+        let t = TrafficFields {
+            target: "db",
+            pid: 1,
+            comm: "c",
+            sent: 0,
+            received: 0,
+            interval_ms: 0,
+            backend: "b",
+        };
         let records = [
             Record::started("v", "k", "b", "d", &["db".into()], 1),
             Record::stopping("v"),
@@ -177,7 +215,11 @@ mod tests {
         for r in &records {
             for (name, _) in &r.fields {
                 assert!(name.len() <= 64 && !name.starts_with('_'), "{name}");
-                assert!(name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'), "{name}");
+                assert!(
+                    name.chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'),
+                    "{name}"
+                );
                 assert!(!name.starts_with(|c: char| c.is_ascii_digit()), "{name}");
             }
         }

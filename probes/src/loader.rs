@@ -34,7 +34,11 @@ pub struct Capacity {
 
 impl Default for Capacity {
     fn default() -> Self {
-        Capacity { processes: 4096, peers: 16384, names: 256 }
+        Capacity {
+            processes: 4096,
+            peers: 16384,
+            names: 256,
+        }
     }
 }
 
@@ -59,8 +63,13 @@ struct KernelFacts {
 
 impl KernelFacts {
     fn read() -> Self {
-        const FUNCS: [&str; 5] =
-            ["tcp_sendmsg", "tcp_sendpage", "tcp_recvmsg", "tcp_splice_read", "tcp_read_sock"];
+        const FUNCS: [&str; 5] = [
+            "tcp_sendmsg",
+            "tcp_sendpage",
+            "tcp_recvmsg",
+            "tcp_splice_read",
+            "tcp_read_sock",
+        ];
         let mut facts = KernelFacts {
             btf: Err(String::new()),
             funcs: Vec::new(),
@@ -68,9 +77,11 @@ impl KernelFacts {
             kprobe_pmu: Path::new("/sys/bus/event_source/devices/kprobe").exists(),
         };
         if !Path::new("/sys/kernel/btf/vmlinux").exists() {
-            facts.btf = Err("the kernel has no BTF (/sys/kernel/btf/vmlinux is missing; \
+            facts.btf = Err(
+                "the kernel has no BTF (/sys/kernel/btf/vmlinux is missing; \
                              needs CONFIG_DEBUG_INFO_BTF)"
-                .into());
+                    .into(),
+            );
             return facts;
         }
         let btf = match Btf::from_vmlinux() {
@@ -96,7 +107,10 @@ impl KernelFacts {
     }
 
     fn params(&self, func: &str) -> Option<usize> {
-        self.funcs.iter().find(|(n, _)| *n == func).and_then(|(_, p)| *p)
+        self.funcs
+            .iter()
+            .find(|(n, _)| *n == func)
+            .and_then(|(_, p)| *p)
     }
 
     /// The programs a backend needs here, plus the optional ones, or why it
@@ -139,7 +153,12 @@ impl KernelFacts {
                 plan.required = vec!["tp_sock_send_length", "tp_sock_recv_length"];
                 plan.optional = vec![(
                     "splice and sendfile reading from a socket",
-                    vec!["tp_enter_splice", "tp_exit_splice", "tp_enter_sendfile", "tp_exit_sendfile"],
+                    vec![
+                        "tp_enter_splice",
+                        "tp_exit_splice",
+                        "tp_enter_sendfile",
+                        "tp_exit_sendfile",
+                    ],
                 )];
                 if self.params("tcp_sendpage").is_some() {
                     plan.notes.push(
@@ -152,7 +171,8 @@ impl KernelFacts {
             }
         };
         let need = |f: &str| {
-            self.params(f).ok_or_else(|| format!("the kernel has no function {f} in its BTF"))
+            self.params(f)
+                .ok_or_else(|| format!("the kernel has no function {f} in its BTF"))
         };
         need("tcp_sendmsg")?;
         need("tcp_splice_read")?;
@@ -165,7 +185,11 @@ impl KernelFacts {
             6 => recv_old,
             5 => recv,
             4 => recv_new,
-            n => return Err(format!("tcp_recvmsg has {n} parameters here; netio knows 4, 5 and 6")),
+            n => {
+                return Err(format!(
+                    "tcp_recvmsg has {n} parameters here; netio knows 4, 5 and 6"
+                ))
+            }
         });
         if self.params("tcp_sendpage").is_some() {
             // Before 6.5, sendfile and splice to a socket went this way.
@@ -198,7 +222,9 @@ struct Plan {
 
 impl Plan {
     fn all(&self) -> impl Iterator<Item = &&'static str> {
-        self.required.iter().chain(self.optional.iter().flat_map(|(_, p)| p.iter()))
+        self.required
+            .iter()
+            .chain(self.optional.iter().flat_map(|(_, p)| p.iter()))
     }
 }
 
@@ -270,7 +296,13 @@ impl TrafficKey {
         let mut raw = [0u8; size_of::<types::traffic_key>()];
         let n = raw.len();
         raw.copy_from_slice(&bytes[..n]);
-        Some(TrafficKey { tgid: k.tgid, gen: k.r#gen, target: k.target, peer, raw })
+        Some(TrafficKey {
+            tgid: k.tgid,
+            gen: k.r#gen,
+            target: k.target,
+            peer,
+            raw,
+        })
     }
 }
 
@@ -348,10 +380,16 @@ impl Probes {
         for backend in choice.candidates() {
             match Self::try_backend(&facts, backend, cap) {
                 Ok(p) => {
-                    attempts.push(Attempt { backend, result: Ok(p.description.clone()) });
+                    attempts.push(Attempt {
+                        backend,
+                        result: Ok(p.description.clone()),
+                    });
                     return (Some(p), attempts);
                 }
-                Err(e) => attempts.push(Attempt { backend, result: Err(e) }),
+                Err(e) => attempts.push(Attempt {
+                    backend,
+                    result: Err(e),
+                }),
             }
         }
         (None, attempts)
@@ -362,7 +400,8 @@ impl Probes {
         LIBBPF_LOG.lock().unwrap_or_else(|e| e.into_inner()).clear();
         // A failed load leaves an object unusable, so each attempt opens its
         // own; the few bytes of storage it borrows live for the process.
-        let storage: &'static mut MaybeUninit<OpenObject> = Box::leak(Box::new(MaybeUninit::uninit()));
+        let storage: &'static mut MaybeUninit<OpenObject> =
+            Box::leak(Box::new(MaybeUninit::uninit()));
         let mut open = NetioSkelBuilder::default()
             .open(storage)
             .map_err(|e| format!("cannot open the BPF object: {e}{}", libbpf_hint()))?;
@@ -372,12 +411,22 @@ impl Probes {
             prog.set_autoload(wanted);
         }
         let size = |m: &mut libbpf_rs::OpenMapMut<'_>, n: u32, what: &str| {
-            m.set_max_entries(n.max(1)).map_err(|e| format!("cannot size the {what} map: {e}"))
+            m.set_max_entries(n.max(1))
+                .map_err(|e| format!("cannot size the {what} map: {e}"))
         };
         size(&mut open.maps.tracked, cap.processes, "tracked")?;
         size(&mut open.maps.names, cap.names, "names")?;
-        size(&mut open.maps.traffic, cap.peers.saturating_add(cap.processes), "traffic")?;
-        let mut skel = open.load().map_err(|e| format!("the kernel refused to load the {backend} programs: {e}{}", libbpf_hint()))?;
+        size(
+            &mut open.maps.traffic,
+            cap.peers.saturating_add(cap.processes),
+            "traffic",
+        )?;
+        let mut skel = open.load().map_err(|e| {
+            format!(
+                "the kernel refused to load the {backend} programs: {e}{}",
+                libbpf_hint()
+            )
+        })?;
 
         let mut links = Vec::new();
         for prog in skel.object_mut().progs_mut() {
@@ -428,7 +477,8 @@ impl Probes {
                         2 => LifecycleKind::Fork,
                         _ => LifecycleKind::Exit,
                     };
-                    let as_u8 = |s: &[std::ffi::c_char]| s.iter().map(|&c| c as u8).collect::<Vec<u8>>();
+                    let as_u8 =
+                        |s: &[std::ffi::c_char]| s.iter().map(|&c| c as u8).collect::<Vec<u8>>();
                     sink.borrow_mut().push_back(LifecycleEvent {
                         kind,
                         tgid: e.tgid,
@@ -443,7 +493,9 @@ impl Probes {
                 0
             })
             .map_err(|e| format!("cannot open the event ring buffer: {e}"))?;
-        let ring = builder.build().map_err(|e| format!("cannot open the event ring buffer: {e}"))?;
+        let ring = builder
+            .build()
+            .map_err(|e| format!("cannot open the event ring buffer: {e}"))?;
 
         let mut description = plan.required.join(", ");
         for group in &attached_optional {
@@ -454,7 +506,14 @@ impl Probes {
             description.push_str("; ");
             description.push_str(note);
         }
-        Ok(Probes { links, ring, queue, skel, backend, description })
+        Ok(Probes {
+            links,
+            ring,
+            queue,
+            skel,
+            backend,
+            description,
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -478,7 +537,11 @@ impl Probes {
         let mut wanted = Vec::new();
         for (name, target) in names {
             let mut key = types::comm_key::default();
-            for (dst, src) in key.comm.iter_mut().zip(name.as_bytes().iter().take(COMM_MAX)) {
+            for (dst, src) in key
+                .comm
+                .iter_mut()
+                .zip(name.as_bytes().iter().take(COMM_MAX))
+            {
                 *dst = *src as _;
             }
             let k = pod_bytes(&key).to_vec();
@@ -494,21 +557,38 @@ impl Probes {
 
     /// Tracks a process found by userspace and creates its fallback entry.
     pub fn track(&self, tgid: u32, gen: u32, target: u32) -> Result<(), String> {
-        let t = types::tracked { target, r#gen: gen };
+        let t = types::tracked { target, r#gen };
         self.skel
             .maps
             .tracked
             .update(&tgid.to_ne_bytes(), pod_bytes(&t), MapFlags::ANY)
             .map_err(|e| format!("cannot track process {tgid}: {e}"))?;
-        let key = types::traffic_key { tgid, r#gen: gen, target: target as u16, ..Default::default() };
-        let zeros = vec![vec![0u8; size_of::<types::traffic_val>()]; libbpf_rs::num_possible_cpus().unwrap_or(1)];
-        let _ = self.skel.maps.traffic.update_percpu(pod_bytes(&key), &zeros, MapFlags::NO_EXIST);
+        let key = types::traffic_key {
+            tgid,
+            r#gen,
+            target: target as u16,
+            ..Default::default()
+        };
+        let zeros = vec![
+            vec![0u8; size_of::<types::traffic_val>()];
+            libbpf_rs::num_possible_cpus().unwrap_or(1)
+        ];
+        let _ = self
+            .skel
+            .maps
+            .traffic
+            .update_percpu(pod_bytes(&key), &zeros, MapFlags::NO_EXIST);
         Ok(())
     }
 
     /// The generation the kernel holds for a tracked process, if any.
     pub fn tracked(&self, tgid: u32) -> Option<(u32, u32)> {
-        let v = self.skel.maps.tracked.lookup(&tgid.to_ne_bytes(), MapFlags::ANY).ok()??;
+        let v = self
+            .skel
+            .maps
+            .tracked
+            .lookup(&tgid.to_ne_bytes(), MapFlags::ANY)
+            .ok()??;
         let t: types::tracked = read_pod(&v)?;
         Some((t.target, t.r#gen))
     }
@@ -523,8 +603,12 @@ impl Probes {
         let map = &self.skel.maps.traffic;
         let mut out = Vec::new();
         for k in map.keys() {
-            let Some(key) = TrafficKey::from_raw(&k) else { continue };
-            let Ok(Some(per_cpu)) = map.lookup_percpu(&k, MapFlags::ANY) else { continue };
+            let Some(key) = TrafficKey::from_raw(&k) else {
+                continue;
+            };
+            let Ok(Some(per_cpu)) = map.lookup_percpu(&k, MapFlags::ANY) else {
+                continue;
+            };
             let mut total = TrafficVal::default();
             for v in per_cpu {
                 if let Some(v) = read_pod::<types::traffic_val>(&v) {
@@ -539,7 +623,12 @@ impl Probes {
 
     /// The keys of every counter, without their values.
     pub fn traffic_keys(&self) -> Vec<TrafficKey> {
-        self.skel.maps.traffic.keys().filter_map(|k| TrafficKey::from_raw(&k)).collect()
+        self.skel
+            .maps
+            .traffic
+            .keys()
+            .filter_map(|k| TrafficKey::from_raw(&k))
+            .collect()
     }
 
     /// Drops a counter whose process is gone (nothing can add to it).
@@ -582,7 +671,11 @@ impl Probes {
 
 /// Loads and attaches every backend in turn, for `netio kernel`.
 pub fn probe_backends() -> Vec<Attempt> {
-    let cap = Capacity { processes: 16, peers: 16, names: 4 };
+    let cap = Capacity {
+        processes: 16,
+        peers: 16,
+        names: 4,
+    };
     Backend::PREFERENCE
         .iter()
         .map(|&b| {
