@@ -133,15 +133,20 @@ static __always_inline bool is_inet_tcp(struct sock *sk)
 	return BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP;
 }
 
-static __always_inline void account(struct sock *sk, __s64 bytes, bool sent)
+/* The calling process's tracking entry, or NULL: the one lookup every
+ * event of an untracked process pays. */
+static __always_inline struct tracked *current_tracked(void)
 {
-	if (bytes <= 0 || !sk)
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+	return bpf_map_lookup_elem(&tracked, &tgid);
+}
+
+static __always_inline void account_to(struct tracked *t, struct sock *sk, __s64 bytes, bool sent)
+{
+	if (bytes <= 0 || !sk || !t)
 		return;
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct tracked *t = bpf_map_lookup_elem(&tracked, &tgid);
-	if (!t)
-		return;
-
 	struct traffic_key key = {};
 	key.tgid = tgid;
 	key.gen = t->gen;
@@ -174,11 +179,10 @@ static __always_inline void account(struct sock *sk, __s64 bytes, bool sent)
 		__sync_fetch_and_add(&v->received, bytes);
 }
 
-static __always_inline bool current_tracked(void)
+static __always_inline void account(struct sock *sk, __s64 bytes, bool sent)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-
-	return bpf_map_lookup_elem(&tracked, &tgid) != NULL;
+	if (bytes > 0)
+		account_to(current_tracked(), sk, bytes, sent);
 }
 
 /* ---- tracepoint backend (Linux 6.3+) ---------------------------------- */
@@ -186,16 +190,20 @@ static __always_inline bool current_tracked(void)
 SEC("raw_tp/sock_send_length")
 int BPF_PROG(tp_sock_send_length, struct sock *sk, int ret, int flags)
 {
-	if (ret > 0 && current_tracked() && is_inet_tcp(sk))
-		account(sk, ret, true);
+	struct tracked *t;
+
+	if (ret > 0 && (t = current_tracked()) && is_inet_tcp(sk))
+		account_to(t, sk, ret, true);
 	return 0;
 }
 
 SEC("raw_tp/sock_recv_length")
 int BPF_PROG(tp_sock_recv_length, struct sock *sk, int ret, int flags)
 {
-	if (ret > 0 && !(flags & MSG_PEEK) && current_tracked() && is_inet_tcp(sk))
-		account(sk, ret, false);
+	struct tracked *t;
+
+	if (ret > 0 && !(flags & MSG_PEEK) && (t = current_tracked()) && is_inet_tcp(sk))
+		account_to(t, sk, ret, false);
 	return 0;
 }
 
@@ -280,11 +288,13 @@ static __always_inline void splice_enter(__u64 fd)
 
 static __always_inline void splice_exit(__s64 ret)
 {
-	if (!current_tracked())
+	struct tracked *t = current_tracked();
+
+	if (!t)
 		return;
 	struct sock *sk = stash_take(STASH_SPLICE, NULL);
 	if (sk)
-		account(sk, ret, false);
+		account_to(t, sk, ret, false);
 }
 
 SEC("tracepoint/syscalls/sys_enter_splice")
