@@ -1,0 +1,273 @@
+//! Command-line parsing for `netio-traffic`. Hand-rolled to keep the crate's
+//! dependencies at libc and serde_json.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+pub const USAGE: &str = "\
+usage:
+  netio-traffic server --scenario NAME --listen ADDR [OPTIONS]
+  netio-traffic client --scenario NAME --connect ADDR [OPTIONS]
+
+The server prints {\"port\":N} once it listens, then one JSON line with its
+ground truth when done; the client prints only the ground-truth line:
+  {\"role\",\"scenario\",\"pid\",\"comm\",\"sent\",\"received\",
+   \"per_pid\":{\"PID\":{\"sent\",\"received\"}},\"connections\",\"peers\",\"extra\"}
+
+scenarios (the client and server of a run must use the same one):
+  bulk         client sends --size, server reads to EOF then sends --size
+  waitall      client trickles --size in --chunk writes every --pause-ms;
+               server reads it with a single recv(MSG_WAITALL), replies --reply
+  peek         like bulk, but the server MSG_PEEKs every chunk before reading it
+               and replies --reply
+  sendfile     server sendfile()s a --size file (created in --dir)
+  splice       server splice()s the client's --size bytes socket->pipe->/dev/null
+               and replies --reply
+  splice-echo  server splice()s socket->pipe->socket, echoing --size bytes
+  short        --count sequential connections: --request bytes up, --reply down
+  threaded     --count concurrent connections, one server thread each, bulk --size
+  forking      --count concurrent connections, one forked server child each,
+               bulk --size; children rename themselves to --child-name, or
+               re-exec --reexec PATH; per-child bytes appear in per_pid
+
+options:
+  --size BYTES          payload (per connection where there are several)
+  --count N             connections (short, threaded, forking)
+  --chunk BYTES         client write size (waitall; default 1000)
+  --pause-ms MS         pause between client writes (waitall; default 2)
+  --request BYTES       request size (short; default 100)
+  --reply BYTES         server reply size (waitall, peek, splice, short)
+  --child-name NAME     forking: comm set with prctl(PR_SET_NAME) in each child
+  --reexec PATH         forking: each child execs PATH instead of renaming
+  --dir DIR             sendfile: directory for the source file (default TMPDIR)
+  --hold-ms MS          stay alive until MS after start before exiting
+  --timeout-secs S      socket and accept timeout (default 30)
+  --deadline-secs S     SIGALRM kills the process after S seconds (default 120)
+BYTES accepts a k or m suffix (1024-based).";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scenario {
+    Bulk,
+    WaitAll,
+    Peek,
+    Sendfile,
+    Splice,
+    SpliceEcho,
+    Short,
+    Threaded,
+    Forking,
+}
+
+impl FromStr for Scenario {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "bulk" => Self::Bulk,
+            "waitall" => Self::WaitAll,
+            "peek" => Self::Peek,
+            "sendfile" => Self::Sendfile,
+            "splice" => Self::Splice,
+            "splice-echo" => Self::SpliceEcho,
+            "short" => Self::Short,
+            "threaded" => Self::Threaded,
+            "forking" => Self::Forking,
+            other => return Err(format!("unknown scenario {other:?}")),
+        })
+    }
+}
+
+impl Scenario {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Bulk => "bulk",
+            Self::WaitAll => "waitall",
+            Self::Peek => "peek",
+            Self::Sendfile => "sendfile",
+            Self::Splice => "splice",
+            Self::SpliceEcho => "splice-echo",
+            Self::Short => "short",
+            Self::Threaded => "threaded",
+            Self::Forking => "forking",
+        }
+    }
+
+    fn default_size(self) -> u64 {
+        match self {
+            Self::WaitAll => 200_000,
+            Self::Threaded | Self::Forking => 256 * 1024,
+            Self::Short => 0,
+            _ => 1024 * 1024,
+        }
+    }
+
+    fn default_count(self) -> u64 {
+        match self {
+            Self::Short => 1000,
+            Self::Threaded | Self::Forking => 20,
+            _ => 1,
+        }
+    }
+
+    fn default_reply(self) -> u64 {
+        match self {
+            Self::WaitAll => 1000,
+            Self::Peek | Self::Splice => 4096,
+            Self::Short => 400,
+            _ => 0,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Server,
+    Client,
+    /// Internal: a re-exec'd forking-server child serving an inherited fd.
+    ConnChild,
+}
+
+#[derive(Debug)]
+pub struct Options {
+    pub role: Role,
+    pub scenario: Scenario,
+    pub addr: Option<SocketAddr>,
+    pub size: u64,
+    pub count: u64,
+    pub chunk: usize,
+    pub pause: Duration,
+    pub request: u64,
+    pub reply: u64,
+    pub child_name: Option<String>,
+    pub reexec: Option<PathBuf>,
+    pub dir: Option<PathBuf>,
+    pub hold: Duration,
+    pub timeout: Duration,
+    pub deadline_secs: u32,
+    pub fd: Option<i32>,
+    pub report_fd: Option<i32>,
+}
+
+fn bytes(s: &str) -> Result<u64, String> {
+    let lower = s.to_ascii_lowercase();
+    let (digits, mult) = if let Some(d) = lower.strip_suffix('k') {
+        (d, 1024)
+    } else if let Some(d) = lower.strip_suffix('m') {
+        (d, 1024 * 1024)
+    } else {
+        (lower.as_str(), 1)
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .ok_or_else(|| format!("{s:?} is not a byte count"))
+}
+
+fn number<T: FromStr>(key: &str, s: &str) -> Result<T, String> {
+    s.parse()
+        .map_err(|_| format!("--{key}: {s:?} is not a valid number"))
+}
+
+impl Options {
+    pub fn parse(args: &[String]) -> Result<Self, String> {
+        let (role, rest) = match args.split_first() {
+            Some((cmd, rest)) => (
+                match cmd.as_str() {
+                    "server" => Role::Server,
+                    "client" => Role::Client,
+                    "conn-child" => Role::ConnChild,
+                    other => return Err(format!("unknown command {other:?}")),
+                },
+                rest,
+            ),
+            None => return Err("missing command".into()),
+        };
+        let mut pairs = Vec::new();
+        let mut it = rest.iter();
+        while let Some(flag) = it.next() {
+            let key = flag
+                .strip_prefix("--")
+                .ok_or_else(|| format!("unexpected argument {flag:?}"))?;
+            let value = it.next().ok_or_else(|| format!("--{key} needs a value"))?;
+            pairs.push((key.to_owned(), value.clone()));
+        }
+        let scenario: Scenario = pairs
+            .iter()
+            .find(|(k, _)| k == "scenario")
+            .map(|(_, v)| v.parse())
+            .transpose()?
+            .unwrap_or(Scenario::Bulk);
+        let mut o = Options {
+            role,
+            scenario,
+            addr: None,
+            size: scenario.default_size(),
+            count: scenario.default_count(),
+            chunk: 1000,
+            pause: Duration::from_millis(2),
+            request: 100,
+            reply: scenario.default_reply(),
+            child_name: None,
+            reexec: None,
+            dir: None,
+            hold: Duration::ZERO,
+            timeout: Duration::from_secs(30),
+            deadline_secs: 120,
+            fd: None,
+            report_fd: None,
+        };
+        for (key, v) in &pairs {
+            match key.as_str() {
+                "scenario" => {}
+                "listen" if role == Role::Server => {
+                    o.addr = Some(
+                        v.parse()
+                            .map_err(|_| format!("--listen: bad address {v:?}"))?,
+                    )
+                }
+                "connect" if role == Role::Client => {
+                    o.addr = Some(
+                        v.parse()
+                            .map_err(|_| format!("--connect: bad address {v:?}"))?,
+                    )
+                }
+                "size" => o.size = bytes(v)?,
+                "count" => o.count = number(key, v)?,
+                "chunk" => o.chunk = bytes(v)? as usize,
+                "pause-ms" => o.pause = Duration::from_millis(number(key, v)?),
+                "request" => o.request = bytes(v)?,
+                "reply" => o.reply = bytes(v)?,
+                "child-name" => o.child_name = Some(v.clone()),
+                "reexec" => o.reexec = Some(PathBuf::from(v)),
+                "dir" => o.dir = Some(PathBuf::from(v)),
+                "hold-ms" => o.hold = Duration::from_millis(number(key, v)?),
+                "timeout-secs" => o.timeout = Duration::from_secs(number(key, v)?),
+                "deadline-secs" => o.deadline_secs = number(key, v)?,
+                "fd" if role == Role::ConnChild => o.fd = Some(number(key, v)?),
+                "report-fd" if role == Role::ConnChild => o.report_fd = Some(number(key, v)?),
+                _ => return Err(format!("unknown option --{key}")),
+            }
+        }
+        match role {
+            Role::Server if o.addr.is_none() => return Err("server needs --listen ADDR".into()),
+            Role::Client if o.addr.is_none() => return Err("client needs --connect ADDR".into()),
+            Role::ConnChild if o.fd.is_none() || o.report_fd.is_none() => {
+                return Err("conn-child needs --fd and --report-fd".into())
+            }
+            _ => {}
+        }
+        if o.count == 0 {
+            return Err("--count must be at least 1".into());
+        }
+        if o.child_name.is_some() && o.reexec.is_some() {
+            return Err("--child-name and --reexec are alternatives".into());
+        }
+        if o.scenario == Scenario::WaitAll && o.size > i32::MAX as u64 {
+            return Err("waitall --size must fit one recv()".into());
+        }
+        Ok(o)
+    }
+}

@@ -1,0 +1,92 @@
+//! The client side of every scenario. Usually untracked, but it is the
+//! tracked process in the late-start and exit-mid-interval tests, so it
+//! counts its bytes just as carefully and connects the moment it starts.
+
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::time::Duration;
+
+use crate::cli::{Options, Scenario};
+use crate::net;
+use crate::tally::{recv_exact, recv_to_eof, send_counted, Report, Tally, CHUNK};
+
+pub fn run(o: &Options) -> Result<Option<Report>, String> {
+    let addr = o.addr.expect("checked by the parser");
+    let tally = Tally::default();
+    let tally = &tally;
+    if o.scenario == Scenario::Short {
+        for i in 0..o.count {
+            short_exchange(addr, o, tally).map_err(|e| format!("connection {i}: {e}"))?;
+        }
+    } else {
+        std::thread::scope(|s| {
+            let conns: Vec<_> = (0..o.count)
+                .map(|i| {
+                    s.spawn(move || {
+                        stream_exchange(addr, o, tally).map_err(|e| format!("connection {i}: {e}"))
+                    })
+                })
+                .collect();
+            conns.into_iter().try_for_each(|c| {
+                c.join()
+                    .map_err(|_| "connection thread panicked".to_string())?
+            })
+        })?;
+    }
+    Ok(Some(Report::single("client", o.scenario.name(), tally)))
+}
+
+/// What the client uploads per connection, and in what pieces.
+fn upload(o: &Options) -> (u64, usize, Duration) {
+    match o.scenario {
+        Scenario::Sendfile => (0, CHUNK, Duration::ZERO),
+        Scenario::WaitAll => (o.size, o.chunk, o.pause),
+        _ => (o.size, CHUNK, Duration::ZERO),
+    }
+}
+
+/// What the server must send back per connection; anything else means the
+/// two sides disagree about the scenario.
+fn expected_download(o: &Options) -> u64 {
+    match o.scenario {
+        Scenario::WaitAll | Scenario::Peek | Scenario::Splice | Scenario::Short => o.reply,
+        _ => o.size,
+    }
+}
+
+/// Uploads on a helper thread while this thread downloads, so that no
+/// server (echoing or not) can deadlock on full socket buffers.
+fn stream_exchange(addr: SocketAddr, o: &Options, tally: &Tally) -> Result<(), String> {
+    let stream = net::connect(addr, o.timeout).map_err(|e| format!("connect {addr}: {e}"))?;
+    tally.connection(addr.ip());
+    let (size, chunk, pause) = upload(o);
+    let got = std::thread::scope(|s| {
+        let writer = s.spawn(|| {
+            send_counted(&stream, size, chunk, pause, tally)?;
+            stream.shutdown(Shutdown::Write)
+        });
+        let got = recv_to_eof(&stream, tally).map_err(|e| format!("receive: {e}"));
+        let sent = writer
+            .join()
+            .map_err(|_| "writer thread panicked".to_string())?
+            .map_err(|e| format!("send: {e}"));
+        sent.and(got)
+    })?;
+    let want = expected_download(o);
+    if got != want {
+        return Err(format!(
+            "received {got} bytes, the {} server sends {want}",
+            o.scenario.name()
+        ));
+    }
+    Ok(())
+}
+
+fn short_exchange(addr: SocketAddr, o: &Options, tally: &Tally) -> Result<(), String> {
+    let stream: TcpStream =
+        net::connect(addr, o.timeout).map_err(|e| format!("connect {addr}: {e}"))?;
+    tally.connection(addr.ip());
+    send_counted(&stream, o.request, CHUNK, Duration::ZERO, tally)
+        .map_err(|e| format!("request: {e}"))?;
+    recv_exact(&stream, o.reply as usize, tally).map_err(|e| format!("reply: {e}"))?;
+    Ok(())
+}

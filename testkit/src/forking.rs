@@ -1,0 +1,198 @@
+//! The forking server: one child process per connection, each of which
+//! stops looking like the tracked program (it renames itself, or re-execs a
+//! differently named file), so netio can only attribute its bytes through
+//! the parent. Children report their own counts to the parent over a pipe.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+
+use serde_json::{json, Value};
+
+use crate::cli::Options;
+use crate::server::handle_bulk;
+use crate::sys;
+use crate::tally::{Report, Tally};
+
+/// Default name for renamed children; anything but the tracked name works.
+const CHILD_NAME: &str = "fork-child";
+
+/// Each child report is one line well under PIPE_BUF, so concurrent
+/// writes never interleave. The pipe is only drained once all children are
+/// reaped, so its 64 KiB capacity bounds how many children we may have.
+const MAX_CHILDREN: u64 = 500;
+
+pub fn serve(listener: &TcpListener, o: &Options, tally: &Tally) -> Result<Report, String> {
+    if o.count > MAX_CHILDREN {
+        return Err(format!(
+            "forking supports at most {MAX_CHILDREN} connections"
+        ));
+    }
+    let (report_r, report_w) = sys::pipe().map_err(|e| format!("pipe: {e}"))?;
+    let child_name = o.child_name.as_deref().unwrap_or(CHILD_NAME);
+    let mut children = Vec::new();
+    for _ in 0..o.count {
+        let (stream, peer) =
+            crate::net::accept(listener, o.timeout).map_err(|e| format!("accept: {e}"))?;
+        tally.connection(peer.ip());
+        let plan = match &o.reexec {
+            Some(path) => Some(exec_plan(path, &stream, report_w.as_raw_fd(), o)?),
+            None => None,
+        };
+        match sys::fork().map_err(|e| format!("fork: {e}"))? {
+            None => match plan {
+                Some(plan) => {
+                    let err = sys::clear_cloexec(stream.as_raw_fd())
+                        .and_then(|_| sys::clear_cloexec(report_w.as_raw_fd()))
+                        .err()
+                        .unwrap_or_else(|| plan.exec());
+                    eprintln!("netio-traffic: forking child: re-exec failed: {err}");
+                    sys::exit_now(127);
+                }
+                None => {
+                    // First thing: from here on this process no longer has
+                    // the tracked comm.
+                    let renamed = sys::set_comm(child_name);
+                    sys::arm_deadline(o.deadline_secs);
+                    let code = match renamed
+                        .map_err(|e| format!("prctl: {e}"))
+                        .and_then(|_| serve_child(&stream, o.size, report_w.as_raw_fd()))
+                    {
+                        Ok(()) => 0,
+                        Err(e) => {
+                            eprintln!("netio-traffic: forking child {}: {e}", sys::pid());
+                            1
+                        }
+                    };
+                    sys::exit_now(code);
+                }
+            },
+            Some(pid) => children.push(pid),
+        }
+    }
+
+    let mut failures = Vec::new();
+    for &pid in &children {
+        match sys::waitpid(pid) {
+            Ok(status) => {
+                if let Some(problem) = sys::exit_problem(status) {
+                    failures.push(format!("child {pid} {problem}"));
+                }
+            }
+            Err(e) => failures.push(format!("waitpid {pid}: {e}")),
+        }
+    }
+    drop(report_w);
+    if !failures.is_empty() {
+        return Err(failures.join("; "));
+    }
+
+    let mut text = String::new();
+    std::fs::File::from(report_r)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("read child reports: {e}"))?;
+    let mut per_pid = BTreeMap::new();
+    let mut comms = BTreeMap::new();
+    for line in text.lines() {
+        let v: Value =
+            serde_json::from_str(line).map_err(|e| format!("child report {line:?}: {e}"))?;
+        let field = |k: &str| {
+            v.get(k)
+                .and_then(Value::as_u64)
+                .ok_or_else(|| format!("child report {line:?} lacks {k}"))
+        };
+        let pid = field("pid")? as u32;
+        per_pid.insert(pid, (field("sent")?, field("received")?));
+        comms.insert(
+            pid.to_string(),
+            v.get("comm").cloned().unwrap_or(Value::Null),
+        );
+    }
+    if per_pid.len() != children.len() {
+        return Err(format!(
+            "{} children but {} reports",
+            children.len(),
+            per_pid.len()
+        ));
+    }
+    let mut report = Report::single("server", o.scenario.name(), tally);
+    // The parent only accepts; every counted byte belongs to a child.
+    report.per_pid.extend(per_pid);
+    report
+        .extra
+        .insert("children".into(), json!(children.len()));
+    report.extra.insert(
+        "child_comms".into(),
+        Value::Object(comms.into_iter().collect()),
+    );
+    Ok(report)
+}
+
+fn exec_plan(
+    path: &std::path::Path,
+    stream: &TcpStream,
+    report_fd: RawFd,
+    o: &Options,
+) -> Result<sys::ExecPlan, String> {
+    let path = path.to_str().ok_or("--reexec path is not UTF-8")?;
+    let args: Vec<String> = [
+        path,
+        "conn-child",
+        "--fd",
+        &stream.as_raw_fd().to_string(),
+        "--report-fd",
+        &report_fd.to_string(),
+        "--size",
+        &o.size.to_string(),
+        "--timeout-secs",
+        &o.timeout.as_secs().to_string(),
+        "--deadline-secs",
+        &o.deadline_secs.to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    sys::ExecPlan::new(path, &args).map_err(|e| format!("exec args: {e}"))
+}
+
+/// The per-connection work of a child, whether forked or re-exec'd.
+fn serve_child(stream: &TcpStream, size: u64, report_fd: RawFd) -> Result<(), String> {
+    let tally = Tally::default();
+    handle_bulk(stream, size, &tally)?;
+    let line = format!(
+        "{}\n",
+        json!({"pid": sys::pid(), "comm": sys::comm(), "sent": tally.sent(), "received": tally.received()})
+    );
+    write_all_fd(report_fd, line.as_bytes()).map_err(|e| format!("report to parent: {e}"))
+}
+
+/// A raw write: the report fd is shared with the parent and siblings and
+/// must not be closed by a File wrapper going out of scope.
+fn write_all_fd(fd: RawFd, mut buf: &[u8]) -> std::io::Result<()> {
+    while !buf.is_empty() {
+        // SAFETY: buf is a valid readable slice.
+        let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        buf = &buf[n as usize..];
+    }
+    Ok(())
+}
+
+/// Entry point of a re-exec'd child (`netio-traffic conn-child`).
+pub fn conn_child(o: &Options) -> Result<Option<Report>, String> {
+    let fd = o.fd.expect("checked by the parser");
+    let report_fd = o.report_fd.expect("checked by the parser");
+    // SAFETY: the parent handed us this connected socket's fd and nothing
+    // else in this fresh image owns it.
+    let stream = unsafe { TcpStream::from_raw_fd(fd) };
+    crate::net::set_timeouts(&stream, o.timeout).map_err(|e| format!("socket timeouts: {e}"))?;
+    serve_child(&stream, o.size, report_fd)?;
+    Ok(None)
+}

@@ -1,0 +1,274 @@
+//! The server side of every scenario. This is normally the tracked process,
+//! so each handler uses exactly the system call the scenario is about and
+//! counts that call's return values.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::{json, Map, Value};
+
+use crate::cli::{Options, Scenario};
+use crate::tally::{recv_exact, recv_to_eof, send_counted, Report, Tally, CHUNK};
+use crate::{forking, net, sys};
+
+/// Scenario-specific facts worth showing in the report (e.g. how many
+/// bytes were peeked); summed across connections.
+pub type Extra = Map<String, Value>;
+
+fn merge(into: &mut Extra, from: Extra) {
+    for (k, v) in from {
+        let add = v.as_u64().unwrap_or(0);
+        let old = into.get(&k).and_then(Value::as_u64).unwrap_or(0);
+        into.insert(k, json!(old + add));
+    }
+}
+
+fn io_ctx(what: &str) -> impl Fn(io::Error) -> String + '_ {
+    move |e| format!("{what}: {e}")
+}
+
+pub fn run(o: &Options) -> Result<Option<Report>, String> {
+    let addr = o.addr.expect("checked by the parser");
+    let listener = net::listen(addr).map_err(|e| format!("listen on {addr}: {e}"))?;
+    let port = listener.local_addr().map_err(io_ctx("local_addr"))?.port();
+    // The source file exists before the port is announced so that the
+    // client never waits on file creation.
+    let source = match o.scenario {
+        Scenario::Sendfile => Some(make_source_file(o)?),
+        _ => None,
+    };
+    announce_port(port)?;
+
+    let tally = Tally::default();
+    let mut extra = Extra::new();
+    match o.scenario {
+        Scenario::Threaded => serve_threaded(&listener, o, &tally)?,
+        Scenario::Forking => return forking::serve(&listener, o, &tally).map(Some),
+        _ => {
+            for _ in 0..o.count {
+                let (stream, peer) = net::accept(&listener, o.timeout).map_err(io_ctx("accept"))?;
+                tally.connection(peer.ip());
+                merge(&mut extra, handle(&stream, o, source.as_ref(), &tally)?);
+            }
+        }
+    }
+    let mut report = Report::single("server", o.scenario.name(), &tally);
+    report.extra = extra;
+    Ok(Some(report))
+}
+
+fn announce_port(port: u16) -> Result<(), String> {
+    let mut out = io::stdout().lock();
+    writeln!(out, "{}", json!({ "port": port }))
+        .and_then(|_| out.flush())
+        .map_err(io_ctx("write port line"))
+}
+
+/// Creates the sendfile source and unlinks it at once: the open fd keeps
+/// the data alive and nothing is left behind if the process is killed.
+fn make_source_file(o: &Options) -> Result<File, String> {
+    let dir = o.dir.clone().unwrap_or_else(std::env::temp_dir);
+    let path: PathBuf = dir.join(format!("netio-traffic-sendfile-{}.bin", sys::pid()));
+    let mut f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(|e| format!("create {}: {e}", path.display()))?;
+    let _ = std::fs::remove_file(&path);
+    let block: Vec<u8> = (0..CHUNK).map(|i| (i % 253) as u8).collect();
+    let mut left = o.size;
+    while left > 0 {
+        let n = left.min(CHUNK as u64) as usize;
+        f.write_all(&block[..n])
+            .map_err(io_ctx("fill sendfile source"))?;
+        left -= n as u64;
+    }
+    Ok(f)
+}
+
+fn handle(
+    stream: &TcpStream,
+    o: &Options,
+    source: Option<&File>,
+    tally: &Tally,
+) -> Result<Extra, String> {
+    match o.scenario {
+        Scenario::Bulk | Scenario::Threaded | Scenario::Forking => {
+            handle_bulk(stream, o.size, tally)
+        }
+        Scenario::WaitAll => handle_waitall(stream, o, tally),
+        Scenario::Peek => handle_peek(stream, o, tally),
+        Scenario::Sendfile => handle_sendfile(stream, o, source.expect("made in run"), tally),
+        Scenario::Splice => handle_splice(stream, o, tally, false),
+        Scenario::SpliceEcho => handle_splice(stream, o, tally, true),
+        Scenario::Short => handle_short(stream, o, tally),
+    }
+}
+
+/// Reads everything the client sends, then answers with `size` bytes. Also
+/// the per-connection work of the threaded and forking servers.
+pub fn handle_bulk(stream: &TcpStream, size: u64, tally: &Tally) -> Result<Extra, String> {
+    recv_to_eof(stream, tally).map_err(io_ctx("bulk receive"))?;
+    send_counted(stream, size, CHUNK, Duration::ZERO, tally).map_err(io_ctx("bulk send"))?;
+    finish(stream)?;
+    Ok(Extra::new())
+}
+
+/// Half-closes so the client sees EOF after our last byte.
+fn finish(stream: &TcpStream) -> Result<(), String> {
+    stream.shutdown(Shutdown::Write).map_err(io_ctx("shutdown"))
+}
+
+/// One recv(MSG_WAITALL) for the whole trickled payload. Should the kernel
+/// return early (a signal, a timeout), the remainder is read with further
+/// MSG_WAITALL calls and the number of calls is reported.
+fn handle_waitall(stream: &TcpStream, o: &Options, tally: &Tally) -> Result<Extra, String> {
+    let mut buf = vec![0u8; o.size as usize];
+    let mut got = 0usize;
+    let mut calls = 0u64;
+    while got < buf.len() {
+        let n = sys::recv(stream, &mut buf[got..], libc::MSG_WAITALL)
+            .map_err(io_ctx("recv(MSG_WAITALL)"))?;
+        calls += 1;
+        if n == 0 {
+            return Err(format!("peer closed after {got} of {} bytes", buf.len()));
+        }
+        tally.add_received(n);
+        got += n;
+    }
+    send_counted(stream, o.reply, CHUNK, Duration::ZERO, tally).map_err(io_ctx("reply"))?;
+    finish(stream)?;
+    let trailing = recv_to_eof(stream, tally).map_err(io_ctx("drain"))?;
+    let mut extra = Extra::new();
+    extra.insert("waitall_calls".into(), json!(calls));
+    extra.insert("trailing_bytes".into(), json!(trailing));
+    Ok(extra)
+}
+
+/// Peeks every chunk twice (once fully, once partly) before consuming it
+/// with a normal read: peeked bytes must not count as received.
+fn handle_peek(stream: &TcpStream, o: &Options, tally: &Tally) -> Result<Extra, String> {
+    let mut buf = vec![0u8; CHUNK];
+    let mut peeked = 0u64;
+    let mut peeks = 0u64;
+    loop {
+        let n = sys::recv(stream, &mut buf, libc::MSG_PEEK).map_err(io_ctx("recv(MSG_PEEK)"))?;
+        if n == 0 {
+            break;
+        }
+        let again = sys::recv(stream, &mut buf[..n.div_ceil(2)], libc::MSG_PEEK)
+            .map_err(io_ctx("second recv(MSG_PEEK)"))?;
+        peeked += (n + again) as u64;
+        peeks += 2;
+        recv_exact(stream, n, tally).map_err(io_ctx("read after peek"))?;
+    }
+    send_counted(stream, o.reply, CHUNK, Duration::ZERO, tally).map_err(io_ctx("reply"))?;
+    finish(stream)?;
+    let mut extra = Extra::new();
+    extra.insert("peeked_bytes".into(), json!(peeked));
+    extra.insert("peek_calls".into(), json!(peeks));
+    Ok(extra)
+}
+
+fn handle_sendfile(
+    stream: &TcpStream,
+    o: &Options,
+    source: &File,
+    tally: &Tally,
+) -> Result<Extra, String> {
+    let mut offset: libc::off_t = 0;
+    let mut calls = 0u64;
+    while (offset as u64) < o.size {
+        let want = (o.size - offset as u64).min(4 * 1024 * 1024) as usize;
+        let n = sys::sendfile(stream, source, &mut offset, want).map_err(io_ctx("sendfile"))?;
+        if n == 0 {
+            return Err(format!("sendfile stopped at {offset} of {} bytes", o.size));
+        }
+        calls += 1;
+        tally.add_sent(n);
+    }
+    finish(stream)?;
+    recv_to_eof(stream, tally).map_err(io_ctx("drain"))?;
+    let mut extra = Extra::new();
+    extra.insert("sendfile_calls".into(), json!(calls));
+    Ok(extra)
+}
+
+/// Moves the client's bytes socket -> pipe with splice, then either drains
+/// the pipe into /dev/null (then replies with a plain write) or splices it
+/// back into the socket (an echo whose both directions bypass read/write).
+fn handle_splice(
+    stream: &TcpStream,
+    o: &Options,
+    tally: &Tally,
+    echo: bool,
+) -> Result<Extra, String> {
+    let (pipe_r, pipe_w) = sys::pipe().map_err(io_ctx("pipe"))?;
+    let devnull = OpenOptions::new()
+        .write(true)
+        .open("/dev/null")
+        .map_err(io_ctx("open /dev/null"))?;
+    let sink = if echo {
+        stream.as_raw_fd()
+    } else {
+        devnull.as_raw_fd()
+    };
+    let mut calls = 0u64;
+    loop {
+        let n = sys::splice(stream.as_raw_fd(), pipe_w.as_raw_fd(), CHUNK)
+            .map_err(io_ctx("splice socket->pipe"))?;
+        if n == 0 {
+            break;
+        }
+        calls += 1;
+        tally.add_received(n);
+        let mut left = n;
+        while left > 0 {
+            let m = sys::splice(pipe_r.as_raw_fd(), sink, left)
+                .map_err(io_ctx("splice out of pipe"))?;
+            if m == 0 {
+                return Err("splice out of the pipe moved nothing".into());
+            }
+            if echo {
+                tally.add_sent(m);
+            }
+            left -= m;
+        }
+    }
+    if !echo {
+        send_counted(stream, o.reply, CHUNK, Duration::ZERO, tally).map_err(io_ctx("reply"))?;
+    }
+    finish(stream)?;
+    let mut extra = Extra::new();
+    extra.insert("splice_in_calls".into(), json!(calls));
+    Ok(extra)
+}
+
+/// A request/response exchange; the client closes first.
+fn handle_short(stream: &TcpStream, o: &Options, tally: &Tally) -> Result<Extra, String> {
+    recv_exact(stream, o.request as usize, tally).map_err(io_ctx("request"))?;
+    send_counted(stream, o.reply, CHUNK, Duration::ZERO, tally).map_err(io_ctx("reply"))?;
+    recv_to_eof(stream, tally).map_err(io_ctx("wait for close"))?;
+    Ok(Extra::new())
+}
+
+fn serve_threaded(listener: &TcpListener, o: &Options, tally: &Tally) -> Result<(), String> {
+    std::thread::scope(|s| {
+        let mut workers = Vec::new();
+        for _ in 0..o.count {
+            let (stream, peer) = net::accept(listener, o.timeout).map_err(io_ctx("accept"))?;
+            tally.connection(peer.ip());
+            workers.push(s.spawn(move || handle_bulk(&stream, o.size, tally)));
+        }
+        for w in workers {
+            w.join()
+                .map_err(|_| "connection thread panicked".to_string())??;
+        }
+        Ok(())
+    })
+}

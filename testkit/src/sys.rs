@@ -1,0 +1,193 @@
+//! Thin wrappers over the Linux system calls the scenarios need and std does
+//! not offer (MSG_PEEK/MSG_WAITALL receives, sendfile, splice, fork, exec,
+//! prctl). Each returns `io::Result` so the scenario code stays readable.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+fn check_size(ret: libc::ssize_t) -> io::Result<usize> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret as usize)
+    }
+}
+
+/// Repeats a call interrupted by a signal. A counted byte must never be lost
+/// to EINTR, and no byte can have moved when EINTR is returned.
+fn retry<T>(mut f: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    loop {
+        match f() {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+/// `recv(2)` with explicit flags (std only exposes `peek` without a length
+/// guarantee and has no MSG_WAITALL).
+pub fn recv(fd: &impl AsRawFd, buf: &mut [u8], flags: libc::c_int) -> io::Result<usize> {
+    retry(|| {
+        // SAFETY: buf is a valid writable region of buf.len() bytes.
+        check_size(unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), flags) })
+    })
+}
+
+/// One `sendfile(2)` call; `offset` is advanced by the kernel.
+pub fn sendfile(
+    out: &impl AsRawFd,
+    input: &impl AsRawFd,
+    offset: &mut libc::off_t,
+    count: usize,
+) -> io::Result<usize> {
+    retry(|| {
+        // SAFETY: offset points to a live off_t.
+        check_size(unsafe { libc::sendfile(out.as_raw_fd(), input.as_raw_fd(), offset, count) })
+    })
+}
+
+/// One `splice(2)` call between two fds without offsets (sockets and pipes
+/// have none).
+pub fn splice(input: RawFd, output: RawFd, len: usize) -> io::Result<usize> {
+    retry(|| {
+        // SAFETY: null offsets are valid for pipes and sockets.
+        check_size(unsafe {
+            libc::splice(
+                input,
+                std::ptr::null_mut(),
+                output,
+                std::ptr::null_mut(),
+                len,
+                libc::SPLICE_F_MOVE,
+            )
+        })
+    })
+}
+
+/// A close-on-exec pipe as (read end, write end).
+pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: fds has room for the two descriptors.
+    check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    // SAFETY: pipe2 succeeded, so both fds are fresh and owned by us.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Lets an fd survive `execve`, for the re-exec'd forking child.
+pub fn clear_cloexec(fd: RawFd) -> io::Result<()> {
+    // SAFETY: plain fcntl on an fd we hold.
+    let flags = check(unsafe { libc::fcntl(fd, libc::F_GETFD) })?;
+    check(unsafe { libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) })?;
+    Ok(())
+}
+
+/// Sets this thread's comm (the name netio matches processes on). The
+/// kernel silently truncates to 15 bytes, so we refuse longer names to keep
+/// tests honest about what name they expect.
+pub fn set_comm(name: &str) -> io::Result<()> {
+    if name.len() > 15 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("comm {name:?} is longer than 15 bytes"),
+        ));
+    }
+    let c = CString::new(name)?;
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
+    check(unsafe { libc::prctl(libc::PR_SET_NAME, c.as_ptr() as libc::c_ulong, 0, 0, 0) })?;
+    Ok(())
+}
+
+/// The kernel's comm for this process, as netio would see it.
+pub fn comm() -> String {
+    std::fs::read_to_string("/proc/self/comm")
+        .map(|s| s.trim_end().to_owned())
+        .unwrap_or_default()
+}
+
+pub fn pid() -> u32 {
+    std::process::id()
+}
+
+/// `fork(2)`: `Ok(None)` in the child, `Ok(Some(pid))` in the parent. Only
+/// safe to use while the process is single-threaded, which the forking
+/// server guarantees by never starting threads.
+pub fn fork() -> io::Result<Option<libc::pid_t>> {
+    // SAFETY: callers are single-threaded (see above).
+    let pid = check(unsafe { libc::fork() })?;
+    Ok(if pid == 0 { None } else { Some(pid) })
+}
+
+/// Waits for a child and returns its raw wait status.
+pub fn waitpid(pid: libc::pid_t) -> io::Result<libc::c_int> {
+    let mut status = 0;
+    retry(|| {
+        // SAFETY: status is a valid out-pointer.
+        check(unsafe { libc::waitpid(pid, &mut status, 0) })
+    })?;
+    Ok(status)
+}
+
+/// Describes a wait status for error messages, or `None` for a clean exit.
+pub fn exit_problem(status: libc::c_int) -> Option<String> {
+    if libc::WIFEXITED(status) {
+        match libc::WEXITSTATUS(status) {
+            0 => None,
+            code => Some(format!("exited with code {code}")),
+        }
+    } else if libc::WIFSIGNALED(status) {
+        Some(format!("killed by signal {}", libc::WTERMSIG(status)))
+    } else {
+        Some(format!("stopped with wait status {status:#x}"))
+    }
+}
+
+/// Argument vector prepared before forking, so the child allocates nothing
+/// between `fork` and `execv`.
+pub struct ExecPlan {
+    path: CString,
+    args: Vec<CString>,
+}
+
+impl ExecPlan {
+    pub fn new(path: &str, args: &[String]) -> io::Result<Self> {
+        let path = CString::new(path)?;
+        let args = args
+            .iter()
+            .map(|a| CString::new(a.as_str()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { path, args })
+    }
+
+    /// Replaces the process image; returns only on failure.
+    pub fn exec(&self) -> io::Error {
+        let mut argv: Vec<*const libc::c_char> = self.args.iter().map(|a| a.as_ptr()).collect();
+        argv.push(std::ptr::null());
+        // SAFETY: argv is a NULL-terminated array of NUL-terminated strings
+        // that outlive the call.
+        unsafe { libc::execv(self.path.as_ptr(), argv.as_ptr()) };
+        io::Error::last_os_error()
+    }
+}
+
+/// Leaves immediately without running destructors or flushing stdio: a
+/// forked child must not flush buffers it inherited from the parent.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit is always safe to call.
+    unsafe { libc::_exit(code) }
+}
+
+/// Kills this process with SIGALRM after `secs`, so a hung scenario can
+/// never outlive its test. Not inherited across fork, so children re-arm it.
+pub fn arm_deadline(secs: u32) {
+    // SAFETY: alarm only schedules a signal.
+    unsafe { libc::alarm(secs) };
+}

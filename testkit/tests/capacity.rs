@@ -1,0 +1,85 @@
+//! Full maps lose nothing silently: when the peer map is full, a process's
+//! new peers are counted in its `other` peer record, its totals stay exact,
+//! and a `degraded` record says what happened.
+
+mod common;
+
+use common::{event, num, unique_name, Netio, Program, Scratch, TARGET};
+
+#[test]
+fn full_peer_map_folds_new_peers_into_other_and_keeps_totals_exact() {
+    let scratch = Scratch::new("capacity");
+    let name = unique_name("ntt");
+    let tracked = Program::named(&scratch, &name);
+    // Room for one process: its fallback entry and a single peer.
+    let netio = Netio::start_with(
+        &scratch,
+        "10s",
+        &[(TARGET, &[name.as_str()])],
+        "[capacity]\nprocesses = 1\npeers = 1\n",
+    );
+    let server = tracked.server(
+        "short",
+        "[::]:0",
+        &["--count", "2", "--request", "1000", "--reply", "3000"],
+    );
+    let client = Program::original();
+    let v4 = client.client(
+        "short",
+        &server.addr("127.0.0.1"),
+        &["--count", "1", "--request", "1000", "--reply", "3000"],
+    );
+    let v6 = client.client(
+        "short",
+        &server.addr("[::1]"),
+        &["--count", "1", "--request", "1000", "--reply", "3000"],
+    );
+    let truth = server.finish();
+    assert_eq!(
+        (v4.sent + v6.sent, v4.received + v6.received),
+        (truth.received, truth.sent)
+    );
+    let records = netio.stop();
+
+    let totals = records.process_totals();
+    let got = totals
+        .get(&truth.pid)
+        .unwrap_or_else(|| panic!("no record for pid {}: {:?}", truth.pid, records.records));
+    assert_eq!(
+        (got.sent, got.received),
+        (truth.sent, truth.received),
+        "process totals must stay exact"
+    );
+
+    let peers = records.peer_totals();
+    let peers = &peers[&truth.pid];
+    assert_eq!(
+        peers.len(),
+        2,
+        "one peer counted apart and one folded: {peers:?}"
+    );
+    let other = peers
+        .get("other")
+        .unwrap_or_else(|| panic!("no `other` peer record: {peers:?}"));
+    assert_eq!(
+        (other.sent, other.received),
+        (3000, 1000),
+        "the second client's bytes"
+    );
+    let peer_sum: (u64, u64) = peers
+        .values()
+        .fold((0, 0), |a, b| (a.0 + b.sent, a.1 + b.received));
+    assert_eq!(peer_sum, (truth.sent, truth.received));
+
+    let degraded: Vec<_> = records
+        .records
+        .iter()
+        .filter(|v| event(v) == Some("degraded"))
+        .collect();
+    assert!(
+        degraded
+            .iter()
+            .any(|v| v["NETIO_REASON"] == "peer_map_full" && num(v, "NETIO_COUNT") >= Some(1)),
+        "a degraded record must report the full peer map: {degraded:?}"
+    );
+}

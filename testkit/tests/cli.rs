@@ -1,0 +1,231 @@
+//! Tests of netio's command line: the `kernel` backend report and the
+//! exit code and message for bad arguments or a missing config file.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::{netio_bin, output_within, write_config, Scratch};
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+fn netio(args: &[&str]) -> Output {
+    output_within(Command::new(netio_bin()).args(args), LIMIT)
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Asserts exit code 2 and that stderr mentions `needle`.
+fn assert_usage_error(out: &Output, needle: &str) {
+    let err = stderr(out);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "expected exit code 2, got {:?}; stderr:\n{err}",
+        out.status
+    );
+    assert!(
+        err.contains(needle),
+        "stderr should mention {needle:?}, but is:\n{err}"
+    );
+}
+
+fn valid_config(scratch: &Scratch) -> String {
+    let path = write_config(scratch, "1s", &[("t", &["nothing-here"])]);
+    path.to_str().expect("UTF-8 path").to_owned()
+}
+
+#[test]
+fn unknown_run_flag_exits_2_naming_the_flag() {
+    let scratch = Scratch::new("cli");
+    let config = valid_config(&scratch);
+    let out = netio(&["run", "--config", &config, "--bogus"]);
+    assert_usage_error(&out, "--bogus");
+}
+
+#[test]
+fn unknown_backend_exits_2_naming_the_backend() {
+    let scratch = Scratch::new("cli");
+    let config = valid_config(&scratch);
+    let out = netio(&["run", "--config", &config, "--backend", "nope"]);
+    assert_usage_error(&out, "nope");
+}
+
+#[test]
+fn missing_config_file_exits_2_naming_the_path() {
+    let path = "/nonexistent/x.conf";
+    assert!(!Path::new(path).exists());
+    let out = netio(&["run", "--config", path]);
+    assert_usage_error(&out, path);
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Status {
+    Usable,
+    Unusable(String),
+}
+
+/// Parses `netio kernel`: one line per backend, starting with its name,
+/// then `usable` or `unusable: <reason>`.
+fn kernel_report(stdout: &str) -> Result<BTreeMap<String, Status>, String> {
+    let mut found = BTreeMap::new();
+    for backend in ["fentry", "kprobe", "tracepoint"] {
+        let lines: Vec<&str> = stdout
+            .lines()
+            .filter(|l| {
+                l.strip_prefix(backend)
+                    .is_some_and(|rest| rest.starts_with(|c: char| c == ':' || c.is_whitespace()))
+            })
+            .collect();
+        let [line] = lines[..] else {
+            return Err(format!(
+                "expected one line for {backend}, found {}",
+                lines.len()
+            ));
+        };
+        let rest =
+            line[backend.len()..].trim_start_matches(|c: char| c == ':' || c.is_whitespace());
+        let status = if let Some(reason) = rest.strip_prefix("unusable") {
+            Status::Unusable(
+                reason
+                    .trim_start_matches(|c: char| c == ':' || c.is_whitespace())
+                    .trim()
+                    .to_owned(),
+            )
+        } else if rest.starts_with("usable") {
+            Status::Usable
+        } else {
+            return Err(format!(
+                "{backend}: neither usable nor unusable in {line:?}"
+            ));
+        };
+        found.insert(backend.to_owned(), status);
+    }
+    Ok(found)
+}
+
+/// A `union bpf_attr` as raw bytes: only the BPF_PROG_LOAD fields up to
+/// attach_btf_id are needed, and spelling out the kernel's struct would be
+/// longer than setting them by offset.
+#[repr(C, align(8))]
+struct BpfAttr([u8; 128]);
+
+impl BpfAttr {
+    fn put32(&mut self, off: usize, v: u32) {
+        self.0[off..off + 4].copy_from_slice(&v.to_ne_bytes());
+    }
+
+    fn put64(&mut self, off: usize, v: u64) {
+        self.0[off..off + 8].copy_from_slice(&v.to_ne_bytes());
+    }
+}
+
+/// Loads a do-nothing fentry program with attach_btf_id 1 (never a
+/// function), as libbpf's feature probe does: a kernel that supports
+/// tracing programs rejects it for the bad id and says so in the verifier
+/// log; one that does not rejects it for some other reason. `None` when
+/// the answer is unclear.
+fn tracing_programs_supported() -> Option<bool> {
+    const BPF_PROG_LOAD: libc::c_long = 5;
+    const BPF_PROG_TYPE_TRACING: u32 = 26;
+    const BPF_TRACE_FENTRY: u32 = 24;
+    // r0 = 0; exit
+    let insns: [u64; 2] = [0xb7, 0x95];
+    let license = b"GPL\0";
+    let mut log = vec![0u8; 64 * 1024];
+    let mut attr = BpfAttr([0; 128]);
+    attr.put32(0, BPF_PROG_TYPE_TRACING);
+    attr.put32(4, insns.len() as u32);
+    attr.put64(8, insns.as_ptr() as u64);
+    attr.put64(16, license.as_ptr() as u64);
+    attr.put32(24, 1); // log_level
+    attr.put32(28, log.len() as u32);
+    attr.put64(32, log.as_mut_ptr() as u64);
+    attr.put32(68, BPF_TRACE_FENTRY);
+    attr.put32(108, 1); // attach_btf_id
+                        // SAFETY: attr is a BPF_PROG_LOAD bpf_attr whose pointers refer to
+                        // buffers that outlive the call; the size passed is attr's.
+    let fd = unsafe { libc::syscall(libc::SYS_bpf, BPF_PROG_LOAD, attr.0.as_ptr(), attr.0.len()) };
+    if fd >= 0 {
+        // SAFETY: closing the fd the kernel just gave us.
+        unsafe { libc::close(fd as libc::c_int) };
+        return Some(true);
+    }
+    let errno = std::io::Error::last_os_error().raw_os_error();
+    if String::from_utf8_lossy(&log).contains("attach_btf_id 1 is not a function") {
+        Some(true)
+    } else if errno == Some(libc::EPERM) && unsafe { libc::geteuid() } != 0 {
+        // Without root, EPERM says nothing about the kernel; as root it
+        // means a policy refuses tracing programs, which netio hits too.
+        None
+    } else {
+        Some(false)
+    }
+}
+
+/// What this host should say, from NETIO_TEST_EXPECT_BACKENDS (e.g.
+/// `tracepoint=usable,fentry=unusable`) or else from facts the test can
+/// check without netio: only ever "must be unusable" when the kernel
+/// plainly lacks the feature, and tracepoints always expected to work.
+fn expectations() -> BTreeMap<String, bool> {
+    if let Ok(spec) = std::env::var("NETIO_TEST_EXPECT_BACKENDS") {
+        return spec
+            .split(',')
+            .filter(|s| !s.trim().is_empty())
+            .map(|kv| {
+                let (k, v) = kv
+                    .split_once('=')
+                    .unwrap_or_else(|| panic!("bad NETIO_TEST_EXPECT_BACKENDS entry {kv:?}"));
+                (k.trim().to_owned(), v.trim() == "usable")
+            })
+            .collect();
+    }
+    let mut want = BTreeMap::new();
+    want.insert("tracepoint".to_owned(), true);
+    let kprobes = Path::new("/sys/bus/event_source/devices/kprobe").exists()
+        || Path::new("/sys/kernel/tracing/kprobe_events").exists()
+        || Path::new("/sys/kernel/debug/tracing/kprobe_events").exists();
+    if !kprobes {
+        want.insert("kprobe".to_owned(), false);
+    }
+    if tracing_programs_supported() == Some(false) {
+        want.insert("fentry".to_owned(), false);
+    }
+    want
+}
+
+#[test]
+fn kernel_command_reports_each_backend_usable_or_why_not() {
+    let out = netio(&["kernel"]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "netio kernel failed ({}); stderr:\n{}",
+        out.status,
+        stderr(&out)
+    );
+    let report =
+        kernel_report(&stdout).unwrap_or_else(|e| panic!("{e}; netio kernel printed:\n{stdout}"));
+    for (backend, status) in &report {
+        if let Status::Unusable(reason) = status {
+            assert!(
+                !reason.is_empty(),
+                "{backend} is unusable without a reason:\n{stdout}"
+            );
+        }
+    }
+    for (backend, usable) in expectations() {
+        let got = &report[&backend];
+        assert_eq!(
+            matches!(got, Status::Usable),
+            usable,
+            "expected {backend} to be {}, netio says {got:?}; full output:\n{stdout}",
+            if usable { "usable" } else { "unusable" }
+        );
+    }
+}
