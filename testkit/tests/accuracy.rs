@@ -335,3 +335,41 @@ fn untracked_processes_produce_no_records() {
     }
     records.assert_exact(&ts.per_pid, "127.0.0.1");
 }
+
+/// With an interval far longer than the test, every byte can only appear
+/// through the flush of the partial interval on SIGTERM or SIGINT.
+fn shutdown_flushes_partial_interval(signal: libc::c_int) {
+    let scratch = Scratch::new("shutdown");
+    let name = unique_name("ntt");
+    let tracked = Program::named(&scratch, &name);
+    let netio = Netio::start(&scratch, "1h", &[(TARGET, &[name.as_str()])]);
+    let (server, _client) = exchange(
+        &tracked,
+        &Program::original(),
+        "bulk",
+        "127.0.0.1:0",
+        "127.0.0.1",
+        &["--size", "123457"],
+    );
+    let records = netio.stop_with(signal);
+    records.assert_exact(&server.per_pid, "127.0.0.1");
+    let interval = records
+        .traffic()
+        .filter_map(|v| common::num(v, "NETIO_INTERVAL_MS"))
+        .max()
+        .unwrap_or(0);
+    assert!(
+        interval < 60_000,
+        "the flushed interval should be the partial one, got {interval} ms"
+    );
+}
+
+#[test]
+fn sigterm_flushes_the_partial_interval() {
+    shutdown_flushes_partial_interval(libc::SIGTERM);
+}
+
+#[test]
+fn sigint_flushes_the_partial_interval() {
+    shutdown_flushes_partial_interval(libc::SIGINT);
+}

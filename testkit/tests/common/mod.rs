@@ -542,11 +542,16 @@ impl Netio {
 
     /// Lets the last counters settle, sends SIGTERM, and returns everything
     /// netio wrote. Fails unless netio exits 0 with well-formed output.
-    pub fn stop(mut self) -> Records {
+    pub fn stop(self) -> Records {
+        self.stop_with(libc::SIGTERM)
+    }
+
+    /// Stops netio with `signal` (SIGTERM or SIGINT) and returns its records.
+    pub fn stop_with(mut self, signal: libc::c_int) -> Records {
         std::thread::sleep(SETTLE);
         let mut child = self.child.take().unwrap();
         // SAFETY: kill on the pid of a child we have not reaped yet.
-        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+        unsafe { libc::kill(child.id() as libc::pid_t, signal) };
         let deadline = Instant::now() + STOP_TIMEOUT;
         let status = loop {
             if let Some(status) = child.try_wait().expect("try_wait netio") {
