@@ -1,13 +1,21 @@
 //! The records netio writes: every kind and every field is named here, once.
 //! Sinks render a `Record`; they never invent fields. docs/records.md
-//! documents the same names.
+//! documents the same names, and a test checks the two agree.
 
 use std::fmt::Write as _;
+
+/// The schema version in `NETIO_SCHEMA`: bumped when a field changes
+/// meaning or goes away (adding one is compatible).
+pub const SCHEMA: u64 = 1;
 
 /// Field names, journal style: uppercase, `NETIO_` prefix.
 pub mod field {
     pub const MESSAGE: &str = "MESSAGE";
+    pub const MESSAGE_ID: &str = "MESSAGE_ID";
+    pub const PRIORITY: &str = "PRIORITY";
+    pub const SYSLOG_IDENTIFIER: &str = "SYSLOG_IDENTIFIER";
     pub const EVENT: &str = "NETIO_EVENT";
+    pub const SCHEMA: &str = "NETIO_SCHEMA";
     pub const SCOPE: &str = "NETIO_SCOPE";
     pub const TARGET: &str = "NETIO_TARGET";
     pub const PID: &str = "NETIO_PID";
@@ -27,12 +35,46 @@ pub mod field {
     pub const LOST_BYTES: &str = "NETIO_LOST_BYTES";
 }
 
-/// `NETIO_EVENT` values.
-pub mod event {
-    pub const STARTED: &str = "started";
-    pub const TRAFFIC: &str = "traffic";
-    pub const STOPPING: &str = "stopping";
-    pub const DEGRADED: &str = "degraded";
+/// Record kinds: the `NETIO_EVENT` value, a fixed `MESSAGE_ID` (explained
+/// in packaging/netio.catalog for `journalctl -x`) and a syslog priority.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Started,
+    Traffic,
+    Degraded,
+    Stopping,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 4] = [Kind::Started, Kind::Traffic, Kind::Degraded, Kind::Stopping];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Started => "started",
+            Kind::Traffic => "traffic",
+            Kind::Degraded => "degraded",
+            Kind::Stopping => "stopping",
+        }
+    }
+
+    pub fn message_id(self) -> &'static str {
+        match self {
+            Kind::Started => "e0e90a05de1142d883189e240e88196e",
+            Kind::Traffic => "6e6059a2f2b64d14920758e625c563d6",
+            Kind::Degraded => "c4a52bbde3c54f89b24d808f6d875fd5",
+            Kind::Stopping => "dc22ca6f7e304a90a811672b022fa7e4",
+        }
+    }
+
+    /// syslog priority: 4 warning (something lost), 5 notice (lifecycle),
+    /// 6 info (routine measurements).
+    pub fn priority(self) -> u8 {
+        match self {
+            Kind::Degraded => 4,
+            Kind::Started | Kind::Stopping => 5,
+            Kind::Traffic => 6,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,17 +86,27 @@ pub enum Value {
 /// One record: an ordered list of fields, MESSAGE first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
+    kind: Kind,
     pub fields: Vec<(&'static str, Value)>,
 }
 
 impl Record {
-    fn new(event: &'static str) -> Self {
+    fn new(kind: Kind) -> Self {
         Record {
+            kind,
             fields: vec![
                 (field::MESSAGE, Value::Str(String::new())),
-                (field::EVENT, Value::Str(event.into())),
+                (field::MESSAGE_ID, Value::Str(kind.message_id().into())),
+                (field::PRIORITY, Value::Num(kind.priority().into())),
+                (field::SYSLOG_IDENTIFIER, Value::Str("netio".into())),
+                (field::EVENT, Value::Str(kind.name().into())),
+                (field::SCHEMA, Value::Num(SCHEMA)),
             ],
         }
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.kind
     }
 
     fn str(mut self, name: &'static str, v: impl Into<String>) -> Self {
@@ -85,7 +137,7 @@ impl Record {
         targets: &[String],
         processes: usize,
     ) -> Self {
-        Record::new(event::STARTED)
+        Record::new(Kind::Started)
             .str(field::VERSION, version)
             .str(field::KERNEL, kernel)
             .str(field::BACKEND, backend)
@@ -99,7 +151,7 @@ impl Record {
     }
 
     pub fn stopping(version: &str) -> Self {
-        Record::new(event::STOPPING)
+        Record::new(Kind::Stopping)
             .str(field::VERSION, version)
             .message(format!("netio {version} stopping"))
     }
@@ -110,7 +162,7 @@ impl Record {
             "{} pid={} comm={} sent={} received={} interval_ms={}",
             t.target, t.pid, t.comm, t.sent, t.received, t.interval_ms
         );
-        t.add(Record::new(event::TRAFFIC).str(field::SCOPE, "process"))
+        t.add(Record::new(Kind::Traffic).str(field::SCOPE, "process"))
             .message(msg)
     }
 
@@ -120,7 +172,7 @@ impl Record {
             "{} pid={} comm={} peer={peer} sent={} received={} interval_ms={}",
             t.target, t.pid, t.comm, t.sent, t.received, t.interval_ms
         );
-        t.add(Record::new(event::TRAFFIC).str(field::SCOPE, "peer"))
+        t.add(Record::new(Kind::Traffic).str(field::SCOPE, "peer"))
             .str(field::PEER_ADDRESS, peer)
             .message(msg)
     }
@@ -129,7 +181,7 @@ impl Record {
     /// such record.
     pub fn degraded(reason: &str, count: u64, lost_bytes: Option<u64>, detail: &str) -> Self {
         let mut msg = format!("netio degraded: {reason} count={count}");
-        let mut r = Record::new(event::DEGRADED)
+        let mut r = Record::new(Kind::Degraded)
             .str(field::REASON, reason)
             .num(field::COUNT, count);
         if let Some(b) = lost_bytes {
@@ -191,6 +243,21 @@ mod tests {
         );
         assert_eq!(r.get(field::SENT_BYTES), Some(&Value::Num(10)));
         assert_eq!(r.get(field::PEER_ADDRESS), Some(&Value::Str("::1".into())));
+    }
+
+    #[test]
+    fn every_kind_has_its_own_128_bit_message_id() {
+        let ids: std::collections::HashSet<_> = Kind::ALL.iter().map(|k| k.message_id()).collect();
+        assert_eq!(ids.len(), Kind::ALL.len());
+        for id in ids {
+            assert!(
+                id.len() == 32
+                    && id
+                        .bytes()
+                        .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
+                "{id}"
+            );
+        }
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Where records go. Each sink renders the one `Record` type.
+//! Where records go. Each sink renders the one `Record` type; none adds or
+//! renames a field.
 
 use std::io::{self, Write};
 
