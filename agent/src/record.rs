@@ -46,6 +46,7 @@ pub enum Kind {
 }
 
 impl Kind {
+    #[cfg(test)]
     pub const ALL: [Kind; 4] = [Kind::Started, Kind::Traffic, Kind::Degraded, Kind::Stopping];
 
     pub fn name(self) -> &'static str {
