@@ -26,10 +26,98 @@ pub struct Config {
     /// Which kernel hooks count bytes: auto, fentry, tracepoint or kprobe.
     #[serde(default = "default_backend", deserialize_with = "backend")]
     pub backend: BackendChoice,
+    /// Where records go: auto (the journal when its socket exists, else
+    /// text on stdout), journal, json or text.
+    #[serde(default)]
+    pub output: Output,
     #[serde(default)]
     pub capacity: CapacityConfig,
+    #[serde(default)]
+    pub records: RecordsConfig,
     #[serde(rename = "target", default)]
     pub targets: Vec<Target>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Output {
+    #[default]
+    Auto,
+    Journal,
+    Json,
+    Text,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordsConfig {
+    /// A traffic record per process, besides the target's total.
+    #[serde(default = "yes")]
+    pub per_process: bool,
+    /// Per-peer records for each process: the busiest N peers, the rest
+    /// folded into one record with peer `other`. 0: none.
+    #[serde(default = "default_top_peers")]
+    pub top_peers: u32,
+}
+
+impl Default for RecordsConfig {
+    fn default() -> Self {
+        RecordsConfig {
+            per_process: true,
+            top_peers: default_top_peers(),
+        }
+    }
+}
+
+/// A rate in bytes per second, written like "50MiB/s".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate(pub u64);
+
+impl<'de> Deserialize<'de> for Rate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let bad = |why: &str| {
+            serde::de::Error::custom(format!("{s:?} is not a rate like \"50MiB/s\": {why}"))
+        };
+        let Some(size) = s.trim().strip_suffix("/s") else {
+            return Err(bad("it must end in /s"));
+        };
+        let bytes: bytesize::ByteSize = size.trim().parse().map_err(|e: String| bad(&e))?;
+        if bytes.as_u64() == 0 {
+            return Err(bad("a threshold of zero would always fire"));
+        }
+        Ok(Rate(bytes.as_u64()))
+    }
+}
+
+impl fmt::Display for Rate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/s", bytesize::ByteSize(self.0).display().iec())
+    }
+}
+
+/// Warn when a target's traffic rate stays above a limit.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Threshold {
+    /// The target's total send rate.
+    pub sent: Option<Rate>,
+    /// The target's total receive rate.
+    pub received: Option<Rate>,
+    /// The send rate to any one peer (one client pulling too much).
+    pub peer_sent: Option<Rate>,
+    /// The receive rate from any one peer.
+    pub peer_received: Option<Rate>,
+    /// How long a rate must stay above (or, to recover, below) its limit.
+    #[serde(
+        rename = "for",
+        default = "default_sustain",
+        deserialize_with = "duration"
+    )]
+    pub sustain: Duration,
+    /// While a breach lasts, a reminder at most this often.
+    #[serde(default = "default_reminder", deserialize_with = "duration")]
+    pub reminder: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -60,7 +148,14 @@ pub struct Target {
     pub name: String,
     /// Process names: the `comm` of the thread-group leader or the basename
     /// of its executable.
+    #[serde(default)]
     pub process: Vec<String>,
+    /// A systemd unit: every process in its cgroup, however it is named.
+    pub unit: Option<String>,
+    /// A cgroup v2 path (below the cgroup2 mount, e.g.
+    /// "/system.slice/postgresql.service"): every process in it.
+    pub cgroup: Option<String>,
+    pub threshold: Option<Threshold>,
 }
 
 fn default_processes() -> u32 {
@@ -68,6 +163,18 @@ fn default_processes() -> u32 {
 }
 fn default_peers() -> u32 {
     16384
+}
+fn yes() -> bool {
+    true
+}
+fn default_top_peers() -> u32 {
+    10
+}
+fn default_sustain() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_reminder() -> Duration {
+    Duration::from_secs(600)
 }
 fn default_backend() -> BackendChoice {
     BackendChoice::Auto
@@ -163,10 +270,40 @@ impl Config {
                     "{at}: key `name`: a target of that name exists already"
                 ));
             }
-            if t.process.is_empty() {
+            if t.process.is_empty() && t.unit.is_none() && t.cgroup.is_none() {
                 return Err(format!(
-                    "{at}: key `process` is empty: list at least one process name"
+                    "{at}: key `process` is empty and there is no `unit` or `cgroup`: say which processes belong to it"
                 ));
+            }
+            if let Some(u) = &t.unit {
+                if u.is_empty() || u.contains('/') {
+                    return Err(format!(
+                        "{at}: key `unit`: {u:?} is not a unit name like \"postgresql.service\""
+                    ));
+                }
+            }
+            if let Some(c) = &t.cgroup {
+                if !c.starts_with('/') || c.contains("..") {
+                    return Err(format!(
+                        "{at}: key `cgroup`: {c:?} must be an absolute path below the cgroup2 mount, like \"/system.slice/x.service\""
+                    ));
+                }
+            }
+            if let Some(th) = &t.threshold {
+                if th.sent.is_none()
+                    && th.received.is_none()
+                    && th.peer_sent.is_none()
+                    && th.peer_received.is_none()
+                {
+                    return Err(format!(
+                        "{at}: [target.threshold] sets no rate: give sent, received, peer_sent or peer_received"
+                    ));
+                }
+                if th.reminder.is_zero() {
+                    return Err(format!(
+                        "{at}: [target.threshold] key `reminder` must be longer than 0s"
+                    ));
+                }
             }
             for p in &t.process {
                 if p.is_empty() || p.contains('/') || p.contains('\0') {
@@ -184,13 +321,87 @@ impl Config {
         Ok(())
     }
 
+    /// Map sizes. The name and cgroup maps get headroom so that a reload
+    /// adding targets fits without reloading the programs.
     pub fn capacity(&self) -> Capacity {
-        let names = self.targets.iter().map(|t| t.process.len() as u32).sum();
+        let names: u32 = self.targets.iter().map(|t| t.process.len() as u32).sum();
+        let cgroups: u32 = self
+            .targets
+            .iter()
+            .map(|t| t.unit.is_some() as u32 + t.cgroup.is_some() as u32)
+            .sum();
         Capacity {
             processes: self.capacity.processes,
             peers: self.capacity.peers,
-            names,
+            names: names.saturating_mul(2).max(256),
+            cgroups: cgroups.saturating_mul(2).max(64),
         }
+    }
+
+    /// The config as netio runs it, defaults filled in, as TOML.
+    pub fn effective(&self) -> String {
+        use std::fmt::Write as _;
+        let q = |s: &str| format!("{s:?}");
+        let d = |d: Duration| q(&humantime::format_duration(d).to_string());
+        let output = match self.output {
+            Output::Auto => "auto",
+            Output::Journal => "journal",
+            Output::Json => "json",
+            Output::Text => "text",
+        };
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "interval = {}\nbackend = {}\noutput = {}",
+            d(self.interval),
+            q(&self.backend.to_string()),
+            q(output)
+        );
+        let _ = writeln!(
+            out,
+            "\n[capacity]\nprocesses = {}\npeers = {}",
+            self.capacity.processes, self.capacity.peers
+        );
+        let _ = writeln!(
+            out,
+            "\n[records]\nper_process = {}\ntop_peers = {}",
+            self.records.per_process, self.records.top_peers
+        );
+        for t in &self.targets {
+            let procs: Vec<String> = t.process.iter().map(|p| q(p)).collect();
+            let _ = writeln!(
+                out,
+                "\n[[target]]\nname = {}\nprocess = [{}]",
+                q(&t.name),
+                procs.join(", ")
+            );
+            if let Some(u) = &t.unit {
+                let _ = writeln!(out, "unit = {}", q(u));
+            }
+            if let Some(c) = &t.cgroup {
+                let _ = writeln!(out, "cgroup = {}", q(c));
+            }
+            if let Some(th) = &t.threshold {
+                let _ = writeln!(out, "[target.threshold]");
+                for (k, v) in [
+                    ("sent", th.sent),
+                    ("received", th.received),
+                    ("peer_sent", th.peer_sent),
+                    ("peer_received", th.peer_received),
+                ] {
+                    if let Some(v) = v {
+                        let _ = writeln!(out, "{k} = {}", q(&v.to_string()));
+                    }
+                }
+                let _ = writeln!(
+                    out,
+                    "for = {}\nreminder = {}",
+                    d(th.sustain),
+                    d(th.reminder)
+                );
+            }
+        }
+        out
     }
 
     /// The target a process name belongs to.

@@ -14,6 +14,8 @@ pub struct ProcInfo {
     pub comm: String,
     /// Basename of /proc/PID/exe; None for kernel threads and the gone.
     pub exe_name: Option<String>,
+    /// cgroup v2 path ("/system.slice/x.service"), if on the unified hierarchy.
+    pub cgroup: Option<String>,
 }
 
 pub fn read_proc(pid: u32) -> Option<ProcInfo> {
@@ -36,12 +38,69 @@ pub fn read_proc(pid: u32) -> Option<ProcInfo> {
                     .unwrap_or(name),
             )
         });
+    let cgroup = fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find_map(|l| l.strip_prefix("0::").map(str::to_string))
+        });
     Some(ProcInfo {
         pid,
         ppid,
         comm,
         exe_name,
+        cgroup,
     })
+}
+
+/// Where cgroup v2 is mounted.
+pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+/// The cgroup path of a systemd unit: the directory of that name below
+/// the cgroup2 mount (system.slice/x.service, or deeper for user units).
+pub fn unit_cgroup(unit: &str) -> Option<String> {
+    let root = std::path::Path::new(CGROUP_ROOT);
+    let mut level = vec![root.to_path_buf()];
+    for _ in 0..4 {
+        let mut next = Vec::new();
+        for dir in &level {
+            let Ok(entries) = fs::read_dir(dir) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                if !e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                    continue;
+                }
+                if e.file_name().to_str() == Some(unit) {
+                    let rel = e
+                        .path()
+                        .strip_prefix(root)
+                        .ok()?
+                        .to_string_lossy()
+                        .into_owned();
+                    return Some(format!("/{rel}"));
+                }
+                next.push(e.path());
+            }
+        }
+        level = next;
+    }
+    None
+}
+
+/// The id the kernel gives a cgroup v2 group (bpf_get_current_cgroup_id):
+/// its directory's inode number.
+pub fn cgroup_id(path: &str) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(format!("{CGROUP_ROOT}{path}"))
+        .ok()
+        .map(|m| m.ino())
+}
+
+fn in_cgroup(proc_cgroup: &str, group: &str) -> bool {
+    proc_cgroup == group
+        || (proc_cgroup.starts_with(group)
+            && proc_cgroup.as_bytes().get(group.len()) == Some(&b'/'))
 }
 
 pub fn scan() -> Vec<ProcInfo> {
@@ -53,26 +112,39 @@ pub fn scan() -> Vec<ProcInfo> {
         .collect()
 }
 
-/// The target a process belongs to by its own name.
-pub fn match_name(config: &Config, p: &ProcInfo) -> Option<u32> {
+/// The target (index in the config) a process belongs to by its own name
+/// or its cgroup. `cgroups` are the resolved (target index, cgroup path).
+pub fn match_name(config: &Config, cgroups: &[(usize, String)], p: &ProcInfo) -> Option<usize> {
     // Kernel threads have no executable.
     p.exe_name.as_ref()?;
     config
         .target_of(&p.comm)
         .or_else(|| p.exe_name.as_deref().and_then(|n| config.target_of(n)))
+        .map(|t| t as usize)
+        .or_else(|| {
+            let pc = p.cgroup.as_deref()?;
+            cgroups
+                .iter()
+                .find(|(_, g)| in_cgroup(pc, g))
+                .map(|(t, _)| *t)
+        })
 }
 
 /// Processes to track: those matched by name, and every descendant of one
 /// (a forked child counts for its parent's target, as the kernel does at
 /// fork), each with its target.
-pub fn select(config: &Config, procs: &[ProcInfo]) -> Vec<(u32, u32)> {
+pub fn select(
+    config: &Config,
+    cgroups: &[(usize, String)],
+    procs: &[ProcInfo],
+) -> Vec<(u32, usize)> {
     let by_pid: HashMap<u32, &ProcInfo> = procs.iter().map(|p| (p.pid, p)).collect();
     let mut out = Vec::new();
     for p in procs {
         let mut cur = Some(p);
         let mut hops = 0;
         while let Some(c) = cur {
-            if let Some(t) = match_name(config, c) {
+            if let Some(t) = match_name(config, cgroups, c) {
                 out.push((p.pid, t));
                 break;
             }
@@ -96,6 +168,7 @@ mod tests {
             ppid,
             comm: comm.into(),
             exe_name: Some(comm.into()),
+            cgroup: Some(format!("/g{}", pid % 2)),
         }
     }
 
@@ -112,9 +185,20 @@ mod tests {
             p(12, 11, "sh"),
             p(20, 1, "bash"),
         ];
-        let mut sel = select(&c, &procs);
+        let mut sel = select(&c, &[], &procs);
         sel.sort();
         assert_eq!(sel, vec![(10, 0), (11, 0), (12, 0)]);
+    }
+
+    #[test]
+    fn processes_in_a_targets_cgroup_or_below_are_selected() {
+        let c = Config::parse("interval = \"1s\"\n[[target]]\nname = \"u\"\ncgroup = \"/g0\"\n")
+            .unwrap();
+        let mut procs = vec![p(20, 1, "a"), p(21, 1, "b"), p(22, 1, "c")];
+        procs[2].cgroup = Some("/g0/sub".into());
+        procs[1].cgroup = Some("/g01".into());
+        let sel = select(&c, &[(0, "/g0".into())], &procs);
+        assert_eq!(sel, vec![(20, 0), (22, 0)]);
     }
 
     #[test]

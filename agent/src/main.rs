@@ -15,15 +15,25 @@ use std::process::ExitCode;
 
 use netio_probes::{probe_backends, BackendChoice, Probes};
 
-use crate::config::Config;
+use crate::config::{Config, Output};
 use crate::record::Record;
+use crate::sink::text::TextSink;
 use crate::sink::{JsonSink, Sink};
+
+/// stdout for command output: a closed pipe (`netio kernel | head`) ends
+/// the output quietly instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 const USAGE: &str = "\
 usage:
-  netio run [--config FILE] [--backend auto|fentry|tracepoint|kprobe] [--output json]
+  netio run [--config FILE] [--backend auto|fentry|tracepoint|kprobe] [--output auto|journal|json|text]
   netio kernel
   netio check-config [FILE]
   netio --version | --help
@@ -40,12 +50,14 @@ struct Usage(String);
 struct RunArgs {
     config: PathBuf,
     backend: Option<BackendChoice>,
+    output: Option<Output>,
 }
 
 fn parse_run(args: &[String]) -> Result<RunArgs, Usage> {
     let mut out = RunArgs {
         config: PathBuf::from(config::DEFAULT_PATH),
         backend: None,
+        output: None,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -63,10 +75,17 @@ fn parse_run(args: &[String]) -> Result<RunArgs, Usage> {
             "--config" | "-c" => out.config = PathBuf::from(value("--config")?),
             "--backend" => out.backend = Some(value("--backend")?.parse().map_err(Usage)?),
             "--output" => {
-                let v = value("--output")?;
-                if v != "json" {
-                    return Err(Usage(format!("unknown output {v:?}: expected json")));
-                }
+                out.output = Some(match value("--output")?.as_str() {
+                    "auto" => Output::Auto,
+                    "journal" => Output::Journal,
+                    "json" => Output::Json,
+                    "text" => Output::Text,
+                    v => {
+                        return Err(Usage(format!(
+                            "unknown output {v:?}: expected auto, journal, json or text"
+                        )))
+                    }
+                })
             }
             other => return Err(Usage(format!("unknown argument {other:?} for `netio run`"))),
         }
@@ -85,11 +104,11 @@ fn main() -> ExitCode {
                 .unwrap_or(config::DEFAULT_PATH),
         ))),
         Some("--version" | "-V") => {
-            println!("netio {VERSION}");
+            say!("netio {VERSION}");
             Ok(ExitCode::SUCCESS)
         }
         Some("--help" | "-h" | "help") => {
-            print!("{USAGE}");
+            say!("{}", USAGE.trim_end());
             Ok(ExitCode::SUCCESS)
         }
         Some(_) => Err(Usage(format!(
@@ -105,6 +124,22 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The journal when asked, or with `auto` when its socket exists; else
+/// text (or JSON) on stdout.
+fn make_sink(output: Output) -> Result<Box<dyn Sink>, String> {
+    let journal_here = std::path::Path::new("/run/systemd/journal/socket").exists();
+    Ok(match output {
+        Output::Json => Box::new(JsonSink::new(std::io::stdout())),
+        Output::Text => Box::new(TextSink::new(std::io::stdout())),
+        Output::Auto if !journal_here => Box::new(TextSink::new(std::io::stdout())),
+        Output::Auto | Output::Journal => {
+            return Err(
+                "journal output is not available in this build; use --output json or text".into(),
+            )
+        }
+    })
 }
 
 fn kernel_release() -> String {
@@ -123,6 +158,9 @@ fn run(args: RunArgs) -> ExitCode {
     };
     if let Some(b) = args.backend {
         config.backend = b;
+    }
+    if let Some(o) = args.output {
+        config.output = o;
     }
     // Before libbpf or anything else could start a thread.
     let signals = match signals::Signals::install() {
@@ -152,9 +190,15 @@ fn run(args: RunArgs) -> ExitCode {
     }
     let backend = probes.backend().name();
     let detail = probes.description().to_string();
-    let sink: Box<dyn Sink> = Box::new(JsonSink::new(std::io::stdout().lock()));
+    let sink = match make_sink(config.output) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("netio: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let targets: Vec<String> = config.targets.iter().map(|t| t.name.clone()).collect();
-    let mut monitor = monitor::Monitor::new(config, probes, sink);
+    let mut monitor = monitor::Monitor::new(config, args.config.clone(), probes, sink);
     let tracked = match monitor.start() {
         Ok(n) => n,
         Err(e) => {
@@ -187,22 +231,22 @@ fn run(args: RunArgs) -> ExitCode {
 }
 
 fn kernel() -> ExitCode {
-    println!("kernel {}", kernel_release());
+    say!("kernel {}", kernel_release());
     let attempts = probe_backends();
     for a in &attempts {
         match &a.result {
-            Ok(what) => println!("{:<10} usable: {what}", a.backend.name()),
-            Err(why) => println!("{:<10} unusable: {why}", a.backend.name()),
+            Ok(what) => say!("{:<10} usable: {what}", a.backend.name()),
+            Err(why) => say!("{:<10} unusable: {why}", a.backend.name()),
         }
     }
     let (probes, _) = Probes::load(BackendChoice::Auto, Default::default());
     match probes {
         Some(p) => {
-            println!("auto picks {}", p.backend());
+            say!("auto picks {}", p.backend());
             ExitCode::SUCCESS
         }
         None => {
-            println!("auto finds no usable backend");
+            say!("auto finds no usable backend");
             ExitCode::FAILURE
         }
     }
@@ -211,19 +255,11 @@ fn kernel() -> ExitCode {
 fn check_config(path: &std::path::Path) -> ExitCode {
     match Config::load(path) {
         Ok(c) => {
-            println!("# {}: valid", path.display());
-            println!(
-                "interval = {:?}",
-                humantime::format_duration(c.interval).to_string()
+            say!(
+                "# {}: valid; every key with the value netio uses",
+                path.display()
             );
-            println!("backend = \"{}\"", c.backend);
-            println!(
-                "[capacity]\nprocesses = {}\npeers = {}",
-                c.capacity.processes, c.capacity.peers
-            );
-            for t in &c.targets {
-                println!("[[target]]\nname = {:?}\nprocess = {:?}", t.name, t.process);
-            }
+            say!("{}", c.effective());
             ExitCode::SUCCESS
         }
         Err(e) => {

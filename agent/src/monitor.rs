@@ -1,6 +1,6 @@
 //! The sampling loop: keeps the tracked set current, and every interval
-//! reads the kernel's counters, diffs them against the last read, and
-//! writes one record per process and per peer.
+//! reads the kernel's counters, diffs them against the last read, writes
+//! the target, process and peer records, and checks thresholds.
 //!
 //! Counters only grow while their process lives. A process is final once
 //! the kernel no longer tracks its (pid, generation): its counters are read
@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use netio_probes::{
@@ -15,72 +16,184 @@ use netio_probes::{
     USER_GEN_BIT,
 };
 
-use crate::config::Config;
+use crate::config::{Config, Rate};
 use crate::discovery;
-use crate::record::{Record, TrafficFields};
+use crate::record::{Kind, Record, ThresholdFields, TrafficFields};
 use crate::signals::{wait_readable, Signal, Signals};
 use crate::sink::Sink;
 
-/// One process's bytes in an interval: target, total, and per peer.
-type ProcDelta = (u16, TrafficVal, Vec<(PeerAddr, TrafficVal)>);
-
 struct Proc {
+    /// Stable target id (index in `Monitor::registry`).
+    target: u32,
     comm: String,
     /// Tracked by a 15-byte name prefix that turned out to be another name.
     ignored: bool,
+    /// Bytes since it was tracked, for its exit record.
+    total: TrafficVal,
+}
+
+/// One process's bytes in an interval: target, total, and per peer.
+type ProcDelta = (u32, TrafficVal, Vec<(PeerAddr, TrafficVal)>);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Direction {
+    Sent,
+    Received,
+}
+
+impl Direction {
+    fn name(self) -> &'static str {
+        match self {
+            Direction::Sent => "sent",
+            Direction::Received => "received",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct BreachKey {
+    target: String,
+    peer: Option<PeerAddr>,
+    direction: Direction,
+}
+
+/// Where one rate stands against its threshold, in interval time.
+#[derive(Debug, Default)]
+struct Breach {
+    above_ms: u64,
+    below_ms: u64,
+    active: bool,
+    since_notice_ms: u64,
 }
 
 pub struct Monitor {
     config: Config,
+    config_path: PathBuf,
     probes: Probes,
     sink: Box<dyn Sink>,
+    /// Target names by the id the kernel knows them by. Ids are never
+    /// reused while netio runs, so a reload cannot misattribute counters.
+    registry: Vec<String>,
+    /// Resolved (config target index, cgroup path) of `unit`/`cgroup` targets.
+    cgroups: Vec<(usize, String)>,
     procs: HashMap<(u32, u32), Proc>,
     last: HashMap<TrafficKey, TrafficVal>,
     last_stats: Stats,
+    breaches: HashMap<BreachKey, Breach>,
     next_user_gen: u32,
     interval_start: Instant,
+    deadline: Instant,
 }
 
 impl Monitor {
-    pub fn new(config: Config, probes: Probes, sink: Box<dyn Sink>) -> Monitor {
+    pub fn new(
+        config: Config,
+        config_path: PathBuf,
+        probes: Probes,
+        sink: Box<dyn Sink>,
+    ) -> Monitor {
+        let now = Instant::now();
         Monitor {
+            deadline: now + config.interval,
             config,
+            config_path,
             probes,
             sink,
+            registry: Vec::new(),
+            cgroups: Vec::new(),
             procs: HashMap::new(),
             last: HashMap::new(),
             last_stats: Stats::default(),
+            breaches: HashMap::new(),
             next_user_gen: 0,
-            interval_start: Instant::now(),
+            interval_start: now,
         }
     }
 
-    /// Loads the names into the kernel, then tracks what already runs. The
-    /// names go first so a process exec'd during the scan is matched by the
-    /// kernel; the scan runs twice to catch children forked by a target
-    /// before the first pass tracked it.
+    fn target_id(&mut self, name: &str) -> u32 {
+        match self.registry.iter().position(|n| n == name) {
+            Some(i) => i as u32,
+            None => {
+                self.registry.push(name.to_string());
+                (self.registry.len() - 1) as u32
+            }
+        }
+    }
+
+    fn target_name(&self, id: u32) -> &str {
+        self.registry
+            .get(id as usize)
+            .map(String::as_str)
+            .unwrap_or("?")
+    }
+
+    fn configured(&self, id: u32) -> bool {
+        let name = self.target_name(id);
+        self.config.targets.iter().any(|t| t.name == name)
+    }
+
+    /// Loads names and cgroups into the kernel, then tracks what already
+    /// runs. The kernel matches first so a process exec'd during the scan
+    /// is not missed; the scan runs twice to catch children forked by a
+    /// target before the first pass tracked it.
     pub fn start(&mut self) -> Result<usize, String> {
-        let names: Vec<(String, u32)> = self
-            .config
-            .targets
-            .iter()
-            .enumerate()
-            .flat_map(|(i, t)| t.process.iter().map(move |p| (p.clone(), i as u32)))
-            .collect();
-        self.probes.set_names(&names)?;
-        self.rescan();
-        self.rescan();
+        self.load_matchers()?;
+        self.rescan(false)?;
+        self.rescan(false)?;
         Ok(self.procs.len())
     }
 
-    fn rescan(&mut self) {
+    fn load_matchers(&mut self) -> Result<(), String> {
+        let mut names = Vec::new();
+        let targets = self.config.targets.clone();
+        for t in &targets {
+            let id = self.target_id(&t.name);
+            names.extend(t.process.iter().map(|p| (p.clone(), id)));
+        }
+        self.probes.set_names(&names)?;
+        self.refresh_cgroups()
+    }
+
+    /// Units may start after netio: their cgroups are resolved again on
+    /// every rescan.
+    fn refresh_cgroups(&mut self) -> Result<(), String> {
+        let mut resolved = Vec::new();
+        let mut ids = Vec::new();
+        let targets = self.config.targets.clone();
+        for (i, t) in targets.iter().enumerate() {
+            let paths = t
+                .cgroup
+                .iter()
+                .cloned()
+                .chain(t.unit.as_deref().and_then(discovery::unit_cgroup));
+            for path in paths {
+                if let Some(cg) = discovery::cgroup_id(&path) {
+                    ids.push((cg, self.target_id(&t.name)));
+                }
+                resolved.push((i, path));
+            }
+        }
+        if resolved != self.cgroups {
+            self.probes.set_cgroups(&ids)?;
+            self.cgroups = resolved;
+        }
+        Ok(())
+    }
+
+    fn rescan(&mut self, announce: bool) -> Result<(), String> {
+        self.refresh_cgroups()?;
         let procs = discovery::scan();
-        let comms: HashMap<u32, &str> = procs.iter().map(|p| (p.pid, p.comm.as_str())).collect();
-        for (pid, target) in discovery::select(&self.config, &procs) {
+        let info: HashMap<u32, &discovery::ProcInfo> = procs.iter().map(|p| (p.pid, p)).collect();
+        for (pid, index) in discovery::select(&self.config, &self.cgroups, &procs) {
+            let name = self.config.targets[index].name.clone();
+            let target = self.target_id(&name);
+            let p = info[&pid];
             if let Some((_, gen)) = self.probes.tracked(pid) {
                 self.procs.entry((pid, gen)).or_insert_with(|| Proc {
-                    comm: comms[&pid].to_string(),
+                    target,
+                    comm: p.comm.clone(),
                     ignored: false,
+                    total: TrafficVal::default(),
                 });
                 continue;
             }
@@ -91,46 +204,61 @@ impl Monitor {
                     self.procs.insert(
                         (pid, gen),
                         Proc {
-                            comm: comms[&pid].to_string(),
+                            target,
+                            comm: p.comm.clone(),
                             ignored: false,
+                            total: TrafficVal::default(),
                         },
                     );
+                    if announce {
+                        let r = Record::process_appeared(&name, pid, p.ppid, &p.comm);
+                        self.write(&r);
+                    }
                 }
                 Err(e) => eprintln!("netio: {e}"),
             }
         }
+        Ok(())
     }
 
     fn handle_event(&mut self, e: LifecycleEvent) {
-        match e.kind {
-            LifecycleKind::Fork | LifecycleKind::Exit => {
-                self.procs.entry((e.tgid, e.gen)).or_insert_with(|| Proc {
-                    comm: e.comm.clone(),
-                    ignored: false,
-                });
+        let key = (e.tgid, e.gen);
+        let is_new = !self.procs.contains_key(&key);
+        let mut ignored = false;
+        if e.kind == LifecycleKind::Exec && e.matched && e.comm.len() >= COMM_MAX {
+            // The kernel compared 15 bytes; the configured name may be longer.
+            let base = e.filename.rsplit('/').next().unwrap_or("").to_string();
+            let exe = discovery::read_proc(e.tgid).and_then(|p| p.exe_name);
+            let wanted = self.target_name(e.target).to_string();
+            let confirmed = [Some(base), exe].into_iter().flatten().any(|n| {
+                self.config
+                    .target_of(&n)
+                    .map(|i| self.config.targets[i as usize].name == wanted)
+                    .unwrap_or(false)
+            });
+            if !confirmed {
+                self.probes.untrack(e.tgid);
+                ignored = true;
             }
-            LifecycleKind::Exec => {
-                let mut ignored = false;
-                if e.matched && e.comm.len() >= COMM_MAX {
-                    // The kernel compared 15 bytes; the name may be longer.
-                    let base = e.filename.rsplit('/').next().unwrap_or("").to_string();
-                    let exe = discovery::read_proc(e.tgid).and_then(|p| p.exe_name);
-                    let confirmed = [Some(base), exe]
-                        .into_iter()
-                        .flatten()
-                        .any(|n| self.config.target_of(&n) == Some(e.target));
-                    if !confirmed {
-                        self.probes.untrack(e.tgid);
-                        ignored = true;
-                    }
-                }
-                let p = self.procs.entry((e.tgid, e.gen)).or_insert_with(|| Proc {
-                    comm: String::new(),
-                    ignored,
-                });
-                p.comm = e.comm;
-                p.ignored = ignored;
-            }
+        }
+        let proc = self.procs.entry(key).or_insert_with(|| Proc {
+            target: e.target,
+            comm: e.comm.clone(),
+            ignored,
+            total: TrafficVal::default(),
+        });
+        if e.kind == LifecycleKind::Exec {
+            proc.comm = e.comm.clone();
+            proc.ignored = ignored;
+        }
+        if is_new && !ignored && e.kind != LifecycleKind::Exit && e.gen != 0 {
+            // The kernel knows the parent at fork; after an exec, /proc does.
+            let ppid = match e.kind {
+                LifecycleKind::Fork => e.ppid,
+                _ => discovery::read_proc(e.tgid).map(|p| p.ppid).unwrap_or(0),
+            };
+            let r = Record::process_appeared(self.target_name(e.target), e.tgid, ppid, &e.comm);
+            self.write(&r);
         }
     }
 
@@ -140,23 +268,33 @@ impl Monitor {
         }
     }
 
+    /// Writes a record; a sink that fails is reported, never fatal here
+    /// (sinks keep their own fallbacks).
+    fn write(&mut self, r: &Record) {
+        if let Err(e) = self.sink.write(r) {
+            eprintln!("netio: cannot write a {} record: {e}", r.kind().name());
+        }
+    }
+
     /// Runs until SIGTERM/SIGINT, then writes the partial interval.
     pub fn run(&mut self, signals: &Signals) -> io::Result<()> {
         self.interval_start = Instant::now();
-        let mut deadline = self.interval_start + self.config.interval;
+        self.deadline = self.interval_start + self.config.interval;
         loop {
             let now = Instant::now();
-            if now >= deadline {
+            if now >= self.deadline {
                 self.flush()?;
-                self.rescan();
-                deadline += self.config.interval;
-                if deadline <= Instant::now() {
+                if let Err(e) = self.rescan(true) {
+                    eprintln!("netio: {e}");
+                }
+                self.deadline += self.config.interval;
+                if self.deadline <= Instant::now() {
                     // Fell behind (suspend, stall): restart the schedule.
-                    deadline = Instant::now() + self.config.interval;
+                    self.deadline = Instant::now() + self.config.interval;
                 }
                 continue;
             }
-            let wait = (deadline - now).as_millis().clamp(1, i32::MAX as u128) as i32;
+            let wait = (self.deadline - now).as_millis().clamp(1, i32::MAX as u128) as i32;
             wait_readable(&[signals.fd(), self.probes.events_fd()], wait);
             self.drain_events();
             while let Some(sig) = signals.next() {
@@ -165,19 +303,73 @@ impl Monitor {
                         self.flush()?;
                         return Ok(());
                     }
-                    Signal::Reload => {
-                        eprintln!("netio: SIGHUP: configuration reload is not supported yet; still running the old configuration");
-                    }
+                    Signal::Reload => self.reload(),
                 }
             }
         }
+    }
+
+    /// SIGHUP: a valid config replaces the running one without resetting
+    /// any count; an invalid one is reported and changes nothing.
+    fn reload(&mut self) {
+        let path = self.config_path.display().to_string();
+        let mut new = match Config::load(&self.config_path) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("netio: reload refused: {e}");
+                let r = Record::config_rejected(&path, &e.message);
+                self.write(&r);
+                let _ = self.sink.flush();
+                return;
+            }
+        };
+        let mut notes = Vec::new();
+        if new.capacity.processes != self.config.capacity.processes
+            || new.capacity.peers != self.config.capacity.peers
+        {
+            notes.push("capacity changes take effect at the next start");
+            new.capacity = self.config.capacity.clone();
+        }
+        if new.backend != self.config.backend {
+            notes.push("backend changes take effect at the next start");
+            new.backend = self.config.backend;
+        }
+        if new.output != self.config.output {
+            notes.push("output changes take effect at the next start");
+            new.output = self.config.output;
+        }
+        let interval_changed = new.interval != self.config.interval;
+        self.config = new;
+        if let Err(e) = self.load_matchers() {
+            eprintln!("netio: reload: {e}");
+        }
+        // Processes of targets that are gone stop being counted; their
+        // counters are reported one last time at the interval's end.
+        let gone: Vec<u32> = self
+            .procs
+            .iter()
+            .filter(|(_, p)| !self.configured(p.target))
+            .map(|(k, _)| k.0)
+            .collect();
+        for tgid in gone {
+            self.probes.untrack(tgid);
+        }
+        if let Err(e) = self.rescan(true) {
+            eprintln!("netio: reload: {e}");
+        }
+        if interval_changed {
+            self.deadline = self.interval_start + self.config.interval;
+        }
+        let r = Record::config_reloaded(&path, &notes.join("; "));
+        self.write(&r);
+        let _ = self.sink.flush();
     }
 
     /// Ends the current interval: reads every counter and writes the
     /// difference since the last read.
     pub fn flush(&mut self) -> io::Result<()> {
         let now = Instant::now();
-        let interval_ms = now.duration_since(self.interval_start).as_millis() as u64;
+        let interval_ms = now.duration_since(self.interval_start).as_millis().max(1) as u64;
         self.interval_start = now;
         self.drain_events();
 
@@ -204,7 +396,7 @@ impl Monitor {
                 continue;
             }
             let e = per_proc.entry((k.tgid, k.gen)).or_insert((
-                k.target,
+                k.target as u32,
                 TrafficVal::default(),
                 Vec::new(),
             ));
@@ -213,50 +405,121 @@ impl Monitor {
             e.2.push((k.peer, delta));
         }
 
+        // Totals per target and per (target, peer), for records and thresholds.
+        let mut target_totals: HashMap<u32, TrafficVal> = HashMap::new();
+        let mut target_peers: HashMap<(u32, PeerAddr), TrafficVal> = HashMap::new();
+        let mut records = Vec::new();
         let backend = self.probes.backend().name();
         for ((tgid, gen), (target, total, mut peers)) in per_proc {
-            let proc = self.procs.entry((tgid, gen)).or_insert_with(|| Proc {
-                comm: discovery::read_proc(tgid)
-                    .map(|p| p.comm)
-                    .unwrap_or_default(),
-                ignored: false,
+            let proc = self.procs.entry((tgid, gen)).or_insert_with(|| {
+                let p = discovery::read_proc(tgid);
+                Proc {
+                    target,
+                    comm: p.as_ref().map(|p| p.comm.clone()).unwrap_or_default(),
+                    ignored: false,
+                    total: TrafficVal::default(),
+                }
             });
             if proc.ignored {
                 continue;
             }
+            proc.total.sent += total.sent;
+            proc.total.received += total.received;
+            let t = target_totals.entry(target).or_default();
+            t.sent += total.sent;
+            t.received += total.received;
+            for (peer, v) in &peers {
+                let tp = target_peers.entry((target, *peer)).or_default();
+                tp.sent += v.sent;
+                tp.received += v.received;
+            }
+            if !self.config.records.per_process {
+                continue;
+            }
             let target_name = self
-                .config
-                .targets
+                .registry
                 .get(target as usize)
-                .map(|t| t.name.as_str())
+                .map(String::as_str)
                 .unwrap_or("?");
             let fields = TrafficFields {
                 target: target_name,
-                pid: tgid,
-                comm: &proc.comm,
                 sent: total.sent,
                 received: total.received,
                 interval_ms,
                 backend,
             };
-            self.sink.write(&Record::process_traffic(&fields))?;
+            records.push(Record::process_traffic(&fields, tgid, &proc.comm));
             peers.sort_by(|a, b| {
                 (b.1.sent + b.1.received)
                     .cmp(&(a.1.sent + a.1.received))
                     .then(a.0.cmp(&b.0))
             });
+            let top = self.config.records.top_peers as usize;
+            if top == 0 {
+                continue;
+            }
+            let mut other = TrafficVal::default();
+            let mut shown = 0;
             for (peer, v) in peers {
+                if shown < top && peer != PeerAddr::Other {
+                    let f = TrafficFields {
+                        sent: v.sent,
+                        received: v.received,
+                        ..fields
+                    };
+                    records.push(Record::peer_traffic(
+                        &f,
+                        tgid,
+                        &proc.comm,
+                        &peer.to_string(),
+                    ));
+                    shown += 1;
+                } else {
+                    other.sent += v.sent;
+                    other.received += v.received;
+                }
+            }
+            if other != TrafficVal::default() {
                 let f = TrafficFields {
-                    sent: v.sent,
-                    received: v.received,
+                    sent: other.sent,
+                    received: other.received,
                     ..fields
                 };
-                self.sink
-                    .write(&Record::peer_traffic(&f, &peer.to_string()))?;
+                records.push(Record::peer_traffic(
+                    &f,
+                    tgid,
+                    &proc.comm,
+                    &PeerAddr::Other.to_string(),
+                ));
             }
         }
 
-        self.report_losses()?;
+        // The target totals come first and are written every interval.
+        let mut out = Vec::new();
+        for t in self.config.targets.clone() {
+            let id = self.target_id(&t.name);
+            let total = target_totals.get(&id).copied().unwrap_or_default();
+            let processes = self
+                .procs
+                .values()
+                .filter(|p| p.target == id && !p.ignored)
+                .count() as u64;
+            let f = TrafficFields {
+                target: &t.name,
+                sent: total.sent,
+                received: total.received,
+                interval_ms,
+                backend,
+            };
+            out.push(Record::target_traffic(&f, processes));
+        }
+        out.extend(records);
+        for r in &out {
+            self.write(r);
+        }
+
+        self.check_thresholds(&target_totals, &target_peers, interval_ms);
+        self.report_losses();
 
         for (k, _) in &current {
             if finished.contains(&(k.tgid, k.gen)) {
@@ -264,11 +527,136 @@ impl Monitor {
                 self.last.remove(k);
             }
         }
-        self.procs.retain(|key, _| !finished.contains(key));
+        let mut exited = Vec::new();
+        for key in &finished {
+            if let Some(p) = self.procs.remove(key) {
+                if !p.ignored {
+                    exited.push(Record::process_exited(
+                        self.target_name(p.target),
+                        key.0,
+                        &p.comm,
+                        p.total.sent,
+                        p.total.received,
+                    ));
+                }
+            }
+        }
+        for r in &exited {
+            self.write(r);
+        }
         self.sink.flush()
     }
 
-    fn report_losses(&mut self) -> io::Result<()> {
+    fn check_thresholds(
+        &mut self,
+        totals: &HashMap<u32, TrafficVal>,
+        peers: &HashMap<(u32, PeerAddr), TrafficVal>,
+        interval_ms: u64,
+    ) {
+        let mut checks: Vec<(BreachKey, u64, Rate, Duration, Duration)> = Vec::new();
+        let rate = |bytes: u64| (bytes as u128 * 1000 / interval_ms as u128) as u64;
+        for t in self.config.targets.clone() {
+            let Some(th) = &t.threshold else { continue };
+            let id = self.target_id(&t.name);
+            let total = totals.get(&id).copied().unwrap_or_default();
+            for (dir, limit, bytes) in [
+                (Direction::Sent, th.sent, total.sent),
+                (Direction::Received, th.received, total.received),
+            ] {
+                if let Some(limit) = limit {
+                    let key = BreachKey {
+                        target: t.name.clone(),
+                        peer: None,
+                        direction: dir,
+                    };
+                    checks.push((key, rate(bytes), limit, th.sustain, th.reminder));
+                }
+            }
+            // Every peer seen now, and every peer with a breach open (its
+            // rate is zero when it sent nothing this interval).
+            let mut seen: Vec<PeerAddr> = peers
+                .keys()
+                .filter(|(tid, _)| *tid == id)
+                .map(|(_, p)| *p)
+                .collect();
+            seen.extend(
+                self.breaches
+                    .keys()
+                    .filter(|k| k.target == t.name)
+                    .filter_map(|k| k.peer),
+            );
+            seen.sort();
+            seen.dedup();
+            for peer in seen {
+                let v = peers.get(&(id, peer)).copied().unwrap_or_default();
+                for (dir, limit, bytes) in [
+                    (Direction::Sent, th.peer_sent, v.sent),
+                    (Direction::Received, th.peer_received, v.received),
+                ] {
+                    if let Some(limit) = limit {
+                        let key = BreachKey {
+                            target: t.name.clone(),
+                            peer: Some(peer),
+                            direction: dir,
+                        };
+                        checks.push((key, rate(bytes), limit, th.sustain, th.reminder));
+                    }
+                }
+            }
+        }
+        let mut keep = HashSet::new();
+        for (key, observed, limit, sustain, reminder) in checks {
+            let sustain_ms = sustain.as_millis() as u64;
+            let b = self.breaches.entry(key.clone()).or_default();
+            let mut notice = None;
+            if observed > limit.0 {
+                b.below_ms = 0;
+                b.above_ms += interval_ms;
+                if !b.active && b.above_ms >= sustain_ms {
+                    b.active = true;
+                    b.since_notice_ms = 0;
+                    notice = Some((Kind::ThresholdExceeded, b.above_ms));
+                } else if b.active {
+                    b.since_notice_ms += interval_ms;
+                    if b.since_notice_ms >= reminder.as_millis() as u64 {
+                        b.since_notice_ms = 0;
+                        notice = Some((Kind::ThresholdReminder, b.above_ms));
+                    }
+                }
+            } else {
+                b.above_ms = 0;
+                if b.active {
+                    b.below_ms += interval_ms;
+                    if b.below_ms >= sustain_ms {
+                        b.active = false;
+                        notice = Some((Kind::ThresholdRecovered, b.below_ms));
+                        b.below_ms = 0;
+                    }
+                }
+            }
+            if b.active || b.above_ms > 0 {
+                keep.insert(key.clone());
+            }
+            if let Some((kind, duration_ms)) = notice {
+                let peer = key.peer.map(|p| p.to_string());
+                let f = ThresholdFields {
+                    target: &key.target,
+                    peer: peer.as_deref(),
+                    direction: key.direction.name(),
+                    rate: observed,
+                    threshold: limit.0,
+                    sustain_ms,
+                    duration_ms,
+                };
+                let r = Record::threshold(kind, &f);
+                self.write(&r);
+            }
+        }
+        // Rates that are quiet and below their limit need no memory.
+        self.breaches.retain(|k, _| keep.contains(k));
+    }
+
+    fn report_losses(&mut self) {
         let s = self.probes.stats();
         let l = self.last_stats;
         let checks: [(&str, u64, Option<u64>, &str); 5] = [
@@ -285,12 +673,10 @@ impl Monitor {
         ];
         for (reason, count, bytes, detail) in checks {
             if count > 0 {
-                self.sink
-                    .write(&Record::degraded(reason, count, bytes, detail))?;
+                self.write(&Record::degraded(reason, count, bytes, detail));
             }
         }
         self.last_stats = s;
-        Ok(())
     }
 
     pub fn sink(&mut self) -> &mut dyn Sink {

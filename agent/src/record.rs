@@ -33,6 +33,15 @@ pub mod field {
     pub const REASON: &str = "NETIO_REASON";
     pub const COUNT: &str = "NETIO_COUNT";
     pub const LOST_BYTES: &str = "NETIO_LOST_BYTES";
+    pub const SENT_BYTES_PER_SEC: &str = "NETIO_SENT_BYTES_PER_SEC";
+    pub const RECEIVED_BYTES_PER_SEC: &str = "NETIO_RECEIVED_BYTES_PER_SEC";
+    pub const PPID: &str = "NETIO_PPID";
+    pub const DIRECTION: &str = "NETIO_DIRECTION";
+    pub const RATE: &str = "NETIO_RATE_BYTES_PER_SEC";
+    pub const THRESHOLD: &str = "NETIO_THRESHOLD_BYTES_PER_SEC";
+    pub const SUSTAIN_MS: &str = "NETIO_SUSTAIN_MS";
+    pub const DURATION_MS: &str = "NETIO_DURATION_MS";
+    pub const CONFIG: &str = "NETIO_CONFIG";
 }
 
 /// Record kinds: the `NETIO_EVENT` value, a fixed `MESSAGE_ID` (explained
@@ -41,18 +50,44 @@ pub mod field {
 pub enum Kind {
     Started,
     Traffic,
+    ThresholdExceeded,
+    ThresholdReminder,
+    ThresholdRecovered,
+    ProcessAppeared,
+    ProcessExited,
+    ConfigReloaded,
+    ConfigRejected,
     Degraded,
     Stopping,
 }
 
 impl Kind {
     #[cfg(test)]
-    pub const ALL: [Kind; 4] = [Kind::Started, Kind::Traffic, Kind::Degraded, Kind::Stopping];
+    pub const ALL: [Kind; 11] = [
+        Kind::Started,
+        Kind::Traffic,
+        Kind::ThresholdExceeded,
+        Kind::ThresholdReminder,
+        Kind::ThresholdRecovered,
+        Kind::ProcessAppeared,
+        Kind::ProcessExited,
+        Kind::ConfigReloaded,
+        Kind::ConfigRejected,
+        Kind::Degraded,
+        Kind::Stopping,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Kind::Started => "started",
             Kind::Traffic => "traffic",
+            Kind::ThresholdExceeded => "threshold_exceeded",
+            Kind::ThresholdReminder => "threshold_reminder",
+            Kind::ThresholdRecovered => "threshold_recovered",
+            Kind::ProcessAppeared => "process_appeared",
+            Kind::ProcessExited => "process_exited",
+            Kind::ConfigReloaded => "config_reloaded",
+            Kind::ConfigRejected => "config_rejected",
             Kind::Degraded => "degraded",
             Kind::Stopping => "stopping",
         }
@@ -62,17 +97,31 @@ impl Kind {
         match self {
             Kind::Started => "e0e90a05de1142d883189e240e88196e",
             Kind::Traffic => "6e6059a2f2b64d14920758e625c563d6",
+            Kind::ThresholdExceeded => "c545973dce4b44e0859c49a47ab9ab19",
+            Kind::ThresholdReminder => "c38dbace38b145a9a45ef3504669bcea",
+            Kind::ThresholdRecovered => "7a8a09f12833467bb68f1df09f2a4a4a",
+            Kind::ProcessAppeared => "aeff48f73f5f43ce81429b20998b84cd",
+            Kind::ProcessExited => "ddbdc53f1b634302bbe99c87c97ee059",
+            Kind::ConfigReloaded => "cde7aabadddd4de48c5a418c4d0fb3e6",
+            Kind::ConfigRejected => "1236841136694ed28b95ebb3ea034f53",
             Kind::Degraded => "c4a52bbde3c54f89b24d808f6d875fd5",
             Kind::Stopping => "dc22ca6f7e304a90a811672b022fa7e4",
         }
     }
 
-    /// syslog priority: 4 warning (something lost), 5 notice (lifecycle),
-    /// 6 info (routine measurements).
+    /// syslog priority: 3 error (a config refused), 4 warning (a threshold
+    /// crossed, something lost), 5 notice (the agent's and the targets'
+    /// lifecycle, a recovery), 6 info (routine measurements).
     pub fn priority(self) -> u8 {
         match self {
-            Kind::Degraded => 4,
-            Kind::Started | Kind::Stopping => 5,
+            Kind::ConfigRejected => 3,
+            Kind::ThresholdExceeded | Kind::ThresholdReminder | Kind::Degraded => 4,
+            Kind::Started
+            | Kind::Stopping
+            | Kind::ThresholdRecovered
+            | Kind::ProcessAppeared
+            | Kind::ProcessExited
+            | Kind::ConfigReloaded => 5,
             Kind::Traffic => 6,
         }
     }
@@ -106,8 +155,6 @@ impl Record {
         }
     }
 
-    /// Sinks that map priorities or IDs differently (syslog) start here.
-    #[allow(dead_code)]
     pub fn kind(&self) -> Kind {
         self.kind
     }
@@ -159,25 +206,116 @@ impl Record {
             .message(format!("netio {version} stopping"))
     }
 
-    /// One process's bytes in one interval.
-    pub fn process_traffic(t: &TrafficFields<'_>) -> Self {
+    /// A target's total bytes in one interval; written every interval,
+    /// zeros included, so a silent database is visible as such.
+    pub fn target_traffic(t: &TrafficFields<'_>, processes: u64) -> Self {
         let msg = format!(
-            "{} pid={} comm={} sent={} received={} interval_ms={}",
-            t.target, t.pid, t.comm, t.sent, t.received, t.interval_ms
+            "{} sent={} received={} sent_per_sec={} received_per_sec={} processes={processes} interval_ms={}",
+            t.target,
+            t.sent,
+            t.received,
+            t.per_sec(t.sent),
+            t.per_sec(t.received),
+            t.interval_ms
         );
-        t.add(Record::new(Kind::Traffic).str(field::SCOPE, "process"))
+        t.add(Record::new(Kind::Traffic).str(field::SCOPE, "target"))
+            .num(field::PROCESSES, processes)
             .message(msg)
     }
 
-    /// One process's bytes with one peer in one interval.
-    pub fn peer_traffic(t: &TrafficFields<'_>, peer: &str) -> Self {
+    /// One process's bytes in one interval.
+    pub fn process_traffic(t: &TrafficFields<'_>, pid: u32, comm: &str) -> Self {
         let msg = format!(
-            "{} pid={} comm={} peer={peer} sent={} received={} interval_ms={}",
-            t.target, t.pid, t.comm, t.sent, t.received, t.interval_ms
+            "{} pid={pid} comm={comm} sent={} received={} interval_ms={}",
+            t.target, t.sent, t.received, t.interval_ms
+        );
+        t.add(Record::new(Kind::Traffic).str(field::SCOPE, "process"))
+            .num(field::PID, pid as u64)
+            .str(field::COMM, comm)
+            .message(msg)
+    }
+
+    /// One process's bytes with one peer (or `other`: the peers past the
+    /// busiest N) in one interval.
+    pub fn peer_traffic(t: &TrafficFields<'_>, pid: u32, comm: &str, peer: &str) -> Self {
+        let msg = format!(
+            "{} pid={pid} comm={comm} peer={peer} sent={} received={} interval_ms={}",
+            t.target, t.sent, t.received, t.interval_ms
         );
         t.add(Record::new(Kind::Traffic).str(field::SCOPE, "peer"))
+            .num(field::PID, pid as u64)
+            .str(field::COMM, comm)
             .str(field::PEER_ADDRESS, peer)
             .message(msg)
+    }
+
+    /// A threshold crossed (`Exceeded`, then `Reminder` while it lasts) or
+    /// left behind (`Recovered`).
+    pub fn threshold(kind: Kind, t: &ThresholdFields<'_>) -> Self {
+        let what = match kind {
+            Kind::ThresholdExceeded => "exceeded",
+            Kind::ThresholdReminder => "still exceeded",
+            _ => "recovered",
+        };
+        let peer = t.peer.map(|p| format!(" peer={p}")).unwrap_or_default();
+        let msg = format!(
+            "{} {} rate threshold {what}:{peer} direction={} rate={} threshold={} duration_ms={}",
+            t.target, t.direction, t.direction, t.rate, t.threshold, t.duration_ms
+        );
+        let mut r = Record::new(kind)
+            .str(field::TARGET, t.target)
+            .str(field::DIRECTION, t.direction);
+        if let Some(p) = t.peer {
+            r = r.str(field::PEER_ADDRESS, p);
+        }
+        r.num(field::RATE, t.rate)
+            .num(field::THRESHOLD, t.threshold)
+            .num(field::SUSTAIN_MS, t.sustain_ms)
+            .num(field::DURATION_MS, t.duration_ms)
+            .message(msg)
+    }
+
+    pub fn process_appeared(target: &str, pid: u32, ppid: u32, comm: &str) -> Self {
+        Record::new(Kind::ProcessAppeared)
+            .str(field::TARGET, target)
+            .num(field::PID, pid as u64)
+            .num(field::PPID, ppid as u64)
+            .str(field::COMM, comm)
+            .message(format!(
+                "{target} process appeared: pid={pid} ppid={ppid} comm={comm}"
+            ))
+    }
+
+    /// A tracked process is gone; its totals over the time it was tracked.
+    pub fn process_exited(target: &str, pid: u32, comm: &str, sent: u64, received: u64) -> Self {
+        Record::new(Kind::ProcessExited)
+            .str(field::TARGET, target)
+            .num(field::PID, pid as u64)
+            .str(field::COMM, comm)
+            .num(field::SENT_BYTES, sent)
+            .num(field::RECEIVED_BYTES, received)
+            .message(format!(
+                "{target} process exited: pid={pid} comm={comm} sent={sent} received={received}"
+            ))
+    }
+
+    pub fn config_reloaded(path: &str, detail: &str) -> Self {
+        let mut msg = format!("configuration reloaded from {path}");
+        if !detail.is_empty() {
+            msg.push_str(&format!(" ({detail})"));
+        }
+        Record::new(Kind::ConfigReloaded)
+            .str(field::CONFIG, path)
+            .message(msg)
+    }
+
+    pub fn config_rejected(path: &str, error: &str) -> Self {
+        Record::new(Kind::ConfigRejected)
+            .str(field::CONFIG, path)
+            .str(field::REASON, error)
+            .message(format!(
+                "configuration reload refused, the previous configuration stays in force: {error}"
+            ))
     }
 
     /// Something was lost or could not be done; `count` of it since the last
@@ -199,10 +337,9 @@ impl Record {
 }
 
 /// The fields every traffic record carries.
+#[derive(Clone, Copy)]
 pub struct TrafficFields<'a> {
     pub target: &'a str,
-    pub pid: u32,
-    pub comm: &'a str,
     pub sent: u64,
     pub received: u64,
     pub interval_ms: u64,
@@ -210,33 +347,87 @@ pub struct TrafficFields<'a> {
 }
 
 impl TrafficFields<'_> {
+    fn per_sec(&self, bytes: u64) -> u64 {
+        (bytes as u128 * 1000 / self.interval_ms.max(1) as u128) as u64
+    }
+
     fn add(&self, r: Record) -> Record {
         r.str(field::TARGET, self.target)
-            .num(field::PID, self.pid as u64)
-            .str(field::COMM, self.comm)
             .num(field::SENT_BYTES, self.sent)
             .num(field::RECEIVED_BYTES, self.received)
+            .num(field::SENT_BYTES_PER_SEC, self.per_sec(self.sent))
+            .num(field::RECEIVED_BYTES_PER_SEC, self.per_sec(self.received))
             .num(field::INTERVAL_MS, self.interval_ms)
             .str(field::BACKEND, self.backend)
     }
 }
 
+/// What a threshold record says.
+pub struct ThresholdFields<'a> {
+    pub target: &'a str,
+    pub peer: Option<&'a str>,
+    /// "sent" or "received".
+    pub direction: &'static str,
+    /// The rate observed in the interval that decided it, bytes/s.
+    pub rate: u64,
+    pub threshold: u64,
+    pub sustain_ms: u64,
+    /// How long the rate has been above (or, recovered, below) the limit.
+    pub duration_ms: u64,
+}
+
+/// One record of every kind and scope, for tests that check names and docs.
+#[cfg(test)]
+pub fn samples() -> Vec<Record> {
+    let t = TrafficFields {
+        target: "db",
+        sent: 10,
+        received: 20,
+        interval_ms: 1000,
+        backend: "tracepoint",
+    };
+    let th = ThresholdFields {
+        target: "db",
+        peer: Some("10.0.0.1"),
+        direction: "sent",
+        rate: 5,
+        threshold: 4,
+        sustain_ms: 3000,
+        duration_ms: 3000,
+    };
+    vec![
+        Record::started("v", "k", "b", "d", &["db".into()], 1),
+        Record::target_traffic(&t, 2),
+        Record::process_traffic(&t, 7, "postgres"),
+        Record::peer_traffic(&t, 7, "postgres", "::1"),
+        Record::threshold(Kind::ThresholdExceeded, &th),
+        Record::threshold(Kind::ThresholdReminder, &th),
+        Record::threshold(Kind::ThresholdRecovered, &th),
+        Record::process_appeared("db", 7, 1, "postgres"),
+        Record::process_exited("db", 7, "postgres", 1, 2),
+        Record::config_reloaded("/etc/netio/netio.conf", ""),
+        Record::config_rejected("/etc/netio/netio.conf", "line 1: bad"),
+        Record::degraded("r", 1, Some(2), "x"),
+        Record::stopping("v"),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
 
     #[test]
     fn traffic_message_carries_the_numbers_as_key_value() {
         let t = TrafficFields {
             target: "db",
-            pid: 7,
-            comm: "postgres",
             sent: 10,
             received: 20,
-            interval_ms: 1000,
+            interval_ms: 500,
             backend: "tracepoint",
         };
-        let r = Record::peer_traffic(&t, "::1");
+        let r = Record::peer_traffic(&t, 7, "postgres", "::1");
         let Value::Str(m) = r.get(field::MESSAGE).unwrap() else {
             panic!()
         };
@@ -245,44 +436,32 @@ mod tests {
             "{m}"
         );
         assert_eq!(r.get(field::SENT_BYTES), Some(&Value::Num(10)));
+        assert_eq!(r.get(field::RECEIVED_BYTES_PER_SEC), Some(&Value::Num(40)));
         assert_eq!(r.get(field::PEER_ADDRESS), Some(&Value::Str("::1".into())));
     }
 
     #[test]
     fn every_kind_has_its_own_128_bit_message_id() {
-        let ids: std::collections::HashSet<_> = Kind::ALL.iter().map(|k| k.message_id()).collect();
+        let ids: BTreeSet<_> = Kind::ALL.iter().map(|k| k.message_id()).collect();
         assert_eq!(ids.len(), Kind::ALL.len());
         for id in ids {
             assert!(
-                id.len() == 32
-                    && id
-                        .bytes()
-                        .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
+                id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')),
                 "{id}"
             );
         }
+        let kinds: BTreeSet<_> = samples().iter().map(|r| r.kind().name()).collect();
+        assert_eq!(
+            kinds.len(),
+            Kind::ALL.len(),
+            "samples() must cover every kind"
+        );
     }
 
     #[test]
     fn every_field_name_is_journal_safe() {
         // journald silently drops fields that break these rules.
-        let t = TrafficFields {
-            target: "db",
-            pid: 1,
-            comm: "c",
-            sent: 0,
-            received: 0,
-            interval_ms: 0,
-            backend: "b",
-        };
-        let records = [
-            Record::started("v", "k", "b", "d", &["db".into()], 1),
-            Record::stopping("v"),
-            Record::process_traffic(&t),
-            Record::peer_traffic(&t, "1.2.3.4"),
-            Record::degraded("r", 1, Some(2), "x"),
-        ];
-        for r in &records {
+        for r in samples() {
             for (name, _) in &r.fields {
                 assert!(name.len() <= 64 && !name.starts_with('_'), "{name}");
                 assert!(
@@ -292,6 +471,47 @@ mod tests {
                 );
                 assert!(!name.starts_with(|c: char| c.is_ascii_digit()), "{name}");
             }
+        }
+    }
+
+    /// docs/records.md is the public schema: it must name exactly the
+    /// fields and kinds the code writes.
+    #[test]
+    fn records_md_documents_exactly_the_fields_and_kinds_written() {
+        let doc = include_str!("../../docs/records.md");
+        let documented: BTreeSet<String> = doc
+            .split(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+            .filter(|w| {
+                (w.starts_with("NETIO_") && w.len() > "NETIO_".len())
+                    || ["MESSAGE", "MESSAGE_ID", "PRIORITY", "SYSLOG_IDENTIFIER"].contains(w)
+            })
+            .map(str::to_string)
+            .collect();
+        let written: BTreeSet<String> = samples()
+            .iter()
+            .flat_map(|r| r.fields.iter().map(|(n, _)| n.to_string()))
+            .collect();
+        assert_eq!(
+            documented.difference(&written).collect::<Vec<_>>(),
+            Vec::<&String>::new(),
+            "documented but never written"
+        );
+        assert_eq!(
+            written.difference(&documented).collect::<Vec<_>>(),
+            Vec::<&String>::new(),
+            "written but not documented"
+        );
+        for k in Kind::ALL {
+            assert!(
+                doc.contains(&format!("## `{}`", k.name())),
+                "docs/records.md has no section for {}",
+                k.name()
+            );
+            assert!(
+                doc.contains(k.message_id()),
+                "docs/records.md lacks the MESSAGE_ID of {}",
+                k.name()
+            );
         }
     }
 }

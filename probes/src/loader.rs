@@ -30,6 +30,8 @@ pub struct Capacity {
     pub peers: u32,
     /// Configured process names.
     pub names: u32,
+    /// Configured units and cgroups.
+    pub cgroups: u32,
 }
 
 impl Default for Capacity {
@@ -38,6 +40,7 @@ impl Default for Capacity {
             processes: 4096,
             peers: 16384,
             names: 256,
+            cgroups: 64,
         }
     }
 }
@@ -416,6 +419,7 @@ impl Probes {
         };
         size(&mut open.maps.tracked, cap.processes, "tracked")?;
         size(&mut open.maps.names, cap.names, "names")?;
+        size(&mut open.maps.cgroups, cap.cgroups, "cgroups")?;
         size(
             &mut open.maps.traffic,
             cap.peers.saturating_add(cap.processes),
@@ -555,6 +559,24 @@ impl Probes {
         Ok(())
     }
 
+    /// Sets the cgroups (by id) whose processes the kernel tracks at exec.
+    pub fn set_cgroups(&self, cgroups: &[(u64, u32)]) -> Result<(), String> {
+        let map = &self.skel.maps.cgroups;
+        let old: Vec<Vec<u8>> = map.keys().collect();
+        let wanted: Vec<Vec<u8>> = cgroups
+            .iter()
+            .map(|(id, _)| id.to_ne_bytes().to_vec())
+            .collect();
+        for (id, target) in cgroups {
+            map.update(&id.to_ne_bytes(), &target.to_ne_bytes(), MapFlags::ANY)
+                .map_err(|e| format!("cannot set cgroup {id}: {e}"))?;
+        }
+        for k in old.into_iter().filter(|k| !wanted.contains(k)) {
+            let _ = map.delete(&k);
+        }
+        Ok(())
+    }
+
     /// Tracks a process found by userspace and creates its fallback entry.
     pub fn track(&self, tgid: u32, gen: u32, target: u32) -> Result<(), String> {
         let t = types::tracked { target, r#gen };
@@ -675,6 +697,7 @@ pub fn probe_backends() -> Vec<Attempt> {
         processes: 16,
         peers: 16,
         names: 4,
+        cgroups: 4,
     };
     Backend::PREFERENCE
         .iter()

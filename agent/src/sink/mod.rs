@@ -1,6 +1,8 @@
 //! Where records go. Each sink renders the one `Record` type; none adds or
 //! renames a field.
 
+pub mod text;
+
 use std::io::{self, Write};
 
 use crate::record::{Record, Value};

@@ -40,6 +40,14 @@ struct {
 	__type(value, __u32);
 } names SEC(".maps");
 
+/* cgroup v2 id (the directory's inode) -> target: systemd units. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u64);
+	__type(value, __u32);
+} cgroups SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 16384);
@@ -548,6 +556,13 @@ int BPF_PROG(raw_tp_exec, struct task_struct *p, int old_pid, struct linux_binpr
 
 	bpf_get_current_comm(ck.comm, sizeof(ck.comm));
 	target = bpf_map_lookup_elem(&names, &ck);
+	if (!target) {
+		/* systemd forks, moves the child into the unit's cgroup, then
+		 * execs: the exec is where a unit's process is first seen. */
+		__u64 cg = bpf_get_current_cgroup_id();
+
+		target = bpf_map_lookup_elem(&cgroups, &cg);
+	}
 	cur = bpf_map_lookup_elem(&tracked, &tgid);
 	if (target) {
 		if (cur && cur->target == *target) {

@@ -656,20 +656,28 @@ pub fn peer_totals(records: &[Value]) -> BTreeMap<u32, BTreeMap<String, Bytes>> 
 /// What is wrong with a traffic record's shape, if anything.
 fn malformed(v: &Value) -> Option<String> {
     let scope = text(v, "NETIO_SCOPE");
-    if !matches!(scope, Some("process" | "peer")) {
+    if !matches!(scope, Some("target" | "process" | "peer")) {
         return Some(format!("NETIO_SCOPE is {:?}", v.get("NETIO_SCOPE")));
     }
-    for key in [
-        "NETIO_PID",
+    let mut numbers = vec![
         "NETIO_SENT_BYTES",
         "NETIO_RECEIVED_BYTES",
+        "NETIO_SENT_BYTES_PER_SEC",
+        "NETIO_RECEIVED_BYTES_PER_SEC",
         "NETIO_INTERVAL_MS",
-    ] {
+    ];
+    let mut strings = vec!["NETIO_TARGET", "NETIO_BACKEND", "MESSAGE"];
+    if scope == Some("target") {
+        numbers.push("NETIO_PROCESSES");
+    } else {
+        numbers.push("NETIO_PID");
+        strings.push("NETIO_COMM");
+    }
+    for key in numbers {
         if num(v, key).is_none() {
             return Some(format!("{key} is missing or not a number"));
         }
     }
-    let mut strings = vec!["NETIO_TARGET", "NETIO_COMM", "NETIO_BACKEND", "MESSAGE"];
     if scope == Some("peer") {
         strings.push("NETIO_PEER_ADDRESS");
     }
@@ -777,6 +785,22 @@ impl Records {
                 tail(&self.stderr)
             );
         }
+        // The target records (one per interval) add up to its processes.
+        let target_sum = self
+            .traffic()
+            .filter(|v| text(v, "NETIO_SCOPE") == Some("target"))
+            .fold(Bytes::default(), |mut a, v| {
+                a.add(record_bytes(v));
+                a
+            });
+        let process_sum = got.values().fold(Bytes::default(), |mut a, b| {
+            a.add(*b);
+            a
+        });
+        assert_eq!(
+            target_sum, process_sum,
+            "target records sum to ({target_sum}) but process records to ({process_sum})"
+        );
         let peers = self.peer_totals();
         for (pid, total) in &got {
             let per_peer = peers.get(pid).cloned().unwrap_or_default();

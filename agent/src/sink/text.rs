@@ -1,0 +1,45 @@
+//! Human-readable output: one line per record, its priority then its
+//! MESSAGE (which carries the numbers as key=value).
+
+use std::io::{self, Write};
+
+use crate::record::{field, Record, Value};
+use crate::sink::Sink;
+
+pub struct TextSink<W: Write> {
+    out: W,
+}
+
+impl<W: Write> TextSink<W> {
+    pub fn new(out: W) -> Self {
+        TextSink { out }
+    }
+}
+
+fn level(priority: u8) -> &'static str {
+    match priority {
+        0..=3 => "error",
+        4 => "warning",
+        5 => "notice",
+        _ => "info",
+    }
+}
+
+impl<W: Write> Sink for TextSink<W> {
+    fn write(&mut self, record: &Record) -> io::Result<()> {
+        let message = record
+            .fields
+            .iter()
+            .find(|(n, _)| *n == field::MESSAGE)
+            .map(|(_, v)| match v {
+                Value::Str(s) => s.replace('\n', " "),
+                Value::Num(n) => n.to_string(),
+            })
+            .unwrap_or_default();
+        writeln!(self.out, "{:<7} {message}", level(record.kind().priority()))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
