@@ -2,6 +2,8 @@
 # Debian 12, idempotently, and mounts tracefs where the kernel has it.
 
 BUILD_PACKAGES="clang llvm gcc make pkg-config libelf-dev zlib1g-dev linux-libc-dev"
+# The tests also run a real systemd-journald and read it back with journalctl.
+TEST_PACKAGES="systemd"
 
 need_root() {
     if [ "$(id -u)" != 0 ]; then

@@ -17,6 +17,7 @@ use netio_probes::{probe_backends, BackendChoice, Probes};
 
 use crate::config::{Config, Output};
 use crate::record::Record;
+use crate::sink::journal::{JournalSink, JOURNAL_SOCKET};
 use crate::sink::text::TextSink;
 use crate::sink::{JsonSink, Sink};
 
@@ -129,15 +130,13 @@ fn main() -> ExitCode {
 /// The journal when asked, or with `auto` when its socket exists; else
 /// text (or JSON) on stdout.
 fn make_sink(output: Output) -> Result<Box<dyn Sink>, String> {
-    let journal_here = std::path::Path::new("/run/systemd/journal/socket").exists();
+    let journal_here = std::path::Path::new(JOURNAL_SOCKET).exists();
     Ok(match output {
         Output::Json => Box::new(JsonSink::new(std::io::stdout())),
         Output::Text => Box::new(TextSink::new(std::io::stdout())),
         Output::Auto if !journal_here => Box::new(TextSink::new(std::io::stdout())),
         Output::Auto | Output::Journal => {
-            return Err(
-                "journal output is not available in this build; use --output json or text".into(),
-            )
+            Box::new(JournalSink::new().map_err(|e| format!("cannot set up journal output: {e}"))?)
         }
     })
 }
