@@ -1,0 +1,366 @@
+//! The journal agent end to end: netio writes to a real systemd-journald,
+//! and what `journalctl -o json` reads back has every documented field and
+//! adds up to the generated traffic exactly, also when journald is absent
+//! at start or killed mid-run (the fallback on stderr then holds the rest).
+//!
+//! These tests start and stop the one journald at /run/systemd/journal, so
+//! they run one at a time (JOURNALD lock) and leave a journald running.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::os::unix::net::UnixDatagram;
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use common::{exchange, num, unique_name, write_config, Program, Scratch, TARGET};
+use serde_json::Value;
+
+static JOURNALD: Mutex<()> = Mutex::new(());
+
+const SOCKET: &str = "/run/systemd/journal/socket";
+
+fn journald_answers() -> bool {
+    UnixDatagram::unbound()
+        .and_then(|s| s.connect(SOCKET))
+        .is_ok()
+}
+
+fn journald_start() {
+    if journald_answers() {
+        return;
+    }
+    std::fs::create_dir_all("/run/systemd/journal").unwrap();
+    // Detached: it must not hold the test's output pipes open.
+    Command::new("setsid")
+        .args(["-f", "/lib/systemd/systemd-journald"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("start systemd-journald (Debian package systemd)");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !journald_answers() {
+        assert!(Instant::now() < deadline, "systemd-journald did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn journald_kill() {
+    let _ = Command::new("pkill")
+        .args(["-KILL", "-x", "systemd-journal"])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while journald_answers() {
+        assert!(Instant::now() < deadline, "systemd-journald did not die");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Everything journald stored from one netio process.
+fn journal_of(pid: u32) -> Vec<Value> {
+    let _ = Command::new("journalctl").arg("--sync").status();
+    let out = Command::new("journalctl")
+        .args([
+            "-o",
+            "json",
+            "--no-pager",
+            "--all",
+            &format!("_PID={pid}"),
+            "SYSLOG_IDENTIFIER=netio",
+        ])
+        .output()
+        .expect("journalctl");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// netio with `--output journal`; its stderr (notes and fallback records)
+/// is collected line by line.
+struct JournalNetio {
+    child: Child,
+    stderr: Option<JoinHandle<Vec<String>>>,
+}
+
+impl JournalNetio {
+    fn start(scratch: &Scratch, name: &str) -> Self {
+        let config = write_config(scratch, "1s", &[(TARGET, &[name])]);
+        let mut child = Command::new(common::netio_bin())
+            .args(["run", "--config"])
+            .arg(&config)
+            .args(["--backend", &common::backend(), "--output", "journal"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn netio");
+        let err = child.stderr.take().unwrap();
+        let stderr =
+            std::thread::spawn(move || BufReader::new(err).lines().map_while(Result::ok).collect());
+        JournalNetio {
+            child,
+            stderr: Some(stderr),
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the started record, in the journal or in the fallback.
+    fn wait_started(&mut self, in_journal: bool) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if in_journal
+                && journal_of(self.pid())
+                    .iter()
+                    .any(|v| v["NETIO_EVENT"] == "started")
+            {
+                return;
+            }
+            if !in_journal
+                && std::fs::read_to_string(format!("/proc/{}/status", self.pid())).is_ok()
+            {
+                // The fallback goes to our stderr pipe; give netio time to attach.
+                std::thread::sleep(Duration::from_secs(2));
+                return;
+            }
+            assert!(Instant::now() < deadline, "netio wrote no started record");
+            assert!(
+                self.child.try_wait().unwrap().is_none(),
+                "netio exited early"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// SIGTERM, then (exit status, stderr lines).
+    fn stop(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        std::thread::sleep(Duration::from_millis(300));
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let status = self.child.wait().unwrap();
+        (status, self.stderr.take().unwrap().join().unwrap())
+    }
+}
+
+/// Sums of process records per PID, over journal records (string numbers)
+/// and fallback records (JSON numbers) alike.
+fn process_sums<'a>(records: impl Iterator<Item = &'a Value>) -> BTreeMap<u64, (u64, u64)> {
+    let mut sums = BTreeMap::new();
+    for v in records.filter(|v| v["NETIO_EVENT"] == "traffic" && v["NETIO_SCOPE"] == "process") {
+        let e = sums.entry(num(v, "NETIO_PID").unwrap()).or_insert((0, 0));
+        e.0 += num(v, "NETIO_SENT_BYTES").unwrap();
+        e.1 += num(v, "NETIO_RECEIVED_BYTES").unwrap();
+    }
+    sums
+}
+
+fn fallback_records(stderr: &[String]) -> Vec<Value> {
+    stderr
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v.is_object())
+        .collect()
+}
+
+fn traffic(tracked: &Program, size: &str) -> (u32, u64, u64) {
+    let (s, _) = exchange(
+        tracked,
+        &Program::original(),
+        "bulk",
+        "127.0.0.1:0",
+        "127.0.0.1",
+        &["--size", size],
+    );
+    (s.pid, s.sent, s.received)
+}
+
+/// Fields each record kind must carry in the journal (docs/records.md).
+fn required(v: &Value) -> Vec<&'static str> {
+    let mut f = vec![
+        "MESSAGE",
+        "MESSAGE_ID",
+        "PRIORITY",
+        "SYSLOG_IDENTIFIER",
+        "NETIO_EVENT",
+        "NETIO_SCHEMA",
+    ];
+    match (v["NETIO_EVENT"].as_str(), v["NETIO_SCOPE"].as_str()) {
+        (Some("traffic"), scope) => {
+            f.extend([
+                "NETIO_SCOPE",
+                "NETIO_TARGET",
+                "NETIO_SENT_BYTES",
+                "NETIO_RECEIVED_BYTES",
+                "NETIO_SENT_BYTES_PER_SEC",
+                "NETIO_RECEIVED_BYTES_PER_SEC",
+                "NETIO_INTERVAL_MS",
+                "NETIO_BACKEND",
+            ]);
+            match scope {
+                Some("target") => f.push("NETIO_PROCESSES"),
+                Some("process") => f.extend(["NETIO_PID", "NETIO_COMM"]),
+                _ => f.extend(["NETIO_PID", "NETIO_COMM", "NETIO_PEER_ADDRESS"]),
+            }
+        }
+        (Some("started"), _) => f.extend([
+            "NETIO_VERSION",
+            "NETIO_KERNEL",
+            "NETIO_BACKEND",
+            "NETIO_BACKEND_DETAIL",
+            "NETIO_TARGETS",
+            "NETIO_PROCESSES",
+        ]),
+        (Some("process_exited"), _) => f.extend([
+            "NETIO_TARGET",
+            "NETIO_PID",
+            "NETIO_COMM",
+            "NETIO_SENT_BYTES",
+            "NETIO_RECEIVED_BYTES",
+        ]),
+        (Some("stopping"), _) => f.push("NETIO_VERSION"),
+        _ => {}
+    }
+    f
+}
+
+#[test]
+fn journal_records_carry_every_documented_field_and_add_up_exactly() {
+    let _lock = JOURNALD.lock().unwrap_or_else(|e| e.into_inner());
+    journald_start();
+    let scratch = Scratch::new("journal");
+    let name = unique_name("ntt");
+    let tracked = Program::named(&scratch, &name);
+    let mut netio = JournalNetio::start(&scratch, &name);
+    netio.wait_started(true);
+    let (pid, sent, received) = traffic(&tracked, "3m");
+    let netio_pid = netio.pid();
+    let (status, stderr) = netio.stop();
+    assert!(status.success(), "netio failed: {stderr:?}");
+
+    let records = journal_of(netio_pid);
+    for kind in ["started", "traffic", "process_exited", "stopping"] {
+        assert!(
+            records.iter().any(|v| v["NETIO_EVENT"] == kind),
+            "no {kind} record in the journal"
+        );
+    }
+    for v in &records {
+        assert_eq!(v["SYSLOG_IDENTIFIER"], "netio");
+        assert_eq!(v["_TRANSPORT"], "journal", "sent with the native protocol");
+        for field in required(v) {
+            assert!(
+                v.get(field).is_some_and(|x| x.is_string()),
+                "{field} missing from {v}"
+            );
+        }
+    }
+    let sums = process_sums(records.iter());
+    assert_eq!(
+        sums.get(&(pid as u64)).copied(),
+        Some((sent, received)),
+        "journal totals vs ground truth; all: {sums:?}"
+    );
+}
+
+#[test]
+fn journald_absent_at_start_then_started_loses_nothing_and_reports_the_gap() {
+    let _lock = JOURNALD.lock().unwrap_or_else(|e| e.into_inner());
+    journald_kill();
+    let scratch = Scratch::new("journal-absent");
+    let name = unique_name("ntt");
+    let tracked = Program::named(&scratch, &name);
+    let mut netio = JournalNetio::start(&scratch, &name);
+    netio.wait_started(false);
+    let first = traffic(&tracked, "1m");
+    std::thread::sleep(Duration::from_millis(1500)); // an interval ends in the outage
+    journald_start();
+    let second = traffic(&tracked, "2m");
+    std::thread::sleep(Duration::from_millis(1500)); // an interval ends with journald back
+    let netio_pid = netio.pid();
+    let (status, stderr) = netio.stop();
+    assert!(status.success(), "netio failed: {stderr:?}");
+    assert!(
+        stderr
+            .iter()
+            .filter(|l| l.contains("not reachable"))
+            .count()
+            == 1,
+        "netio must say once that journald is away: {stderr:?}"
+    );
+
+    let journal = journal_of(netio_pid);
+    let fallback = fallback_records(&stderr);
+    assert!(
+        fallback.iter().any(|v| v["NETIO_EVENT"] == "started"),
+        "the started record went to the fallback"
+    );
+    let all: Vec<&Value> = journal.iter().chain(fallback.iter()).collect();
+    let sums = process_sums(all.iter().copied());
+    for (pid, sent, received) in [first, second] {
+        assert_eq!(
+            sums.get(&(pid as u64)).copied(),
+            Some((sent, received)),
+            "pid {pid}: journal + fallback vs truth"
+        );
+    }
+    let gap = journal
+        .iter()
+        .find(|v| v["NETIO_EVENT"] == "degraded" && v["NETIO_REASON"] == "journal_unavailable")
+        .unwrap_or_else(|| panic!("no journal_unavailable record in the journal"));
+    let count: u64 = gap["NETIO_COUNT"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        count as usize,
+        fallback.len(),
+        "the gap record counts the records sent to the fallback"
+    );
+    assert!(
+        journal
+            .iter()
+            .any(|v| v["NETIO_EVENT"] == "traffic" && num(v, "NETIO_PID") == Some(second.0 as u64)),
+        "records resume in the journal"
+    );
+}
+
+#[test]
+fn journald_killed_mid_run_does_not_stop_netio_or_lose_totals() {
+    let _lock = JOURNALD.lock().unwrap_or_else(|e| e.into_inner());
+    journald_start();
+    let scratch = Scratch::new("journal-killed");
+    let name = unique_name("ntt");
+    let tracked = Program::named(&scratch, &name);
+    let mut netio = JournalNetio::start(&scratch, &name);
+    netio.wait_started(true);
+    let first = traffic(&tracked, "1m");
+    std::thread::sleep(Duration::from_millis(1500));
+    journald_kill();
+    let second = traffic(&tracked, "2m");
+    let netio_pid = netio.pid();
+    let (status, stderr) = netio.stop();
+    journald_start();
+    assert!(
+        status.success(),
+        "netio must survive journald's death: {status} {stderr:?}"
+    );
+
+    let journal = journal_of(netio_pid);
+    let fallback = fallback_records(&stderr);
+    assert!(
+        !fallback.is_empty(),
+        "records after the kill go to the fallback: {stderr:?}"
+    );
+    let all: Vec<&Value> = journal.iter().chain(fallback.iter()).collect();
+    let sums = process_sums(all.iter().copied());
+    for (pid, sent, received) in [first, second] {
+        assert_eq!(
+            sums.get(&(pid as u64)).copied(),
+            Some((sent, received)),
+            "pid {pid}: journal + fallback vs truth"
+        );
+    }
+}
