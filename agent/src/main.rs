@@ -189,6 +189,7 @@ fn run(args: RunArgs) -> ExitCode {
     }
     let backend = probes.backend().name();
     let detail = probes.description().to_string();
+    let blind_spots = probes.blind_spots().to_vec();
     let sink = match make_sink(config.output) {
         Ok(s) => s,
         Err(e) => {
@@ -217,6 +218,14 @@ fn run(args: RunArgs) -> ExitCode {
         .sink()
         .write(&started)
         .and_then(|_| monitor.sink().flush())
+        .and_then(|_| {
+            // Started, but not seeing every path: say so where operators look.
+            for spot in &blind_spots {
+                let r = Record::degraded("backend_incomplete", 1, None, spot);
+                monitor.sink().write(&r)?;
+            }
+            monitor.sink().flush()
+        })
         .and_then(|_| monitor.run(&signals))
         .and_then(|_| monitor.sink().write(&Record::stopping(VERSION)))
         .and_then(|_| monitor.sink().flush());

@@ -370,6 +370,9 @@ pub struct Probes {
     skel: NetioSkel<'static>,
     backend: Backend,
     description: String,
+    /// Paths this backend cannot see here: kernel limits and hooks that
+    /// failed to attach.
+    blind_spots: Vec<String>,
 }
 
 impl Probes {
@@ -510,6 +513,7 @@ impl Probes {
             description.push_str("; ");
             description.push_str(note);
         }
+        let blind_spots = plan.notes.iter().chain(missing.iter()).cloned().collect();
         Ok(Probes {
             links,
             ring,
@@ -517,11 +521,17 @@ impl Probes {
             skel,
             backend,
             description,
+            blind_spots,
         })
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// What this backend cannot count on this kernel, if anything.
+    pub fn blind_spots(&self) -> &[String] {
+        &self.blind_spots
     }
 
     /// What is attached, and any path this backend cannot see here.
