@@ -246,13 +246,38 @@ fn capture_libbpf(level: PrintLevel, msg: String) {
     }
 }
 
+/// The useful part of libbpf's log for a failed attempt: which program
+/// failed and the verifier's last word on it (the line before "processed N
+/// insns"), else the last line that reports a failure.
 fn libbpf_hint() -> String {
     let log = std::mem::take(&mut *LIBBPF_LOG.lock().unwrap_or_else(|e| e.into_inner()));
-    log.into_iter()
+    let lines: Vec<&str> = log.iter().flat_map(|m| m.lines()).map(str::trim).collect();
+    let prog = lines.iter().find(|l| {
+        l.contains("prog '") && (l.contains("failed to load") || l.contains("load failed"))
+    });
+    let verifier = lines
+        .iter()
+        .position(|l| l.starts_with("processed ") && l.contains(" insns"))
+        .and_then(|i| {
+            lines[..i]
+                .iter()
+                .rev()
+                .find(|l| !l.is_empty() && !l.starts_with(';'))
+        });
+    let last = lines
+        .iter()
         .rev()
-        .find(|l| l.contains("failed") || l.contains("error") || l.contains("Error"))
-        .map(|l| format!(" (libbpf: {l})"))
-        .unwrap_or_default()
+        .find(|l| l.contains("failed") || l.contains("error") || l.contains("Error"));
+    let parts: Vec<String> = match (prog, verifier) {
+        (Some(p), Some(v)) => vec![p.to_string(), format!("verifier: {v}")],
+        (Some(p), None) => vec![p.to_string()],
+        (None, _) => last.map(|l| vec![l.to_string()]).unwrap_or_default(),
+    };
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" (libbpf: {})", parts.join("; "))
+    }
 }
 
 /// A remote address, or the per-process bucket that takes the bytes of

@@ -533,7 +533,7 @@ int BPF_PROG(raw_tp_fork, struct task_struct *parent, struct task_struct *child)
 {
 	__u32 ptgid = BPF_CORE_READ(parent, tgid);
 	__u32 ctgid = BPF_CORE_READ(child, tgid);
-	struct tracked *pt, t;
+	struct tracked *pt, t = {};
 
 	if (ptgid == ctgid)
 		return 0; /* a new thread: already counted under its group */
@@ -551,7 +551,7 @@ int BPF_PROG(raw_tp_exec, struct task_struct *p, int old_pid, struct linux_binpr
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct comm_key ck = {};
-	struct tracked *cur, t;
+	struct tracked *cur, t = {};
 	__u32 *target;
 
 	bpf_get_current_comm(ck.comm, sizeof(ck.comm));
@@ -584,7 +584,7 @@ SEC("raw_tp/sched_process_exit")
 int BPF_PROG(raw_tp_exit, struct task_struct *p)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct tracked *cur, t;
+	struct tracked *cur, t = {};
 
 	/* Fires per thread; signal->live reaches 0 for the group's last one. */
 	if (BPF_CORE_READ(p, signal, live.counter) != 0)
