@@ -180,6 +180,28 @@ fn traffic(tracked: &Program, size: &str) -> (u32, u64, u64) {
     (s.pid, s.sent, s.received)
 }
 
+/// A tracked traffic program and a journal-writing netio that tracks it.
+fn setup(tag: &str) -> (Scratch, Program, JournalNetio) {
+    let scratch = Scratch::new(tag);
+    let name = unique_name("ntt");
+    let tracked = Program::named(&scratch, &name);
+    let netio = JournalNetio::start(&scratch, &name);
+    (scratch, tracked, netio)
+}
+
+/// The journal and the fallback together hold every byte of each run.
+fn assert_exact_across(journal: &[Value], fallback: &[Value], runs: &[(u32, u64, u64)]) {
+    let all: Vec<&Value> = journal.iter().chain(fallback.iter()).collect();
+    let sums = process_sums(all.iter().copied());
+    for &(pid, sent, received) in runs {
+        assert_eq!(
+            sums.get(&(pid as u64)).copied(),
+            Some((sent, received)),
+            "pid {pid}: journal + fallback vs truth"
+        );
+    }
+}
+
 /// Fields each record kind must carry in the journal (docs/records.md).
 fn required(v: &Value) -> Vec<&'static str> {
     let mut f = vec![
@@ -233,10 +255,7 @@ fn required(v: &Value) -> Vec<&'static str> {
 fn journal_records_carry_every_documented_field_and_add_up_exactly() {
     let _lock = JOURNALD.lock().unwrap_or_else(|e| e.into_inner());
     journald_start();
-    let scratch = Scratch::new("journal");
-    let name = unique_name("ntt");
-    let tracked = Program::named(&scratch, &name);
-    let mut netio = JournalNetio::start(&scratch, &name);
+    let (_scratch, tracked, mut netio) = setup("journal");
     netio.wait_started(true);
     let (pid, sent, received) = traffic(&tracked, "3m");
     let netio_pid = netio.pid();
@@ -272,10 +291,7 @@ fn journal_records_carry_every_documented_field_and_add_up_exactly() {
 fn journald_absent_at_start_then_started_loses_nothing_and_reports_the_gap() {
     let _lock = JOURNALD.lock().unwrap_or_else(|e| e.into_inner());
     journald_kill();
-    let scratch = Scratch::new("journal-absent");
-    let name = unique_name("ntt");
-    let tracked = Program::named(&scratch, &name);
-    let mut netio = JournalNetio::start(&scratch, &name);
+    let (_scratch, tracked, mut netio) = setup("journal-absent");
     netio.wait_started(false);
     let first = traffic(&tracked, "1m");
     std::thread::sleep(Duration::from_millis(1500)); // an interval ends in the outage
@@ -300,15 +316,7 @@ fn journald_absent_at_start_then_started_loses_nothing_and_reports_the_gap() {
         fallback.iter().any(|v| v["NETIO_EVENT"] == "started"),
         "the started record went to the fallback"
     );
-    let all: Vec<&Value> = journal.iter().chain(fallback.iter()).collect();
-    let sums = process_sums(all.iter().copied());
-    for (pid, sent, received) in [first, second] {
-        assert_eq!(
-            sums.get(&(pid as u64)).copied(),
-            Some((sent, received)),
-            "pid {pid}: journal + fallback vs truth"
-        );
-    }
+    assert_exact_across(&journal, &fallback, &[first, second]);
     let gap = journal
         .iter()
         .find(|v| v["NETIO_EVENT"] == "degraded" && v["NETIO_REASON"] == "journal_unavailable")
@@ -331,10 +339,7 @@ fn journald_absent_at_start_then_started_loses_nothing_and_reports_the_gap() {
 fn journald_killed_mid_run_does_not_stop_netio_or_lose_totals() {
     let _lock = JOURNALD.lock().unwrap_or_else(|e| e.into_inner());
     journald_start();
-    let scratch = Scratch::new("journal-killed");
-    let name = unique_name("ntt");
-    let tracked = Program::named(&scratch, &name);
-    let mut netio = JournalNetio::start(&scratch, &name);
+    let (_scratch, tracked, mut netio) = setup("journal-killed");
     netio.wait_started(true);
     let first = traffic(&tracked, "1m");
     std::thread::sleep(Duration::from_millis(1500));
@@ -354,13 +359,5 @@ fn journald_killed_mid_run_does_not_stop_netio_or_lose_totals() {
         !fallback.is_empty(),
         "records after the kill go to the fallback: {stderr:?}"
     );
-    let all: Vec<&Value> = journal.iter().chain(fallback.iter()).collect();
-    let sums = process_sums(all.iter().copied());
-    for (pid, sent, received) in [first, second] {
-        assert_eq!(
-            sums.get(&(pid as u64)).copied(),
-            Some((sent, received)),
-            "pid {pid}: journal + fallback vs truth"
-        );
-    }
+    assert_exact_across(&journal, &fallback, &[first, second]);
 }
