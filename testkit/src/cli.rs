@@ -31,6 +31,9 @@ scenarios (the client and server of a run must use the same one):
   forking      --count concurrent connections, one forked server child each,
                bulk --size; children rename themselves to --child-name, or
                re-exec --reexec PATH; per-child bytes appear in per_pid
+  paced        client sends at the rates of --phases (a steady, known rate
+               for threshold tests); the server echoes every byte back as it
+               arrives, serving its --count connections concurrently
 
 options:
   --size BYTES          payload (per connection where there are several)
@@ -42,6 +45,8 @@ options:
   --child-name NAME     forking: comm set with prctl(PR_SET_NAME) in each child
   --reexec PATH         forking: each child execs PATH instead of renaming
   --dir DIR             sendfile: directory for the source file (default TMPDIR)
+  --phases RATE:MS,...  paced: send RATE bytes per second for MS milliseconds,
+                        then the next phase (e.g. 256k:2000,2m:8000)
   --hold-ms MS          stay alive until MS after start before exiting
   --timeout-secs S      socket and accept timeout (default 30)
   --deadline-secs S     SIGALRM kills the process after S seconds (default 120)
@@ -58,6 +63,7 @@ pub enum Scenario {
     Short,
     Threaded,
     Forking,
+    Paced,
 }
 
 impl FromStr for Scenario {
@@ -74,6 +80,7 @@ impl FromStr for Scenario {
             "short" => Self::Short,
             "threaded" => Self::Threaded,
             "forking" => Self::Forking,
+            "paced" => Self::Paced,
             other => return Err(format!("unknown scenario {other:?}")),
         })
     }
@@ -91,6 +98,7 @@ impl Scenario {
             Self::Short => "short",
             Self::Threaded => "threaded",
             Self::Forking => "forking",
+            Self::Paced => "paced",
         }
     }
 
@@ -140,6 +148,8 @@ pub struct Options {
     pub pause: Duration,
     pub request: u64,
     pub reply: u64,
+    /// paced: (bytes per second, how long), in order.
+    pub phases: Vec<(u64, Duration)>,
     pub child_name: Option<String>,
     pub reexec: Option<PathBuf>,
     pub dir: Option<PathBuf>,
@@ -164,6 +174,18 @@ fn bytes(s: &str) -> Result<u64, String> {
         .ok()
         .and_then(|n| n.checked_mul(mult))
         .ok_or_else(|| format!("{s:?} is not a byte count"))
+}
+
+/// `RATE:MS,RATE:MS...`: bytes per second (k/m suffix) and milliseconds.
+fn phases(s: &str) -> Result<Vec<(u64, Duration)>, String> {
+    s.split(',')
+        .map(|phase| {
+            let (rate, ms) = phase
+                .split_once(':')
+                .ok_or_else(|| format!("--phases: {phase:?} is not RATE:MS"))?;
+            Ok((bytes(rate)?, Duration::from_millis(number("phases", ms)?)))
+        })
+        .collect()
 }
 
 fn number<T: FromStr>(key: &str, s: &str) -> Result<T, String> {
@@ -210,6 +232,7 @@ impl Options {
             pause: Duration::from_millis(2),
             request: 100,
             reply: scenario.default_reply(),
+            phases: Vec::new(),
             child_name: None,
             reexec: None,
             dir: None,
@@ -240,6 +263,7 @@ impl Options {
                 "pause-ms" => o.pause = Duration::from_millis(number(key, v)?),
                 "request" => o.request = bytes(v)?,
                 "reply" => o.reply = bytes(v)?,
+                "phases" => o.phases = phases(v)?,
                 "child-name" => o.child_name = Some(v.clone()),
                 "reexec" => o.reexec = Some(PathBuf::from(v)),
                 "dir" => o.dir = Some(PathBuf::from(v)),
@@ -264,6 +288,9 @@ impl Options {
         }
         if o.child_name.is_some() && o.reexec.is_some() {
             return Err("--child-name and --reexec are alternatives".into());
+        }
+        if o.scenario == Scenario::Paced && o.role == Role::Client && o.phases.is_empty() {
+            return Err("the paced client needs --phases RATE:MS,...".into());
         }
         if o.scenario == Scenario::WaitAll && o.size > i32::MAX as u64 {
             return Err("waitall --size must fit one recv()".into());

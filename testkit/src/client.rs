@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use crate::cli::{Options, Scenario};
 use crate::net;
-use crate::tally::{recv_exact, recv_to_eof, send_counted, Report, Tally, CHUNK};
+use crate::tally::{
+    paced_total, recv_exact, recv_to_eof, send_counted, send_paced, Report, Tally, CHUNK,
+};
 
 pub fn run(o: &Options) -> Result<Option<Report>, String> {
     let addr = o.addr.expect("checked by the parser");
@@ -49,6 +51,8 @@ fn upload(o: &Options) -> (u64, usize, Duration) {
 fn expected_download(o: &Options) -> u64 {
     match o.scenario {
         Scenario::WaitAll | Scenario::Peek | Scenario::Splice | Scenario::Short => o.reply,
+        // The server echoes.
+        Scenario::Paced => paced_total(&o.phases),
         _ => o.size,
     }
 }
@@ -61,7 +65,11 @@ fn stream_exchange(addr: SocketAddr, o: &Options, tally: &Tally) -> Result<(), S
     let (size, chunk, pause) = upload(o);
     let got = std::thread::scope(|s| {
         let writer = s.spawn(|| {
-            send_counted(&stream, size, chunk, pause, tally)?;
+            if o.scenario == Scenario::Paced {
+                send_paced(&stream, &o.phases, tally)?;
+            } else {
+                send_counted(&stream, size, chunk, pause, tally)?;
+            }
             stream.shutdown(Shutdown::Write)
         });
         let got = recv_to_eof(&stream, tally).map_err(|e| format!("receive: {e}"));

@@ -3,7 +3,7 @@
 //! counts that call's return values.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
@@ -46,7 +46,7 @@ pub fn run(o: &Options) -> Result<Option<Report>, String> {
     let tally = Tally::default();
     let mut extra = Extra::new();
     match o.scenario {
-        Scenario::Threaded => serve_threaded(&listener, o, &tally)?,
+        Scenario::Threaded | Scenario::Paced => serve_threaded(&listener, o, &tally)?,
         Scenario::Forking => return forking::serve(&listener, o, &tally).map(Some),
         _ => {
             for _ in 0..o.count {
@@ -107,6 +107,7 @@ fn handle(
         Scenario::Splice => handle_splice(stream, o, tally, false),
         Scenario::SpliceEcho => handle_splice(stream, o, tally, true),
         Scenario::Short => handle_short(stream, o, tally),
+        Scenario::Paced => handle_echo(stream, tally),
     }
 }
 
@@ -249,6 +250,25 @@ fn handle_splice(
     Ok(extra)
 }
 
+/// Echoes every chunk as it arrives, so the send rate follows the paced
+/// client's; then half-closes once the client has.
+fn handle_echo(stream: &TcpStream, tally: &Tally) -> Result<Extra, String> {
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = match (&*stream).read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(format!("echo receive: {e}")),
+        };
+        tally.add_received(n);
+        send_counted(stream, n as u64, CHUNK, Duration::ZERO, tally)
+            .map_err(io_ctx("echo send"))?;
+    }
+    finish(stream)?;
+    Ok(Extra::new())
+}
+
 /// A request/response exchange; the client closes first.
 fn handle_short(stream: &TcpStream, o: &Options, tally: &Tally) -> Result<Extra, String> {
     recv_exact(stream, o.request as usize, tally).map_err(io_ctx("request"))?;
@@ -263,7 +283,7 @@ fn serve_threaded(listener: &TcpListener, o: &Options, tally: &Tally) -> Result<
         for _ in 0..o.count {
             let (stream, peer) = net::accept(listener, o.timeout).map_err(io_ctx("accept"))?;
             tally.connection(peer.ip());
-            workers.push(s.spawn(move || handle_bulk(&stream, o.size, tally)));
+            workers.push(s.spawn(move || handle(&stream, o, None, tally)));
         }
         for w in workers {
             w.join()

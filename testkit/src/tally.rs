@@ -6,7 +6,7 @@ use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
 
@@ -93,6 +93,47 @@ pub fn send_counted(
         if !pause.is_zero() && left > 0 {
             std::thread::sleep(pause);
         }
+    }
+    Ok(())
+}
+
+/// How often a paced sender tops up to its schedule.
+const PACE_TICK: Duration = Duration::from_millis(10);
+
+/// Bytes a phase of `rate` bytes per second has sent `elapsed` into it.
+fn scheduled(rate: u64, elapsed: Duration) -> u64 {
+    (rate as u128 * elapsed.as_micros() / 1_000_000) as u64
+}
+
+/// The total a paced sender sends for `phases`.
+pub fn paced_total(phases: &[(u64, Duration)]) -> u64 {
+    phases.iter().map(|&(rate, len)| scheduled(rate, len)).sum()
+}
+
+/// Sends each phase's `rate` bytes per second for its duration. The
+/// schedule is absolute (bytes due since the phase began, topped up every
+/// tick), so a late wake-up is caught up rather than lowering the rate.
+pub fn send_paced(stream: &TcpStream, phases: &[(u64, Duration)], tally: &Tally) -> io::Result<()> {
+    let mut phase_start = Instant::now();
+    for &(rate, len) in phases {
+        let total = scheduled(rate, len);
+        let mut sent = 0u64;
+        loop {
+            let elapsed = phase_start.elapsed().min(len);
+            let due = scheduled(rate, elapsed).min(total);
+            if due > sent {
+                send_counted(stream, due - sent, CHUNK, Duration::ZERO, tally)?;
+                sent = due;
+            }
+            if sent >= total && elapsed >= len {
+                break;
+            }
+            let next = (elapsed + PACE_TICK).min(len);
+            std::thread::sleep(next.saturating_sub(phase_start.elapsed()));
+        }
+        // The next phase starts when this one was due to end, not when its
+        // last write returned.
+        phase_start += len;
     }
     Ok(())
 }

@@ -70,9 +70,7 @@ pub struct Scratch {
 
 impl Scratch {
     pub fn new(tag: &str) -> Self {
-        let base = option_env!("CARGO_TARGET_TMPDIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(std::env::temp_dir);
+        let base = scratch_base();
         let dir = base.join(format!("netio-{tag}-{}", unique_suffix()));
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
         Self { dir }
@@ -81,6 +79,16 @@ impl Scratch {
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }
+}
+
+/// Where scratch directories go: `$NETIO_TEST_TMPDIR` (the kernel matrix
+/// sets it inside its guests, where the build's paths do not exist), else
+/// cargo's target tmp dir, else the system temp dir.
+pub fn scratch_base() -> PathBuf {
+    std::env::var_os("NETIO_TEST_TMPDIR")
+        .map(PathBuf::from)
+        .or_else(|| option_env!("CARGO_TARGET_TMPDIR").map(PathBuf::from))
+        .unwrap_or_else(std::env::temp_dir)
 }
 
 impl Drop for Scratch {
@@ -193,6 +201,21 @@ fn drain<R: Read + Send + 'static>(mut r: R) -> JoinHandle<String> {
     })
 }
 
+/// The traffic generator: `$NETIO_TRAFFIC_BIN` (the kernel matrix sets it
+/// inside its guests), else the binary cargo built for these tests.
+pub fn traffic_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("NETIO_TRAFFIC_BIN") {
+        let p = PathBuf::from(p);
+        assert!(
+            p.is_file(),
+            "NETIO_TRAFFIC_BIN={} is not a file",
+            p.display()
+        );
+        return p;
+    }
+    PathBuf::from(env!("CARGO_BIN_EXE_netio-traffic"))
+}
+
 /// A `netio-traffic` executable under a chosen file name, which becomes the
 /// kernel comm and the `/proc/PID/exe` basename of the processes it runs.
 pub struct Program {
@@ -204,7 +227,7 @@ impl Program {
     /// test.
     pub fn original() -> Self {
         Self {
-            path: PathBuf::from(env!("CARGO_BIN_EXE_netio-traffic")),
+            path: traffic_bin(),
         }
     }
 
@@ -245,12 +268,25 @@ impl Program {
 
     /// Starts a server and waits for the port it announces.
     pub fn server(&self, scenario: &str, listen: &str, args: &[&str]) -> Server {
+        self.server_with(scenario, listen, args, |_| {})
+    }
+
+    /// Like `server`, letting the test adjust the command before it is
+    /// spawned (e.g. a `pre_exec` hook that joins a cgroup).
+    pub fn server_with(
+        &self,
+        scenario: &str,
+        listen: &str,
+        args: &[&str],
+        customize: impl FnOnce(&mut Command),
+    ) -> Server {
         let mut cmd = Command::new(&self.path);
         cmd.args(["server", "--scenario", scenario, "--listen", listen])
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        customize(&mut cmd);
         let mut child = self.spawn(&mut cmd);
         let stderr = drain(child.stderr.take().unwrap());
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
@@ -279,12 +315,25 @@ impl Program {
 
     /// Runs a client to completion and returns its ground truth.
     pub fn client(&self, scenario: &str, connect: &str, args: &[&str]) -> Truth {
+        self.client_with(scenario, connect, args, |_| {})
+    }
+
+    /// Like `client`, letting the test adjust the command before it is
+    /// spawned.
+    pub fn client_with(
+        &self,
+        scenario: &str,
+        connect: &str,
+        args: &[&str],
+        customize: impl FnOnce(&mut Command),
+    ) -> Truth {
         let mut cmd = Command::new(&self.path);
         cmd.args(["client", "--scenario", scenario, "--connect", connect])
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        customize(&mut cmd);
         let child = self.spawn(&mut cmd);
         let out = child.wait_with_output().expect("wait for client");
         let what = format!("{} client {scenario}", self.name());
@@ -449,16 +498,29 @@ impl Netio {
         targets: &[(&str, &[&str])],
         extra: &str,
     ) -> Self {
-        require_root();
         let config = write_config_with(scratch, interval, targets, extra);
-        let mut child = Command::new(netio_bin())
-            .arg("run")
+        Self::start_file(&config)
+    }
+
+    /// Starts netio on a config file the test wrote itself.
+    pub fn start_file(config: &Path) -> Self {
+        Self::start_file_with(config, |_| {})
+    }
+
+    /// Like `start_file`, letting the test adjust the command before it is
+    /// spawned (e.g. a `pre_exec` hook that sets up a mount namespace).
+    pub fn start_file_with(config: &Path, customize: impl FnOnce(&mut Command)) -> Self {
+        require_root();
+        let mut cmd = Command::new(netio_bin());
+        cmd.arg("run")
             .arg("--config")
-            .arg(&config)
+            .arg(config)
             .args(["--backend", &backend(), "--output", "json"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::piped());
+        customize(&mut cmd);
+        let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {}: {e}", netio_bin().display()));
         let stderr = drain(child.stderr.take().unwrap());
@@ -746,16 +808,39 @@ impl Records {
     /// formed, and the peer records split each PID's total across exactly
     /// `peer`.
     pub fn assert_exact(&self, truth: &BTreeMap<u32, Bytes>, peer: &str) {
+        self.assert_exact_for(&[(TARGET, truth)], peer);
+    }
+
+    /// `assert_exact` for several targets at once: each target's per-PID
+    /// totals must equal its `truth` exactly, its target records must add
+    /// up to its process records, and no other target has traffic records.
+    pub fn assert_exact_for(&self, targets: &[(&str, &BTreeMap<u32, Bytes>)], peer: &str) {
         for v in self.traffic() {
             if let Some(problem) = malformed(v) {
                 panic!("malformed traffic record ({problem}): {v}");
             }
-            assert_eq!(
-                text(v, "NETIO_TARGET"),
-                Some(TARGET),
+            let target = text(v, "NETIO_TARGET");
+            assert!(
+                targets.iter().any(|(t, _)| Some(*t) == target),
                 "traffic record for a target this test did not configure: {v}"
             );
         }
+        for (target, truth) in targets {
+            let mine: Vec<Value> = self
+                .records
+                .iter()
+                .filter(|v| text(v, "NETIO_TARGET") == Some(*target))
+                .cloned()
+                .collect();
+            let records = Records {
+                records: mine,
+                stderr: self.stderr.clone(),
+            };
+            records.assert_exact_one(target, truth, peer);
+        }
+    }
+
+    fn assert_exact_one(&self, target: &str, truth: &BTreeMap<u32, Bytes>, peer: &str) {
         let want = nonzero(truth);
         let got = nonzero(&self.process_totals());
         if got != want {
@@ -778,7 +863,7 @@ impl Records {
                 }
             }
             panic!(
-                "netio's per-process byte counts differ from the ground truth:\n{}\nnetio:\n{}\ntruth:\n{}\nnetio stderr:\n{}",
+                "target {target}: netio's per-process byte counts differ from the ground truth:\n{}\nnetio:\n{}\ntruth:\n{}\nnetio stderr:\n{}",
                 diff.join("\n"),
                 show(&got),
                 show(&want),
