@@ -90,9 +90,22 @@ impl<'de> Deserialize<'de> for Rate {
     }
 }
 
+/// Printed exactly, so that `check-config` output reads back as the same
+/// rate: in the largest binary unit that divides it, else in bytes.
 impl fmt::Display for Rate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/s", bytesize::ByteSize(self.0).display().iec())
+        const UNITS: [(&str, u64); 4] = [
+            ("TiB", 1 << 40),
+            ("GiB", 1 << 30),
+            ("MiB", 1 << 20),
+            ("KiB", 1 << 10),
+        ];
+        for (unit, size) in UNITS {
+            if self.0.is_multiple_of(size) {
+                return write!(f, "{}{unit}/s", self.0 / size);
+            }
+        }
+        write!(f, "{}B/s", self.0)
     }
 }
 
@@ -239,6 +252,23 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), String> {
+        const DAY: Duration = Duration::from_secs(86_400);
+        if self.interval > DAY {
+            return Err(format!(
+                "key `interval`: {} is too long; use at most \"1day\"",
+                humantime::format_duration(self.interval)
+            ));
+        }
+        for t in &self.targets {
+            if let Some(th) = &t.threshold {
+                if th.sustain > 7 * DAY || th.reminder > 30 * DAY {
+                    return Err(format!(
+                        "[[target]] `{}`: [target.threshold] `for` is at most \"7days\" and `reminder` at most \"30days\"",
+                        t.name
+                    ));
+                }
+            }
+        }
         if self.interval < Duration::from_millis(100) {
             return Err(format!(
                 "key `interval`: {} is too short; use at least \"100ms\"",
@@ -341,7 +371,8 @@ impl Config {
     /// The config as netio runs it, defaults filled in, as TOML.
     pub fn effective(&self) -> String {
         use std::fmt::Write as _;
-        let q = |s: &str| format!("{s:?}");
+        // TOML's own quoting: Rust's {:?} writes escapes TOML rejects.
+        let q = |s: &str| toml::Value::String(s.to_string()).to_string();
         let d = |d: Duration| q(&humantime::format_duration(d).to_string());
         let output = match self.output {
             Output::Auto => "auto",

@@ -53,13 +53,35 @@ pub fn read_proc(pid: u32) -> Option<ProcInfo> {
     })
 }
 
-/// Where cgroup v2 is mounted.
-pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+/// Where cgroup v2 is mounted: /sys/fs/cgroup on unified hosts,
+/// /sys/fs/cgroup/unified on hybrid ones. Read from mountinfo once.
+pub fn cgroup_root() -> &'static str {
+    static ROOT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ROOT.get_or_init(|| {
+        let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let mounts: Vec<String> = mountinfo
+            .lines()
+            .filter_map(|l| {
+                let (pre, post) = l.split_once(" - ")?;
+                (post.split_whitespace().next() == Some("cgroup2"))
+                    .then(|| pre.split_whitespace().nth(4).map(str::to_string))
+                    .flatten()
+            })
+            .collect();
+        // A later mount can hide an earlier one: take the last that is
+        // still reachable.
+        mounts
+            .into_iter()
+            .rev()
+            .find(|m| std::path::Path::new(m).join("cgroup.procs").exists())
+            .unwrap_or_else(|| "/sys/fs/cgroup".to_string())
+    })
+}
 
 /// The cgroup path of a systemd unit: the directory of that name below
 /// the cgroup2 mount (system.slice/x.service, or deeper for user units).
 pub fn unit_cgroup(unit: &str) -> Option<String> {
-    let root = std::path::Path::new(CGROUP_ROOT);
+    let root = std::path::Path::new(cgroup_root());
     let mut level = vec![root.to_path_buf()];
     for _ in 0..4 {
         let mut next = Vec::new();
@@ -88,13 +110,32 @@ pub fn unit_cgroup(unit: &str) -> Option<String> {
     None
 }
 
-/// The id the kernel gives a cgroup v2 group (bpf_get_current_cgroup_id):
-/// its directory's inode number.
-pub fn cgroup_id(path: &str) -> Option<u64> {
+/// The ids the kernel gives a cgroup v2 group and every group below it
+/// (bpf_get_current_cgroup_id): their directories' inode numbers. Empty
+/// when the group does not exist (yet).
+pub fn cgroup_ids(path: &str) -> Vec<u64> {
     use std::os::unix::fs::MetadataExt;
-    fs::metadata(format!("{CGROUP_ROOT}{path}"))
-        .ok()
-        .map(|m| m.ino())
+    const MAX_GROUPS: usize = 256;
+    let mut ids = Vec::new();
+    let mut stack = vec![std::path::PathBuf::from(format!("{}{path}", cgroup_root()))];
+    while let Some(dir) = stack.pop() {
+        let Ok(meta) = fs::metadata(&dir) else {
+            continue;
+        };
+        ids.push(meta.ino());
+        if ids.len() >= MAX_GROUPS {
+            break;
+        }
+        if let Ok(entries) = fs::read_dir(&dir) {
+            stack.extend(
+                entries
+                    .flatten()
+                    .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+                    .map(|e| e.path()),
+            );
+        }
+    }
+    ids
 }
 
 fn in_cgroup(proc_cgroup: &str, group: &str) -> bool {

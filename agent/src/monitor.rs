@@ -76,6 +76,9 @@ pub struct Monitor {
     registry: Vec<String>,
     /// Resolved (config target index, cgroup path) of `unit`/`cgroup` targets.
     cgroups: Vec<(usize, String)>,
+    /// What the kernel's cgroup map holds: (cgroup id, target id), sorted.
+    cgroup_ids: Vec<(u64, u32)>,
+    warned: HashSet<String>,
     procs: HashMap<(u32, u32), Proc>,
     last: HashMap<TrafficKey, TrafficVal>,
     last_stats: Stats,
@@ -101,6 +104,8 @@ impl Monitor {
             sink,
             registry: Vec::new(),
             cgroups: Vec::new(),
+            cgroup_ids: Vec::new(),
+            warned: HashSet::new(),
             procs: HashMap::new(),
             last: HashMap::new(),
             last_stats: Stats::default(),
@@ -161,23 +166,46 @@ impl Monitor {
         let mut ids = Vec::new();
         let targets = self.config.targets.clone();
         for (i, t) in targets.iter().enumerate() {
-            let paths = t
-                .cgroup
-                .iter()
-                .cloned()
-                .chain(t.unit.as_deref().and_then(discovery::unit_cgroup));
+            let unit = t.unit.as_deref().map(|u| (u, discovery::unit_cgroup(u)));
+            if let Some((u, None)) = unit {
+                self.warn_once(format!(
+                    "target {}: unit {u} has no cgroup below {} (not started yet?)",
+                    t.name,
+                    discovery::cgroup_root()
+                ));
+            }
+            let paths = t.cgroup.iter().cloned().chain(unit.and_then(|(_, p)| p));
             for path in paths {
-                if let Some(cg) = discovery::cgroup_id(&path) {
-                    ids.push((cg, self.target_id(&t.name)));
+                // The group and every group below it: a service may put its
+                // processes in sub-cgroups (Delegate=yes).
+                let found = discovery::cgroup_ids(&path);
+                if found.is_empty() {
+                    self.warn_once(format!(
+                        "target {}: cgroup {path} does not exist below {} (yet)",
+                        t.name,
+                        discovery::cgroup_root()
+                    ));
                 }
+                let id = self.target_id(&t.name);
+                ids.extend(found.into_iter().map(|cg| (cg, id)));
                 resolved.push((i, path));
             }
         }
-        if resolved != self.cgroups {
+        // A unit restarted gets a new cgroup at the same path: compare ids.
+        ids.sort_unstable();
+        if ids != self.cgroup_ids {
             self.probes.set_cgroups(&ids)?;
-            self.cgroups = resolved;
+            self.cgroup_ids = ids;
         }
+        self.cgroups = resolved;
         Ok(())
+    }
+
+    /// A condition worth one line on stderr, not one per interval.
+    fn warn_once(&mut self, msg: String) {
+        if self.warned.insert(msg.clone()) {
+            eprintln!("netio: {msg}");
+        }
     }
 
     fn rescan(&mut self, announce: bool) -> Result<(), String> {
@@ -604,6 +632,11 @@ impl Monitor {
                 }
             }
         }
+        // Interval lengths are measured, and come out a millisecond short
+        // as often as not: a span counts as reached within half an interval,
+        // so `for = "2s"` with 1s intervals means two intervals, not three.
+        let half = self.config.interval.as_millis() as u64 / 2;
+        let reached = |elapsed: u64, wanted: u64| elapsed + half >= wanted;
         let mut keep = HashSet::new();
         for (key, observed, limit, sustain, reminder) in checks {
             let sustain_ms = sustain.as_millis() as u64;
@@ -612,13 +645,13 @@ impl Monitor {
             if observed > limit.0 {
                 b.below_ms = 0;
                 b.above_ms += interval_ms;
-                if !b.active && b.above_ms >= sustain_ms {
+                if !b.active && reached(b.above_ms, sustain_ms) {
                     b.active = true;
                     b.since_notice_ms = 0;
                     notice = Some((Kind::ThresholdExceeded, b.above_ms));
                 } else if b.active {
                     b.since_notice_ms += interval_ms;
-                    if b.since_notice_ms >= reminder.as_millis() as u64 {
+                    if reached(b.since_notice_ms, reminder.as_millis() as u64) {
                         b.since_notice_ms = 0;
                         notice = Some((Kind::ThresholdReminder, b.above_ms));
                     }
@@ -627,7 +660,7 @@ impl Monitor {
                 b.above_ms = 0;
                 if b.active {
                     b.below_ms += interval_ms;
-                    if b.below_ms >= sustain_ms {
+                    if reached(b.below_ms, sustain_ms) {
                         b.active = false;
                         notice = Some((Kind::ThresholdRecovered, b.below_ms));
                         b.below_ms = 0;

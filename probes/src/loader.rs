@@ -7,15 +7,19 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::mem::{size_of, MaybeUninit};
 use std::net::IpAddr;
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use libbpf_rs::btf::types::{Func, FuncProto};
 use libbpf_rs::btf::Btf;
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
-use libbpf_rs::{Link, MapCore, MapFlags, OpenObject, PrintLevel, RingBuffer, RingBufferBuilder};
+use libbpf_rs::{
+    Link, MapCore, MapFlags, OpenObject, PrintLevel, ProgramMut, RingBuffer, RingBufferBuilder,
+};
 
 use crate::backend::{Backend, BackendChoice};
 use crate::skel::{types, NetioSkel, NetioSkelBuilder};
@@ -231,6 +235,178 @@ impl Plan {
     }
 }
 
+/// kretprobe instances per probe: how many threads can be inside the
+/// probed function at once and still have their return seen. A thread
+/// blocked in tcp_recvmsg (or in tcp_sendmsg, waiting for send buffer) holds
+/// one for as long as it waits, and a return without one is silently
+/// missed. libbpf attaches through the kprobe PMU, which cannot set this:
+/// the kernel then allows max(10, 2 x CPUs), or only the number of CPUs
+/// without CONFIG_PREEMPTION (Debian's 5.10) -- the kernel matrix measured
+/// 20 concurrent connections losing up to 90% of their bytes that way. So
+/// netio creates its kretprobes in tracefs (`rN:` in kprobe_events) with
+/// the kernel's maximum, KRETPROBE_MAXACTIVE_MAX.
+const KRETPROBE_MAXACTIVE: u32 = 4096;
+
+/// The tracefs group of netio's kretprobe events; each event is named
+/// `netio_PID_SEQ_FUNCTION`, so concurrent netio processes never collide
+/// and the leftovers of one that was killed can be recognised.
+const KPROBE_GROUP: &str = "netio";
+
+fn tracefs() -> Option<PathBuf> {
+    ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.join("kprobe_events").exists())
+}
+
+/// Appends one command to tracefs's kprobe_events. Append, never truncate:
+/// opening it for writing without O_APPEND would delete every kprobe event
+/// on the machine.
+fn kprobe_events_write(tracefs: &Path, command: &str) -> std::io::Result<()> {
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(tracefs.join("kprobe_events"))?
+        .write_all(command.as_bytes())
+}
+
+/// Removes the kretprobe events of netio processes that no longer exist
+/// (killed before they could remove their own).
+fn remove_stale_kretprobes(tracefs: &Path) {
+    let Ok(list) = std::fs::read_to_string(tracefs.join("kprobe_events")) else {
+        return;
+    };
+    for line in list.lines() {
+        let Some(event) = line
+            .split_whitespace()
+            .next()
+            .and_then(|e| e.split_once(':'))
+            .and_then(|(_, e)| e.strip_prefix(KPROBE_GROUP))
+            .and_then(|e| e.strip_prefix('/'))
+        else {
+            continue;
+        };
+        let pid = event
+            .strip_prefix("netio_")
+            .and_then(|e| e.split('_').next())
+            .and_then(|p| p.parse::<u32>().ok());
+        if let Some(pid) = pid {
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = kprobe_events_write(tracefs, &format!("-:{KPROBE_GROUP}/{event}"));
+            }
+        }
+    }
+}
+
+/// A kretprobe created in tracefs, with its program attached; dropping it
+/// detaches the program and removes the event.
+struct TracefsKretprobe {
+    link: Option<Link>,
+    tracefs: PathBuf,
+    event: String,
+}
+
+impl Drop for TracefsKretprobe {
+    fn drop(&mut self) {
+        // Detaching closes the perf event; the kernel keeps a busy event.
+        drop(self.link.take());
+        let _ = kprobe_events_write(&self.tracefs, &format!("-:{KPROBE_GROUP}/{}", self.event));
+    }
+}
+
+fn attach_kretprobe(
+    prog: &ProgramMut<'_>,
+    func: &str,
+    tracefs: &Path,
+) -> Result<TracefsKretprobe, String> {
+    static SEQ: AtomicU32 = AtomicU32::new(0);
+    let event = format!(
+        "netio_{}_{}_{func}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    );
+    let prog_name = prog.name().to_string_lossy().into_owned();
+    let fail = |what: String| format!("cannot attach {prog_name} (kretprobe on {func}): {what}");
+    kprobe_events_write(
+        tracefs,
+        &format!("r{KRETPROBE_MAXACTIVE}:{KPROBE_GROUP}/{event} {func}"),
+    )
+    .map_err(|e| {
+        fail(format!(
+            "cannot create it in {}: {e}",
+            tracefs.join("kprobe_events").display()
+        ))
+    })?;
+    // From here on, dropping `probe` removes the event again.
+    let mut probe = TracefsKretprobe {
+        link: None,
+        tracefs: tracefs.to_path_buf(),
+        event,
+    };
+    let id_file = tracefs
+        .join("events")
+        .join(KPROBE_GROUP)
+        .join(&probe.event)
+        .join("id");
+    let id: u64 = std::fs::read_to_string(&id_file)
+        .map_err(|e| e.to_string())
+        .and_then(|s| s.trim().parse().map_err(|e| format!("{s:?}: {e}")))
+        .map_err(|e| fail(format!("cannot read {}: {e}", id_file.display())))?;
+    let fd = perf_event_open_tracepoint(id).map_err(|e| fail(format!("perf_event_open: {e}")))?;
+    match prog.attach_perf_event(fd) {
+        Ok(link) => probe.link = Some(link),
+        Err(e) => {
+            // SAFETY: fd is ours and not owned by anything else yet.
+            unsafe { libc::close(fd) };
+            return Err(fail(format!("{e}{}", libbpf_hint())));
+        }
+    }
+    Ok(probe)
+}
+
+/// A perf event for trace event `id` (all tasks; the BPF program attached
+/// to it runs on every CPU, as with libbpf's own tracefs kprobes).
+fn perf_event_open_tracepoint(id: u64) -> std::io::Result<i32> {
+    const PERF_TYPE_TRACEPOINT: u32 = 2;
+    const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 1 << 3;
+    // struct perf_event_attr up to PERF_ATTR_SIZE_VER5, which every kernel
+    // netio runs on knows: type, size, config; the rest stays zero.
+    const ATTR_SIZE: u32 = 112;
+    let mut attr = [0u8; ATTR_SIZE as usize];
+    attr[0..4].copy_from_slice(&PERF_TYPE_TRACEPOINT.to_ne_bytes());
+    attr[4..8].copy_from_slice(&ATTR_SIZE.to_ne_bytes());
+    attr[8..16].copy_from_slice(&id.to_ne_bytes());
+    // SAFETY: attr is a fully initialised perf_event_attr of the size it
+    // declares; the other arguments are plain integers.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_perf_event_open,
+            attr.as_ptr(),
+            -1 as libc::pid_t,
+            0 as libc::c_int,
+            -1 as libc::c_int,
+            PERF_FLAG_FD_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(fd as i32)
+}
+
+/// A testing knob, not a setting: `NETIO_DISABLE_BACKENDS=fentry` (a
+/// comma-separated list of backend names) makes those backends refuse to
+/// load, exactly as if the kernel lacked them, so that `auto`'s fallback
+/// can be tested on kernels where every backend works (the kernel matrix,
+/// scripts/kernels/matrix). `netio kernel` and `netio run` both honour it.
+const DISABLE_ENV: &str = "NETIO_DISABLE_BACKENDS";
+
+fn disabled_for_testing(backend: Backend) -> Option<String> {
+    let list = std::env::var(DISABLE_ENV).ok()?;
+    list.split(',')
+        .any(|b| b.trim() == backend.name())
+        .then(|| format!("disabled by {DISABLE_ENV}={list} (a testing knob)"))
+}
+
 /// libbpf's own messages for the attempt under way: the reason behind a
 /// bare "Operation not permitted" is usually in them.
 static LIBBPF_LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
@@ -350,7 +526,8 @@ pub struct LifecycleEvent {
     /// 0 when the kernel could not track it (tracked map full).
     pub gen: u32,
     pub target: u32,
-    /// Exec: the kernel matched the name (on at most 15 bytes).
+    /// Exec: the kernel matched the name (on at most 15 bytes); false for a
+    /// cgroup match or inherited tracking.
     pub matched: bool,
     pub comm: String,
     pub filename: String,
@@ -390,6 +567,8 @@ fn cstr(bytes: &[u8]) -> String {
 /// The loaded, attached programs of one backend and their maps.
 pub struct Probes {
     links: Vec<Link>,
+    /// The kprobe backend's kretprobes, each with its tracefs event.
+    retprobes: Vec<TracefsKretprobe>,
     ring: RingBuffer<'static>,
     queue: Rc<RefCell<VecDeque<LifecycleEvent>>>,
     skel: NetioSkel<'static>,
@@ -427,6 +606,9 @@ impl Probes {
     }
 
     fn try_backend(facts: &KernelFacts, backend: Backend, cap: Capacity) -> Result<Probes, String> {
+        if let Some(why) = disabled_for_testing(backend) {
+            return Err(why);
+        }
         let plan = facts.plan(backend)?;
         LIBBPF_LOG.lock().unwrap_or_else(|e| e.into_inner()).clear();
         // A failed load leaves an object unusable, so each attempt opens its
@@ -461,9 +643,34 @@ impl Probes {
         })?;
 
         let mut links = Vec::new();
+        let mut retprobes = Vec::new();
+        let mut missing = Vec::new();
+        // kretprobes through tracefs, where they can have enough instances
+        // (see KRETPROBE_MAXACTIVE); else through the kprobe PMU, and say
+        // what that costs.
+        let tracefs = if backend == Backend::Kprobe {
+            let t = tracefs();
+            match &t {
+                Some(t) => remove_stale_kretprobes(t),
+                None => missing.push(format!(
+                    "tracefs is not mounted (no kprobe_events): kretprobes attached through \
+                     the kprobe PMU, where the kernel lets only a few threads (as few as \
+                     one per CPU) be inside a probed function at once; returns beyond \
+                     that are not counted. Mount tracefs on /sys/kernel/tracing and \
+                     restart netio (limit: {KRETPROBE_MAXACTIVE} instead)"
+                )),
+            }
+            t
+        } else {
+            None
+        };
         for prog in skel.object_mut().progs_mut() {
             let name = prog.name().to_string_lossy().into_owned();
             if !LIFECYCLE.contains(&name.as_str()) && !plan.required.contains(&name.as_str()) {
+                continue;
+            }
+            if let (Some(t), Some(func)) = (&tracefs, name.strip_prefix("krp_")) {
+                retprobes.push(attach_kretprobe(&prog, func, t)?);
                 continue;
             }
             let link = prog
@@ -471,7 +678,6 @@ impl Probes {
                 .map_err(|e| format!("cannot attach {name}: {e}{}", libbpf_hint()))?;
             links.push(link);
         }
-        let mut missing = Vec::new();
         let mut attached_optional = Vec::new();
         for (what, group) in &plan.optional {
             let mut group_links = Vec::new();
@@ -517,7 +723,7 @@ impl Probes {
                         ppid: e.ppid,
                         gen: e.r#gen,
                         target: e.target,
-                        matched: e.matched != 0,
+                        matched: e.matched == 1,
                         comm: cstr(&as_u8(&e.comm)),
                         filename: cstr(&as_u8(&e.filename)),
                     });
@@ -541,6 +747,7 @@ impl Probes {
         let blind_spots = plan.notes.iter().chain(missing.iter()).cloned().collect();
         Ok(Probes {
             links,
+            retprobes,
             ring,
             queue,
             skel,
@@ -565,7 +772,7 @@ impl Probes {
     }
 
     pub fn attached_programs(&self) -> usize {
-        self.links.len()
+        self.links.len() + self.retprobes.len()
     }
 
     /// Sets the names the kernel matches at exec. Names are cut to the 15

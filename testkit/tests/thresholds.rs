@@ -739,7 +739,9 @@ fn sighup_applies_a_new_threshold_rejects_a_broken_file_and_keeps_counts_exact()
     let ex = &all[exceeded];
     assert_eq!(num(ex, "NETIO_THRESHOLD_BYTES_PER_SEC"), Some(MIB), "{ex}");
     assert!(n(ex, "NETIO_RATE_BYTES_PER_SEC") > MIB, "{ex}");
-    assert!(n(ex, "NETIO_DURATION_MS") >= 2000, "{ex}");
+    // `for = "2s"` with 1s intervals: two measured intervals, each maybe a
+    // millisecond short (sustain counts whole intervals, see docs/records.md).
+    assert!(n(ex, "NETIO_DURATION_MS") >= 1500, "{ex}");
     assert_eq!(s(ex, "NETIO_TARGET"), Some(target), "{ex}");
     assert_eq!(s(ex, "NETIO_DIRECTION"), Some("sent"), "{ex}");
 
@@ -759,7 +761,7 @@ fn sighup_applies_a_new_threshold_rejects_a_broken_file_and_keeps_counts_exact()
         "after the rejected reload the 1MiB/s limit must still be in force: {rc}"
     );
     assert!(n(rc, "NETIO_RATE_BYTES_PER_SEC") <= MIB, "{rc}");
-    assert!(n(rc, "NETIO_DURATION_MS") >= 2000, "{rc}");
+    assert!(n(rc, "NETIO_DURATION_MS") >= 1500, "{rc}");
     let traffic_after = all[rejected..]
         .iter()
         .filter(|v| event(v) == Some("traffic") && s(v, "NETIO_SCOPE") == Some("target"))

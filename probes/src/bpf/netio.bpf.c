@@ -555,8 +555,11 @@ int BPF_PROG(raw_tp_exec, struct task_struct *p, int old_pid, struct linux_binpr
 	__u32 *target;
 
 	bpf_get_current_comm(ck.comm, sizeof(ck.comm));
+	__u32 matched = MATCH_NAME;
+
 	target = bpf_map_lookup_elem(&names, &ck);
 	if (!target) {
+		matched = MATCH_CGROUP;
 		/* systemd forks, moves the child into the unit's cgroup, then
 		 * execs: the exec is where a unit's process is first seen. */
 		__u64 cg = bpf_get_current_cgroup_id();
@@ -570,7 +573,7 @@ int BPF_PROG(raw_tp_exec, struct task_struct *p, int old_pid, struct linux_binpr
 		} else if (!track(tgid, *target, &t)) {
 			t.gen = 0;
 		}
-		emit(EV_EXEC, tgid, 0, &t, 1, BPF_CORE_READ(bprm, filename));
+		emit(EV_EXEC, tgid, 0, &t, matched, BPF_CORE_READ(bprm, filename));
 	} else if (cur) {
 		/* Still the same process, still the target's: what a database
 		 * child execs (COPY ... PROGRAM, archive_command) stays counted. */

@@ -56,6 +56,9 @@ enum netio_stat {
 	STAT_MAX,
 };
 
+#define MATCH_NAME 1
+#define MATCH_CGROUP 2
+
 enum netio_event_kind {
 	EV_EXEC = 1,
 	EV_FORK = 2,
@@ -69,8 +72,8 @@ struct lifecycle_event {
 	__u32 ppid;
 	__u32 gen;
 	__u32 target;
-	/* EV_EXEC: 1 when the kernel matched the name (maybe on a 15-byte
-	 * prefix, userspace confirms), 0 when tracking was inherited. */
+	/* EV_EXEC: MATCH_NAME (maybe on a 15-byte prefix: userspace
+	 * confirms), MATCH_CGROUP, or 0 when tracking was inherited. */
 	__u32 matched;
 	char comm[NETIO_COMM_LEN];
 	char filename[NETIO_PATH_LEN];
