@@ -361,3 +361,64 @@ fn journald_killed_mid_run_does_not_stop_netio_or_lose_totals() {
     );
     assert_exact_across(&journal, &fallback, &[first, second]);
 }
+
+/// A PostgreSQL-like target (one forked child per connection, the parent
+/// doing no client I/O) matched by name, read back from the journal: every
+/// child's bytes under its own PID, and the target totals add up.
+#[test]
+fn forking_target_matched_by_name_adds_up_in_the_journal() {
+    let _lock = JOURNALD.lock().unwrap_or_else(|e| e.into_inner());
+    journald_start();
+    let (_scratch, tracked, mut netio) = setup("journal-fork");
+    netio.wait_started(true);
+    let (server, _) = exchange(
+        &tracked,
+        &Program::original(),
+        "forking",
+        "127.0.0.1:0",
+        "127.0.0.1",
+        &["--count", "8", "--size", "300000"],
+    );
+    let netio_pid = netio.pid();
+    let (status, stderr) = netio.stop();
+    assert!(status.success(), "netio failed: {stderr:?}");
+    assert_eq!(server.per_pid.len(), 8, "one ground-truth entry per child");
+
+    // A busy journald may push a record to the fallback (reported, never
+    // lost): count both, so a slow CI machine does not fail this test.
+    let journal = journal_of(netio_pid);
+    let fallback = fallback_records(&stderr);
+    let runs: Vec<(u32, u64, u64)> = server
+        .per_pid
+        .iter()
+        .map(|(p, b)| (*p, b.sent, b.received))
+        .collect();
+    assert_exact_across(&journal, &fallback, &runs);
+    let target_total = journal
+        .iter()
+        .chain(fallback.iter())
+        .filter(|v| v["NETIO_EVENT"] == "traffic" && v["NETIO_SCOPE"] == "target")
+        .fold((0, 0), |a, v| {
+            (
+                a.0 + num(v, "NETIO_SENT_BYTES").unwrap(),
+                a.1 + num(v, "NETIO_RECEIVED_BYTES").unwrap(),
+            )
+        });
+    assert_eq!(
+        target_total,
+        (server.sent, server.received),
+        "target records vs truth"
+    );
+    let appeared = journal
+        .iter()
+        .filter(|v| v["NETIO_EVENT"] == "process_appeared")
+        .count();
+    let exited = journal
+        .iter()
+        .filter(|v| v["NETIO_EVENT"] == "process_exited")
+        .count();
+    assert!(
+        appeared >= 8 && exited >= 8,
+        "a lifecycle record per child: {appeared} appeared, {exited} exited"
+    );
+}

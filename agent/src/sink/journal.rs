@@ -108,7 +108,17 @@ pub struct JournalSink {
     /// The one-line notes saying journald went away and came back.
     notes: Box<dyn Write + Send>,
     outage: Option<Outage>,
+    /// How long writes may still wait, this interval, for journald to drain
+    /// its socket queue (EAGAIN) before records go to the fallback.
+    patience: Duration,
 }
+
+/// Per interval, the longest writes wait in all for a busy journald. Its
+/// datagram queue is short (net.unix.max_dgram_qlen: 10 without systemd,
+/// 512 with it) and an interval's records come in one burst, but journald
+/// drains it in microseconds: a bounded wait keeps the records in the
+/// journal without ever stalling the sampling loop for long.
+const PATIENCE_PER_INTERVAL: Duration = Duration::from_millis(250);
 
 impl JournalSink {
     /// journald's usual socket; records fall back to stderr.
@@ -146,6 +156,7 @@ impl JournalSink {
             fallback_name: fallback_name.to_string(),
             notes,
             outage: None,
+            patience: PATIENCE_PER_INTERVAL,
         })
     }
 
@@ -290,6 +301,23 @@ impl JournalSink {
     }
 }
 
+impl JournalSink {
+    /// `send`, waiting out a full queue (EAGAIN) while this interval's
+    /// patience lasts.
+    fn send_patiently(&mut self, entry: &[u8]) -> io::Result<()> {
+        const STEP: Duration = Duration::from_millis(1);
+        loop {
+            match self.send(entry) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && self.patience >= STEP => {
+                    std::thread::sleep(STEP);
+                    self.patience -= STEP;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
 impl Sink for JournalSink {
     fn write(&mut self, record: &Record) -> io::Result<()> {
         let entry = encode(record)?;
@@ -297,10 +325,10 @@ impl Sink for JournalSink {
         // outage, then what came after it.
         self.try_recover()?;
         if self.outage.is_none() {
-            match self.send(&entry) {
+            match self.send_patiently(&entry) {
                 Ok(()) => return Ok(()),
-                // EAGAIN too: waiting for room would stall the sampling
-                // loop, and dropping the record would lose it silently.
+                // EAGAIN once patience is spent too: waiting longer would
+                // stall the sampling loop, dropping would lose the record.
                 Err(e) => self.begin_outage(&e),
             }
         }
@@ -311,6 +339,7 @@ impl Sink for JournalSink {
         // Once per interval even when it wrote nothing: a journald that came
         // back hears about the gap now, not at the next record.
         self.try_recover()?;
+        self.patience = PATIENCE_PER_INTERVAL;
         self.fallback.flush()
     }
 }
