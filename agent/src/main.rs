@@ -190,6 +190,15 @@ fn run(args: RunArgs) -> ExitCode {
     let backend = probes.backend().name();
     let detail = probes.description().to_string();
     let blind_spots = probes.blind_spots().to_vec();
+    let passed_over: Vec<(String, String)> = attempts
+        .iter()
+        .filter_map(|a| {
+            a.result
+                .as_ref()
+                .err()
+                .map(|why| (a.backend.name().to_string(), why.clone()))
+        })
+        .collect();
     let sink = match make_sink(config.output) {
         Ok(s) => s,
         Err(e) => {
@@ -211,6 +220,7 @@ fn run(args: RunArgs) -> ExitCode {
         &kernel_release(),
         backend,
         &detail,
+        &passed_over,
         &targets,
         tracked,
     );

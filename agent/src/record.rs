@@ -26,6 +26,7 @@ pub mod field {
     pub const INTERVAL_MS: &str = "NETIO_INTERVAL_MS";
     pub const BACKEND: &str = "NETIO_BACKEND";
     pub const BACKEND_DETAIL: &str = "NETIO_BACKEND_DETAIL";
+    pub const BACKENDS_PASSED_OVER: &str = "NETIO_BACKENDS_PASSED_OVER";
     pub const VERSION: &str = "NETIO_VERSION";
     pub const KERNEL: &str = "NETIO_KERNEL";
     pub const TARGETS: &str = "NETIO_TARGETS";
@@ -179,25 +180,37 @@ impl Record {
         self.fields.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
     }
 
+    /// `passed_over`: the backends tried before the one in use, and why
+    /// each did not work.
     pub fn started(
         version: &str,
         kernel: &str,
         backend: &str,
         detail: &str,
+        passed_over: &[(String, String)],
         targets: &[String],
         processes: usize,
     ) -> Self {
+        let skipped: Vec<String> = passed_over
+            .iter()
+            .map(|(b, why)| format!("{b}: {why}"))
+            .collect();
+        let mut msg = format!(
+            "netio {version} started: backend={backend} kernel={kernel} targets={} processes={processes}",
+            targets.join(",")
+        );
+        if !skipped.is_empty() {
+            msg.push_str(&format!(" (passed over {})", skipped.join("; ")));
+        }
         Record::new(Kind::Started)
             .str(field::VERSION, version)
             .str(field::KERNEL, kernel)
             .str(field::BACKEND, backend)
             .str(field::BACKEND_DETAIL, detail)
+            .str(field::BACKENDS_PASSED_OVER, skipped.join("; "))
             .str(field::TARGETS, targets.join(","))
             .num(field::PROCESSES, processes as u64)
-            .message(format!(
-                "netio {version} started: backend={backend} kernel={kernel} targets={} processes={processes}",
-                targets.join(",")
-            ))
+            .message(msg)
     }
 
     pub fn stopping(version: &str) -> Self {
@@ -396,7 +409,15 @@ pub fn samples() -> Vec<Record> {
         duration_ms: 3000,
     };
     vec![
-        Record::started("v", "k", "b", "d", &["db".into()], 1),
+        Record::started(
+            "v",
+            "k",
+            "b",
+            "d",
+            &[("fentry".into(), "EPERM".into())],
+            &["db".into()],
+            1,
+        ),
         Record::target_traffic(&t, 2),
         Record::process_traffic(&t, 7, "postgres"),
         Record::peer_traffic(&t, 7, "postgres", "::1"),
