@@ -5,9 +5,9 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fmt;
+use std::io::Write;
 use std::mem::{size_of, MaybeUninit};
 use std::net::IpAddr;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -648,16 +648,16 @@ impl Probes {
         // kretprobes through tracefs, where they can have enough instances
         // (see KRETPROBE_MAXACTIVE); else through the kprobe PMU, and say
         // what that costs.
-        let tracefs = if backend == Backend::Kprobe {
+        let pmu_limit = "kretprobes attached through the kprobe PMU, where the kernel lets \
+                         only a few threads (as few as one per CPU) be inside a probed \
+                         function at once: returns beyond that are not counted";
+        let mut tracefs = if backend == Backend::Kprobe {
             let t = tracefs();
             match &t {
                 Some(t) => remove_stale_kretprobes(t),
                 None => missing.push(format!(
-                    "tracefs is not mounted (no kprobe_events): kretprobes attached through \
-                     the kprobe PMU, where the kernel lets only a few threads (as few as \
-                     one per CPU) be inside a probed function at once; returns beyond \
-                     that are not counted. Mount tracefs on /sys/kernel/tracing and \
-                     restart netio (limit: {KRETPROBE_MAXACTIVE} instead)"
+                    "tracefs is not mounted (no kprobe_events): {pmu_limit}. Mount tracefs \
+                     on /sys/kernel/tracing and restart netio"
                 )),
             }
             t
@@ -670,8 +670,18 @@ impl Probes {
                 continue;
             }
             if let (Some(t), Some(func)) = (&tracefs, name.strip_prefix("krp_")) {
-                retprobes.push(attach_kretprobe(&prog, func, t)?);
-                continue;
+                match attach_kretprobe(&prog, func, t) {
+                    Ok(r) => {
+                        retprobes.push(r);
+                        continue;
+                    }
+                    // A read-only or restricted tracefs (containers): the
+                    // PMU for this and the remaining kretprobes.
+                    Err(why) => {
+                        missing.push(format!("{why}; {pmu_limit}"));
+                        tracefs = None;
+                    }
+                }
             }
             let link = prog
                 .attach()

@@ -1,0 +1,28 @@
+//! Compiles the tutorial method's BPF program (src/tutorial.bpf.c) for the
+//! `tutorial` binary, with the libbpf headers libbpf-sys installs.
+use std::path::PathBuf;
+use std::process::Command;
+
+fn main() {
+    let src = "src/tutorial.bpf.c";
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("OUT_DIR is set by cargo"));
+    let include = std::env::var("DEP_BPF_INCLUDE").expect("libbpf-sys exports its headers");
+    let status = Command::new(std::env::var("CLANG").unwrap_or_else(|_| "clang".into()))
+        .args([
+            "-O2",
+            "-g",
+            "-target",
+            "bpf",
+            "-D__TARGET_ARCH_x86",
+            "-Wall",
+        ])
+        .arg(format!("-I{include}"))
+        .arg("-I/usr/include/x86_64-linux-gnu")
+        .args(["-c", src, "-o"])
+        .arg(out.join("tutorial.bpf.o"))
+        .status()
+        .expect("run clang (apt-get install clang)");
+    assert!(status.success(), "clang failed on {src}");
+    println!("cargo:rerun-if-changed={src}");
+    println!("cargo:rerun-if-env-changed=CLANG");
+}
