@@ -2,8 +2,12 @@
 # Debian 12, idempotently, and mounts tracefs where the kernel has it.
 
 BUILD_PACKAGES="clang llvm gcc make pkg-config libelf-dev zlib1g-dev linux-libc-dev"
-# The tests also run a real systemd-journald and read it back with journalctl.
-TEST_PACKAGES="systemd"
+# scripts/package: dpkg-parsechangelog and dpkg-shlibdeps (for the .deb's
+# Depends), rpm for cargo-generate-rpm's find-requires, and the linters.
+PACKAGING_PACKAGES="dpkg-dev lintian rpm rpmlint"
+# The tests also run a real systemd-journald and read it back with
+# journalctl, and build, lint and install the packages.
+TEST_PACKAGES="systemd $PACKAGING_PACKAGES"
 
 need_root() {
     if [ "$(id -u)" != 0 ]; then
@@ -21,6 +25,14 @@ install_packages() {
         echo "installing:$missing"
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+    fi
+}
+
+# Installs a cargo subcommand at exactly this version, unless it is there.
+install_cargo_tool() {
+    if ! cargo install --list | grep -qx "$1 v$2:"; then
+        echo "installing: $1 $2"
+        cargo install --locked --quiet "$1@$2"
     fi
 }
 
