@@ -3,8 +3,9 @@
 
 BUILD_PACKAGES="clang llvm gcc make pkg-config libelf-dev zlib1g-dev linux-libc-dev"
 # scripts/package: dpkg-parsechangelog and dpkg-shlibdeps (for the .deb's
-# Depends), rpm for cargo-generate-rpm's find-requires, and the linters.
-PACKAGING_PACKAGES="dpkg-dev lintian rpm rpmlint"
+# Depends), rpm for cargo-generate-rpm's find-requires, the linters, and
+# cpio, with which the tests unpack the .rpm.
+PACKAGING_PACKAGES="dpkg-dev lintian rpm rpmlint cpio"
 # The tests also run a real systemd-journald and read it back with
 # journalctl, and build, lint and install the packages.
 TEST_PACKAGES="systemd $PACKAGING_PACKAGES"
