@@ -148,7 +148,8 @@ fn deb_depends_on_the_shared_libraries_netio_links_and_not_on_libbpf() {
     }
     // libbpf is built into the binary: neither a dependency nor linked.
     assert!(!depends.contains("libbpf"), "Depends: {depends}");
-    let ldd = ok(Command::new("ldd").arg(repo().join("target/release/netio")));
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or(repo().join("target"), PathBuf::from);
+    let ldd = ok(Command::new("ldd").arg(target.join("release/netio")));
     assert!(
         !ldd.contains("libbpf"),
         "netio links libbpf dynamically:\n{ldd}"
