@@ -7,8 +7,10 @@ BUILD_PACKAGES="clang llvm gcc make pkg-config libelf-dev zlib1g-dev linux-libc-
 # cpio, with which the tests unpack the .rpm.
 PACKAGING_PACKAGES="dpkg-dev lintian rpm rpmlint cpio"
 # The tests also run a real systemd-journald and read it back with
-# journalctl, and build, lint and install the packages.
-TEST_PACKAGES="systemd $PACKAGING_PACKAGES"
+# journalctl, check the unit with systemd-analyze, trace netio's system
+# calls against the unit's filter with strace, and build, lint and install
+# the packages.
+TEST_PACKAGES="systemd strace $PACKAGING_PACKAGES"
 
 need_root() {
     if [ "$(id -u)" != 0 ]; then

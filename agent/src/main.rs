@@ -6,6 +6,7 @@
 mod config;
 mod discovery;
 mod monitor;
+mod notify;
 mod record;
 mod signals;
 mod sink;
@@ -224,6 +225,7 @@ fn run(args: RunArgs) -> ExitCode {
         &targets,
         tracked,
     );
+    let mut notifier = notify::Notifier::from_env();
     let result = monitor
         .sink()
         .write(&started)
@@ -236,7 +238,10 @@ fn run(args: RunArgs) -> ExitCode {
             }
             monitor.sink().flush()
         })
-        .and_then(|_| monitor.run(&signals))
+        .and_then(|_| {
+            notifier.ready(&monitor.status());
+            monitor.run(&signals, &mut notifier)
+        })
         .and_then(|_| monitor.sink().write(&Record::stopping(VERSION)))
         .and_then(|_| monitor.sink().flush());
     match result {

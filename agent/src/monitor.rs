@@ -18,6 +18,7 @@ use netio_probes::{
 
 use crate::config::{Config, Rate};
 use crate::discovery;
+use crate::notify::Notifier;
 use crate::record::{Kind, Record, ThresholdFields, TrafficFields};
 use crate::signals::{wait_readable, Signal, Signals};
 use crate::sink::Sink;
@@ -304,12 +305,15 @@ impl Monitor {
         }
     }
 
-    /// Runs until SIGTERM/SIGINT, then writes the partial interval.
-    pub fn run(&mut self, signals: &Signals) -> io::Result<()> {
+    /// Runs until SIGTERM/SIGINT, then writes the partial interval. Feeds
+    /// the service manager's watchdog from this loop, and tells it about
+    /// reloads and the stop.
+    pub fn run(&mut self, signals: &Signals, notifier: &mut Notifier) -> io::Result<()> {
         self.interval_start = Instant::now();
         self.deadline = self.interval_start + self.config.interval;
         loop {
             let now = Instant::now();
+            notifier.keep_alive(now);
             if now >= self.deadline {
                 self.flush()?;
                 if let Err(e) = self.rescan(true) {
@@ -322,19 +326,44 @@ impl Monitor {
                 }
                 continue;
             }
-            let wait = (self.deadline - now).as_millis().clamp(1, i32::MAX as u128) as i32;
+            let wake = match notifier.watchdog_due() {
+                Some(due) => due.min(self.deadline),
+                None => self.deadline,
+            };
+            let wait = wake
+                .saturating_duration_since(now)
+                .as_millis()
+                .clamp(1, i32::MAX as u128) as i32;
             wait_readable(&[signals.fd(), self.probes.events_fd()], wait);
             self.drain_events();
             while let Some(sig) = signals.next() {
                 match sig {
                     Signal::Terminate => {
+                        notifier.stopping();
                         self.flush()?;
                         return Ok(());
                     }
-                    Signal::Reload => self.reload(),
+                    Signal::Reload => {
+                        notifier.reloading();
+                        self.reload();
+                        notifier.reloaded(&self.status());
+                    }
                 }
             }
         }
+    }
+
+    /// One line for the service manager's STATUS.
+    pub fn status(&self) -> String {
+        let targets = self.config.targets.len();
+        format!(
+            "counting {} process{} of {} target{} ({} backend)",
+            self.procs.len(),
+            if self.procs.len() == 1 { "" } else { "es" },
+            targets,
+            if targets == 1 { "" } else { "s" },
+            self.probes.backend().name()
+        )
     }
 
     /// SIGHUP: a valid config replaces the running one without resetting

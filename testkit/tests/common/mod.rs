@@ -510,8 +510,13 @@ impl Netio {
     /// Like `start_file`, letting the test adjust the command before it is
     /// spawned (e.g. a `pre_exec` hook that sets up a mount namespace).
     pub fn start_file_with(config: &Path, customize: impl FnOnce(&mut Command)) -> Self {
+        Self::start_bin_with(&netio_bin(), config, customize)
+    }
+
+    /// Like `start_file_with`, running the netio binary at `bin`.
+    pub fn start_bin_with(bin: &Path, config: &Path, customize: impl FnOnce(&mut Command)) -> Self {
         require_root();
-        let mut cmd = Command::new(netio_bin());
+        let mut cmd = Command::new(bin);
         cmd.arg("run")
             .arg("--config")
             .arg(config)
@@ -522,7 +527,7 @@ impl Netio {
         customize(&mut cmd);
         let mut child = cmd
             .spawn()
-            .unwrap_or_else(|e| panic!("spawn {}: {e}", netio_bin().display()));
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
         let stderr = drain(child.stderr.take().unwrap());
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
