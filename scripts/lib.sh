@@ -2,8 +2,9 @@
 # Debian 12, idempotently, and mounts tracefs where the kernel has it.
 
 BUILD_PACKAGES="clang llvm gcc make pkg-config libelf-dev zlib1g-dev linux-libc-dev"
-# The tests also run a real systemd-journald and read it back with journalctl.
-TEST_PACKAGES="systemd"
+# The tests also run a real systemd-journald and read it back with journalctl,
+# and real rsyslog collectors (TLS with gnutls, certificates made by openssl).
+TEST_PACKAGES="systemd rsyslog rsyslog-gnutls openssl"
 
 need_root() {
     if [ "$(id -u)" != 0 ]; then

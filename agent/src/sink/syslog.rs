@@ -702,7 +702,7 @@ fn tls_error(host: &str, c: &Syslog, e: io::Error) -> io::Error {
                 }
                 rustls::CertificateError::Expired
                 | rustls::CertificateError::ExpiredContext { .. } => "it has expired".into(),
-                other => format!("{other:?}"),
+                other => other.to_string(),
             };
             format!("TLS: the certificate of {host} is refused: {why}")
         }
