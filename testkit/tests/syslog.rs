@@ -787,3 +787,79 @@ fn shipped_rsyslog_example_forwards_journal_records_with_every_netio_field() {
     );
     forwarder.stop_with(libc::SIGTERM);
 }
+
+// ---------------------------------------------------------------- ECS
+
+/// `json_schema = "ecs"` reaches the JSON output: every line is an ECS
+/// document, and the process record's ECS fields hold the server's exact
+/// bytes (read: source.bytes, sent: destination.bytes).
+#[test]
+fn ecs_json_output_names_the_process_and_its_exact_bytes() {
+    let scratch = Scratch::new("ecs");
+    let name = unique_name("nte");
+    let tracked = Program::named(&scratch, &name);
+    let config = common::write_config_with(
+        &scratch,
+        "500ms",
+        &[(TARGET, &[name.as_str()])],
+        "json_schema = \"ecs\"",
+    );
+    let child = Command::new(common::netio_bin())
+        .args(["run", "--config"])
+        .arg(&config)
+        .args(["--backend", &common::backend(), "--output", "json"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn netio");
+    // Attaching takes a moment; the server's truth counts only its own run.
+    std::thread::sleep(Duration::from_secs(3));
+    let (server, _) = exchange(
+        &tracked,
+        &Program::original(),
+        "bulk",
+        "127.0.0.1:0",
+        "127.0.0.1",
+        &["--size", "300k"],
+    );
+    std::thread::sleep(Duration::from_millis(800));
+    // SAFETY: kill on the pid of a child we have not reaped.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(docs.iter().any(|d| d["event"]["action"] == "stopping"));
+    let (mut sent, mut received) = (0, 0);
+    for d in &docs {
+        assert_eq!(d["ecs"]["version"], "8.11.0", "{d}");
+        assert!(d.get("NETIO_EVENT").is_none(), "netio's names remain: {d}");
+        if d["event"]["action"] == "traffic" && d["netio"]["scope"] == "process" {
+            assert_eq!(d["event"]["kind"], "metric");
+            if d["process"]["pid"] == server.pid {
+                assert_eq!(d["process"]["name"], name.as_str());
+                sent += d["destination"]["bytes"].as_u64().unwrap();
+                received += d["source"]["bytes"].as_u64().unwrap();
+            }
+        }
+        if d["event"]["action"] == "traffic"
+            && d["netio"]["scope"] == "peer"
+            && d["process"]["pid"] == server.pid
+        {
+            assert_eq!(d["source"]["ip"], "127.0.0.1", "{d}");
+        }
+    }
+    assert_eq!(
+        (sent, received),
+        (server.sent, server.received),
+        "ECS destination.bytes/source.bytes vs the server's own count"
+    );
+}
