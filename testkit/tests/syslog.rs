@@ -388,6 +388,30 @@ fn remote_tcp_delivers_every_record_once_in_order_with_structured_data_equal_to_
     );
 }
 
+#[test]
+fn remote_udp_delivers_records_with_structured_data_equal_to_the_json() {
+    let scratch = Scratch::new("syslog-udp");
+    let port = free_port();
+    let mut collector = Rsyslog::configure(
+        &scratch.dir,
+        "udp",
+        &format!(
+            "module(load=\"imudp\")\ninput(type=\"imudp\" address=\"127.0.0.1\" port=\"{port}\" ruleset=\"netio_test\")"
+        ),
+    );
+    collector.start();
+    // Nothing to connect to: give imudp its moment to bind.
+    std::thread::sleep(Duration::from_secs(1));
+    let syslog = format!("[[syslog]]\ntransport = \"udp\"\naddress = \"127.0.0.1:{port}\"\n");
+    let (tracked, netio) = netio_with(&scratch, "500ms", &syslog);
+    let pid = stopped_pid(&netio);
+    traffic(&tracked);
+    let Records { records, .. } = netio.stop();
+    let messages = collector.messages_of(pid, |m| m.len() >= records.len());
+    // Loopback loses no datagram this small and this few.
+    assert_same_sequence(&messages, &records, 3 * 8, "netio");
+}
+
 /// The degraded records a collector got about records netio dropped.
 fn drop_reports(messages: &[Value]) -> Vec<u64> {
     messages
