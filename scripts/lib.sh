@@ -8,9 +8,10 @@ BUILD_PACKAGES="clang llvm gcc make pkg-config libelf-dev zlib1g-dev linux-libc-
 PACKAGING_PACKAGES="dpkg-dev lintian rpm rpmlint cpio"
 # The tests also run a real systemd-journald and read it back with
 # journalctl, check the unit with systemd-analyze, trace netio's system
-# calls against the unit's filter with strace, and build, lint and install
-# the packages.
-TEST_PACKAGES="systemd strace $PACKAGING_PACKAGES"
+# calls against the unit's filter with strace, run real rsyslog collectors
+# (TLS with gnutls, certificates made by openssl), and build, lint and
+# install the packages.
+TEST_PACKAGES="systemd strace rsyslog rsyslog-gnutls openssl $PACKAGING_PACKAGES"
 
 need_root() {
     if [ "$(id -u)" != 0 ]; then

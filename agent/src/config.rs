@@ -30,12 +30,207 @@ pub struct Config {
     /// text on stdout), journal, json or text.
     #[serde(default)]
     pub output: Output,
+    /// The field names of JSON output: netio's own, or Elastic Common Schema.
+    #[serde(default)]
+    pub json_schema: JsonSchema,
     #[serde(default)]
     pub capacity: CapacityConfig,
     #[serde(default)]
     pub records: RecordsConfig,
     #[serde(rename = "target", default)]
     pub targets: Vec<Target>,
+    /// Syslog destinations, written to besides `output`.
+    #[serde(default)]
+    pub syslog: Vec<Syslog>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JsonSchema {
+    #[default]
+    Netio,
+    Ecs,
+}
+
+impl JsonSchema {
+    pub fn name(self) -> &'static str {
+        match self {
+            JsonSchema::Netio => "netio",
+            JsonSchema::Ecs => "ecs",
+        }
+    }
+}
+
+/// How a syslog destination is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// RFC 3164-style datagrams to a local unix socket (/dev/log).
+    #[default]
+    Local,
+    /// RFC 5424, one message per datagram (RFC 5426).
+    Udp,
+    /// RFC 5424 over TCP, octet-counting framing (RFC 6587).
+    Tcp,
+    /// `tcp` inside TLS (RFC 5425).
+    Tls,
+}
+
+impl Transport {
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Local => "local",
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
+        }
+    }
+}
+
+/// The syslog facilities, by their usual names, with their codes.
+pub const FACILITIES: [(&str, u8); 20] = [
+    ("kern", 0),
+    ("user", 1),
+    ("mail", 2),
+    ("daemon", 3),
+    ("auth", 4),
+    ("syslog", 5),
+    ("lpr", 6),
+    ("news", 7),
+    ("uucp", 8),
+    ("cron", 9),
+    ("authpriv", 10),
+    ("ftp", 11),
+    ("local0", 16),
+    ("local1", 17),
+    ("local2", 18),
+    ("local3", 19),
+    ("local4", 20),
+    ("local5", 21),
+    ("local6", 22),
+    ("local7", 23),
+];
+
+/// One `[[syslog]]` destination.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Syslog {
+    #[serde(default)]
+    pub transport: Transport,
+    /// A unix socket path (local) or host:port (udp, tcp, tls).
+    pub address: String,
+    #[serde(default = "default_facility")]
+    pub facility: String,
+    #[serde(default = "default_app_name")]
+    pub app_name: String,
+    /// Records held while the destination is down or slow; past it, new
+    /// records are dropped and counted.
+    #[serde(default = "default_queue")]
+    pub queue: u32,
+    /// tls: the CA certificates (PEM) the collector's certificate must
+    /// chain to; default the system's bundle.
+    pub ca_file: Option<PathBuf>,
+    /// tls: a client certificate chain (PEM) for collectors that ask.
+    pub client_cert: Option<PathBuf>,
+    /// tls: the client certificate's private key (PEM).
+    pub client_key: Option<PathBuf>,
+}
+
+impl Syslog {
+    pub fn facility_code(&self) -> u8 {
+        FACILITIES
+            .iter()
+            .find(|(n, _)| *n == self.facility)
+            .map(|(_, c)| *c)
+            .unwrap_or(3)
+    }
+
+    /// `tcp 127.0.0.1:514`: how notes and records name the destination.
+    pub fn describe(&self) -> String {
+        format!("{} {}", self.transport.name(), self.address)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if !FACILITIES.iter().any(|(n, _)| *n == self.facility) {
+            let names: Vec<&str> = FACILITIES.iter().map(|(n, _)| *n).collect();
+            return Err(format!(
+                "key `facility`: {:?} is not a facility; use one of {}",
+                self.facility,
+                names.join(", ")
+            ));
+        }
+        // RFC 3164 allows a tag of 32 characters, RFC 5424 an APP-NAME of
+        // 48 printable ASCII: the stricter rule fits both, and the
+        // characters rsyslog's parsers accept in either.
+        if self.app_name.is_empty()
+            || self.app_name.len() > 32
+            || !self
+                .app_name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        {
+            return Err(format!(
+                "key `app_name`: {:?} must be 1 to 32 characters of A-Z, a-z, 0-9, '.', '_' and '-'",
+                self.app_name
+            ));
+        }
+        if self.queue == 0 || self.queue > 1_000_000 {
+            return Err(format!(
+                "key `queue`: {} records; use 1 to 1000000",
+                self.queue
+            ));
+        }
+        match self.transport {
+            Transport::Local => {
+                if !self.address.starts_with('/') || self.address.len() >= 108 {
+                    return Err(format!(
+                        "key `address`: {:?} is not a unix socket path like \"/dev/log\" (absolute, under 108 bytes)",
+                        self.address
+                    ));
+                }
+            }
+            _ => {
+                if self.host_port().is_none() {
+                    return Err(format!(
+                        "key `address`: {:?} is not host:port (like \"logs.example.net:6514\" or \"[::1]:514\")",
+                        self.address
+                    ));
+                }
+            }
+        }
+        if self.transport != Transport::Tls {
+            for (k, v) in [
+                ("ca_file", &self.ca_file),
+                ("client_cert", &self.client_cert),
+                ("client_key", &self.client_key),
+            ] {
+                if v.is_some() {
+                    return Err(format!(
+                        "key `{k}` applies only to transport = \"tls\", not {:?}",
+                        self.transport.name()
+                    ));
+                }
+            }
+        }
+        if self.client_cert.is_some() != self.client_key.is_some() {
+            return Err(
+                "keys `client_cert` and `client_key` go together: give both or neither".into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// The host and port of a remote address: `host:port` or `[v6]:port`.
+    pub fn host_port(&self) -> Option<(&str, u16)> {
+        let (host, port) = self.address.rsplit_once(':')?;
+        let host = match host.strip_prefix('[') {
+            Some(h) => h.strip_suffix(']')?,
+            None if host.contains(':') => return None,
+            None => host,
+        };
+        let port: u16 = port.parse().ok()?;
+        (!host.is_empty() && port != 0).then_some((host, port))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -189,6 +384,15 @@ fn default_sustain() -> Duration {
 fn default_reminder() -> Duration {
     Duration::from_secs(600)
 }
+fn default_facility() -> String {
+    "daemon".into()
+}
+fn default_app_name() -> String {
+    "netio".into()
+}
+fn default_queue() -> u32 {
+    10_000
+}
 fn default_backend() -> BackendChoice {
     BackendChoice::Auto
 }
@@ -288,6 +492,10 @@ impl Config {
                 u16::MAX
             ));
         }
+        for (i, s) in self.syslog.iter().enumerate() {
+            s.validate()
+                .map_err(|e| format!("[[syslog]] #{}: {e}", i + 1))?;
+        }
         let mut seen = HashSet::new();
         let mut names = HashSet::new();
         for (i, t) in self.targets.iter().enumerate() {
@@ -383,10 +591,11 @@ impl Config {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "interval = {}\nbackend = {}\noutput = {}",
+            "interval = {}\nbackend = {}\noutput = {}\njson_schema = {}",
             d(self.interval),
             q(&self.backend.to_string()),
-            q(output)
+            q(output),
+            q(self.json_schema.name())
         );
         let _ = writeln!(
             out,
@@ -398,6 +607,26 @@ impl Config {
             "\n[records]\nper_process = {}\ntop_peers = {}",
             self.records.per_process, self.records.top_peers
         );
+        for s in &self.syslog {
+            let _ = writeln!(
+                out,
+                "\n[[syslog]]\ntransport = {}\naddress = {}\nfacility = {}\napp_name = {}\nqueue = {}",
+                q(s.transport.name()),
+                q(&s.address),
+                q(&s.facility),
+                q(&s.app_name),
+                s.queue
+            );
+            for (k, v) in [
+                ("ca_file", &s.ca_file),
+                ("client_cert", &s.client_cert),
+                ("client_key", &s.client_key),
+            ] {
+                if let Some(p) = v {
+                    let _ = writeln!(out, "{k} = {}", q(&p.display().to_string()));
+                }
+            }
+        }
         for t in &self.targets {
             let procs: Vec<String> = t.process.iter().map(|p| q(p)).collect();
             let _ = writeln!(

@@ -391,9 +391,14 @@ impl Monitor {
             notes.push("backend changes take effect at the next start");
             new.backend = self.config.backend;
         }
-        if new.output != self.config.output {
+        if new.output != self.config.output || new.json_schema != self.config.json_schema {
             notes.push("output changes take effect at the next start");
             new.output = self.config.output;
+            new.json_schema = self.config.json_schema;
+        }
+        if new.syslog != self.config.syslog {
+            notes.push("syslog changes take effect at the next start");
+            new.syslog = self.config.syslog.clone();
         }
         let interval_changed = new.interval != self.config.interval;
         self.config = new;

@@ -15,10 +15,17 @@ use std::time::Duration;
 use common::{netio_bin, output_within, Scratch};
 
 /// The tables of a config, in the order a file lists them.
-const SECTIONS: [&str; 5] = ["top", "capacity", "records", "target", "threshold"];
+const SECTIONS: [&str; 6] = [
+    "top",
+    "capacity",
+    "records",
+    "syslog",
+    "target",
+    "threshold",
+];
 
 /// The keys of agent/src/config.rs's serde structs (`Config`,
-/// `CapacityConfig`, `RecordsConfig`, `Target`, `Threshold`), by their
+/// `CapacityConfig`, `RecordsConfig`, `Syslog`, `Target`, `Threshold`), by their
 /// names in the file.
 fn code_keys() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
     let set = |keys: &[&'static str]| keys.iter().copied().collect::<BTreeSet<_>>();
@@ -26,7 +33,27 @@ fn code_keys() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
         (
             "top",
             set(&[
-                "interval", "backend", "output", "capacity", "records", "target",
+                "interval",
+                "backend",
+                "output",
+                "json_schema",
+                "capacity",
+                "records",
+                "target",
+                "syslog",
+            ]),
+        ),
+        (
+            "syslog",
+            set(&[
+                "transport",
+                "address",
+                "facility",
+                "app_name",
+                "queue",
+                "ca_file",
+                "client_cert",
+                "client_key",
             ]),
         ),
         ("capacity", set(&["processes", "peers"])),
@@ -72,6 +99,8 @@ fn section_of(heading: &str) -> Option<&'static str> {
         Some("capacity")
     } else if heading.contains("`[records]`") {
         Some("records")
+    } else if heading.contains("`[[syslog]]`") {
+        Some("syslog")
     } else if heading.contains("`[[target]]`") {
         Some("target")
     } else if heading.contains("`[target.threshold]`") {
@@ -128,6 +157,7 @@ fn documented_keys(
     for (table, parent) in [
         ("capacity", "top"),
         ("records", "top"),
+        ("syslog", "top"),
         ("target", "top"),
         ("threshold", "target"),
     ] {
@@ -160,6 +190,9 @@ fn netio_keys(scratch: &Scratch, section: &str) -> BTreeSet<String> {
     let text = match section {
         "top" => format!("interval = \"1s\"\n{bogus}{target}"),
         "capacity" | "records" => format!("interval = \"1s\"\n[{section}]\n{bogus}{target}"),
+        "syslog" => {
+            format!("interval = \"1s\"\n[[syslog]]\naddress = \"/dev/log\"\n{bogus}{target}")
+        }
         "target" => format!("interval = \"1s\"\n{target}{bogus}"),
         "threshold" => {
             format!("interval = \"1s\"\n{target}[target.threshold]\nsent = \"1MiB/s\"\n{bogus}")
@@ -214,6 +247,7 @@ fn every_documented_example_is_accepted_as_written() {
         match section {
             "top" => {}
             "capacity" | "records" => text.push_str(&format!("\n[{section}]\n")),
+            "syslog" => text.push_str("\n[[syslog]]\n"),
             "target" => text.push_str("\n[[target]]\n"),
             _ => text.push_str("\n[target.threshold]\n"),
         }
@@ -258,9 +292,10 @@ fn every_documented_example_is_accepted_as_written() {
 fn documented_defaults_are_the_defaults_netio_uses() {
     let scratch = Scratch::new("config-defaults");
     let docs = documented();
-    // Only what has no default: the interval, a target and a threshold
-    // with one rate. The target is a unit's, so that `process` is left out.
-    let minimal = "interval = \"1s\"\n[[target]]\nname = \"t\"\nunit = \"t.service\"\n[target.threshold]\nsent = \"1MiB/s\"\n";
+    // Only what has no default: the interval, a syslog destination's
+    // address, a target and a threshold with one rate. The target is a
+    // unit's, so that `process` is left out.
+    let minimal = "interval = \"1s\"\n[[syslog]]\naddress = \"/dev/log\"\n[[target]]\nname = \"t\"\nunit = \"t.service\"\n[target.threshold]\nsent = \"1MiB/s\"\n";
     let (ok, stdout, stderr) = check_config(&scratch, "minimal.conf", minimal);
     assert!(ok, "{stderr}");
     let lines: BTreeSet<&str> = stdout.lines().map(str::trim).collect();

@@ -51,6 +51,11 @@ fn without_threshold() -> &'static str {
     &BASE[..BASE.find("\n[target.threshold]").unwrap() + 1]
 }
 
+/// `BASE` with a `[[syslog]]` table of these lines at its end.
+fn syslog(lines: &[&str]) -> String {
+    format!("{BASE}\n[[syslog]]\n{}\n", lines.join("\n"))
+}
+
 /// `BASE` with `extra` lines after the line `after`.
 fn after(after: &str, extra: &str) -> String {
     with(after, &format!("{after}\n{extra}"))
@@ -411,6 +416,84 @@ fn cases() -> Vec<Case> {
             "target",
         ),
         v("no interval", with(r#"interval = "1s""#, ""), "interval"),
+        // Syslog destinations and the JSON schema.
+        t(
+            "unknown json_schema",
+            after(r#"output = "json""#, r#"json_schema = "elastic""#),
+            r#"json_schema = "elastic""#,
+            "json_schema",
+        ),
+        t(
+            "unknown syslog transport",
+            syslog(&["transport = \"tcpp\"", "address = \"127.0.0.1:514\""]),
+            r#"transport = "tcpp""#,
+            "transport",
+        ),
+        t(
+            "unknown key in [[syslog]]",
+            syslog(&["address = \"/dev/log\"", "port = 514"]),
+            "port = 514",
+            "port",
+        ),
+        t(
+            "syslog queue as a string",
+            syslog(&["address = \"/dev/log\"", "queue = \"big\""]),
+            r#"queue = "big""#,
+            "queue",
+        ),
+        v(
+            "[[syslog]] without an address",
+            syslog(&["transport = \"tcp\""]),
+            "address",
+        ),
+        v(
+            "remote syslog address without a port",
+            syslog(&["transport = \"tcp\"", "address = \"logs.example.net\""]),
+            "address",
+        ),
+        v(
+            "remote syslog address with port 0",
+            syslog(&["transport = \"udp\"", "address = \"127.0.0.1:0\""]),
+            "address",
+        ),
+        v(
+            "local syslog address that is not a path",
+            syslog(&["transport = \"local\"", "address = \"dev/log\""]),
+            "address",
+        ),
+        v(
+            "unknown syslog facility",
+            syslog(&["address = \"/dev/log\"", "facility = \"local9\""]),
+            "facility",
+        ),
+        v(
+            "syslog app_name with a space",
+            syslog(&["address = \"/dev/log\"", "app_name = \"net io\""]),
+            "app_name",
+        ),
+        v(
+            "syslog queue of zero",
+            syslog(&["address = \"/dev/log\"", "queue = 0"]),
+            "queue",
+        ),
+        v(
+            "ca_file on a tcp destination",
+            syslog(&[
+                "transport = \"tcp\"",
+                "address = \"127.0.0.1:514\"",
+                "ca_file = \"/etc/ca.pem\"",
+            ]),
+            "ca_file",
+        ),
+        v(
+            "client_cert without client_key",
+            syslog(&[
+                "transport = \"tls\"",
+                "address = \"127.0.0.1:6514\"",
+                "client_cert = \"/etc/c.pem\"",
+            ]),
+            "client_key",
+        ),
         // Syntax.
         t(
             "unterminated string",

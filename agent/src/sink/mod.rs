@@ -1,6 +1,8 @@
 //! Where records go. Each sink renders the one `Record` type; none adds or
 //! renames a field.
 
+pub mod ecs;
+pub mod syslog;
 pub mod text;
 
 // Not chosen by main.rs yet (selecting a sink is its owner's): until it
@@ -18,14 +20,20 @@ pub trait Sink {
 }
 
 /// One JSON object per line. Numbers are JSON numbers; the journal renders
-/// the same fields as decimal strings.
+/// the same fields as decimal strings. With `ecs`, the fields carry their
+/// Elastic Common Schema names instead (docs/siem.md).
 pub struct JsonSink<W: Write> {
     out: W,
+    ecs: bool,
 }
 
 impl<W: Write> JsonSink<W> {
     pub fn new(out: W) -> Self {
-        JsonSink { out }
+        JsonSink { out, ecs: false }
+    }
+
+    pub fn ecs(out: W) -> Self {
+        JsonSink { out, ecs: true }
     }
 }
 
@@ -43,12 +51,43 @@ pub fn to_json(record: &Record) -> String {
 
 impl<W: Write> Sink for JsonSink<W> {
     fn write(&mut self, record: &Record) -> io::Result<()> {
-        let line = to_json(record);
+        let line = if self.ecs {
+            ecs::to_ecs_json(record, std::time::SystemTime::now())
+        } else {
+            to_json(record)
+        };
         self.out.write_all(line.as_bytes())?;
         self.out.write_all(b"\n")
     }
 
     fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
+    }
+}
+
+/// Several sinks at once (the main output and each syslog destination):
+/// every record goes to each, and one failing does not keep it from the
+/// others.
+pub struct Fanout(pub Vec<Box<dyn Sink>>);
+
+impl Sink for Fanout {
+    fn write(&mut self, record: &Record) -> io::Result<()> {
+        let mut result = Ok(());
+        for s in &mut self.0 {
+            if let Err(e) = s.write(record) {
+                result = result.and(Err(e));
+            }
+        }
+        result
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let mut result = Ok(());
+        for s in &mut self.0 {
+            if let Err(e) = s.flush() {
+                result = result.and(Err(e));
+            }
+        }
+        result
     }
 }
