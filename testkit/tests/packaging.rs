@@ -17,6 +17,9 @@ use std::sync::{Mutex, OnceLock};
 use common::Scratch;
 
 /// Where each file an operator looks for must be.
+/// The forwarding examples, shipped as documentation.
+const EXAMPLE_RSYSLOG: &str = "/usr/share/doc/netio/examples/rsyslog/netio-forward.conf";
+const EXAMPLE_VECTOR: &str = "/usr/share/doc/netio/examples/vector/netio.toml";
 const UNIT_DEB: &str = "/lib/systemd/system/netio.service";
 const UNIT_RPM: &str = "/usr/lib/systemd/system/netio.service";
 const CONFIG: &str = "/etc/netio/netio.conf";
@@ -224,6 +227,8 @@ fn rpm_installs_every_file_where_the_distribution_expects_it() {
         MAN8,
         MAN5,
         "/usr/share/doc/netio/README.md",
+        EXAMPLE_RSYSLOG,
+        EXAMPLE_VECTOR,
         "/usr/share/licenses/netio/copyright",
     ]
     .into_iter()
@@ -477,6 +482,8 @@ fn deb_installs_upgrades_keeping_a_changed_config_and_purges_clean() {
         "/usr/share/doc/netio/changelog.Debian.gz",
         "/usr/share/doc/netio/README.md",
         "/usr/share/doc/netio/records.md",
+        EXAMPLE_RSYSLOG,
+        EXAMPLE_VECTOR,
     ] {
         assert!(
             files.lines().any(|l| l == path),
