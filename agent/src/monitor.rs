@@ -635,10 +635,13 @@ impl Monitor {
                 }
             }
             // Every peer seen now, and every peer with a breach open (its
-            // rate is zero when it sent nothing this interval).
+            // rate is zero when it sent nothing this interval). Not `other`:
+            // it sums the peers a full map could not tell apart, so a
+            // per-peer limit says nothing about it (the full map is
+            // reported as degraded).
             let mut seen: Vec<PeerAddr> = peers
                 .keys()
-                .filter(|(tid, _)| *tid == id)
+                .filter(|(tid, p)| *tid == id && *p != PeerAddr::Other)
                 .map(|(_, p)| *p)
                 .collect();
             seen.extend(

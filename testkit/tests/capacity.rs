@@ -1,6 +1,7 @@
 //! Full maps lose nothing silently: when the peer map is full, a process's
 //! new peers are counted in its `other` peer record, its totals stay exact,
-//! and a `degraded` record says what happened.
+//! and a `degraded` record says what happened. Per-peer thresholds watch
+//! real peers only, never the `other` sum.
 
 mod common;
 
@@ -82,4 +83,54 @@ fn full_peer_map_folds_new_peers_into_other_and_keeps_totals_exact() {
             .any(|v| v["NETIO_REASON"] == "peer_map_full" && num(v, "NETIO_COUNT") >= Some(1)),
         "a degraded record must report the full peer map: {degraded:?}"
     );
+}
+
+#[test]
+fn per_peer_thresholds_watch_real_peers_and_not_the_other_sum() {
+    let scratch = Scratch::new("capacity-threshold");
+    let name = unique_name("ntt");
+    let tracked = Program::named(&scratch, &name);
+    // One peer slot; a per-peer limit both clients exceed. With 10 s
+    // intervals, a 1 s sustain is reached by the one interval the stop
+    // ends.
+    let config = scratch.path("netio.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "interval = \"10s\"\n[capacity]\nprocesses = 1\npeers = 1\n\n\
+             [[target]]\nname = \"{TARGET}\"\nprocess = [\"{name}\"]\n\
+             [target.threshold]\npeer_sent = \"1B/s\"\nfor = \"1s\"\n"
+        ),
+    )
+    .unwrap();
+    let netio = Netio::start_file(&config);
+    let args = ["--count", "1", "--request", "1000", "--reply", "300000"];
+    let server = tracked.server(
+        "short",
+        "[::]:0",
+        &["--count", "2", "--request", "1000", "--reply", "300000"],
+    );
+    let client = Program::original();
+    client.client("short", &server.addr("127.0.0.1"), &args);
+    client.client("short", &server.addr("[::1]"), &args);
+    server.finish();
+    let records = netio.stop();
+
+    let peers = records.peer_totals();
+    assert!(
+        peers.values().any(|p| p.contains_key("other")),
+        "the second client should have been folded into `other`: {peers:?}"
+    );
+    let exceeded: Vec<&str> = records
+        .records
+        .iter()
+        .filter(|v| event(v) == Some("threshold_exceeded"))
+        .filter_map(|v| v["NETIO_PEER_ADDRESS"].as_str())
+        .collect();
+    assert_eq!(
+        exceeded.len(),
+        1,
+        "one warning, for the peer counted apart: {exceeded:?}"
+    );
+    assert_ne!(exceeded[0], "other");
 }
