@@ -12,6 +12,7 @@ use std::time::SystemTime;
 use serde_json::{Map, Value as Json};
 
 use crate::record::{field, Kind, Record, Value};
+use crate::sink::level;
 use crate::sink::syslog::rfc3339_utc;
 
 /// The ECS version whose names these are.
@@ -71,15 +72,6 @@ pub fn event_kind(kind: Kind) -> &'static str {
         Kind::Traffic => "metric",
         Kind::ThresholdExceeded | Kind::ThresholdReminder => "alert",
         _ => "event",
-    }
-}
-
-fn level(priority: u8) -> &'static str {
-    match priority {
-        0..=3 => "error",
-        4 => "warning",
-        5 => "notice",
-        _ => "info",
     }
 }
 

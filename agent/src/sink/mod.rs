@@ -13,6 +13,16 @@ use std::io::{self, Write};
 
 use crate::record::{Record, Value};
 
+/// The word for a syslog PRIORITY that the text and ECS outputs show.
+pub fn level(priority: u8) -> &'static str {
+    match priority {
+        0..=3 => "error",
+        4 => "warning",
+        5 => "notice",
+        _ => "info",
+    }
+}
+
 pub trait Sink {
     fn write(&mut self, record: &Record) -> io::Result<()>;
     /// Called once per interval, after its records.

@@ -4,7 +4,7 @@
 use std::io::{self, Write};
 
 use crate::record::{field, Record, Value};
-use crate::sink::Sink;
+use crate::sink::{level, Sink};
 
 pub struct TextSink<W: Write> {
     out: W,
@@ -13,15 +13,6 @@ pub struct TextSink<W: Write> {
 impl<W: Write> TextSink<W> {
     pub fn new(out: W) -> Self {
         TextSink { out }
-    }
-}
-
-fn level(priority: u8) -> &'static str {
-    match priority {
-        0..=3 => "error",
-        4 => "warning",
-        5 => "notice",
-        _ => "info",
     }
 }
 
