@@ -6,6 +6,7 @@
 //! the kernel no longer tracks its (pid, generation): its counters are read
 //! one last time, reported in that interval, then deleted.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
 use std::path::PathBuf;
@@ -218,12 +219,21 @@ impl Monitor {
             let target = self.target_id(&name);
             let p = info[&pid];
             if let Some((_, gen)) = self.probes.tracked(pid) {
-                self.procs.entry((pid, gen)).or_insert_with(|| Proc {
-                    target,
-                    comm: p.comm.clone(),
-                    ignored: false,
-                    total: TrafficVal::default(),
-                });
+                // The kernel tracked it at fork or exec and its event is
+                // not read yet: it appears here, and the event, when read,
+                // finds it known.
+                if let Entry::Vacant(v) = self.procs.entry((pid, gen)) {
+                    v.insert(Proc {
+                        target,
+                        comm: p.comm.clone(),
+                        ignored: false,
+                        total: TrafficVal::default(),
+                    });
+                    if announce {
+                        let r = Record::process_appeared(&name, pid, p.ppid, &p.comm);
+                        self.write(&r);
+                    }
+                }
                 continue;
             }
             self.next_user_gen = (self.next_user_gen + 1) & !USER_GEN_BIT;
@@ -473,15 +483,25 @@ impl Monitor {
         let mut records = Vec::new();
         let backend = self.probes.backend().name();
         for ((tgid, gen), (target, total, mut peers)) in per_proc {
-            let proc = self.procs.entry((tgid, gen)).or_insert_with(|| {
+            if !self.procs.contains_key(&(tgid, gen)) {
+                // Counted before its fork or exec event was read: it
+                // appears now, before its first traffic record.
                 let p = discovery::read_proc(tgid);
-                Proc {
-                    target,
-                    comm: p.as_ref().map(|p| p.comm.clone()).unwrap_or_default(),
-                    ignored: false,
-                    total: TrafficVal::default(),
-                }
-            });
+                let comm = p.as_ref().map(|p| p.comm.clone()).unwrap_or_default();
+                let ppid = p.as_ref().map(|p| p.ppid).unwrap_or(0);
+                let r = Record::process_appeared(self.target_name(target), tgid, ppid, &comm);
+                self.write(&r);
+                self.procs.insert(
+                    (tgid, gen),
+                    Proc {
+                        target,
+                        comm,
+                        ignored: false,
+                        total: TrafficVal::default(),
+                    },
+                );
+            }
+            let proc = self.procs.get_mut(&(tgid, gen)).expect("inserted above");
             if proc.ignored {
                 continue;
             }
