@@ -10,8 +10,10 @@ PACKAGING_PACKAGES="dpkg-dev lintian rpm rpmlint cpio"
 # journalctl, check the unit with systemd-analyze, trace netio's system
 # calls against the unit's filter with strace, run real rsyslog collectors
 # (TLS with gnutls, certificates made by openssl), and build, lint and
-# install the packages.
-TEST_PACKAGES="systemd strace rsyslog rsyslog-gnutls openssl $PACKAGING_PACKAGES"
+# install the packages, and run MariaDB, Redis and PostgreSQL under their
+# benchmark clients (sysbench, redis-benchmark, pgbench).
+DATABASE_PACKAGES="mariadb-server mariadb-client sysbench redis-server redis-tools postgresql"
+TEST_PACKAGES="systemd strace rsyslog rsyslog-gnutls openssl $PACKAGING_PACKAGES $DATABASE_PACKAGES"
 
 need_root() {
     if [ "$(id -u)" != 0 ]; then
