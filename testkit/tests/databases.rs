@@ -1308,4 +1308,19 @@ fn postgresql_backends_forked_while_netio_runs_each_get_a_process_appeared_recor
         run.postmaster,
         missing.join("\n")
     );
+    // ... and once only: the fork event read after the rescan or the
+    // traffic announced a backend must not announce it again.
+    let mut times: BTreeMap<u32, usize> = BTreeMap::new();
+    for v in &run.records.records {
+        if event(v) == Some("process_appeared") {
+            if let Some(pid) = record_pid(v) {
+                *times.entry(pid).or_default() += 1;
+            }
+        }
+    }
+    let twice: Vec<_> = times.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        twice.is_empty(),
+        "process_appeared more than once: {twice:?}"
+    );
 }
