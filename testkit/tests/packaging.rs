@@ -469,6 +469,9 @@ fn deb_installs_upgrades_keeping_a_changed_config_and_purges_clean() {
     assert_eq!(which.trim(), "/usr/bin/netio");
     let v = ok(Command::new("netio").arg("--version"));
     assert_eq!(v.trim(), format!("netio {}", version()));
+    // The installed (stripped) binary, started as the unit starts it:
+    // its capabilities and sandbox, counting a server of another user.
+    common::unit::counts_exactly_as_the_unit_runs_it(Path::new("/usr/bin/netio"));
 
     let files = ok(Command::new("dpkg").args(["-L", "netio"]));
     for path in [
