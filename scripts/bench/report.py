@@ -208,6 +208,7 @@ def main():
             if xs:
                 w(f"| {label} | {f1(med(xs))} ({spread(xs, f1)}) | {f2(med(xs) / med(base))} |")
         w("")
+    analysis(w, cost)
     for (case, hook), ratio in worst.items():
         goals.append((f"kernel programs within {COST_GOAL}x of an empty program "
                       f"({case}, sock_{hook}_length): {ratio:.2f}x", ratio <= COST_GOAL))
@@ -303,23 +304,96 @@ def main():
         goals.append((f"peak RSS under 20 MB: {scale.get('rss_peak_kb', 0) / 1024:.1f} MiB",
                       scale.get("rss_peak_kb", 1e9) < RSS_GOAL_KB))
 
+    # qemu kernels
+    kern = defaultdict(list)
+    unsupported = defaultdict(set)
+    for section, name, rnd, metric, value in rows:
+        if section != "kernels":
+            continue
+        k, _, mode = name.partition(":")
+        if metric == "us_per_rt":
+            kern[(k, mode)].append(value)
+        elif metric == "unsupported":
+            unsupported[k].add(mode)
+    kernels = sorted({k for k, _ in kern}, key=lambda v: [int(x) for x in v.split(".")])
+    if kernels:
+        w("## The backends on other kernels (qemu)")
+        w("")
+        w("The same ping-pong inside each kernel of scripts/kernels/ (`scripts/kernels/matrix")
+        w("--payload scripts/kernels/payloads/pingpong`: 2 vCPUs under TCG emulation, no KVM),")
+        w("with no agent and under each backend the kernel supports, netio tracking the")
+        w("server. Emulation makes every instruction slow, so only the ratios within one")
+        w("kernel mean anything. Microseconds per round trip, median of the rounds, and the")
+        w("ratio to no agent.")
+        w("")
+        modes = ["none", "fentry", "tracepoint", "kprobe"]
+        w("| kernel | " + " | ".join(modes) + " |")
+        w("|---|" + "---|" * len(modes))
+        for k in kernels:
+            base = med(kern.get((k, "none"), []))
+            cells = []
+            for m in modes:
+                xs = kern.get((k, m))
+                if not xs:
+                    cells.append("not supported" if m in unsupported[k] else "n/a")
+                elif m == "none":
+                    cells.append(f"{f1(med(xs))} ({spread(xs, f1)})")
+                else:
+                    cells.append(f"{f1(med(xs))}, **{f2(med(xs) / base)}x** ({spread(xs, f1)})")
+            w(f"| {k} | " + " | ".join(cells) + " |")
+        w("")
+
     w("## Goals")
     w("")
     for text, ok in goals:
         w(f"- {'met' if ok else '**not met**'}: {text}")
     w("")
-    w("## Not measured yet")
-    w("")
-    w("- fentry vs kprobe vs tracepoint on the qemu kernels (scripts/kernels/): those")
-    w("  backends cannot run on this host, and the guests run under TCG emulation, where a")
-    w("  ping-pong's timing says little; not done.")
-    w("")
+    if not kernels:
+        w("## Not measured in this run")
+        w("")
+        w("- fentry vs kprobe vs tracepoint on the qemu kernels (BENCH_KERNELS=0, or the")
+        w("  kernel matrix did not run).")
+        w("")
     w("![netio benchmark](benchmarks.svg)")
     w("")
     open(md_path, "w").write("\n".join(md))
     svg(svg_path, cost, ratios)
     for text, ok in goals:
         print(f"goal {'met' if ok else 'NOT MET'}: {text}")
+
+
+def analysis(w, cost):
+    """What the cost table means, in this run's numbers."""
+    def m(case, kind, hook="send"):
+        return med(cost.get((case, kind, hook), []))
+
+    e, l = m("tracked", "empty"), m("tracked", "lookup")
+    nu, nt = m("untracked", "netio"), m("tracked", "netio")
+    rd, ct, bt = (m("tracked", k) for k in ("stage_reads", "stage_count", "stage_count_btf"))
+    if any(x != x for x in (e, l, nu, nt, rd, ct, bt)):
+        return
+    w("Reading these numbers (sock_send_length):")
+    w("")
+    w(f"- For a process netio does not track, its program does one hash lookup of the")
+    w(f"  thread group id and returns: {nu:.0f} ns, about what the one-lookup program")
+    w(f"  costs ({l:.0f} ns), {nu / e:.2f}x the empty program. That path is as short as it")
+    w(f"  can be.")
+    w(f"- For a tracked process it costs {nt:.0f} ns, {nt / e:.2f}x the empty program. The")
+    w(f"  stage programs say where it goes: the four `bpf_probe_read_kernel` calls that")
+    w(f"  read the socket's family, protocol and peer address add {rd - l:.0f} ns to the")
+    w(f"  lookup, and the per-CPU hash lookup of the 28-byte (process, peer) key with its")
+    w(f"  atomic add another {ct - rd:.0f} ns; together {ct:.0f} ns, {ct / e:.2f}x empty, against")
+    w(f"  netio's {nt:.0f} ns (the rest is netio's second `bpf_get_current_pid_tgid` and")
+    w(f"  its bookkeeping).")
+    w(f"- So 1.5x of an empty program is out of reach for any program that counts per")
+    w(f"  process and peer: the tgid lookup alone is {l / e:.2f}x. What would bring netio")
+    w(f"  closer: attaching the same code as `tp_btf` instead of `raw_tp`, where the")
+    w(f"  socket's fields are plain loads instead of helper calls ({bt:.0f} ns, {bt / e:.2f}x,")
+    w(f"  in the stage_count_btf program), and reading the family once instead of twice")
+    w(f"  (`is_inet_tcp` and `read_peer` both read it). Neither is made here: `tp_btf`")
+    w(f"  changes how the tracepoint backend attaches, which `netio kernel`, the loader's")
+    w(f"  fallbacks and the kernel matrix would all have to cover first.")
+    w("")
 
 
 def svg(path, cost, ratios):
