@@ -144,13 +144,16 @@ def main():
         for name, c in cond.items()
     ]
     w("")
-    w("Load while it ran (1-minute load average; processes named cargo, rustc or qemu,")
-    w("i.e. other builds on the machine): " + "; ".join(
+    w("Load while it ran (1-minute load average, which after the start includes the")
+    w("benchmark's own preceding runs; and the number of processes named cargo, rustc,")
+    w("cc1 or qemu, i.e. other builds and guests on the machine): " + "; ".join(
         f"{n}: {l:.2f}, {int(b)}" for n, l, b in loads if l is not None) + ".")
-    quiet = all((l or 0) < 0.5 and (b or 0) == 0 for _, l, b in loads)
+    start = cond.get("start", {})
+    quiet = start.get("loadavg1", 9) < 0.5 and all((b or 0) == 0 for _, _, b in loads)
     w("")
     if quiet:
-        w("The machine was quiet (load below 0.5, no builds) at every check.")
+        w("The machine was quiet: load below 0.5 at the start, and no other builds or")
+        w("guests at any check.")
     else:
         w("**The machine was not quiet during this run**: other work shared its two cores,")
         w("so absolute numbers are low and ratios are noisier than on an idle machine.")
