@@ -113,6 +113,11 @@ def main():
         if section == "db" and value > 0:
             db[(name, metric)][rnd] = value
 
+    dbcpu = defaultdict(dict)  # (workload, agent) -> {round: CPU µs per operation}
+    for section, name, rnd, metric, value in rows:
+        if section == "dbcpu" and value > 0:
+            dbcpu[(name, metric)][rnd] = value
+
     scale = {metric: value for section, name, rnd, metric, value in rows if section == "scale"}
     cond = defaultdict(dict)
     for section, name, rnd, metric, value in rows:
@@ -277,13 +282,56 @@ def main():
             ratios[(key, a)] = (r, per)
             cells.append(f"{f0(med(v))}, **{f3(r)}** ({spread(per, f3)})")
         w(f"| {label} | " + " | ".join(cells) + " |")
+    noise = []
+    for key, label in WORKLOADS:
+        v = list(db.get((key, "none"), {}).values())
+        if len(v) > 1:
+            noise.append(f"{label.split(' (')[0]} {(max(v) - min(v)) / med(v):.0%}")
+    if noise:
+        w("")
+        w("How far the no-agent runs alone spread (highest minus lowest, over the median): "
+          + ", ".join(noise) + ". A difference between agents smaller than that is not")
+        w("a measurement of the agent.")
     w("")
+    cpu_ratios = {}
+    if dbcpu:
+        w("The machine's busy CPU time per operation in the same runs (user, nice, system,")
+        w("irq and softirq from /proc/stat, both CPUs, the agent's own time included; idle,")
+        w("iowait and the time the hypervisor stole are not), in microseconds, with the")
+        w("ratio to no agent (above 1 = the agent's cost). Less sensitive than throughput")
+        w("to how much CPU the virtual machine gets.")
+        w("")
+        w("| workload | " + " | ".join(AGENTS) + " |")
+        w("|---|" + "---|" * len(AGENTS))
+        for key, label in WORKLOADS:
+            base = dbcpu.get((key, "none"), {})
+            cells = []
+            for a in AGENTS:
+                vals = dbcpu.get((key, a), {})
+                if not vals:
+                    cells.append("n/a")
+                    continue
+                v = list(vals.values())
+                if a == "none":
+                    cells.append(f"{f2(med(v))} ({spread(v, f2)})")
+                    continue
+                r = med(v) / med(list(base.values())) if base else float("nan")
+                per = [vals[k] / base[k] for k in vals if k in base]
+                cpu_ratios[(key, a)] = (r, per)
+                cells.append(f"{f2(med(v))}, **{f3(r)}** ({spread(per, f3)})")
+            w(f"| {label.split(' (')[0]} | " + " | ".join(cells) + " |")
+        w("")
     for key, label in WORKLOADS:
         n, b = ratios.get((key, "netio")), ratios.get((key, "bpftrace"))
         if n and b:
             goals.append((f"{label}: netio's throughput cost below bpftrace's "
                           f"(throughput ratio to no agent: netio {n[0]:.3f}, bpftrace {b[0]:.3f})",
                           n[0] >= b[0]))
+        n, b = cpu_ratios.get((key, "netio")), cpu_ratios.get((key, "bpftrace"))
+        if n and b:
+            goals.append((f"{label.split(' (')[0]}: netio's CPU per operation below bpftrace's "
+                          f"(ratio to no agent: netio {n[0]:.3f}, bpftrace {b[0]:.3f})",
+                          n[0] <= b[0]))
 
     # scale
     w("## netio itself at scale")
