@@ -27,6 +27,8 @@ scenarios (the client and server of a run must use the same one):
                and replies --reply
   splice-echo  server splice()s socket->pipe->socket, echoing --size bytes
   short        --count sequential connections: --request bytes up, --reply down
+  pingpong     one connection, --count exchanges in turn: --request bytes up,
+               then --reply bytes down (a fixed-count loopback ping-pong)
   threaded     --count concurrent connections, one server thread each, bulk --size
   forking      --count concurrent connections, one forked server child each,
                bulk --size; children rename themselves to --child-name, or
@@ -37,11 +39,11 @@ scenarios (the client and server of a run must use the same one):
 
 options:
   --size BYTES          payload (per connection where there are several)
-  --count N             connections (short, threaded, forking)
+  --count N             connections (short, threaded, forking); exchanges (pingpong)
   --chunk BYTES         client write size (waitall; default 1000)
   --pause-ms MS         pause between client writes (waitall; default 2)
-  --request BYTES       request size (short; default 100)
-  --reply BYTES         server reply size (waitall, peek, splice, short)
+  --request BYTES       request size (short, pingpong; default 100)
+  --reply BYTES         server reply size (waitall, peek, splice, short, pingpong)
   --child-name NAME     forking: comm set with prctl(PR_SET_NAME) in each child
   --reexec PATH         forking: each child execs PATH instead of renaming
   --dir DIR             sendfile: directory for the source file (default TMPDIR)
@@ -61,6 +63,7 @@ pub enum Scenario {
     Splice,
     SpliceEcho,
     Short,
+    PingPong,
     Threaded,
     Forking,
     Paced,
@@ -78,6 +81,7 @@ impl FromStr for Scenario {
             "splice" => Self::Splice,
             "splice-echo" => Self::SpliceEcho,
             "short" => Self::Short,
+            "pingpong" => Self::PingPong,
             "threaded" => Self::Threaded,
             "forking" => Self::Forking,
             "paced" => Self::Paced,
@@ -96,6 +100,7 @@ impl Scenario {
             Self::Splice => "splice",
             Self::SpliceEcho => "splice-echo",
             Self::Short => "short",
+            Self::PingPong => "pingpong",
             Self::Threaded => "threaded",
             Self::Forking => "forking",
             Self::Paced => "paced",
@@ -106,7 +111,7 @@ impl Scenario {
         match self {
             Self::WaitAll => 200_000,
             Self::Threaded | Self::Forking => 256 * 1024,
-            Self::Short => 0,
+            Self::Short | Self::PingPong => 0,
             _ => 1024 * 1024,
         }
     }
@@ -114,6 +119,7 @@ impl Scenario {
     fn default_count(self) -> u64 {
         match self {
             Self::Short => 1000,
+            Self::PingPong => 10_000,
             Self::Threaded | Self::Forking => 20,
             _ => 1,
         }
@@ -124,6 +130,7 @@ impl Scenario {
             Self::WaitAll => 1000,
             Self::Peek | Self::Splice => 4096,
             Self::Short => 400,
+            Self::PingPong => 100,
             _ => 0,
         }
     }

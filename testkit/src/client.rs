@@ -19,6 +19,8 @@ pub fn run(o: &Options) -> Result<Option<Report>, String> {
         for i in 0..o.count {
             short_exchange(addr, o, tally).map_err(|e| format!("connection {i}: {e}"))?;
         }
+    } else if o.scenario == Scenario::PingPong {
+        pingpong(addr, o, tally)?;
     } else {
         std::thread::scope(|s| {
             let conns: Vec<_> = (0..o.count)
@@ -85,6 +87,28 @@ fn stream_exchange(addr: SocketAddr, o: &Options, tally: &Tally) -> Result<(), S
             "received {got} bytes, the {} server sends {want}",
             o.scenario.name()
         ));
+    }
+    Ok(())
+}
+
+/// --count request/reply exchanges in turn on one connection, so every
+/// message waits for the previous one: a fixed amount of work whose time
+/// per message shows what each send and receive costs.
+fn pingpong(addr: SocketAddr, o: &Options, tally: &Tally) -> Result<(), String> {
+    let stream: TcpStream =
+        net::connect(addr, o.timeout).map_err(|e| format!("connect {addr}: {e}"))?;
+    tally.connection(addr.ip());
+    for i in 0..o.count {
+        send_counted(&stream, o.request, CHUNK, Duration::ZERO, tally)
+            .map_err(|e| format!("request {i}: {e}"))?;
+        recv_exact(&stream, o.reply as usize, tally).map_err(|e| format!("reply {i}: {e}"))?;
+    }
+    stream
+        .shutdown(Shutdown::Write)
+        .map_err(|e| format!("shutdown: {e}"))?;
+    let trailing = recv_to_eof(&stream, tally).map_err(|e| format!("wait for close: {e}"))?;
+    if trailing != 0 {
+        return Err(format!("the server sent {trailing} bytes past its replies"));
     }
     Ok(())
 }

@@ -48,6 +48,12 @@ pub fn run(o: &Options) -> Result<Option<Report>, String> {
     match o.scenario {
         Scenario::Threaded | Scenario::Paced => serve_threaded(&listener, o, &tally)?,
         Scenario::Forking => return forking::serve(&listener, o, &tally).map(Some),
+        Scenario::PingPong => {
+            // --count is the number of exchanges, all on one connection.
+            let (stream, peer) = net::accept(&listener, o.timeout).map_err(io_ctx("accept"))?;
+            tally.connection(peer.ip());
+            merge(&mut extra, handle(&stream, o, None, &tally)?);
+        }
         _ => {
             for _ in 0..o.count {
                 let (stream, peer) = net::accept(&listener, o.timeout).map_err(io_ctx("accept"))?;
@@ -107,6 +113,7 @@ fn handle(
         Scenario::Splice => handle_splice(stream, o, tally, false),
         Scenario::SpliceEcho => handle_splice(stream, o, tally, true),
         Scenario::Short => handle_short(stream, o, tally),
+        Scenario::PingPong => handle_pingpong(stream, o, tally),
         Scenario::Paced => handle_echo(stream, tally),
     }
 }
@@ -275,6 +282,20 @@ fn handle_short(stream: &TcpStream, o: &Options, tally: &Tally) -> Result<Extra,
     send_counted(stream, o.reply, CHUNK, Duration::ZERO, tally).map_err(io_ctx("reply"))?;
     recv_to_eof(stream, tally).map_err(io_ctx("wait for close"))?;
     Ok(Extra::new())
+}
+
+/// Answers each of the client's --count requests in turn, then waits for
+/// the client to close.
+fn handle_pingpong(stream: &TcpStream, o: &Options, tally: &Tally) -> Result<Extra, String> {
+    for _ in 0..o.count {
+        recv_exact(stream, o.request as usize, tally).map_err(io_ctx("request"))?;
+        send_counted(stream, o.reply, CHUNK, Duration::ZERO, tally).map_err(io_ctx("reply"))?;
+    }
+    recv_to_eof(stream, tally).map_err(io_ctx("wait for close"))?;
+    finish(stream)?;
+    let mut extra = Extra::new();
+    extra.insert("exchanges".into(), json!(o.count));
+    Ok(extra)
 }
 
 fn serve_threaded(listener: &TcpListener, o: &Options, tally: &Tally) -> Result<(), String> {
