@@ -201,7 +201,7 @@ def main():
         ("stage_reads", "+ the socket reads of is_inet_tcp() and read_peer(): 4 bpf_probe_read_kernel calls"),
         ("stage_count", "+ the per-CPU hash lookup of the (process, peer) key and the atomic add"),
         ("stage_count_btf", "the same as the line above as a `tp_btf` program: the socket reads are plain loads"),
-        ("netio", "netio's tp_sock_send_length"),
+        ("netio", "netio's tp_sock_send_length (a `tp_btf` program reading the family once)"),
     ]
     base = cost.get(("tracked", "empty", "send"))
     if base and cost.get(("tracked", "stage_count", "send")):
@@ -448,19 +448,18 @@ def analysis(w, cost):
     w(f"  what the program that does only that lookup costs ({lu:.0f} ns). That path cannot be")
     w(f"  made shorter, and it meets the 1.5x goal.")
     w(f"- For a tracked process netio's program costs {nt:.0f} ns, {nt / e:.2f}x the empty")
-    w(f"  program. The stage programs, which repeat its steps one by one, show where that")
-    w(f"  goes: after the tgid lookup ({l:.0f} ns), the four `bpf_probe_read_kernel` calls")
-    w(f"  that read the socket's family (twice: `is_inet_tcp` and `read_peer` each read")
-    w(f"  it), protocol and peer address add {rd - l:.0f} ns, and the per-CPU hash lookup of the")
-    w(f"  28-byte (process, peer) key with its atomic add {ct - rd:.0f} ns more: {ct:.0f} ns in")
-    w(f"  all, {ct / e:.2f}x empty, the same order as netio's own {nt:.0f} ns.")
-    w(f"- The same steps as a `tp_btf` program, where the socket's fields are plain loads")
-    w(f"  instead of helper calls, cost {bt:.0f} ns ({bt / e:.2f}x empty). Counting per process")
-    w(f"  and peer needs that second hash lookup, so even then the tracked path stays")
-    w(f"  near or above 1.5x on these statistics. Proposed, not made here: attach the")
-    w(f"  tracepoint backend as `tp_btf` and read the family once; `tp_btf` changes how")
-    w(f"  the backend attaches, which `netio kernel`, the loader's fallbacks and the")
-    w(f"  kernel matrix must cover first.")
+    w(f"  program. The stage programs repeat, one by one, the steps of netio's earlier")
+    w(f"  raw_tp program: after the tgid lookup ({l:.0f} ns), its four `bpf_probe_read_kernel`")
+    w(f"  calls that read the socket's family (twice), protocol and peer address added")
+    w(f"  {rd - l:.0f} ns, and the per-CPU hash lookup of the 28-byte (process, peer) key with")
+    w(f"  its atomic add {ct - rd:.0f} ns more: {ct:.0f} ns in all, {ct / e:.2f}x empty.")
+    w(f"- The same steps as a `tp_btf` program, where the socket's fields are plain loads,")
+    w(f"  cost {bt:.0f} ns ({bt / e:.2f}x empty). netio's tracepoint backend now attaches")
+    w(f"  that way and reads the family once ({nt:.0f} ns). What keeps the counted path above")
+    w(f"  1.5x is the per-CPU hash lookup of the (process, peer) key and its atomic add,")
+    w(f"  which counting per process and peer needs; going below would take another")
+    w(f"  design (per-socket storage folded into the per-peer counters when the socket")
+    w(f"  closes), which exactness has to be proven for first.")
     if er == er and lr == lr:
         w(f"- Every program costs more on the receive hook, the one-lookup program too")
         w(f"  ({lr:.0f} vs {l:.0f} ns; empty {er:.0f} vs {e:.0f} ns): the reader has just been woken")
