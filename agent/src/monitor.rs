@@ -6,7 +6,6 @@
 //! the kernel no longer tracks its (pid, generation): its counters are read
 //! one last time, reported in that interval, then deleted.
 
-use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
 use std::path::PathBuf;
@@ -218,43 +217,34 @@ impl Monitor {
             let name = self.config.targets[index].name.clone();
             let target = self.target_id(&name);
             let p = info[&pid];
-            if let Some((_, gen)) = self.probes.tracked(pid) {
+            let gen = match self.probes.tracked(pid) {
+                Some((_, gen)) if self.procs.contains_key(&(pid, gen)) => continue,
                 // The kernel tracked it at fork or exec and its event is
                 // not read yet: it appears here, and the event, when read,
                 // finds it known.
-                if let Entry::Vacant(v) = self.procs.entry((pid, gen)) {
-                    v.insert(Proc {
-                        target,
-                        comm: p.comm.clone(),
-                        ignored: false,
-                        total: TrafficVal::default(),
-                    });
-                    if announce {
-                        let r = Record::process_appeared(&name, pid, p.ppid, &p.comm);
-                        self.write(&r);
+                Some((_, gen)) => gen,
+                None => {
+                    self.next_user_gen = (self.next_user_gen + 1) & !USER_GEN_BIT;
+                    let gen = USER_GEN_BIT | self.next_user_gen;
+                    if let Err(e) = self.probes.track(pid, gen, target) {
+                        eprintln!("netio: {e}");
+                        continue;
                     }
+                    gen
                 }
-                continue;
-            }
-            self.next_user_gen = (self.next_user_gen + 1) & !USER_GEN_BIT;
-            let gen = USER_GEN_BIT | self.next_user_gen;
-            match self.probes.track(pid, gen, target) {
-                Ok(()) => {
-                    self.procs.insert(
-                        (pid, gen),
-                        Proc {
-                            target,
-                            comm: p.comm.clone(),
-                            ignored: false,
-                            total: TrafficVal::default(),
-                        },
-                    );
-                    if announce {
-                        let r = Record::process_appeared(&name, pid, p.ppid, &p.comm);
-                        self.write(&r);
-                    }
-                }
-                Err(e) => eprintln!("netio: {e}"),
+            };
+            self.procs.insert(
+                (pid, gen),
+                Proc {
+                    target,
+                    comm: p.comm.clone(),
+                    ignored: false,
+                    total: TrafficVal::default(),
+                },
+            );
+            if announce {
+                let r = Record::process_appeared(&name, pid, p.ppid, &p.comm);
+                self.write(&r);
             }
         }
         Ok(())

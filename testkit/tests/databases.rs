@@ -24,7 +24,6 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
@@ -35,7 +34,7 @@ use std::sync::{Mutex, MutexGuard, Once};
 use std::time::{Duration, Instant};
 
 use capture::{Capture, Summary};
-use common::{event, num, output_within, record_pid, Bytes, Netio, Records, Scratch};
+use common::{event, free_port, num, output_within, record_pid, Bytes, Netio, Records, Scratch};
 use serde_json::Value;
 
 /// The Debian packages these tests run (also in TEST_PACKAGES in
@@ -110,15 +109,6 @@ fn ensure_packages() {
         install.extend(&missing);
         apt(&install);
     });
-}
-
-/// A loopback port nothing listens on now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn run_ok(cmd: &mut Command, limit: Duration) -> String {

@@ -11,12 +11,12 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{exchange, unique_name, Netio, Program, Records, Scratch, TARGET};
+use common::{exchange, free_port, unique_name, Netio, Program, Records, Scratch, TARGET};
 use serde_json::Value;
 
 const SD_ID: &str = "netio@32473";
@@ -54,15 +54,6 @@ struct Rsyslog {
     port: Option<u16>,
     /// The unix socket it reads, when it does.
     socket: Option<PathBuf>,
-}
-
-/// A loopback port nothing listens on now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn require_rsyslog() {

@@ -415,6 +415,15 @@ pub fn exchange(
 
 // ---------------------------------------------------------------- netio
 
+/// A loopback port nothing listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// The netio binary under test: `$NETIO_BIN`, else `netio` next to the test
 /// executable's parent (`target/debug/deps/..`).
 pub fn netio_bin() -> PathBuf {
