@@ -80,6 +80,10 @@ pub struct Monitor {
     /// What the kernel's cgroup map holds: (cgroup id, target id), sorted.
     cgroup_ids: Vec<(u64, u32)>,
     warned: HashSet<String>,
+    /// Thread groups whose exit the kernel reported since the last rescan:
+    /// /proc still lists a process while it exits, and the rescan must not
+    /// track it again.
+    exited: HashSet<u32>,
     procs: HashMap<(u32, u32), Proc>,
     last: HashMap<TrafficKey, TrafficVal>,
     last_stats: Stats,
@@ -107,6 +111,7 @@ impl Monitor {
             cgroups: Vec::new(),
             cgroup_ids: Vec::new(),
             warned: HashSet::new(),
+            exited: HashSet::new(),
             procs: HashMap::new(),
             last: HashMap::new(),
             last_stats: Stats::default(),
@@ -224,6 +229,13 @@ impl Monitor {
                 // finds it known.
                 Some((_, gen)) => gen,
                 None => {
+                    // Untracked in the kernel: new to netio, or exiting
+                    // (its exit hook drops the entry before /proc does).
+                    // Its exit event, if any, is in the ring buffer by now.
+                    self.drain_events();
+                    if self.exited.contains(&pid) {
+                        continue;
+                    }
                     self.next_user_gen = (self.next_user_gen + 1) & !USER_GEN_BIT;
                     let gen = USER_GEN_BIT | self.next_user_gen;
                     if let Err(e) = self.probes.track(pid, gen, target) {
@@ -247,10 +259,14 @@ impl Monitor {
                 self.write(&r);
             }
         }
+        self.exited.clear();
         Ok(())
     }
 
     fn handle_event(&mut self, e: LifecycleEvent) {
+        if e.kind == LifecycleKind::Exit {
+            self.exited.insert(e.tgid);
+        }
         let key = (e.tgid, e.gen);
         let is_new = !self.procs.contains_key(&key);
         let mut ignored = false;
