@@ -765,8 +765,33 @@ fn shipped_rsyslog_example_forwards_journal_records_with_every_netio_field() {
         socket: None,
     };
     forwarder.start();
-    // imjournal finds the journal's end before netio writes its first record.
-    std::thread::sleep(Duration::from_secs(2));
+    // imjournal ignores what is in the journal when it starts: netio's
+    // first record must come after it has found the journal's end. Probe
+    // entries in netio's name, until one reaches the collector, say when.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut logger = Command::new("logger")
+            .arg("--journald")
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("logger (util-linux)");
+        logger
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"SYSLOG_IDENTIFIER=netio\nNETIO_EVENT=probe\nMESSAGE=forwarder ready?\n")
+            .unwrap();
+        assert!(logger.wait().unwrap().success(), "logger --journald failed");
+        std::thread::sleep(Duration::from_millis(300));
+        if collector.messages().iter().any(|m| m["msgid"] == "probe") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the forwarder passed on no probe entry within 30 s; its log:\n{}",
+            std::fs::read_to_string(&forwarder.log).unwrap_or_default()
+        );
+    }
 
     let name = unique_name("ntj");
     let tracked = Program::named(&scratch, &name);
