@@ -150,13 +150,16 @@ impl Syslog {
         format!("{} {}", self.transport.name(), self.address)
     }
 
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), Invalid> {
         if !FACILITIES.iter().any(|(n, _)| *n == self.facility) {
             let names: Vec<&str> = FACILITIES.iter().map(|(n, _)| *n).collect();
-            return Err(format!(
-                "key `facility`: {:?} is not a facility; use one of {}",
-                self.facility,
-                names.join(", ")
+            return Err(Invalid::at(
+                &[At::Key("facility")],
+                format!(
+                    "key `facility`: {:?} is not a facility; use one of {}",
+                    self.facility,
+                    names.join(", ")
+                ),
             ));
         }
         // RFC 3164 allows a tag of 32 characters, RFC 5424 an APP-NAME of
@@ -169,31 +172,40 @@ impl Syslog {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
         {
-            return Err(format!(
+            return Err(Invalid::at(
+                &[At::Key("app_name")],
+                format!(
                 "key `app_name`: {:?} must be 1 to 32 characters of A-Z, a-z, 0-9, '.', '_' and '-'",
                 self.app_name
+            ),
             ));
         }
         if self.queue == 0 || self.queue > 1_000_000 {
-            return Err(format!(
-                "key `queue`: {} records; use 1 to 1000000",
-                self.queue
+            return Err(Invalid::at(
+                &[At::Key("queue")],
+                format!("key `queue`: {} records; use 1 to 1000000", self.queue),
             ));
         }
         match self.transport {
             Transport::Local => {
                 if !self.address.starts_with('/') || self.address.len() >= 108 {
-                    return Err(format!(
+                    return Err(Invalid::at(
+                        &[At::Key("address")],
+                        format!(
                         "key `address`: {:?} is not a unix socket path like \"/dev/log\" (absolute, under 108 bytes)",
                         self.address
+                    ),
                     ));
                 }
             }
             _ => {
                 if self.host_port().is_none() {
-                    return Err(format!(
+                    return Err(Invalid::at(
+                        &[At::Key("address")],
+                        format!(
                         "key `address`: {:?} is not host:port (like \"logs.example.net:6514\" or \"[::1]:514\")",
                         self.address
+                    ),
                     ));
                 }
             }
@@ -205,17 +217,26 @@ impl Syslog {
                 ("client_key", &self.client_key),
             ] {
                 if v.is_some() {
-                    return Err(format!(
-                        "key `{k}` applies only to transport = \"tls\", not {:?}",
-                        self.transport.name()
+                    return Err(Invalid::at(
+                        &[At::Key(k)],
+                        format!(
+                            "key `{k}` applies only to transport = \"tls\", not {:?}",
+                            self.transport.name()
+                        ),
                     ));
                 }
             }
         }
         if self.client_cert.is_some() != self.client_key.is_some() {
-            return Err(
-                "keys `client_cert` and `client_key` go together: give both or neither".into(),
-            );
+            let given = if self.client_cert.is_some() {
+                "client_cert"
+            } else {
+                "client_key"
+            };
+            return Err(Invalid::at(
+                &[At::Key(given)],
+                "keys `client_cert` and `client_key` go together: give both or neither",
+            ));
         }
         Ok(())
     }
@@ -451,108 +472,145 @@ impl Config {
 
     pub fn parse(text: &str) -> Result<Config, String> {
         let config: Config = toml::from_str(text).map_err(|e| describe_toml_error(text, &e))?;
-        config.validate()?;
+        config.validate().map_err(|e| e.describe(text))?;
         Ok(config)
     }
 
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), Invalid> {
         const DAY: Duration = Duration::from_secs(86_400);
+        let interval = [At::Key("interval")];
         if self.interval > DAY {
-            return Err(format!(
-                "key `interval`: {} is too long; use at most \"1day\"",
-                humantime::format_duration(self.interval)
+            return Err(Invalid::at(
+                &interval,
+                format!(
+                    "key `interval`: {} is too long; use at most \"1day\"",
+                    humantime::format_duration(self.interval)
+                ),
             ));
-        }
-        for t in &self.targets {
-            if let Some(th) = &t.threshold {
-                if th.sustain > 7 * DAY || th.reminder > 30 * DAY {
-                    return Err(format!(
-                        "[[target]] `{}`: [target.threshold] `for` is at most \"7days\" and `reminder` at most \"30days\"",
-                        t.name
-                    ));
-                }
-            }
         }
         if self.interval < Duration::from_millis(100) {
-            return Err(format!(
-                "key `interval`: {} is too short; use at least \"100ms\"",
-                humantime::format_duration(self.interval)
+            return Err(Invalid::at(
+                &interval,
+                format!(
+                    "key `interval`: {} is too short; use at least \"100ms\"",
+                    humantime::format_duration(self.interval)
+                ),
             ));
         }
-        if self.capacity.processes == 0 || self.capacity.peers == 0 {
-            return Err("key `capacity`: processes and peers must be at least 1".into());
+        for (key, n) in [
+            ("processes", self.capacity.processes),
+            ("peers", self.capacity.peers),
+        ] {
+            if n == 0 {
+                return Err(Invalid::at(
+                    &[At::Key("capacity"), At::Key(key)],
+                    format!("[capacity] key `{key}` must be at least 1"),
+                ));
+            }
         }
         if self.targets.is_empty() {
-            return Err("no [[target]]: add at least one with a name and process names".into());
+            return Err(Invalid::at(
+                &[],
+                "no [[target]]: add at least one with a name and process names",
+            ));
         }
         if self.targets.len() > u16::MAX as usize {
-            return Err(format!(
-                "{} targets; at most {}",
-                self.targets.len(),
-                u16::MAX
+            return Err(Invalid::at(
+                &[],
+                format!("{} targets; at most {}", self.targets.len(), u16::MAX),
             ));
         }
         for (i, s) in self.syslog.iter().enumerate() {
-            s.validate()
-                .map_err(|e| format!("[[syslog]] #{}: {e}", i + 1))?;
+            s.validate().map_err(|e| {
+                e.within(
+                    &[At::Key("syslog"), At::Index(i)],
+                    &format!("[[syslog]] #{}", i + 1),
+                )
+            })?;
         }
         let mut seen = HashSet::new();
         let mut names = HashSet::new();
         for (i, t) in self.targets.iter().enumerate() {
+            let here = [At::Key("target"), At::Index(i)];
             let at = format!("[[target]] #{} (`{}`)", i + 1, t.name);
+            let bad =
+                |path: &[At], message: String| Err(Invalid::at(path, message).within(&here, &at));
             if t.name.trim().is_empty() {
-                return Err(format!("[[target]] #{}: key `name` is empty", i + 1));
+                return Err(Invalid::at(&[At::Key("name")], "key `name` is empty")
+                    .within(&here, &format!("[[target]] #{}", i + 1)));
             }
             if !seen.insert(t.name.as_str()) {
-                return Err(format!(
-                    "{at}: key `name`: a target of that name exists already"
-                ));
+                return bad(
+                    &[At::Key("name")],
+                    "key `name`: a target of that name exists already".into(),
+                );
             }
             if t.process.is_empty() && t.unit.is_none() && t.cgroup.is_none() {
-                return Err(format!(
-                    "{at}: key `process` is empty and there is no `unit` or `cgroup`: say which processes belong to it"
-                ));
+                return bad(
+                    &[At::Key("process")],
+                    "key `process` is empty and there is no `unit` or `cgroup`: say which processes belong to it".into(),
+                );
             }
             if let Some(u) = &t.unit {
                 if u.is_empty() || u.contains('/') {
-                    return Err(format!(
-                        "{at}: key `unit`: {u:?} is not a unit name like \"postgresql.service\""
-                    ));
+                    return bad(
+                        &[At::Key("unit")],
+                        format!("key `unit`: {u:?} is not a unit name like \"postgresql.service\""),
+                    );
                 }
             }
             if let Some(c) = &t.cgroup {
                 if !c.starts_with('/') || c.contains("..") {
-                    return Err(format!(
-                        "{at}: key `cgroup`: {c:?} must be an absolute path below the cgroup2 mount, like \"/system.slice/x.service\""
-                    ));
+                    return bad(
+                        &[At::Key("cgroup")],
+                        format!("key `cgroup`: {c:?} must be an absolute path below the cgroup2 mount, like \"/system.slice/x.service\""),
+                    );
                 }
             }
             if let Some(th) = &t.threshold {
+                let threshold = At::Key("threshold");
                 if th.sent.is_none()
                     && th.received.is_none()
                     && th.peer_sent.is_none()
                     && th.peer_received.is_none()
                 {
-                    return Err(format!(
-                        "{at}: [target.threshold] sets no rate: give sent, received, peer_sent or peer_received"
-                    ));
+                    return bad(
+                        &[threshold],
+                        "[target.threshold] sets no rate: give sent, received, peer_sent or peer_received".into(),
+                    );
                 }
                 if th.reminder.is_zero() {
-                    return Err(format!(
-                        "{at}: [target.threshold] key `reminder` must be longer than 0s"
-                    ));
+                    return bad(
+                        &[threshold, At::Key("reminder")],
+                        "[target.threshold] key `reminder` must be longer than 0s".into(),
+                    );
+                }
+                if th.sustain > 7 * DAY {
+                    return bad(
+                        &[threshold, At::Key("for")],
+                        "[target.threshold] key `for` is at most \"7days\"".into(),
+                    );
+                }
+                if th.reminder > 30 * DAY {
+                    return bad(
+                        &[threshold, At::Key("reminder")],
+                        "[target.threshold] key `reminder` is at most \"30days\"".into(),
+                    );
                 }
             }
-            for p in &t.process {
+            for (j, p) in t.process.iter().enumerate() {
+                let entry = [At::Key("process"), At::Index(j)];
                 if p.is_empty() || p.contains('/') || p.contains('\0') {
-                    return Err(format!(
-                        "{at}: key `process`: {p:?} is not a process name (no path, not empty)"
-                    ));
+                    return bad(
+                        &entry,
+                        format!("key `process`: {p:?} is not a process name (no path, not empty)"),
+                    );
                 }
                 if !names.insert(p.as_str()) {
-                    return Err(format!(
-                        "{at}: key `process`: {p:?} is listed by two targets"
-                    ));
+                    return bad(
+                        &entry,
+                        format!("key `process`: {p:?} is listed by two targets"),
+                    );
                 }
             }
         }
@@ -671,6 +729,81 @@ impl Config {
             .position(|t| t.process.iter().any(|p| p == process_name))
             .map(|i| i as u32)
     }
+}
+
+/// One step of the way to a value in the config: a key, or an index into
+/// an array (of tables or of values).
+#[derive(Debug, Clone, Copy)]
+enum At {
+    Key(&'static str),
+    Index(usize),
+}
+
+/// A value the TOML parser accepted but netio cannot use: why, and where,
+/// as the way to it from the top of the file. `describe` turns the way into
+/// a line number, so that these errors name the line as parse errors do.
+#[derive(Debug)]
+struct Invalid {
+    at: Vec<At>,
+    message: String,
+}
+
+impl Invalid {
+    fn at(at: &[At], message: impl Into<String>) -> Invalid {
+        Invalid {
+            at: at.to_vec(),
+            message: message.into(),
+        }
+    }
+
+    /// The same error inside a table: `prefix` is the way to that table,
+    /// `label` how the message names it (`[[syslog]] #2`).
+    fn within(mut self, prefix: &[At], label: &str) -> Invalid {
+        self.at.splice(0..0, prefix.iter().copied());
+        self.message = format!("{label}: {}", self.message);
+        self
+    }
+
+    /// `line N: message (at `the line`)`, as describe_toml_error words it,
+    /// or the message alone when the way leads nowhere in the text (a
+    /// value left to its default, or a rule about the file as a whole).
+    fn describe(&self, text: &str) -> String {
+        match locate(text, &self.at) {
+            Some(offset) => {
+                let line = text[..offset.min(text.len())].matches('\n').count() + 1;
+                let snippet = text.lines().nth(line - 1).unwrap_or("").trim();
+                format!("line {line}: {} (at `{snippet}`)", self.message)
+            }
+            None => self.message.clone(),
+        }
+    }
+}
+
+/// The byte offset of the deepest step of `at` that the text spells out:
+/// the key's own line where there is one, else the value's or the table's.
+fn locate(text: &str, at: &[At]) -> Option<usize> {
+    let doc = toml_edit::ImDocument::parse(text).ok()?;
+    let mut item = doc.as_item();
+    let mut found = None;
+    for step in at {
+        let next = match *step {
+            At::Key(k) => {
+                let Some((key, next)) = item.as_table_like().and_then(|t| t.get_key_value(k))
+                else {
+                    break;
+                };
+                found = key.span().or(next.span()).or(found);
+                next
+            }
+            At::Index(i) => {
+                let Some(next) = item.get(i) else { break };
+                found = next.span().or(found);
+                next
+            }
+        };
+        item = next;
+    }
+    found.map(|span| span.start)
 }
 
 /// toml's errors carry a byte span; operators want a line number and the key.
