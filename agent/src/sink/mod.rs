@@ -5,8 +5,6 @@ pub mod ecs;
 pub mod syslog;
 pub mod text;
 
-// Not chosen by main.rs yet (selecting a sink is its owner's): until it
-// is, only the tests use it.
 pub mod journal;
 
 use std::io::{self, Write};
@@ -27,6 +25,12 @@ pub trait Sink {
     fn write(&mut self, record: &Record) -> io::Result<()>;
     /// Called once per interval, after its records.
     fn flush(&mut self) -> io::Result<()>;
+    /// Records this sink accepted but could not keep since the last call
+    /// (a syslog queue that was full), as a `degraded` record for the
+    /// other outputs: a loss in one is then seen in all the others.
+    fn take_lost(&mut self) -> Option<Record> {
+        None
+    }
 }
 
 /// One JSON object per line. Numbers are JSON numbers; the journal renders
@@ -77,7 +81,8 @@ impl<W: Write> Sink for JsonSink<W> {
 
 /// Several sinks at once (the main output and each syslog destination):
 /// every record goes to each, and one failing does not keep it from the
-/// others.
+/// others. What one of them lost in an interval is reported to the others
+/// at the interval's end.
 pub struct Fanout(pub Vec<Box<dyn Sink>>);
 
 impl Sink for Fanout {
@@ -93,11 +98,77 @@ impl Sink for Fanout {
 
     fn flush(&mut self) -> io::Result<()> {
         let mut result = Ok(());
+        for i in 0..self.0.len() {
+            let Some(lost) = self.0[i].take_lost() else {
+                continue;
+            };
+            for (j, s) in self.0.iter_mut().enumerate() {
+                if j != i {
+                    if let Err(e) = s.write(&lost) {
+                        result = result.and(Err(e));
+                    }
+                }
+            }
+        }
         for s in &mut self.0 {
             if let Err(e) = s.flush() {
                 result = result.and(Err(e));
             }
         }
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    /// Keeps what it is given; loses `lose` records once, if asked to.
+    struct Probe {
+        got: Rc<RefCell<Vec<String>>>,
+        lose: u64,
+    }
+
+    impl Sink for Probe {
+        fn write(&mut self, record: &Record) -> io::Result<()> {
+            self.got.borrow_mut().push(to_json(record));
+            Ok(())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+        fn take_lost(&mut self) -> Option<Record> {
+            let n = std::mem::take(&mut self.lose);
+            (n > 0).then(|| Record::degraded("syslog_dropped", n, None, "test"))
+        }
+    }
+
+    #[test]
+    fn a_loss_in_one_output_is_reported_to_the_others_once() {
+        let logs: Vec<Rc<RefCell<Vec<String>>>> = (0..3).map(|_| Rc::default()).collect();
+        let mut fan = Fanout(
+            logs.iter()
+                .enumerate()
+                .map(|(i, got)| {
+                    Box::new(Probe {
+                        got: got.clone(),
+                        lose: if i == 1 { 7 } else { 0 },
+                    }) as Box<dyn Sink>
+                })
+                .collect(),
+        );
+        fan.flush().unwrap();
+        fan.flush().unwrap();
+        for (i, got) in logs.iter().enumerate() {
+            let got = got.borrow();
+            if i == 1 {
+                assert!(got.is_empty(), "the sink that lost records: {got:?}");
+            } else {
+                assert_eq!(got.len(), 1, "output {i}: {got:?}");
+                assert!(got[0].contains("\"NETIO_COUNT\":7"), "{}", got[0]);
+            }
+        }
     }
 }

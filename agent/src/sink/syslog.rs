@@ -9,7 +9,8 @@
 //! When the queue is full new records are dropped and counted; the count
 //! goes to the collector as a `degraded` record (reason `syslog_dropped`)
 //! in the place where the records are missing, so its stream shows the
-//! gap and its size.
+//! gap and its size, and to the other outputs (the journal, other
+//! destinations) at the end of the interval in which they were dropped.
 //!
 //! Plain TCP syslog has no acknowledgements: a record written into the
 //! kernel's buffer just before the collector dies cannot be known lost.
@@ -285,6 +286,8 @@ pub struct SyslogSink {
     /// The queue was full and the drop noted on stderr; cleared once a
     /// record fits again.
     dropping: bool,
+    /// Records dropped since the other outputs were last told.
+    unreported: u64,
 }
 
 impl SyslogSink {
@@ -335,6 +338,7 @@ impl SyslogSink {
             capacity: config.queue as usize,
             name,
             dropping: false,
+            unreported: 0,
         })
     }
 }
@@ -345,6 +349,7 @@ impl Sink for SyslogSink {
         let mut st = self.shared.lock();
         if st.messages >= self.capacity {
             st.dropped += 1;
+            self.unreported += 1;
             if !self.dropping {
                 self.dropping = true;
                 eprintln!(
@@ -368,6 +373,21 @@ impl Sink for SyslogSink {
     fn flush(&mut self) -> io::Result<()> {
         // The sender delivers as records come; nothing waits for it here.
         Ok(())
+    }
+
+    fn take_lost(&mut self) -> Option<Record> {
+        let n = std::mem::take(&mut self.unreported);
+        (n > 0).then(|| {
+            Record::degraded(
+                DROPPED_REASON,
+                n,
+                None,
+                &format!(
+                    "the queue for syslog {} ({} records) was full while the collector was down or slow; {n} records were not sent to it",
+                    self.name, self.capacity
+                ),
+            )
+        })
     }
 }
 
