@@ -71,6 +71,20 @@ fn systemd_verifies_the_unit_and_scores_its_sandbox_2_5_or_better() {
 }
 
 #[test]
+fn journald_is_told_not_to_rate_limit_netios_records() {
+    // Without systemd as PID 1 there is no unit for journald to apply it
+    // to; what is checked is that the unit asks (systemd passes it on to
+    // journald as the unit's rate limit).
+    let settings = service_settings();
+    let limit: Vec<&String> = settings
+        .iter()
+        .filter(|(k, _)| k == "LogRateLimitIntervalSec")
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(limit, ["0"], "LogRateLimitIntervalSec= in netio.service");
+}
+
+#[test]
 fn reload_validates_the_config_before_signalling() {
     let reload: Vec<String> = service_settings()
         .into_iter()
