@@ -242,25 +242,29 @@ static __always_inline bool tcp_peer_btf(struct sock *sk, struct traffic_key *ke
 	return true;
 }
 
-SEC("tp_btf/sock_send_length")
-int BPF_PROG(tp_sock_send_length, struct sock *sk, int ret, int flags)
+/* account() for a socket the program holds as a BTF pointer (tp_btf and
+ * fentry programs): its fields are plain loads, no bpf_probe_read_kernel. */
+static __always_inline void account_btf(struct sock *sk, __s64 bytes, bool sent)
 {
 	struct traffic_key key = {};
 	struct tracked *t;
 
-	if (ret > 0 && (t = current_tracked()) && tcp_peer_btf(sk, &key))
-		count(t, &key, ret, true);
+	if (bytes > 0 && (t = current_tracked()) && tcp_peer_btf(sk, &key))
+		count(t, &key, bytes, sent);
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(tp_sock_send_length, struct sock *sk, int ret, int flags)
+{
+	account_btf(sk, ret, true);
 	return 0;
 }
 
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(tp_sock_recv_length, struct sock *sk, int ret, int flags)
 {
-	struct traffic_key key = {};
-	struct tracked *t;
-
-	if (ret > 0 && !(flags & MSG_PEEK) && (t = current_tracked()) && tcp_peer_btf(sk, &key))
-		count(t, &key, ret, false);
+	if (!(flags & MSG_PEEK))
+		account_btf(sk, ret, false);
 	return 0;
 }
 
@@ -387,7 +391,7 @@ int tp_exit_sendfile(struct syscall_exit_ctx *ctx)
 SEC("fexit/tcp_sendmsg")
 int BPF_PROG(fexit_tcp_sendmsg, struct sock *sk, struct msghdr *msg, size_t size, int ret)
 {
-	account(sk, ret, true);
+	account_btf(sk, ret, true);
 	return 0;
 }
 
@@ -396,7 +400,7 @@ SEC("fexit/tcp_sendpage")
 int BPF_PROG(fexit_tcp_sendpage, struct sock *sk, struct page *page, int offset, size_t size,
 	     int flags, int ret)
 {
-	account(sk, ret, true);
+	account_btf(sk, ret, true);
 	return 0;
 }
 
@@ -406,7 +410,7 @@ int BPF_PROG(fexit_tcp_recvmsg, struct sock *sk, struct msghdr *msg, size_t len,
 	     int *addr_len, int ret)
 {
 	if (!(flags & MSG_PEEK))
-		account(sk, ret, false);
+		account_btf(sk, ret, false);
 	return 0;
 }
 
@@ -416,7 +420,7 @@ int BPF_PROG(fexit_tcp_recvmsg_noaddrlen, struct sock *sk, struct msghdr *msg, s
 	     int flags, int ret)
 {
 	if (!(flags & MSG_PEEK))
-		account(sk, ret, false);
+		account_btf(sk, ret, false);
 	return 0;
 }
 
@@ -426,7 +430,7 @@ int BPF_PROG(fexit_tcp_recvmsg_nonblock, struct sock *sk, struct msghdr *msg, si
 	     int nonblock, int flags, int *addr_len, int ret)
 {
 	if (!(flags & MSG_PEEK))
-		account(sk, ret, false);
+		account_btf(sk, ret, false);
 	return 0;
 }
 
@@ -440,7 +444,7 @@ SEC("fexit/tcp_splice_read")
 int BPF_PROG(fexit_tcp_splice_read, struct socket *sock, loff_t *ppos,
 	     struct pipe_inode_info *pipe, size_t len, unsigned int flags, ssize_t ret)
 {
-	account(BPF_CORE_READ(sock, sk), ret, false);
+	account_btf(sock->sk, ret, false);
 	return 0;
 }
 
