@@ -48,6 +48,7 @@ struct in6_addr {
 struct sock_common {
 	__be32 skc_daddr;
 	unsigned short skc_family;
+	volatile unsigned char skc_state;
 	struct in6_addr skc_v6_daddr;
 };
 

@@ -2,12 +2,12 @@
 //! tracepoints `sock_send_length` and `sock_recv_length` and keeps them
 //! attached until killed.
 //!
-//!     bench-empty [--lookup] [--stages]
+//!     bench-empty [--lookup] [--stages] [--only=NAME,NAME...]
 //!
 //! Prints `ready` and the programs' names once attached. `--lookup` also
 //! attaches the programs that do one hash lookup of the thread group id,
 //! `--stages` those that time the steps of netio's path for a tracked
-//! process (see src/empty.bpf.c). scripts/benchmark reads the
+//! process (see src/empty.bpf.c); `--only` attaches just the programs named. scripts/benchmark reads the
 //! programs' run time and run count with bpftool (kernel.bpf_stats_enabled).
 
 use std::io::Write;
@@ -20,18 +20,24 @@ static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/empty.bpf.o"));
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (mut lookup, mut stages) = (false, false);
+    let mut only: Option<Vec<String>> = None;
     for a in &args {
         match a.as_str() {
             "--lookup" => lookup = true,
             "--stages" => stages = true,
+            s if s.starts_with("--only=") => {
+                only = Some(s["--only=".len()..].split(',').map(String::from).collect())
+            }
             _ => {
-                eprintln!("usage: bench-empty [--lookup] [--stages]");
+                eprintln!("usage: bench-empty [--lookup] [--stages] [--only=NAME,NAME...]");
                 return ExitCode::from(2);
             }
         }
     }
     let wanted = |name: &str| {
-        if name.starts_with("lookup_") {
+        if let Some(only) = &only {
+            only.iter().any(|o| o == name)
+        } else if name.starts_with("lookup_") {
             lookup
         } else if name.starts_with("stage_") {
             stages
