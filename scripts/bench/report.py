@@ -321,26 +321,7 @@ def main():
     w("its spread is the lowest and highest per-round ratio against that round's no-agent")
     w("run.")
     w("")
-    w("| workload | " + " | ".join(AGENTS) + " |")
-    w("|---|" + "---|" * len(AGENTS))
-    ratios = {}
-    for key, label in WORKLOADS:
-        base = db.get((key, "none"), {})
-        cells = []
-        for a in AGENTS:
-            vals = db.get((key, a), {})
-            if not vals:
-                cells.append("n/a")
-                continue
-            v = list(vals.values())
-            if a == "none":
-                cells.append(f"{f0(med(v))} ({spread(v, f0)})")
-                continue
-            r = med(v) / med(list(base.values())) if base else float("nan")
-            per = [vals[k] / base[k] for k in vals if k in base]
-            ratios[(key, a)] = (r, per)
-            cells.append(f"{f0(med(v))}, **{f3(r)}** ({spread(per, f3)})")
-        w(f"| {label} | " + " | ".join(cells) + " |")
+    ratios = ratio_table(w, db, f0, lambda label: label)
     noise = []
     spread_of = {}
     for key, label in WORKLOADS:
@@ -362,33 +343,15 @@ def main():
         w("ratio to no agent (above 1 = the agent's cost). Less sensitive than throughput")
         w("to how much CPU the virtual machine gets.")
         w("")
-        w("| workload | " + " | ".join(AGENTS) + " |")
-        w("|---|" + "---|" * len(AGENTS))
-        for key, label in WORKLOADS:
-            base = dbcpu.get((key, "none"), {})
-            cells = []
-            for a in AGENTS:
-                vals = dbcpu.get((key, a), {})
-                if not vals:
-                    cells.append("n/a")
-                    continue
-                v = list(vals.values())
-                if a == "none":
-                    cells.append(f"{f2(med(v))} ({spread(v, f2)})")
-                    continue
-                r = med(v) / med(list(base.values())) if base else float("nan")
-                per = [vals[k] / base[k] for k in vals if k in base]
-                cpu_ratios[(key, a)] = (r, per)
-                cells.append(f"{f2(med(v))}, **{f3(r)}** ({spread(per, f3)})")
-            w(f"| {label.split(' (')[0]} | " + " | ".join(cells) + " |")
+        cpu_ratios = ratio_table(w, dbcpu, f2, lambda label: label.split(" (")[0])
         w("")
+    # A difference within the no-agent runs' own spread, or between
+    # per-round ranges that overlap, shows nothing.
+    def overlap(x, y):
+        return bool(x[1] and y[1]) and min(x[1]) <= max(y[1]) and min(y[1]) <= max(x[1])
+
     for key, label in WORKLOADS:
         n, b = ratios.get((key, "netio")), ratios.get((key, "bpftrace"))
-        # A difference within the no-agent runs' own spread, or between
-        # per-round ranges that overlap, shows nothing.
-        def overlap(x, y):
-            return bool(x[1] and y[1]) and min(x[1]) <= max(y[1]) and min(y[1]) <= max(x[1])
-
         noisy = n and b and (abs(n[0] - b[0]) < spread_of.get(key, 0) or overlap(n, b))
         if n and b:
             goals.append((f"{label}: netio's throughput cost below bpftrace's "
@@ -487,6 +450,34 @@ def main():
     svg(svg_path, cost, ratios)
     for text, ok in goals:
         print(f"goal {'NOT SHOWN (noise)' if ok is None else 'met' if ok else 'NOT MET'}: {text}")
+
+
+def ratio_table(w, data, fmt, label_of):
+    """One table of WORKLOADS by AGENTS from data[(workload, agent)] =
+    {round: value}: no agent's median and spread, each agent's median with
+    its ratio to no agent's and the spread of its per-round ratios. Returns
+    {(workload, agent): (ratio, per-round ratios)}."""
+    w("| workload | " + " | ".join(AGENTS) + " |")
+    w("|---|" + "---|" * len(AGENTS))
+    ratios = {}
+    for key, label in WORKLOADS:
+        base = data.get((key, "none"), {})
+        cells = []
+        for a in AGENTS:
+            vals = data.get((key, a), {})
+            if not vals:
+                cells.append("n/a")
+                continue
+            v = list(vals.values())
+            if a == "none":
+                cells.append(f"{fmt(med(v))} ({spread(v, fmt)})")
+                continue
+            r = med(v) / med(list(base.values())) if base else float("nan")
+            per = [vals[k] / base[k] for k in vals if k in base]
+            ratios[(key, a)] = (r, per)
+            cells.append(f"{fmt(med(v))}, **{f3(r)}** ({spread(per, f3)})")
+        w(f"| {label_of(label)} | " + " | ".join(cells) + " |")
+    return ratios
 
 
 def signed_rank_test(diffs):
