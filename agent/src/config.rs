@@ -764,18 +764,11 @@ impl Invalid {
         self
     }
 
-    /// `line N: message (at `the line`)`, as describe_toml_error words it,
-    /// or the message alone when the way leads nowhere in the text (a
-    /// value left to its default, or a rule about the file as a whole).
+    /// The message with its line, as parse errors have theirs, or alone
+    /// when the way leads nowhere in the text (a value left to its
+    /// default, or a rule about the file as a whole).
     fn describe(&self, text: &str) -> String {
-        match locate(text, &self.at) {
-            Some(offset) => {
-                let line = text[..offset.min(text.len())].matches('\n').count() + 1;
-                let snippet = text.lines().nth(line - 1).unwrap_or("").trim();
-                format!("line {line}: {} (at `{snippet}`)", self.message)
-            }
-            None => self.message.clone(),
-        }
+        with_line(text, locate(text, &self.at), &self.message)
     }
 }
 
@@ -808,14 +801,24 @@ fn locate(text: &str, at: &[At]) -> Option<usize> {
 
 /// toml's errors carry a byte span; operators want a line number and the key.
 fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
-    let msg = e.message().trim_end().to_string();
-    match e.span() {
-        Some(span) => {
-            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+    with_line(
+        text,
+        e.span().map(|span| span.start),
+        e.message().trim_end(),
+    )
+}
+
+/// `line N: message (at `the line`)` for the line holding byte `offset`,
+/// or the message alone without one: how every config error names its
+/// place.
+fn with_line(text: &str, offset: Option<usize>, message: &str) -> String {
+    match offset {
+        Some(offset) => {
+            let line = text[..offset.min(text.len())].matches('\n').count() + 1;
             let snippet = text.lines().nth(line - 1).unwrap_or("").trim();
-            format!("line {line}: {msg} (at `{snippet}`)")
+            format!("line {line}: {message} (at `{snippet}`)")
         }
-        None => msg,
+        None => message.to_string(),
     }
 }
 
