@@ -48,6 +48,20 @@ pub const SD_ID: &str = "netio@32473";
 /// room for.
 pub const DROPPED_REASON: &str = "syslog_dropped";
 
+/// The `degraded` record for `n` records that found the queue of the
+/// destination `name` (`queue` records) full: sent to the destination in
+/// their place, and to the other outputs.
+fn dropped_record(name: &str, queue: usize, n: u64) -> Record {
+    Record::degraded(
+        DROPPED_REASON,
+        n,
+        None,
+        &format!(
+            "the queue for syslog {name} ({queue} records) was full while the collector was down or slow; {n} records were not sent to it"
+        ),
+    )
+}
+
 /// The first wait before reconnecting, doubled after each failure up to
 /// `MAX_BACKOFF`: a collector that restarts is found again within seconds,
 /// and one that is down for hours costs a connection attempt every few.
@@ -377,17 +391,7 @@ impl Sink for SyslogSink {
 
     fn take_lost(&mut self) -> Option<Record> {
         let n = std::mem::take(&mut self.unreported);
-        (n > 0).then(|| {
-            Record::degraded(
-                DROPPED_REASON,
-                n,
-                None,
-                &format!(
-                    "the queue for syslog {} ({} records) was full while the collector was down or slow; {n} records were not sent to it",
-                    self.name, self.capacity
-                ),
-            )
-        })
+        (n > 0).then(|| dropped_record(&self.name, self.capacity, n))
     }
 }
 
@@ -468,15 +472,7 @@ fn send_loop(shared: &Shared, dest: &Destination) {
         let message = match message {
             Ok(m) => m,
             Err(n) => {
-                let gap = Record::degraded(
-                    DROPPED_REASON,
-                    n,
-                    None,
-                    &format!(
-                        "the queue for syslog {name} ({} records) was full while the collector was down or slow; {n} records were not sent",
-                        dest.config.queue
-                    ),
-                );
+                let gap = dropped_record(&name, dest.config.queue as usize, n);
                 match dest.format.render(&gap, SystemTime::now()) {
                     Ok(m) => m,
                     Err(e) => {
