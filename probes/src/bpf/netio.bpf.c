@@ -110,6 +110,19 @@ static __always_inline void stat_add(__u32 idx, __u64 n)
 		__sync_fetch_and_add(v, n);
 }
 
+/* An IPv6 peer into a zeroed key, or the IPv4 one behind it: a dual-stack
+ * listener sees IPv4 clients as ::ffff:a.b.c.d. */
+static __always_inline void set_peer6(struct traffic_key *key, const __u32 w[4])
+{
+	if (w[0] == 0 && w[1] == 0 && w[2] == bpf_htonl(0xffff)) {
+		key->family = PEER_INET;
+		__builtin_memcpy(key->addr, &w[3], 4);
+		return;
+	}
+	key->family = PEER_INET6;
+	__builtin_memcpy(key->addr, w, 16);
+}
+
 static __always_inline void read_peer(struct sock *sk, struct traffic_key *key)
 {
 	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
@@ -119,17 +132,10 @@ static __always_inline void read_peer(struct sock *sk, struct traffic_key *key)
 		bpf_core_read(key->addr, 4, &sk->__sk_common.skc_daddr);
 		return;
 	}
-	key->family = PEER_INET6;
-	bpf_core_read(key->addr, 16, &sk->__sk_common.skc_v6_daddr);
-	/* A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d. */
-	__u64 lo, hi;
-	__builtin_memcpy(&lo, key->addr, 8);
-	__builtin_memcpy(&hi, key->addr + 8, 8);
-	if (lo == 0 && (hi & 0xffffffff) == 0xffff0000) {
-		key->family = PEER_INET;
-		__builtin_memcpy(key->addr, key->addr + 12, 4);
-		__builtin_memset(key->addr + 4, 0, 12);
-	}
+	__u32 w[4];
+
+	bpf_core_read(w, sizeof(w), &sk->__sk_common.skc_v6_daddr);
+	set_peer6(key, w);
 }
 
 static __always_inline bool is_inet_tcp(struct sock *sk)
@@ -142,21 +148,26 @@ static __always_inline bool is_inet_tcp(struct sock *sk)
 	return BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP;
 }
 
-/* The calling process's tracking entry, or NULL: the one lookup every
- * event of an untracked process pays. */
-static __always_inline struct tracked *current_tracked(void)
+/* The calling process's tracking entry, or NULL, and its thread group id:
+ * the one lookup every event of an untracked process pays. */
+static __always_inline struct tracked *tracked_tgid(__u32 *tgid)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-
-	return bpf_map_lookup_elem(&tracked, &tgid);
+	*tgid = bpf_get_current_pid_tgid() >> 32;
+	return bpf_map_lookup_elem(&tracked, tgid);
 }
 
-/* Adds `bytes` to the counter of the calling process and the peer already
- * in `key`. */
+static __always_inline struct tracked *current_tracked(void)
+{
+	__u32 tgid;
+
+	return tracked_tgid(&tgid);
+}
+
+/* Adds `bytes` to the counter of the process `t` (thread group key->tgid)
+ * and the peer already in `key`. */
 static __always_inline void count(struct tracked *t, struct traffic_key *key, __s64 bytes,
 				  bool sent)
 {
-	key->tgid = bpf_get_current_pid_tgid() >> 32;
 	key->gen = t->gen;
 	key->target = t->target;
 
@@ -186,11 +197,12 @@ static __always_inline void count(struct tracked *t, struct traffic_key *key, __
 		__sync_fetch_and_add(&v->received, bytes);
 }
 
-static __always_inline void account_to(struct tracked *t, struct sock *sk, __s64 bytes, bool sent)
+static __always_inline void account_to(struct tracked *t, __u32 tgid, struct sock *sk, __s64 bytes,
+				       bool sent)
 {
 	if (bytes <= 0 || !sk || !t)
 		return;
-	struct traffic_key key = {};
+	struct traffic_key key = { .tgid = tgid };
 
 	read_peer(sk, &key);
 	count(t, &key, bytes, sent);
@@ -198,8 +210,10 @@ static __always_inline void account_to(struct tracked *t, struct sock *sk, __s64
 
 static __always_inline void account(struct sock *sk, __s64 bytes, bool sent)
 {
+	__u32 tgid;
+
 	if (bytes > 0)
-		account_to(current_tracked(), sk, bytes, sent);
+		account_to(tracked_tgid(&tgid), tgid, sk, bytes, sent);
 }
 
 /* ---- tracepoint backend (Linux 6.3+) ---------------------------------- */
@@ -231,14 +245,7 @@ static __always_inline bool tcp_peer_btf(struct sock *sk, struct traffic_key *ke
 	w[1] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[1];
 	w[2] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[2];
 	w[3] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[3];
-	/* A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d. */
-	if (w[0] == 0 && w[1] == 0 && w[2] == bpf_htonl(0xffff)) {
-		key->family = PEER_INET;
-		__builtin_memcpy(key->addr, &w[3], 4);
-		return true;
-	}
-	key->family = PEER_INET6;
-	__builtin_memcpy(key->addr, w, 16);
+	set_peer6(key, w);
 	return true;
 }
 
@@ -249,7 +256,7 @@ static __always_inline void account_btf(struct sock *sk, __s64 bytes, bool sent)
 	struct traffic_key key = {};
 	struct tracked *t;
 
-	if (bytes > 0 && (t = current_tracked()) && tcp_peer_btf(sk, &key))
+	if (bytes > 0 && (t = tracked_tgid(&key.tgid)) && tcp_peer_btf(sk, &key))
 		count(t, &key, bytes, sent);
 }
 
@@ -349,13 +356,14 @@ static __always_inline void splice_enter(__u64 fd)
 
 static __always_inline void splice_exit(__s64 ret)
 {
-	struct tracked *t = current_tracked();
+	__u32 tgid;
+	struct tracked *t = tracked_tgid(&tgid);
 
 	if (!t)
 		return;
 	struct sock *sk = stash_take(STASH_SPLICE, NULL);
 	if (sk)
-		account_to(t, sk, ret, false);
+		account_to(t, tgid, sk, ret, false);
 }
 
 SEC("tracepoint/syscalls/sys_enter_splice")
