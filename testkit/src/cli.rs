@@ -46,6 +46,12 @@ options:
   --reply BYTES         server reply size (waitall, peek, splice, short, pingpong)
   --child-name NAME     forking: comm set with prctl(PR_SET_NAME) in each child
   --reexec PATH         forking: each child execs PATH instead of renaming
+  --parent-bytes BYTES  forking: before each fork the parent itself reads
+                        BYTES of the upload and sends BYTES back on the
+                        connection, so parent and child share the socket
+                        (give the client the same option)
+  --open-ms MS          pingpong client: keep the connection open MS after
+                        the exchanges before closing it
   --dir DIR             sendfile: directory for the source file (default TMPDIR)
   --phases RATE:MS,...  paced: send RATE bytes per second for MS milliseconds,
                         then the next phase (e.g. 256k:2000,2m:8000)
@@ -159,6 +165,8 @@ pub struct Options {
     pub phases: Vec<(u64, Duration)>,
     pub child_name: Option<String>,
     pub reexec: Option<PathBuf>,
+    pub parent_bytes: u64,
+    pub open: Duration,
     pub dir: Option<PathBuf>,
     pub hold: Duration,
     pub timeout: Duration,
@@ -242,6 +250,8 @@ impl Options {
             phases: Vec::new(),
             child_name: None,
             reexec: None,
+            parent_bytes: 0,
+            open: Duration::ZERO,
             dir: None,
             hold: Duration::ZERO,
             timeout: Duration::from_secs(30),
@@ -273,6 +283,8 @@ impl Options {
                 "phases" => o.phases = phases(v)?,
                 "child-name" => o.child_name = Some(v.clone()),
                 "reexec" => o.reexec = Some(PathBuf::from(v)),
+                "parent-bytes" => o.parent_bytes = bytes(v)?,
+                "open-ms" => o.open = Duration::from_millis(number(key, v)?),
                 "dir" => o.dir = Some(PathBuf::from(v)),
                 "hold-ms" => o.hold = Duration::from_millis(number(key, v)?),
                 "timeout-secs" => o.timeout = Duration::from_secs(number(key, v)?),
@@ -295,6 +307,12 @@ impl Options {
         }
         if o.child_name.is_some() && o.reexec.is_some() {
             return Err("--child-name and --reexec are alternatives".into());
+        }
+        if o.parent_bytes > o.size {
+            return Err("--parent-bytes cannot exceed --size".into());
+        }
+        if o.parent_bytes > 0 && o.reexec.is_some() {
+            return Err("--parent-bytes works with renaming children, not --reexec".into());
         }
         if o.scenario == Scenario::Paced && o.role == Role::Client && o.phases.is_empty() {
             return Err("the paced client needs --phases RATE:MS,...".into());

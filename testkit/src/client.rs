@@ -55,6 +55,8 @@ fn expected_download(o: &Options) -> u64 {
         Scenario::WaitAll | Scenario::Peek | Scenario::Splice | Scenario::Short => o.reply,
         // The server echoes.
         Scenario::Paced => paced_total(&o.phases),
+        // The parent's echo of --parent-bytes, then the child's reply.
+        Scenario::Forking => o.size + o.parent_bytes,
         _ => o.size,
     }
 }
@@ -103,6 +105,7 @@ fn pingpong(addr: SocketAddr, o: &Options, tally: &Tally) -> Result<(), String> 
             .map_err(|e| format!("request {i}: {e}"))?;
         recv_exact(&stream, o.reply as usize, tally).map_err(|e| format!("reply {i}: {e}"))?;
     }
+    std::thread::sleep(o.open);
     stream
         .shutdown(Shutdown::Write)
         .map_err(|e| format!("shutdown: {e}"))?;

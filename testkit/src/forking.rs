@@ -7,13 +7,14 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use crate::cli::Options;
 use crate::server::handle_bulk;
 use crate::sys;
-use crate::tally::{Report, Tally};
+use crate::tally::{recv_exact, send_counted, Report, Tally, CHUNK};
 
 /// Default name for renamed children; anything but the tracked name works.
 const CHILD_NAME: &str = "fork-child";
@@ -36,6 +37,14 @@ pub fn serve(listener: &TcpListener, o: &Options, tally: &Tally) -> Result<Repor
         let (stream, peer) =
             crate::net::accept(listener, o.timeout).map_err(|e| format!("accept: {e}"))?;
         tally.connection(peer.ip());
+        if o.parent_bytes > 0 {
+            // The parent moves bytes on the socket first, so the kernel
+            // sees it used by two processes.
+            recv_exact(&stream, o.parent_bytes as usize, tally)
+                .map_err(|e| format!("parent receive: {e}"))?;
+            send_counted(&stream, o.parent_bytes, CHUNK, Duration::ZERO, tally)
+                .map_err(|e| format!("parent send: {e}"))?;
+        }
         let plan = match &o.reexec {
             Some(path) => Some(exec_plan(path, &stream, report_w.as_raw_fd(), o)?),
             None => None,
@@ -116,8 +125,8 @@ pub fn serve(listener: &TcpListener, o: &Options, tally: &Tally) -> Result<Repor
             per_pid.len()
         ));
     }
+    // The parent's own bytes (--parent-bytes) are under its pid.
     let mut report = Report::single("server", o.scenario.name(), tally);
-    // The parent only accepts; every counted byte belongs to a child.
     report.per_pid.extend(per_pid);
     report
         .extra

@@ -245,6 +245,86 @@ fn forked_children_that_reexec_another_binary_stay_tracked() {
     records.assert_exact(&server.per_pid, "127.0.0.1");
 }
 
+/// Parent and child move bytes on one socket: the first to use it owns
+/// its socket-local counters, and the other's bytes must still be its own.
+#[test]
+fn parent_and_forked_child_sharing_one_socket_are_each_counted_exactly() {
+    let child_name = unique_name("ntc");
+    let t = tracked_server(
+        "forking",
+        "127.0.0.1:0",
+        "127.0.0.1",
+        &[
+            "--count",
+            "10",
+            "--size",
+            "262144",
+            "--parent-bytes",
+            "65536",
+            "--child-name",
+            &child_name,
+        ],
+        "127.0.0.1",
+    );
+    assert_eq!(
+        t.per_pid.len(),
+        11,
+        "the parent and each of its 10 children should have moved bytes"
+    );
+    let parent = t.per_pid[&t.pid];
+    assert_eq!(
+        (parent.sent, parent.received),
+        (10 * 65536, 10 * 65536),
+        "the parent moved the wrong amount on the shared sockets"
+    );
+}
+
+/// Bytes on a connection that stays open belong to the interval they moved
+/// in: where the kernel holds them in the socket, netio must drain them at
+/// each interval's end, not only when the socket is closed.
+#[test]
+fn bytes_on_a_connection_still_open_are_reported_at_their_interval_end() {
+    let scratch = Scratch::new("open");
+    let name = unique_name("ntt");
+    let tracked = Program::named(&scratch, &name);
+    let mut netio = Netio::start(&scratch, "1s", &[(TARGET, &[name.as_str()])]);
+    let (count, request, reply) = (200u64, 100u64, 300u64);
+    let args = [
+        "--count".to_string(),
+        s(count),
+        "--request".into(),
+        s(request),
+        "--reply".into(),
+        s(reply),
+    ];
+    let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = Program::original().server("pingpong", "127.0.0.1:0", &arg_refs);
+    let addr = server.addr("127.0.0.1");
+    let mut client_args = args.to_vec();
+    client_args.extend(["--open-ms".into(), "6000".into()]);
+    // The exchanges take well under a second; then the client holds the
+    // connection open for 6 s.
+    let client = std::thread::spawn(move || {
+        let refs: Vec<&str> = client_args.iter().map(String::as_str).collect();
+        tracked.client("pingpong", &addr, &refs)
+    });
+    let want = common::Bytes {
+        sent: count * request,
+        received: count * reply,
+    };
+    let reported = netio.wait_until(Duration::from_secs(4), |records| {
+        process_totals(records).values().any(|b| *b == want)
+    });
+    let truth = client.join().expect("client thread");
+    server.finish();
+    let records = netio.stop();
+    records.assert_exact(&truth.per_pid, "127.0.0.1");
+    assert!(
+        reported,
+        "the client's {want} were not all reported within 4 s while its connection stayed open"
+    );
+}
+
 #[test]
 fn process_running_before_netio_starts_is_tracked() {
     let scratch = Scratch::new("preexisting");
