@@ -461,6 +461,12 @@ impl Monitor {
                 finished.insert((k.tgid, k.gen));
             }
         }
+        // Bytes the socket path holds in sockets move into the counters
+        // now: everything counted up to here, a finished process's last
+        // bytes included, is in the read below.
+        if let Err(e) = self.probes.drain_sockets() {
+            self.warn_once(format!("{e}; bytes held in sockets are read later"));
+        }
         let current = self.probes.read_traffic();
 
         let mut per_proc: BTreeMap<(u32, u32), ProcDelta> = BTreeMap::new();

@@ -8,9 +8,10 @@ use std::fmt;
 use std::io::Write;
 use std::mem::{size_of, MaybeUninit};
 use std::net::IpAddr;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -60,12 +61,24 @@ pub struct Attempt {
 /// Programs every backend loads: they keep the tracked set current.
 const LIFECYCLE: &[&str] = &["raw_tp_fork", "raw_tp_exec", "raw_tp_exit"];
 
+/// The programs of the socket path (see netio.bpf.c): the destroy-time
+/// drain, attached like the others, and the drain iterator, run by
+/// [`Probes::drain_sockets`].
+const SOCKET_DRAIN: &str = "tp_tcp_destroy_sock";
+const SOCKET_ITER: &str = "iter_drain_sockets";
+
+/// The filter's slots (TRACK_FILTER_SLOTS in netio.bpf.c).
+const TRACK_FILTER_SLOTS: u32 = 65536;
+
 /// What the running kernel offers, read once from BTF and sysfs.
 struct KernelFacts {
     btf: Result<(), String>,
     funcs: Vec<(&'static str, Option<usize>)>,
     sock_tracepoints: bool,
     kprobe_pmu: bool,
+    /// Why the socket path cannot work here, if it cannot (checked from
+    /// BTF; what BTF does not show, the load attempt finds out).
+    socket_path: Result<(), String>,
 }
 
 impl KernelFacts {
@@ -82,6 +95,7 @@ impl KernelFacts {
             funcs: Vec::new(),
             sock_tracepoints: false,
             kprobe_pmu: Path::new("/sys/bus/event_source/devices/kprobe").exists(),
+            socket_path: Err("the kernel has no BTF".into()),
         };
         if !Path::new("/sys/kernel/btf/vmlinux").exists() {
             facts.btf = Err(
@@ -107,9 +121,18 @@ impl KernelFacts {
                 .map(|p| p.len());
             facts.funcs.push((name, params));
         }
-        facts.sock_tracepoints = btf
-            .type_by_name::<libbpf_rs::btf::BtfType<'_>>("btf_trace_sock_send_length")
-            .is_some();
+        let has = |name: &str| {
+            btf.type_by_name::<libbpf_rs::btf::BtfType<'_>>(name)
+                .is_some()
+        };
+        facts.sock_tracepoints = has("btf_trace_sock_send_length");
+        facts.socket_path = if !has("btf_trace_tcp_destroy_sock") {
+            Err("the kernel has no tcp_destroy_sock tracepoint".into())
+        } else if !has("bpf_iter__bpf_sk_storage_map") {
+            Err("the kernel cannot iterate socket storage (Linux 5.9+)".into())
+        } else {
+            Ok(())
+        };
         facts
     }
 
@@ -407,6 +430,63 @@ fn disabled_for_testing(backend: Backend) -> Option<String> {
         .then(|| format!("disabled by {DISABLE_ENV}={list} (a testing knob)"))
 }
 
+/// The same knob with `socket-path` in the list turns the socket path off,
+/// so that the hash path can be tested on kernels that have both.
+fn disabled_socket_path_for_testing() -> Option<String> {
+    let list = std::env::var(DISABLE_ENV).ok()?;
+    list.split(',')
+        .any(|b| b.trim() == "socket-path")
+        .then(|| format!("disabled by {DISABLE_ENV}={list} (a testing knob)"))
+}
+
+/// The globals the kernel programs and userspace both write: the filter in
+/// front of `tracked`, the tracking epoch and the drain counts. They live in
+/// the object's memory-mapped .bss and .data, shared with the kernel, so
+/// they are only touched through atomics.
+struct Shared {
+    bss: *mut types::bss,
+    data: *mut types::data,
+}
+
+impl Shared {
+    fn of(skel: &mut NetioSkel<'static>) -> Result<Shared, String> {
+        let bss = skel
+            .maps
+            .bss_data
+            .as_deref_mut()
+            .ok_or("the BPF object's .bss is not mapped")? as *mut types::bss;
+        let data = skel
+            .maps
+            .data_data
+            .as_deref_mut()
+            .ok_or("the BPF object's .data is not mapped")? as *mut types::data;
+        Ok(Shared { bss, data })
+    }
+
+    fn filter_slot(&self, tgid: u32) -> &AtomicU32 {
+        let i = (tgid % TRACK_FILTER_SLOTS) as usize;
+        // SAFETY: the mapping lives as long as the skeleton, which Probes
+        // holds beside this; the kernel writes the slot only atomically too.
+        unsafe { AtomicU32::from_ptr(std::ptr::addr_of_mut!((*self.bss).track_filter[i])) }
+    }
+
+    fn epoch(&self) -> &AtomicU32 {
+        // SAFETY: as filter_slot.
+        unsafe { AtomicU32::from_ptr(std::ptr::addr_of_mut!((*self.data).track_epoch)) }
+    }
+
+    /// (done, begun), read in that order.
+    fn drains(&self) -> (u64, u64) {
+        // SAFETY: as filter_slot.
+        unsafe {
+            let done = AtomicU64::from_ptr(std::ptr::addr_of_mut!((*self.bss).drains_done));
+            let begun = AtomicU64::from_ptr(std::ptr::addr_of_mut!((*self.bss).drains_begun));
+            let d = done.load(Ordering::SeqCst);
+            (d, begun.load(Ordering::SeqCst))
+        }
+    }
+}
+
 /// libbpf's own messages for the attempt under way: the reason behind a
 /// bare "Operation not permitted" is usually in them.
 static LIBBPF_LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
@@ -569,6 +649,9 @@ pub struct Probes {
     links: Vec<Link>,
     /// The kprobe backend's kretprobes, each with its tracefs event.
     retprobes: Vec<TracefsKretprobe>,
+    /// The socket path's drain iterator, when this backend has that path.
+    drain_iter: Option<Link>,
+    shared: Shared,
     ring: RingBuffer<'static>,
     queue: Rc<RefCell<VecDeque<LifecycleEvent>>>,
     skel: NetioSkel<'static>,
@@ -588,7 +671,7 @@ impl Probes {
         let facts = KernelFacts::read();
         let mut attempts = Vec::new();
         for backend in choice.candidates() {
-            match Self::try_backend(&facts, backend, cap) {
+            match Self::try_with_socket_path(&facts, backend, cap) {
                 Ok(p) => {
                     attempts.push(Attempt {
                         backend,
@@ -605,11 +688,49 @@ impl Probes {
         (None, attempts)
     }
 
-    fn try_backend(facts: &KernelFacts, backend: Backend, cap: Capacity) -> Result<Probes, String> {
+    /// A backend with the socket path where the kernel has what it needs,
+    /// else the same backend counting through the hash maps only. The kprobe
+    /// backend reads sockets through helpers and never has the socket path.
+    fn try_with_socket_path(
+        facts: &KernelFacts,
+        backend: Backend,
+        cap: Capacity,
+    ) -> Result<Probes, String> {
+        if backend == Backend::Kprobe {
+            return Self::try_backend(facts, backend, cap, false);
+        }
+        let why = match facts
+            .socket_path
+            .clone()
+            .and_then(|()| disabled_socket_path_for_testing().map_or(Ok(()), Err))
+        {
+            Ok(()) => match Self::try_backend(facts, backend, cap, true) {
+                Ok(p) => return Ok(p),
+                Err(e) => e,
+            },
+            Err(e) => e,
+        };
+        let mut p = Self::try_backend(facts, backend, cap, false)?;
+        let first = why.lines().next().unwrap_or_default();
+        p.description.push_str(&format!(
+            "; every counted event takes the hash path (no socket-local counters: {first})"
+        ));
+        Ok(p)
+    }
+
+    fn try_backend(
+        facts: &KernelFacts,
+        backend: Backend,
+        cap: Capacity,
+        socket_path: bool,
+    ) -> Result<Probes, String> {
         if let Some(why) = disabled_for_testing(backend) {
             return Err(why);
         }
-        let plan = facts.plan(backend)?;
+        let mut plan = facts.plan(backend)?;
+        if socket_path {
+            plan.required.push(SOCKET_DRAIN);
+        }
         LIBBPF_LOG.lock().unwrap_or_else(|e| e.into_inner()).clear();
         // A failed load leaves an object unusable, so each attempt opens its
         // own; the few bytes of storage it borrows live for the process.
@@ -620,8 +741,15 @@ impl Probes {
             .map_err(|e| format!("cannot open the BPF object: {e}{}", libbpf_hint()))?;
         for mut prog in open.open_object_mut().progs_mut() {
             let name = prog.name().to_string_lossy().into_owned();
-            let wanted = LIFECYCLE.contains(&name.as_str()) || plan.all().any(|p| *p == name);
+            let wanted = LIFECYCLE.contains(&name.as_str())
+                || plan.all().any(|p| *p == name)
+                || (socket_path && name == SOCKET_ITER);
             prog.set_autoload(wanted);
+        }
+        if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
+            ro.sk_fast = socket_path;
+        } else if socket_path {
+            return Err("the BPF object has no .rodata".into());
         }
         let size = |m: &mut libbpf_rs::OpenMapMut<'_>, n: u32, what: &str| {
             m.set_max_entries(n.max(1))
@@ -714,6 +842,18 @@ impl Probes {
             }
         }
 
+        let drain_iter = if socket_path {
+            let iter = skel
+                .progs
+                .iter_drain_sockets
+                .attach_iter(skel.maps.sk_accts.as_fd())
+                .map_err(|e| format!("cannot attach {SOCKET_ITER}: {e}{}", libbpf_hint()))?;
+            Some(iter)
+        } else {
+            None
+        };
+        let shared = Shared::of(&mut skel)?;
+
         let queue: Rc<RefCell<VecDeque<LifecycleEvent>>> = Rc::default();
         let sink = Rc::clone(&queue);
         let mut builder = RingBufferBuilder::new();
@@ -746,6 +886,10 @@ impl Probes {
             .map_err(|e| format!("cannot open the event ring buffer: {e}"))?;
 
         let mut description = plan.required.join(", ");
+        if socket_path {
+            description.push_str(", ");
+            description.push_str(SOCKET_ITER);
+        }
         for group in &attached_optional {
             description.push_str(", ");
             description.push_str(group);
@@ -758,6 +902,8 @@ impl Probes {
         Ok(Probes {
             links,
             retprobes,
+            drain_iter,
+            shared,
             ring,
             queue,
             skel,
@@ -830,13 +976,27 @@ impl Probes {
     }
 
     /// Tracks a process found by userspace and creates its fallback entry.
+    /// The filter's count of its slot goes up before a new entry exists, as
+    /// in the kernel's track_insert().
     pub fn track(&self, tgid: u32, gen: u32, target: u32) -> Result<(), String> {
         let t = types::tracked { target, r#gen };
-        self.skel
-            .maps
-            .tracked
-            .update(&tgid.to_ne_bytes(), pod_bytes(&t), MapFlags::ANY)
-            .map_err(|e| format!("cannot track process {tgid}: {e}"))?;
+        let map = &self.skel.maps.tracked;
+        let (k, v) = (tgid.to_ne_bytes(), pod_bytes(&t));
+        let slot = self.shared.filter_slot(tgid);
+        slot.fetch_add(1, Ordering::SeqCst);
+        let res = if map.update(&k, v, MapFlags::NO_EXIST).is_ok() {
+            Ok(())
+        } else if map.update(&k, v, MapFlags::EXIST).is_ok() {
+            slot.fetch_sub(1, Ordering::SeqCst);
+            Ok(())
+        } else {
+            // Deleted in between, or the map is full.
+            map.update(&k, v, MapFlags::NO_EXIST).inspect_err(|_| {
+                slot.fetch_sub(1, Ordering::SeqCst);
+            })
+        };
+        self.shared.epoch().fetch_add(2, Ordering::SeqCst);
+        res.map_err(|e| format!("cannot track process {tgid}: {e}"))?;
         let key = types::traffic_key {
             tgid,
             r#gen,
@@ -868,7 +1028,41 @@ impl Probes {
     }
 
     pub fn untrack(&self, tgid: u32) {
-        let _ = self.skel.maps.tracked.delete(&tgid.to_ne_bytes());
+        if self.skel.maps.tracked.delete(&tgid.to_ne_bytes()).is_ok() {
+            self.shared.filter_slot(tgid).fetch_sub(1, Ordering::SeqCst);
+            self.shared.epoch().fetch_add(2, Ordering::SeqCst);
+        }
+    }
+
+    /// Whether counted events go to socket-local counters first (and must
+    /// be drained before `traffic` is read).
+    pub fn socket_path(&self) -> bool {
+        self.drain_iter.is_some()
+    }
+
+    /// Moves every socket's pending bytes into the traffic counters and waits
+    /// for destroy-time drains under way to finish, so that a read of the
+    /// counters right after holds every byte counted before this call.
+    pub fn drain_sockets(&self) -> Result<(), String> {
+        let Some(link) = &self.drain_iter else {
+            return Ok(());
+        };
+        let mut iter =
+            libbpf_rs::Iter::new(link).map_err(|e| format!("cannot drain sockets: {e}"))?;
+        let mut sink = Vec::new();
+        std::io::Read::read_to_end(&mut iter, &mut sink)
+            .map_err(|e| format!("cannot drain sockets: {e}"))?;
+        // A drain at destroy runs with bottom halves off and takes well under
+        // a microsecond; equal counts (done read first) mean none was under
+        // way when `done` was read.
+        let deadline = std::time::Instant::now() + Duration::from_millis(200);
+        loop {
+            let (done, begun) = self.shared.drains();
+            if done == begun || std::time::Instant::now() > deadline {
+                return Ok(());
+            }
+            std::thread::yield_now();
+        }
     }
 
     /// Every counter, summed over CPUs. Counters only grow while their key

@@ -48,7 +48,6 @@ struct in6_addr {
 struct sock_common {
 	__be32 skc_daddr;
 	unsigned short skc_family;
-	volatile unsigned char skc_state;
 	struct in6_addr skc_v6_daddr;
 };
 
@@ -102,6 +101,17 @@ struct linux_binprm {
 struct msghdr;
 struct page;
 struct pipe_inode_info;
+
+/* The context of an iterator over a BPF_MAP_TYPE_SK_STORAGE map. */
+struct bpf_iter_meta;
+struct bpf_map;
+
+struct bpf_iter__bpf_sk_storage_map {
+	struct bpf_iter_meta *meta;
+	struct bpf_map *map;
+	struct sock *sk;
+	void *value;
+};
 
 #pragma clang attribute pop
 

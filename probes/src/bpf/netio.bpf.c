@@ -16,6 +16,13 @@
  * `names` with the configured process names. The kernel tracks a process at
  * exec when its name matches, and a child at fork when its parent is
  * tracked, so a new process is counted from its first byte.
+ *
+ * Two ways to count an event (docs/kernels.md): the hash path adds it to
+ * the (process, peer) counter in `traffic`; the socket path, where the
+ * kernel allows it, adds it to the socket's own pending counters
+ * (`sk_accts`), which are moved into `traffic` when the socket is destroyed
+ * and whenever userspace reads (the drain iterator). The socket path costs
+ * one storage lookup instead of two hash lookups.
  */
 #include "kernel_types.h"
 #include <bpf/bpf_helpers.h>
@@ -95,6 +102,55 @@ struct {
 	__type(value, __u32);
 } gens SEC(".maps");
 
+/*
+ * A filter in front of the tracked map: slot tgid % TRACK_FILTER_SLOTS holds
+ * how many tracked processes have a tgid in that slot, so an event of a
+ * process in an empty slot is known untracked with one load and no lookup.
+ * Every insertion into `tracked` adds one before it and every deletion takes
+ * one away after it (the kernel here, userspace in the loader), so a slot is
+ * never zero while a process of it is tracked.
+ */
+#define TRACK_FILTER_SLOTS 65536
+__u32 track_filter[TRACK_FILTER_SLOTS];
+
+/* Moves on (by 2, so it is never 0) at every change to `tracked`: a socket's
+ * pending counters are trusted without a lookup only while the epoch they
+ * were confirmed at is current. */
+__u32 track_epoch = 1;
+
+/* Destroy-time drains begun and done: userspace waits for them to be equal
+ * before it reads `traffic`, so no drain is halfway when it reads. */
+__u64 drains_begun;
+__u64 drains_done;
+
+/* Set by the loader when the kernel has what the socket path needs
+ * (socket storage in tracing programs, BPF atomics: Linux 5.12+); when false
+ * the verifier drops that path as dead code. */
+const volatile bool sk_fast = false;
+
+/*
+ * A socket's pending counters and whose they are. `key` (process and peer)
+ * is set when the entry is created and never changes: another process using
+ * the socket, or the socket connected to another peer, takes the hash path
+ * instead, so bytes never change owner.
+ */
+struct sk_acct {
+	struct traffic_key key;
+	__u32 peer_raw[4];	/* the peer as the socket holds it (v4: [0]) */
+	__u16 sk_family;
+	__u16 pad;
+	__u32 epoch;		/* track_epoch when key was last confirmed */
+	__u64 sent;		/* bytes not yet moved into traffic */
+	__u64 received;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct sk_acct);
+} sk_accts SEC(".maps");
+
 /* Anchors so the shared structs land in the skeleton's BTF for Rust. */
 struct lifecycle_event _lifecycle_event = {};
 struct traffic_key _traffic_key = {};
@@ -163,14 +219,9 @@ static __always_inline struct tracked *current_tracked(void)
 	return tracked_tgid(&tgid);
 }
 
-/* Adds `bytes` to the counter of the process `t` (thread group key->tgid)
- * and the peer already in `key`. */
-static __always_inline void count(struct tracked *t, struct traffic_key *key, __s64 bytes,
-				  bool sent)
+/* Adds to the counter of the process and peer in `key` (complete). */
+static __always_inline void count_key(struct traffic_key *key, __u64 sent, __u64 received)
 {
-	key->gen = t->gen;
-	key->target = t->target;
-
 	struct traffic_val *v = bpf_map_lookup_elem(&traffic, key);
 	if (!v) {
 		struct traffic_val zero = {};
@@ -188,13 +239,26 @@ static __always_inline void count(struct tracked *t, struct traffic_key *key, __
 	}
 	if (!v) {
 		stat_add(STAT_LOST_EVENTS, 1);
-		stat_add(STAT_LOST_BYTES, bytes);
+		stat_add(STAT_LOST_BYTES, sent + received);
 		return;
 	}
 	if (sent)
-		__sync_fetch_and_add(&v->sent, bytes);
+		__sync_fetch_and_add(&v->sent, sent);
+	if (received)
+		__sync_fetch_and_add(&v->received, received);
+}
+
+/* Adds `bytes` to the counter of the process `t` (thread group key->tgid)
+ * and the peer already in `key`. */
+static __always_inline void count(struct tracked *t, struct traffic_key *key, __s64 bytes,
+				  bool sent)
+{
+	key->gen = t->gen;
+	key->target = t->target;
+	if (sent)
+		count_key(key, bytes, 0);
 	else
-		__sync_fetch_and_add(&v->received, bytes);
+		count_key(key, 0, bytes);
 }
 
 static __always_inline void account_to(struct tracked *t, __u32 tgid, struct sock *sk, __s64 bytes,
@@ -249,15 +313,152 @@ static __always_inline bool tcp_peer_btf(struct sock *sk, struct traffic_key *ke
 	return true;
 }
 
-/* account() for a socket the program holds as a BTF pointer (tp_btf and
- * fentry programs): its fields are plain loads, no bpf_probe_read_kernel. */
+static __always_inline __u32 *filter_slot(__u32 tgid)
+{
+	return &track_filter[tgid & (TRACK_FILTER_SLOTS - 1)];
+}
+
+/* The socket still has the peer its entry was published with. */
+static __always_inline bool same_peer(const struct sk_acct *a, struct sock *sk)
+{
+	__u16 family = sk->__sk_common.skc_family;
+
+	if (family != a->sk_family)
+		return false;
+	if (family == AF_INET)
+		return sk->__sk_common.skc_daddr == a->peer_raw[0];
+	return sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[0] == a->peer_raw[0] &&
+	       sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[1] == a->peer_raw[1] &&
+	       sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[2] == a->peer_raw[2] &&
+	       sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[3] == a->peer_raw[3];
+}
+
+static __always_inline void acct_add(struct sk_acct *a, __s64 bytes, bool sent)
+{
+	if (sent)
+		__sync_fetch_and_add(&a->sent, bytes);
+	else
+		__sync_fetch_and_add(&a->received, bytes);
+}
+
+/* Moves a socket's pending bytes into `traffic`. Exchanges, so of two
+ * drains at once (destroy and the iterator) each byte goes exactly once.
+ * Only the drain programs exchange, and they load only with the socket path
+ * (Linux 5.12+). */
+static __always_inline void drain(struct sk_acct *a)
+{
+	__u64 sent = __atomic_exchange_n(&a->sent, 0, __ATOMIC_SEQ_CST);
+	__u64 received = __atomic_exchange_n(&a->received, 0, __ATOMIC_SEQ_CST);
+
+	if (sent || received) {
+		struct traffic_key key = a->key;
+
+		count_key(&key, sent, received);
+	}
+}
+
+/*
+ * The socket path when the entry is missing, stale or not this process's:
+ * one lookup of the process, then either the socket's entry (created with
+ * this process as owner, or confirmed at the current epoch) or the hash path.
+ */
+static __always_inline void account_sk_slow(struct sk_acct *a, struct sock *sk, __u32 tgid,
+					    __s64 bytes, bool sent)
+{
+	/* Read before the lookup: a change after it makes the next event
+	 * check again. */
+	__u32 epoch = track_epoch;
+	struct traffic_key key = { .tgid = tgid };
+	struct tracked *t = bpf_map_lookup_elem(&tracked, &tgid);
+
+	if (!t || !tcp_peer_btf(sk, &key))
+		return;
+	key.gen = t->gen;
+	key.target = t->target;
+	if (!a) {
+		/* Created whole from `init`, atomically: of threads racing here
+		 * one's entry is made and the others find it, owner and all. No
+		 * compare-exchange, so the object also loads on 5.10, where the
+		 * verifier rejects those instructions even in dead code. */
+		struct sk_acct init = { .key = key, .epoch = epoch };
+
+		init.sk_family = sk->__sk_common.skc_family;
+		if (init.sk_family == AF_INET) {
+			init.peer_raw[0] = sk->__sk_common.skc_daddr;
+		} else {
+			init.peer_raw[0] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[0];
+			init.peer_raw[1] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[1];
+			init.peer_raw[2] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[2];
+			init.peer_raw[3] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[3];
+		}
+		a = bpf_sk_storage_get(&sk_accts, sk, &init, BPF_SK_STORAGE_GET_F_CREATE);
+	}
+	if (a && a->key.tgid == tgid && a->key.gen == key.gen && a->key.target == key.target &&
+	    same_peer(a, sk)) {
+		if (a->epoch != epoch)
+			a->epoch = epoch;
+		acct_add(a, bytes, sent);
+		return;
+	}
+	count(t, &key, bytes, sent);
+}
+
+/*
+ * account() for a socket the program holds as a BTF pointer (tp_btf and
+ * fentry programs): its fields are plain loads, no bpf_probe_read_kernel.
+ * On the socket path a counted event costs the filter load, one storage
+ * lookup and an atomic add (docs/benchmarks.md).
+ */
 static __always_inline void account_btf(struct sock *sk, __s64 bytes, bool sent)
 {
 	struct traffic_key key = {};
 	struct tracked *t;
+	__u32 tgid;
 
-	if (bytes > 0 && (t = tracked_tgid(&key.tgid)) && tcp_peer_btf(sk, &key))
+	if (bytes <= 0 || !sk || sk->sk_protocol != IPPROTO_TCP)
+		return;
+	tgid = bpf_get_current_pid_tgid() >> 32;
+	if (!*filter_slot(tgid))
+		return;
+	if (sk_fast) {
+		struct sk_acct *a = bpf_sk_storage_get(&sk_accts, sk, 0, 0);
+
+		if (a && a->key.tgid == tgid && a->epoch == track_epoch && same_peer(a, sk))
+			acct_add(a, bytes, sent);
+		else
+			account_sk_slow(a, sk, tgid, bytes, sent);
+		return;
+	}
+	key.tgid = tgid;
+	if ((t = bpf_map_lookup_elem(&tracked, &tgid)) && tcp_peer_btf(sk, &key))
 		count(t, &key, bytes, sent);
+}
+
+/* The last drain of a socket's pending bytes: nothing sends or reads on a
+ * socket once it is destroyed, and its storage is freed right after. */
+SEC("tp_btf/tcp_destroy_sock")
+int BPF_PROG(tp_tcp_destroy_sock, struct sock *sk)
+{
+	struct sk_acct *a;
+
+	__sync_fetch_and_add(&drains_begun, 1);
+	a = bpf_sk_storage_get(&sk_accts, sk, 0, 0);
+	if (a)
+		drain(a);
+	__sync_fetch_and_add(&drains_done, 1);
+	return 0;
+}
+
+/* Run by userspace (reading the iterator) before it reads `traffic`: drains
+ * every live socket. */
+SEC("iter/bpf_sk_storage_map")
+int iter_drain_sockets(struct bpf_iter__bpf_sk_storage_map *ctx)
+{
+	struct sk_acct *a = ctx->value;
+
+	if (a)
+		drain(a);
+	return 0;
 }
 
 SEC("tp_btf/sock_send_length")
@@ -561,6 +762,40 @@ static __always_inline void emit(__u32 kind, __u32 tgid, __u32 ppid, struct trac
 	bpf_ringbuf_submit(e, 0);
 }
 
+/* Puts t in `tracked` for tgid, keeping the filter's count of the slot (see
+ * track_filter): one more for a new entry, the same for a replaced one.
+ * Userspace (Probes::track) does the same steps. */
+static __always_inline bool track_insert(__u32 tgid, struct tracked *t)
+{
+	__u32 *slot = filter_slot(tgid);
+	bool ok = true;
+
+	__sync_fetch_and_add(slot, 1);
+	if (bpf_map_update_elem(&tracked, &tgid, t, BPF_NOEXIST) == 0)
+		goto done;
+	if (bpf_map_update_elem(&tracked, &tgid, t, BPF_EXIST) == 0) {
+		__sync_fetch_and_add(slot, -1);
+		goto done;
+	}
+	/* Deleted in between, or the map is full. */
+	if (bpf_map_update_elem(&tracked, &tgid, t, BPF_NOEXIST) == 0)
+		goto done;
+	__sync_fetch_and_add(slot, -1);
+	ok = false;
+done:
+	__sync_fetch_and_add(&track_epoch, 2);
+	return ok;
+}
+
+/* Drops tgid from `tracked`; the filter's count after the entry is gone. */
+static __always_inline void track_delete(__u32 tgid)
+{
+	if (bpf_map_delete_elem(&tracked, &tgid) == 0) {
+		__sync_fetch_and_add(filter_slot(tgid), -1);
+		__sync_fetch_and_add(&track_epoch, 2);
+	}
+}
+
 /* Starts tracking tgid under target with a fresh generation, and creates
  * its fallback traffic entry. Returns false when the map is full. */
 static __always_inline bool track(__u32 tgid, __u32 target, struct tracked *out)
@@ -577,7 +812,7 @@ static __always_inline bool track(__u32 tgid, __u32 target, struct tracked *out)
 	*counter += 1;
 	t.gen = ((*counter << 8) | (bpf_get_smp_processor_id() & 0xff)) & 0x7fffffff;
 	*out = t;
-	if (bpf_map_update_elem(&tracked, &tgid, &t, BPF_ANY)) {
+	if (!track_insert(tgid, &t)) {
 		stat_add(STAT_TRACK_FULL, 1);
 		return false;
 	}
@@ -657,7 +892,7 @@ int BPF_PROG(raw_tp_exit, struct task_struct *p)
 	if (!cur)
 		return 0;
 	t = *cur;
-	bpf_map_delete_elem(&tracked, &tgid);
+	track_delete(tgid);
 	emit(EV_EXIT, tgid, 0, &t, 0, NULL);
 	return 0;
 }
