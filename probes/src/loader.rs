@@ -713,7 +713,8 @@ impl Probes {
         let mut p = Self::try_backend(facts, backend, cap, false)?;
         let first = why.lines().next().unwrap_or_default();
         p.description.push_str(&format!(
-            "; every counted event takes the hash path (no socket-local counters: {first})"
+            "; every counted event takes the hash path (no socket-local counters, \
+             which need Linux 5.12+: {first})"
         ));
         Ok(p)
     }
