@@ -233,6 +233,13 @@ def main():
         w("another is timed on caches the other warmed, and an empty program timed first")
         w("pays for the tracepoint's cold start for both; a ratio between the two mixes")
         w("their positions with their costs.")
+        beside = [(h, cost.get(("tracked_beside", "netio", h)), cost.get(("tracked_beside", "empty", h)))
+                  for h in ("send", "recv")]
+        beside = [(h, n, e) for h, n, e in beside if n and e]
+        if beside:
+            w("By the method of earlier runs of this benchmark (netio attached after an empty")
+            w("program and timed against it in the same runs), netio's socket path measured "
+              + ", ".join(f"{f2(med(n) / med(e))}x on sock_{h}_length" for h, n, e in beside) + ".")
         w("")
     stages = [
         ("lookup", "one hash lookup of the tgid"),
