@@ -67,8 +67,11 @@ const LIFECYCLE: &[&str] = &["raw_tp_fork", "raw_tp_exec", "raw_tp_exit"];
 const SOCKET_DRAIN: &str = "tp_tcp_destroy_sock";
 const SOCKET_ITER: &str = "iter_drain_sockets";
 
-/// The filter's slots (TRACK_FILTER_SLOTS in netio.bpf.c).
-const TRACK_FILTER_SLOTS: u32 = 65536;
+/// The tracking slots (TRACK_SLOTS in netio.bpf.c): a count of tracked
+/// processes in the low 32 bits, an epoch moving by 2 in the high 32.
+const TRACK_SLOTS: u32 = 32768;
+const SLOT_ONE: u64 = 1;
+const SLOT_EPOCH_STEP: u64 = 2 << 32;
 
 /// What the running kernel offers, read once from BTF and sysfs.
 struct KernelFacts {
@@ -439,13 +442,12 @@ fn disabled_socket_path_for_testing() -> Option<String> {
         .then(|| format!("disabled by {DISABLE_ENV}={list} (a testing knob)"))
 }
 
-/// The globals the kernel programs and userspace both write: the filter in
-/// front of `tracked`, the tracking epoch and the drain counts. They live in
-/// the object's memory-mapped .bss and .data, shared with the kernel, so
-/// they are only touched through atomics.
+/// The globals the kernel programs and userspace both write: the tracking
+/// slots in front of `tracked` and the drain counts. They live in the
+/// object's memory-mapped .bss, shared with the kernel, so they are only
+/// touched through atomics.
 struct Shared {
     bss: *mut types::bss,
-    data: *mut types::data,
 }
 
 impl Shared {
@@ -455,29 +457,19 @@ impl Shared {
             .bss_data
             .as_deref_mut()
             .ok_or("the BPF object's .bss is not mapped")? as *mut types::bss;
-        let data = skel
-            .maps
-            .data_data
-            .as_deref_mut()
-            .ok_or("the BPF object's .data is not mapped")? as *mut types::data;
-        Ok(Shared { bss, data })
+        Ok(Shared { bss })
     }
 
-    fn filter_slot(&self, tgid: u32) -> &AtomicU32 {
-        let i = (tgid % TRACK_FILTER_SLOTS) as usize;
+    fn slot(&self, tgid: u32) -> &AtomicU64 {
+        let i = (tgid % TRACK_SLOTS) as usize;
         // SAFETY: the mapping lives as long as the skeleton, which Probes
         // holds beside this; the kernel writes the slot only atomically too.
-        unsafe { AtomicU32::from_ptr(std::ptr::addr_of_mut!((*self.bss).track_filter[i])) }
-    }
-
-    fn epoch(&self) -> &AtomicU32 {
-        // SAFETY: as filter_slot.
-        unsafe { AtomicU32::from_ptr(std::ptr::addr_of_mut!((*self.data).track_epoch)) }
+        unsafe { AtomicU64::from_ptr(std::ptr::addr_of_mut!((*self.bss).track_slots[i])) }
     }
 
     /// (done, begun), read in that order.
     fn drains(&self) -> (u64, u64) {
-        // SAFETY: as filter_slot.
+        // SAFETY: as slot.
         unsafe {
             let done = AtomicU64::from_ptr(std::ptr::addr_of_mut!((*self.bss).drains_done));
             let begun = AtomicU64::from_ptr(std::ptr::addr_of_mut!((*self.bss).drains_begun));
@@ -977,26 +969,26 @@ impl Probes {
     }
 
     /// Tracks a process found by userspace and creates its fallback entry.
-    /// The filter's count of its slot goes up before a new entry exists, as
-    /// in the kernel's track_insert().
+    /// Its slot's count goes up before a new entry exists and the slot's
+    /// epoch moves on, as in the kernel's track_insert().
     pub fn track(&self, tgid: u32, gen: u32, target: u32) -> Result<(), String> {
         let t = types::tracked { target, r#gen };
         let map = &self.skel.maps.tracked;
         let (k, v) = (tgid.to_ne_bytes(), pod_bytes(&t));
-        let slot = self.shared.filter_slot(tgid);
-        slot.fetch_add(1, Ordering::SeqCst);
+        let slot = self.shared.slot(tgid);
+        slot.fetch_add(SLOT_ONE, Ordering::SeqCst);
         let res = if map.update(&k, v, MapFlags::NO_EXIST).is_ok() {
             Ok(())
         } else if map.update(&k, v, MapFlags::EXIST).is_ok() {
-            slot.fetch_sub(1, Ordering::SeqCst);
+            slot.fetch_sub(SLOT_ONE, Ordering::SeqCst);
             Ok(())
         } else {
             // Deleted in between, or the map is full.
             map.update(&k, v, MapFlags::NO_EXIST).inspect_err(|_| {
-                slot.fetch_sub(1, Ordering::SeqCst);
+                slot.fetch_sub(SLOT_ONE, Ordering::SeqCst);
             })
         };
-        self.shared.epoch().fetch_add(2, Ordering::SeqCst);
+        slot.fetch_add(SLOT_EPOCH_STEP, Ordering::SeqCst);
         res.map_err(|e| format!("cannot track process {tgid}: {e}"))?;
         let key = types::traffic_key {
             tgid,
@@ -1030,8 +1022,9 @@ impl Probes {
 
     pub fn untrack(&self, tgid: u32) {
         if self.skel.maps.tracked.delete(&tgid.to_ne_bytes()).is_ok() {
-            self.shared.filter_slot(tgid).fetch_sub(1, Ordering::SeqCst);
-            self.shared.epoch().fetch_add(2, Ordering::SeqCst);
+            self.shared
+                .slot(tgid)
+                .fetch_add(SLOT_EPOCH_STEP - SLOT_ONE, Ordering::SeqCst);
         }
     }
 

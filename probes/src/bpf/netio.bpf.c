@@ -103,20 +103,22 @@ struct {
 } gens SEC(".maps");
 
 /*
- * A filter in front of the tracked map: slot tgid % TRACK_FILTER_SLOTS holds
- * how many tracked processes have a tgid in that slot, so an event of a
- * process in an empty slot is known untracked with one load and no lookup.
- * Every insertion into `tracked` adds one before it and every deletion takes
- * one away after it (the kernel here, userspace in the loader), so a slot is
- * never zero while a process of it is tracked.
+ * The tracking slots, in front of the tracked map. Slot tgid % TRACK_SLOTS
+ * holds in its low 32 bits how many tracked processes have a tgid in the
+ * slot, so an event of a process in an empty slot is known untracked with
+ * one load and no lookup; and in its high 32 bits the slot's epoch, which
+ * moves on (by 2, so it stays even) at every change to the tracking of a
+ * process of the slot. A socket's pending counters are trusted without a
+ * lookup only while the epoch they were confirmed at is current.
+ * Every insertion into `tracked` adds one to the count before it and every
+ * deletion takes one away after it (the kernel here, userspace in the
+ * loader), so a slot's count is never zero while a process of it is
+ * tracked, and never goes below zero into the epoch.
  */
-#define TRACK_FILTER_SLOTS 65536
-__u32 track_filter[TRACK_FILTER_SLOTS];
-
-/* Moves on (by 2, so it is never 0) at every change to `tracked`: a socket's
- * pending counters are trusted without a lookup only while the epoch they
- * were confirmed at is current. */
-__u32 track_epoch = 1;
+#define TRACK_SLOTS 32768
+#define SLOT_ONE 1ULL
+#define SLOT_EPOCH_STEP (2ULL << 32)
+__u64 track_slots[TRACK_SLOTS];
 
 /* Destroy-time drains begun and done: userspace waits for them to be equal
  * before it reads `traffic`, so no drain is halfway when it reads. */
@@ -135,13 +137,18 @@ const volatile bool sk_fast = false;
  * instead, so bytes never change owner.
  */
 struct sk_acct {
-	struct traffic_key key;
+	/* What every counted event reads and writes, first: the storage's data
+	 * starts 8 bytes into a cache line (struct bpf_local_storage_data), so
+	 * these 44 bytes share one line. */
+	__u32 tgid;		/* the owner, as in key */
+	__u32 epoch;		/* the slot's epoch when key was last confirmed */
+	__u64 sent;		/* bytes not yet moved into traffic */
+	__u64 received;
 	__u32 peer_raw[4];	/* the peer as the socket holds it (v4: [0]) */
 	__u16 sk_family;
 	__u16 pad;
-	__u32 epoch;		/* track_epoch when key was last confirmed */
-	__u64 sent;		/* bytes not yet moved into traffic */
-	__u64 received;
+	/* Read only when the entry is checked again and when it is drained. */
+	struct traffic_key key;
 };
 
 struct {
@@ -313,9 +320,9 @@ static __always_inline bool tcp_peer_btf(struct sock *sk, struct traffic_key *ke
 	return true;
 }
 
-static __always_inline __u32 *filter_slot(__u32 tgid)
+static __always_inline __u64 *track_slot(__u32 tgid)
 {
-	return &track_filter[tgid & (TRACK_FILTER_SLOTS - 1)];
+	return &track_slots[tgid & (TRACK_SLOTS - 1)];
 }
 
 /* The socket still has the peer its entry was published with. */
@@ -363,11 +370,8 @@ static __always_inline void drain(struct sk_acct *a)
  * this process as owner, or confirmed at the current epoch) or the hash path.
  */
 static __always_inline void account_sk_slow(struct sk_acct *a, struct sock *sk, __u32 tgid,
-					    __s64 bytes, bool sent)
+					    __u32 epoch, __s64 bytes, bool sent)
 {
-	/* Read before the lookup: a change after it makes the next event
-	 * check again. */
-	__u32 epoch = track_epoch;
 	struct traffic_key key = { .tgid = tgid };
 	struct tracked *t = bpf_map_lookup_elem(&tracked, &tgid);
 
@@ -380,7 +384,7 @@ static __always_inline void account_sk_slow(struct sk_acct *a, struct sock *sk, 
 		 * one's entry is made and the others find it, owner and all. No
 		 * compare-exchange, so the object also loads on 5.10, where the
 		 * verifier rejects those instructions even in dead code. */
-		struct sk_acct init = { .key = key, .epoch = epoch };
+		struct sk_acct init = { .tgid = tgid, .epoch = epoch, .key = key };
 
 		init.sk_family = sk->__sk_common.skc_family;
 		if (init.sk_family == AF_INET) {
@@ -393,7 +397,7 @@ static __always_inline void account_sk_slow(struct sk_acct *a, struct sock *sk, 
 		}
 		a = bpf_sk_storage_get(&sk_accts, sk, &init, BPF_SK_STORAGE_GET_F_CREATE);
 	}
-	if (a && a->key.tgid == tgid && a->key.gen == key.gen && a->key.target == key.target &&
+	if (a && a->tgid == tgid && a->key.gen == key.gen && a->key.target == key.target &&
 	    same_peer(a, sk)) {
 		if (a->epoch != epoch)
 			a->epoch = epoch;
@@ -406,27 +410,33 @@ static __always_inline void account_sk_slow(struct sk_acct *a, struct sock *sk, 
 /*
  * account() for a socket the program holds as a BTF pointer (tp_btf and
  * fentry programs): its fields are plain loads, no bpf_probe_read_kernel.
- * On the socket path a counted event costs the filter load, one storage
+ * On the socket path a counted event costs the slot load, one storage
  * lookup and an atomic add (docs/benchmarks.md).
  */
 static __always_inline void account_btf(struct sock *sk, __s64 bytes, bool sent)
 {
 	struct traffic_key key = {};
 	struct tracked *t;
+	__u64 slot;
 	__u32 tgid;
 
-	if (bytes <= 0 || !sk || sk->sk_protocol != IPPROTO_TCP)
+	if (bytes <= 0 || !sk)
 		return;
 	tgid = bpf_get_current_pid_tgid() >> 32;
-	if (!*filter_slot(tgid))
+	/* Read before any lookup: a change after it makes the next event
+	 * check again. */
+	slot = *track_slot(tgid);
+	if (!(__u32)slot)
 		return;
 	if (sk_fast) {
+		/* Only TCP sockets get storage (the slow path checks). */
 		struct sk_acct *a = bpf_sk_storage_get(&sk_accts, sk, 0, 0);
+		__u32 epoch = slot >> 32;
 
-		if (a && a->key.tgid == tgid && a->epoch == track_epoch && same_peer(a, sk))
+		if (a && a->tgid == tgid && a->epoch == epoch && same_peer(a, sk))
 			acct_add(a, bytes, sent);
 		else
-			account_sk_slow(a, sk, tgid, bytes, sent);
+			account_sk_slow(a, sk, tgid, epoch, bytes, sent);
 		return;
 	}
 	key.tgid = tgid;
@@ -762,38 +772,36 @@ static __always_inline void emit(__u32 kind, __u32 tgid, __u32 ppid, struct trac
 	bpf_ringbuf_submit(e, 0);
 }
 
-/* Puts t in `tracked` for tgid, keeping the filter's count of the slot (see
- * track_filter): one more for a new entry, the same for a replaced one.
- * Userspace (Probes::track) does the same steps. */
+/* Puts t in `tracked` for tgid, keeping its slot's count (see track_slots):
+ * one more for a new entry, the same for a replaced one; either way the
+ * slot's epoch moves on. Userspace (Probes::track) does the same steps. */
 static __always_inline bool track_insert(__u32 tgid, struct tracked *t)
 {
-	__u32 *slot = filter_slot(tgid);
+	__u64 *slot = track_slot(tgid);
 	bool ok = true;
 
-	__sync_fetch_and_add(slot, 1);
+	__sync_fetch_and_add(slot, SLOT_ONE);
 	if (bpf_map_update_elem(&tracked, &tgid, t, BPF_NOEXIST) == 0)
 		goto done;
 	if (bpf_map_update_elem(&tracked, &tgid, t, BPF_EXIST) == 0) {
-		__sync_fetch_and_add(slot, -1);
+		__sync_fetch_and_add(slot, -SLOT_ONE);
 		goto done;
 	}
 	/* Deleted in between, or the map is full. */
 	if (bpf_map_update_elem(&tracked, &tgid, t, BPF_NOEXIST) == 0)
 		goto done;
-	__sync_fetch_and_add(slot, -1);
+	__sync_fetch_and_add(slot, -SLOT_ONE);
 	ok = false;
 done:
-	__sync_fetch_and_add(&track_epoch, 2);
+	__sync_fetch_and_add(slot, SLOT_EPOCH_STEP);
 	return ok;
 }
 
-/* Drops tgid from `tracked`; the filter's count after the entry is gone. */
+/* Drops tgid from `tracked`; its slot's count after the entry is gone. */
 static __always_inline void track_delete(__u32 tgid)
 {
-	if (bpf_map_delete_elem(&tracked, &tgid) == 0) {
-		__sync_fetch_and_add(filter_slot(tgid), -1);
-		__sync_fetch_and_add(&track_epoch, 2);
-	}
+	if (bpf_map_delete_elem(&tracked, &tgid) == 0)
+		__sync_fetch_and_add(track_slot(tgid), SLOT_EPOCH_STEP - SLOT_ONE);
 }
 
 /* Starts tracking tgid under target with a fresh generation, and creates
