@@ -52,6 +52,10 @@ options:
                         (give the client the same option)
   --open-ms MS          pingpong client: keep the connection open MS after
                         the exchanges before closing it
+  --then-connect ADDR   short client (--count 1): after the exchange, close
+                        the connection cleanly, dissolve it (connect
+                        AF_UNSPEC) and connect the same socket to ADDR (IPv4)
+                        for a second exchange
   --dir DIR             sendfile: directory for the source file (default TMPDIR)
   --phases RATE:MS,...  paced: send RATE bytes per second for MS milliseconds,
                         then the next phase (e.g. 256k:2000,2m:8000)
@@ -167,6 +171,7 @@ pub struct Options {
     pub reexec: Option<PathBuf>,
     pub parent_bytes: u64,
     pub open: Duration,
+    pub then_connect: Option<std::net::SocketAddrV4>,
     pub dir: Option<PathBuf>,
     pub hold: Duration,
     pub timeout: Duration,
@@ -252,6 +257,7 @@ impl Options {
             reexec: None,
             parent_bytes: 0,
             open: Duration::ZERO,
+            then_connect: None,
             dir: None,
             hold: Duration::ZERO,
             timeout: Duration::from_secs(30),
@@ -285,6 +291,12 @@ impl Options {
                 "reexec" => o.reexec = Some(PathBuf::from(v)),
                 "parent-bytes" => o.parent_bytes = bytes(v)?,
                 "open-ms" => o.open = Duration::from_millis(number(key, v)?),
+                "then-connect" if role == Role::Client => {
+                    o.then_connect = Some(
+                        v.parse()
+                            .map_err(|_| format!("--then-connect: bad IPv4 address {v:?}"))?,
+                    )
+                }
                 "dir" => o.dir = Some(PathBuf::from(v)),
                 "hold-ms" => o.hold = Duration::from_millis(number(key, v)?),
                 "timeout-secs" => o.timeout = Duration::from_secs(number(key, v)?),
@@ -307,6 +319,9 @@ impl Options {
         }
         if o.child_name.is_some() && o.reexec.is_some() {
             return Err("--child-name and --reexec are alternatives".into());
+        }
+        if o.then_connect.is_some() && (o.scenario != Scenario::Short || o.count != 1) {
+            return Err("--then-connect works with the short scenario and --count 1".into());
         }
         if o.parent_bytes > o.size {
             return Err("--parent-bytes cannot exceed --size".into());

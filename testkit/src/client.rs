@@ -15,7 +15,9 @@ pub fn run(o: &Options) -> Result<Option<Report>, String> {
     let addr = o.addr.expect("checked by the parser");
     let tally = Tally::default();
     let tally = &tally;
-    if o.scenario == Scenario::Short {
+    if let Some(second) = o.then_connect {
+        reconnect_exchange(addr, second, o, tally)?;
+    } else if o.scenario == Scenario::Short {
         for i in 0..o.count {
             short_exchange(addr, o, tally).map_err(|e| format!("connection {i}: {e}"))?;
         }
@@ -116,12 +118,41 @@ fn pingpong(addr: SocketAddr, o: &Options, tally: &Tally) -> Result<(), String> 
     Ok(())
 }
 
+/// A short exchange with `first`, then the same socket, its connection
+/// closed cleanly and dissolved, connected to `second` for another: one
+/// socket, two peers in turn.
+fn reconnect_exchange(
+    first: SocketAddr,
+    second: std::net::SocketAddrV4,
+    o: &Options,
+    tally: &Tally,
+) -> Result<(), String> {
+    let stream = net::connect(first, o.timeout).map_err(|e| format!("connect {first}: {e}"))?;
+    tally.connection(first.ip());
+    send_counted(&stream, o.request, CHUNK, Duration::ZERO, tally)
+        .map_err(|e| format!("request to {first}: {e}"))?;
+    recv_exact(&stream, o.reply as usize, tally).map_err(|e| format!("reply from {first}: {e}"))?;
+    stream
+        .shutdown(Shutdown::Write)
+        .map_err(|e| format!("shutdown: {e}"))?;
+    recv_to_eof(&stream, tally).map_err(|e| format!("wait for {first} to close: {e}"))?;
+    crate::sys::disconnect(&stream).map_err(|e| format!("connect(AF_UNSPEC): {e}"))?;
+    crate::sys::connect_v4(&stream, second).map_err(|e| format!("connect {second}: {e}"))?;
+    tally.connection(std::net::IpAddr::V4(*second.ip()));
+    short_on(&stream, o, tally)
+}
+
 fn short_exchange(addr: SocketAddr, o: &Options, tally: &Tally) -> Result<(), String> {
     let stream: TcpStream =
         net::connect(addr, o.timeout).map_err(|e| format!("connect {addr}: {e}"))?;
     tally.connection(addr.ip());
-    send_counted(&stream, o.request, CHUNK, Duration::ZERO, tally)
+    short_on(&stream, o, tally)
+}
+
+/// The short scenario's request and reply on a connected socket.
+fn short_on(stream: &TcpStream, o: &Options, tally: &Tally) -> Result<(), String> {
+    send_counted(stream, o.request, CHUNK, Duration::ZERO, tally)
         .map_err(|e| format!("request: {e}"))?;
-    recv_exact(&stream, o.reply as usize, tally).map_err(|e| format!("reply: {e}"))?;
+    recv_exact(stream, o.reply as usize, tally).map_err(|e| format!("reply: {e}"))?;
     Ok(())
 }

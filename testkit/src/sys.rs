@@ -42,6 +42,44 @@ pub fn recv(fd: &impl AsRawFd, buf: &mut [u8], flags: libc::c_int) -> io::Result
     })
 }
 
+/// Dissolves a TCP socket's connection (`connect` with AF_UNSPEC) so the
+/// same socket can connect again.
+pub fn disconnect(fd: &impl AsRawFd) -> io::Result<()> {
+    // SAFETY: a zeroed sockaddr with only the family set, as the call wants.
+    let mut sa: libc::sockaddr = unsafe { std::mem::zeroed() };
+    sa.sa_family = libc::AF_UNSPEC as libc::sa_family_t;
+    // SAFETY: sa lives across the call; the length is its size.
+    check(unsafe {
+        libc::connect(
+            fd.as_raw_fd(),
+            &sa,
+            std::mem::size_of::<libc::sockaddr>() as libc::socklen_t,
+        )
+    })
+    .map(|_| ())
+}
+
+/// Connects an existing (disconnected) socket to an IPv4 address.
+pub fn connect_v4(fd: &impl AsRawFd, addr: std::net::SocketAddrV4) -> io::Result<()> {
+    let sin = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: addr.port().to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(*addr.ip()).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: sin lives across the call; the length is its size.
+    check(unsafe {
+        libc::connect(
+            fd.as_raw_fd(),
+            (&sin as *const libc::sockaddr_in).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        )
+    })
+    .map(|_| ())
+}
+
 /// One `sendfile(2)` call; `offset` is advanced by the kernel.
 pub fn sendfile(
     out: &impl AsRawFd,

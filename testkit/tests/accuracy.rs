@@ -325,6 +325,51 @@ fn bytes_on_a_connection_still_open_are_reported_at_their_interval_end() {
     );
 }
 
+/// One socket, two peers in turn: the tracked client's connection to one
+/// server is closed and dissolved (connect AF_UNSPEC), and the same socket
+/// connects to another. Counters kept with the socket must follow its peer.
+#[test]
+fn a_socket_reconnected_to_another_peer_counts_each_peer_exactly() {
+    let scratch = Scratch::new("reconnect");
+    let name = unique_name("ntt");
+    let tracked = Program::named(&scratch, &name);
+    let netio = Netio::start(&scratch, "1s", &[(TARGET, &[name.as_str()])]);
+    let args = ["--count", "1", "--request", "3000", "--reply", "5000"];
+    let first = Program::original().server("short", "127.0.0.1:0", &args);
+    let second = Program::original().server("short", "127.0.0.2:0", &args);
+    let then = second.addr("127.0.0.2");
+    let mut client_args = args.to_vec();
+    client_args.extend(["--then-connect", &then]);
+    let truth = tracked.client("short", &first.addr("127.0.0.1"), &client_args);
+    first.finish();
+    second.finish();
+    let records = netio.stop();
+    let each = common::Bytes {
+        sent: 3000,
+        received: 5000,
+    };
+    let both = common::Bytes {
+        sent: 6000,
+        received: 10000,
+    };
+    assert_eq!(
+        truth.per_pid.get(&truth.pid),
+        Some(&both),
+        "the client moved the wrong amount"
+    );
+    assert_eq!(records.process_totals().get(&truth.pid), Some(&both));
+    let peers = records.peer_totals().remove(&truth.pid).unwrap_or_default();
+    let want: std::collections::BTreeMap<String, common::Bytes> = [
+        ("127.0.0.1".to_string(), each),
+        ("127.0.0.2".to_string(), each),
+    ]
+    .into();
+    assert_eq!(
+        peers, want,
+        "each peer of the reconnected socket should have exactly its own bytes"
+    );
+}
+
 #[test]
 fn process_running_before_netio_starts_is_tracked() {
     let scratch = Scratch::new("preexisting");
