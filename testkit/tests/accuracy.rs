@@ -8,7 +8,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{
-    exchange, process_totals, tracked_server, unique_name, Netio, Program, Scratch, TARGET,
+    exchange, process_totals, tracked_program, tracked_server, unique_name, Netio, Program,
+    Scratch, TARGET,
 };
 
 const TEN_MIB: u64 = 10 * 1024 * 1024;
@@ -217,11 +218,8 @@ fn forked_children_that_rename_themselves_are_tracked_through_their_parent() {
 
 #[test]
 fn forked_children_that_reexec_another_binary_stay_tracked() {
-    let scratch = Scratch::new("reexec");
-    let name = unique_name("ntt");
-    let tracked = Program::named(&scratch, &name);
+    let (scratch, tracked, netio) = tracked_program("reexec", "1s");
     let other = Program::named(&scratch, &unique_name("ntx"));
-    let netio = Netio::start(&scratch, "1s", &[(TARGET, &[name.as_str()])]);
     let reexec = other.path.to_str().expect("UTF-8 scratch path").to_owned();
     let (server, _) = exchange(
         &tracked,
@@ -284,10 +282,7 @@ fn parent_and_forked_child_sharing_one_socket_are_each_counted_exactly() {
 /// each interval's end, not only when the socket is closed.
 #[test]
 fn bytes_on_a_connection_still_open_are_reported_at_their_interval_end() {
-    let scratch = Scratch::new("open");
-    let name = unique_name("ntt");
-    let tracked = Program::named(&scratch, &name);
-    let mut netio = Netio::start(&scratch, "1s", &[(TARGET, &[name.as_str()])]);
+    let (_scratch, tracked, mut netio) = tracked_program("open", "1s");
     let (count, request, reply) = (200u64, 100u64, 300u64);
     let args = [
         "--count".to_string(),
@@ -330,10 +325,7 @@ fn bytes_on_a_connection_still_open_are_reported_at_their_interval_end() {
 /// connects to another. Counters kept with the socket must follow its peer.
 #[test]
 fn a_socket_reconnected_to_another_peer_counts_each_peer_exactly() {
-    let scratch = Scratch::new("reconnect");
-    let name = unique_name("ntt");
-    let tracked = Program::named(&scratch, &name);
-    let netio = Netio::start(&scratch, "1s", &[(TARGET, &[name.as_str()])]);
+    let (_scratch, tracked, netio) = tracked_program("reconnect", "1s");
     let args = ["--count", "1", "--request", "3000", "--reply", "5000"];
     let first = Program::original().server("short", "127.0.0.1:0", &args);
     let second = Program::original().server("short", "127.0.0.2:0", &args);
@@ -385,10 +377,7 @@ fn process_running_before_netio_starts_is_tracked() {
 
 #[test]
 fn process_started_after_netio_is_counted_from_its_first_byte() {
-    let scratch = Scratch::new("late");
-    let name = unique_name("ntt");
-    let tracked = Program::named(&scratch, &name);
-    let netio = Netio::start(&scratch, "1s", &[(TARGET, &[name.as_str()])]);
+    let (_scratch, tracked, netio) = tracked_program("late", "1s");
     let args = ["--size", &s(ONE_MIB)];
     let server = Program::original().server("bulk", "127.0.0.1:0", &args);
     // The tracked client connects and sends as soon as it starts.
@@ -399,10 +388,7 @@ fn process_started_after_netio_is_counted_from_its_first_byte() {
 
 #[test]
 fn process_exiting_mid_interval_is_reported_at_that_interval_end() {
-    let scratch = Scratch::new("exit");
-    let name = unique_name("ntt");
-    let tracked = Program::named(&scratch, &name);
-    let mut netio = Netio::start(&scratch, "2s", &[(TARGET, &[name.as_str()])]);
+    let (_scratch, tracked, mut netio) = tracked_program("exit", "2s");
     let args = ["--size", "262144"];
     let server = Program::original().server("bulk", "127.0.0.1:0", &args);
     let mut client_args = args.to_vec();
@@ -464,10 +450,7 @@ fn untracked_processes_produce_no_records() {
 /// With an interval far longer than the test, every byte can only appear
 /// through the flush of the partial interval on SIGTERM or SIGINT.
 fn shutdown_flushes_partial_interval(signal: libc::c_int) {
-    let scratch = Scratch::new("shutdown");
-    let name = unique_name("ntt");
-    let tracked = Program::named(&scratch, &name);
-    let netio = Netio::start(&scratch, "1h", &[(TARGET, &[name.as_str()])]);
+    let (_scratch, tracked, netio) = tracked_program("shutdown", "1h");
     let (server, _client) = exchange(
         &tracked,
         &Program::original(),

@@ -947,6 +947,17 @@ fn tail(s: &str) -> &str {
 
 // ---------------------------------------------------------------- cases
 
+/// A scratch dir tagged `tag`, a copy of netio-traffic in it under a fresh
+/// name, and netio (interval `interval`) tracking that name as TARGET. Keep
+/// the scratch dir bound for as long as the program runs.
+pub fn tracked_program(tag: &str, interval: &str) -> (Scratch, Program, Netio) {
+    let scratch = Scratch::new(tag);
+    let name = unique_name("ntt");
+    let tracked = Program::named(&scratch, &name);
+    let netio = Netio::start(&scratch, interval, &[(TARGET, &[name.as_str()])]);
+    (scratch, tracked, netio)
+}
+
 /// The common shape of an accuracy test: netio tracks a fresh copy of
 /// netio-traffic that runs the server side of `scenario`; an untracked
 /// client talks to it; netio's totals must equal the server's ground truth
@@ -959,10 +970,7 @@ pub fn tracked_server(
     args: &[&str],
     peer: &str,
 ) -> Truth {
-    let scratch = Scratch::new(scenario);
-    let name = unique_name("ntt");
-    let tracked = Program::named(&scratch, &name);
-    let netio = Netio::start(&scratch, "1s", &[(TARGET, &[name.as_str()])]);
+    let (_scratch, tracked, netio) = tracked_program(scenario, "1s");
     let (server, _client) = exchange(&tracked, &Program::original(), scenario, listen, host, args);
     let records = netio.stop();
     records.assert_exact(&server.per_pid, peer);
