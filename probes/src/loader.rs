@@ -424,21 +424,14 @@ fn perf_event_open_tracepoint(id: u64) -> std::io::Result<i32> {
 /// load, exactly as if the kernel lacked them, so that `auto`'s fallback
 /// can be tested on kernels where every backend works (the kernel matrix,
 /// scripts/kernels/matrix). `netio kernel` and `netio run` both honour it.
+/// `socket-path` in the list turns the socket path off, so that the hash
+/// path can be tested on kernels that have both.
 const DISABLE_ENV: &str = "NETIO_DISABLE_BACKENDS";
 
-fn disabled_for_testing(backend: Backend) -> Option<String> {
+fn disabled_for_testing(name: &str) -> Option<String> {
     let list = std::env::var(DISABLE_ENV).ok()?;
     list.split(',')
-        .any(|b| b.trim() == backend.name())
-        .then(|| format!("disabled by {DISABLE_ENV}={list} (a testing knob)"))
-}
-
-/// The same knob with `socket-path` in the list turns the socket path off,
-/// so that the hash path can be tested on kernels that have both.
-fn disabled_socket_path_for_testing() -> Option<String> {
-    let list = std::env::var(DISABLE_ENV).ok()?;
-    list.split(',')
-        .any(|b| b.trim() == "socket-path")
+        .any(|b| b.trim() == name)
         .then(|| format!("disabled by {DISABLE_ENV}={list} (a testing knob)"))
 }
 
@@ -694,7 +687,7 @@ impl Probes {
         let why = match facts
             .socket_path
             .clone()
-            .and_then(|()| disabled_socket_path_for_testing().map_or(Ok(()), Err))
+            .and_then(|()| disabled_for_testing("socket-path").map_or(Ok(()), Err))
         {
             Ok(()) => match Self::try_backend(facts, backend, cap, true) {
                 Ok(p) => return Ok(p),
@@ -717,7 +710,7 @@ impl Probes {
         cap: Capacity,
         socket_path: bool,
     ) -> Result<Probes, String> {
-        if let Some(why) = disabled_for_testing(backend) {
+        if let Some(why) = disabled_for_testing(backend.name()) {
             return Err(why);
         }
         let mut plan = facts.plan(backend)?;
@@ -1026,12 +1019,6 @@ impl Probes {
                 .slot(tgid)
                 .fetch_add(SLOT_EPOCH_STEP - SLOT_ONE, Ordering::SeqCst);
         }
-    }
-
-    /// Whether counted events go to socket-local counters first (and must
-    /// be drained before `traffic` is read).
-    pub fn socket_path(&self) -> bool {
-        self.drain_iter.is_some()
     }
 
     /// Moves every socket's pending bytes into the traffic counters and waits
