@@ -295,27 +295,37 @@ static __always_inline void account(struct sock *sk, __s64 bytes, bool sent)
  * the family is read once. docs/benchmarks.md measured what that saves on
  * the counted path.
  */
+/* The socket's family, and its peer as it holds it: the IPv4 address in
+ * w[0], or the four words of the IPv6 one. */
+static __always_inline __u16 peer_words_btf(struct sock *sk, __u32 w[4])
+{
+	__u16 family = sk->__sk_common.skc_family;
+
+	if (family == AF_INET) {
+		w[0] = sk->__sk_common.skc_daddr;
+	} else if (family == AF_INET6) {
+		w[0] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[0];
+		w[1] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[1];
+		w[2] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[2];
+		w[3] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[3];
+	}
+	return family;
+}
+
 static __always_inline bool tcp_peer_btf(struct sock *sk, struct traffic_key *key)
 {
 	if (!sk || sk->sk_protocol != IPPROTO_TCP)
 		return false;
-	__u16 family = sk->__sk_common.skc_family;
+	__u32 w[4] = {};
+	__u16 family = peer_words_btf(sk, w);
 
 	if (family == AF_INET) {
-		__be32 a = sk->__sk_common.skc_daddr;
-
 		key->family = PEER_INET;
-		__builtin_memcpy(key->addr, &a, 4);
+		__builtin_memcpy(key->addr, &w[0], 4);
 		return true;
 	}
 	if (family != AF_INET6)
 		return false;
-	__u32 w[4];
-
-	w[0] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[0];
-	w[1] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[1];
-	w[2] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[2];
-	w[3] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[3];
 	set_peer6(key, w);
 	return true;
 }
@@ -386,15 +396,7 @@ static __always_inline void account_sk_slow(struct sk_acct *a, struct sock *sk, 
 		 * verifier rejects those instructions even in dead code. */
 		struct sk_acct init = { .tgid = tgid, .epoch = epoch, .key = key };
 
-		init.sk_family = sk->__sk_common.skc_family;
-		if (init.sk_family == AF_INET) {
-			init.peer_raw[0] = sk->__sk_common.skc_daddr;
-		} else {
-			init.peer_raw[0] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[0];
-			init.peer_raw[1] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[1];
-			init.peer_raw[2] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[2];
-			init.peer_raw[3] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[3];
-		}
+		init.sk_family = peer_words_btf(sk, init.peer_raw);
 		a = bpf_sk_storage_get(&sk_accts, sk, &init, BPF_SK_STORAGE_GET_F_CREATE);
 	}
 	if (a && a->tgid == tgid && a->key.gen == key.gen && a->key.target == key.target &&
