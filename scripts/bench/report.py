@@ -126,6 +126,12 @@ def main():
         if section == "dbcpu" and value > 0:
             dbcpu[(name, metric)][rnd] = value
 
+    # ---- every system call ----
+    sysc = defaultdict(dict)  # agent -> {round: ns per getppid()}
+    for section, name, rnd, metric, value in rows:
+        if section == "syscall" and metric == "ns_per_call":
+            sysc[name][rnd] = value
+
     scale = {metric: value for section, name, rnd, metric, value in rows if section == "scale"}
     cond = defaultdict(dict)
     for section, name, rnd, metric, value in rows:
@@ -142,7 +148,7 @@ def main():
     w("")
     w("Reproduce:")
     w("")
-    w("    sudo scripts/benchmark                    # about 25 minutes")
+    w("    sudo scripts/benchmark                    # about 35 minutes")
     w("    sudo BENCH_QUICK=1 scripts/benchmark      # smoke run, writes only under target/bench/")
     w("")
     w("## The machine and the run")
@@ -268,6 +274,36 @@ def main():
     for (case, hook), ratio in worst.items():
         goals.append((f"kernel programs within {COST_GOAL}x of an empty program "
                       f"({case}, sock_{hook}_length): {ratio:.2f}x", ratio <= COST_GOAL))
+
+    # every system call
+    if sysc.get("none") and sysc.get("netio"):
+        w("## What every system call on the machine pays")
+        w("")
+        w("The tracepoint backend counts splice(2) and sendfile(2) reading from a socket")
+        w("at the `syscalls` tracepoints of those two calls (docs/kernels.md). A program on")
+        w("any syscall tracepoint sends every system call of every process through the")
+        w("kernel's slow path, counted or not. `bench-syscalls` (scripts/bench/tool) times")
+        w("getppid(), the cheapest system call, on one CPU: with no agent, with netio")
+        w("tracking nothing it runs, and with the bpftrace script; interleaved in a")
+        w("rotating order, the fastest of five batches of a million calls per run. The")
+        w("fentry and kprobe backends attach to no syscall tracepoint.")
+        w("")
+        w("| | ns per getppid() | difference to no agent, median of the rounds' |")
+        w("|---|---|---|")
+        base = sysc["none"]
+        for a in PP_AGENTS:
+            xs = sysc.get(a)
+            if not xs:
+                continue
+            diff = ""
+            if a != "none":
+                ds = [v - base[k] for k, v in xs.items() if k in base]
+                rs = [v / base[k] for k, v in xs.items() if k in base]
+                diff = (f"{med(ds):+.1f} ns ({spread(ds, lambda x: f'{x:+.1f}')}), "
+                        f"{(med(rs) - 1) * 100:+.1f}%")
+            vals = list(xs.values())
+            w(f"| {a} | {f1(med(vals))} ({spread(vals, f1)}) | {diff} |")
+        w("")
 
     # ping-pong
     w("## End to end: loopback ping-pong")
