@@ -1028,11 +1028,8 @@ impl Probes {
         let Some(link) = &self.drain_iter else {
             return Ok(());
         };
-        let mut iter =
-            libbpf_rs::Iter::new(link).map_err(|e| format!("cannot drain sockets: {e}"))?;
-        let mut sink = Vec::new();
-        std::io::Read::read_to_end(&mut iter, &mut sink)
-            .map_err(|e| format!("cannot drain sockets: {e}"))?;
+        let iter = libbpf_rs::Iter::new(link).map_err(|e| format!("cannot drain sockets: {e}"))?;
+        read_iter_to_end(iter).map_err(|e| format!("cannot drain sockets: {e}"))?;
         // A drain at destroy runs with bottom halves off and takes well under
         // a microsecond; equal counts (done read first) mean none was under
         // way when `done` was read.
@@ -1118,6 +1115,29 @@ impl Probes {
     }
 }
 
+/// Runs a BPF iterator to its end. The drain iterator writes nothing, and
+/// the kernel ends a read that has visited a million objects without output
+/// with EAGAIN (`bpf_seq_read`, MAX_ITER_OBJECTS); the next read goes on
+/// from the next object. So past a million sockets a drain takes several
+/// reads, each a million sockets further: a read that keeps failing so
+/// without end would be a kernel fault, and is given up after a billion.
+fn read_iter_to_end(mut iter: impl std::io::Read) -> std::io::Result<()> {
+    const MAX_AGAIN: u32 = 1000;
+    let mut buf = [0u8; 256];
+    let mut again = 0;
+    loop {
+        match iter.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && again < MAX_AGAIN => {
+                again += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Loads and attaches every backend in turn, for `netio kernel`.
 pub fn probe_backends() -> Vec<Attempt> {
     let cap = Capacity {
@@ -1133,4 +1153,55 @@ pub fn probe_backends() -> Vec<Attempt> {
             attempts.remove(0)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::read_iter_to_end;
+    use std::io::{self, ErrorKind, Read};
+
+    /// Plays back a list of read results, as the kernel's iterator would.
+    struct Script(Vec<io::Result<usize>>);
+
+    impl Read for Script {
+        fn read(&mut self, _buf: &mut [u8]) -> io::Result<usize> {
+            if self.0.is_empty() {
+                panic!("read past the end of the iterator");
+            }
+            self.0.remove(0)
+        }
+    }
+
+    fn again() -> io::Result<usize> {
+        Err(io::Error::from(ErrorKind::WouldBlock))
+    }
+
+    #[test]
+    fn a_drain_past_a_million_sockets_reads_on_after_eagain() {
+        // Three stretches of a million sockets each end in EAGAIN; the
+        // fourth reaches the end.
+        let script = Script(vec![again(), again(), again(), Ok(0)]);
+        read_iter_to_end(script).expect("EAGAIN is not the end of a drain");
+    }
+
+    #[test]
+    fn a_drain_reads_through_output_and_interrupted_reads() {
+        let script = Script(vec![
+            Ok(3),
+            Err(io::Error::from(ErrorKind::Interrupted)),
+            Ok(0),
+        ]);
+        read_iter_to_end(script).expect("a signal is not the end of a drain");
+    }
+
+    #[test]
+    fn a_drain_reports_other_errors_and_endless_eagain() {
+        let script = Script(vec![Err(io::Error::from(ErrorKind::PermissionDenied))]);
+        let e = read_iter_to_end(script).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied);
+
+        let script = Script((0..=1000).map(|_| again()).collect());
+        let e = read_iter_to_end(script).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::WouldBlock);
+    }
 }
