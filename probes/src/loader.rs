@@ -1115,14 +1115,17 @@ impl Probes {
     }
 }
 
+/// How many EAGAIN reads a drain takes before it gives up: a million
+/// sockets each, so a billion sockets.
+const MAX_AGAIN: u32 = 1000;
+
 /// Runs a BPF iterator to its end. The drain iterator writes nothing, and
 /// the kernel ends a read that has visited a million objects without output
 /// with EAGAIN (`bpf_seq_read`, MAX_ITER_OBJECTS); the next read goes on
 /// from the next object. So past a million sockets a drain takes several
 /// reads, each a million sockets further: a read that keeps failing so
-/// without end would be a kernel fault, and is given up after a billion.
+/// without end would be a kernel fault, and is given up after MAX_AGAIN.
 fn read_iter_to_end(mut iter: impl std::io::Read) -> std::io::Result<()> {
-    const MAX_AGAIN: u32 = 1000;
     let mut buf = [0u8; 256];
     let mut again = 0;
     loop {
@@ -1157,7 +1160,7 @@ pub fn probe_backends() -> Vec<Attempt> {
 
 #[cfg(test)]
 mod tests {
-    use super::read_iter_to_end;
+    use super::{read_iter_to_end, MAX_AGAIN};
     use std::io::{self, ErrorKind, Read};
 
     /// Plays back a list of read results, as the kernel's iterator would.
@@ -1200,7 +1203,7 @@ mod tests {
         let e = read_iter_to_end(script).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::PermissionDenied);
 
-        let script = Script((0..=1000).map(|_| again()).collect());
+        let script = Script((0..=MAX_AGAIN).map(|_| again()).collect());
         let e = read_iter_to_end(script).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::WouldBlock);
     }
