@@ -25,6 +25,11 @@
  * These are the steps of netio's hash path; its socket path is timed as
  * netio itself.
  *
+ * storage_*: one lookup of the socket's local storage (made on the socket's
+ * first event) and an atomic add to it, for every TCP event: the floor of
+ * any design that keeps a counter per socket, as netio's socket path does,
+ * without its check of whose the socket is.
+ *
  * empty2_*: a second pair of empty programs, attached after empty_* to show
  * what a program costs when it runs right after another on the same hook.
  *
@@ -183,5 +188,43 @@ int BPF_PROG(stage_count_btf, struct sock *sk, int ret, int flags)
 		__builtin_memcpy(key.addr, &sk->__sk_common.skc_v6_daddr, 16);
 	}
 	stage_add(&key, ret);
+	return 0;
+}
+
+/* ---- the socket path's floor --------------------------------------------- */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct traffic_val);
+} bench_storage SEC(".maps");
+
+static __always_inline void storage_add(struct sock *sk, int ret, bool sent)
+{
+	struct traffic_val *v;
+
+	if (ret <= 0 || !sk || sk->sk_protocol != IPPROTO_TCP)
+		return;
+	v = bpf_sk_storage_get(&bench_storage, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!v)
+		return;
+	if (sent)
+		__sync_fetch_and_add(&v->sent, ret);
+	else
+		__sync_fetch_and_add(&v->received, ret);
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(storage_send, struct sock *sk, int ret, int flags)
+{
+	storage_add(sk, ret, true);
+	return 0;
+}
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(storage_recv, struct sock *sk, int ret, int flags)
+{
+	storage_add(sk, ret, false);
 	return 0;
 }

@@ -7,7 +7,9 @@
 //! Prints `ready` and the programs' names once attached. `--lookup` also
 //! attaches the programs that do one hash lookup of the thread group id,
 //! `--stages` those that time the steps of netio's path for a tracked
-//! process (see src/empty.bpf.c); `--only` attaches just the programs named. scripts/benchmark reads the
+//! process (see src/empty.bpf.c); `--only` attaches just the programs named
+//! (the only way to attach the second empty pair and the socket-storage
+//! floor, storage_*). scripts/benchmark reads the
 //! programs' run time and run count with bpftool (kernel.bpf_stats_enabled).
 
 use std::io::Write;
@@ -37,7 +39,7 @@ fn main() -> ExitCode {
     let wanted = |name: &str| {
         if let Some(only) = &only {
             only.iter().any(|o| o == name)
-        } else if name.starts_with("empty2_") {
+        } else if name.starts_with("empty2_") || name.starts_with("storage_") {
             false
         } else if name.starts_with("lookup_") {
             lookup
