@@ -10,6 +10,7 @@ rounds; the spread is the lowest and highest round.
 import math
 import statistics
 import sys
+import textwrap
 from collections import defaultdict
 
 COST_GOAL = 1.5
@@ -625,15 +626,18 @@ def analysis(w, cost):
     rs_send, rs_recv = ratio("storage"), ratio("storage", hook="recv")
     rt_recv = ratio("tracked", "netio", "recv")
     if rs_send == rs_send and rs_recv == rs_recv and rt_recv == rt_recv:
-        w(f"- The floor of any design that keeps a counter per socket, as the socket path")
-        w(f"  does: one lookup of the socket's local storage and an atomic add, for every")
-        w(f"  TCP event and without asking whose the socket is, is at {rs_send:.2f}x on")
-        w(f"  sock_send_length and {rs_recv:.2f}x on sock_recv_length, where netio's socket")
-        w(f"  path is at {rt:.2f}x and {rt_recv:.2f}x. The difference, {rt - rs_send:+.2f}x and")
-        w(f"  {rt_recv - rs_recv:+.2f}x, is what netio's filter slot and its check of the")
-        w(f"  socket's owner, epoch and peer cost in this run."
-          + (" A negative difference is the run's noise: netio's program does all the"
-             " floor's work and more." if min(rt - rs_send, rt_recv - rs_recv) < 0 else ""))
+        floor = (
+            f"The floor of any design that keeps a counter per socket, as the socket path"
+            f" does: one lookup of the socket's local storage and an atomic add, for every"
+            f" TCP event and without asking whose the socket is, is at {rs_send:.2f}x on"
+            f" sock_send_length and {rs_recv:.2f}x on sock_recv_length, where netio's socket"
+            f" path is at {rt:.2f}x and {rt_recv:.2f}x. The difference, {rt - rs_send:+.2f}x"
+            f" and {rt_recv - rs_recv:+.2f}x, is what netio's filter slot and its check of"
+            f" the socket's owner, epoch and peer cost in this run.")
+        if min(rt - rs_send, rt_recv - rs_recv) < 0:
+            floor += (" A negative difference is the run's noise: netio's program does all"
+                      " the floor's work and more.")
+        w(textwrap.fill(floor, width=84, initial_indent="- ", subsequent_indent="  "))
     w("")
 
 
