@@ -33,17 +33,26 @@ scenarios (the client and server of a run must use the same one):
   forking      --count concurrent connections, one forked server child each,
                bulk --size; children rename themselves to --child-name, or
                re-exec --reexec PATH; per-child bytes appear in per_pid
+  pid-reuse    pingpong's exchanges on one connection, but the server
+               serves each in a child it forks, which exits after it; every
+               child after the first is made to reuse the first's PID (by
+               writing /proc/sys/kernel/ns_last_pid; root) before it touches
+               the socket, so one socket outlives a process and is used again
+               by another with its PID; extra.children lists each child's
+               bytes in order
   paced        client sends at the rates of --phases (a steady, known rate
                for threshold tests); the server echoes every byte back as it
                arrives, serving its --count connections concurrently
 
 options:
   --size BYTES          payload (per connection where there are several)
-  --count N             connections (short, threaded, forking); exchanges (pingpong)
+  --count N             connections (short, threaded, forking); exchanges
+                        (pingpong, pid-reuse)
   --chunk BYTES         client write size (waitall; default 1000)
   --pause-ms MS         pause between client writes (waitall; default 2)
-  --request BYTES       request size (short, pingpong; default 100)
-  --reply BYTES         server reply size (waitall, peek, splice, short, pingpong)
+  --request BYTES       request size (short, pingpong, pid-reuse; default 100)
+  --reply BYTES         server reply size (waitall, peek, splice, short,
+                        pingpong, pid-reuse)
   --child-name NAME     forking: comm set with prctl(PR_SET_NAME) in each child
   --reexec PATH         forking: each child execs PATH instead of renaming
   --parent-bytes BYTES  forking: before each fork the parent itself reads
@@ -76,6 +85,7 @@ pub enum Scenario {
     PingPong,
     Threaded,
     Forking,
+    PidReuse,
     Paced,
 }
 
@@ -94,6 +104,7 @@ impl FromStr for Scenario {
             "pingpong" => Self::PingPong,
             "threaded" => Self::Threaded,
             "forking" => Self::Forking,
+            "pid-reuse" => Self::PidReuse,
             "paced" => Self::Paced,
             other => return Err(format!("unknown scenario {other:?}")),
         })
@@ -113,6 +124,7 @@ impl Scenario {
             Self::PingPong => "pingpong",
             Self::Threaded => "threaded",
             Self::Forking => "forking",
+            Self::PidReuse => "pid-reuse",
             Self::Paced => "paced",
         }
     }
@@ -121,7 +133,7 @@ impl Scenario {
         match self {
             Self::WaitAll => 200_000,
             Self::Threaded | Self::Forking => 256 * 1024,
-            Self::Short | Self::PingPong => 0,
+            Self::Short | Self::PingPong | Self::PidReuse => 0,
             _ => 1024 * 1024,
         }
     }
@@ -130,6 +142,7 @@ impl Scenario {
         match self {
             Self::Short => 1000,
             Self::PingPong => 10_000,
+            Self::PidReuse => 3,
             Self::Threaded | Self::Forking => 20,
             _ => 1,
         }
@@ -140,7 +153,7 @@ impl Scenario {
             Self::WaitAll => 1000,
             Self::Peek | Self::Splice => 4096,
             Self::Short => 400,
-            Self::PingPong => 100,
+            Self::PingPong | Self::PidReuse => 100,
             _ => 0,
         }
     }

@@ -21,7 +21,7 @@ pub fn run(o: &Options) -> Result<Option<Report>, String> {
         for i in 0..o.count {
             short_exchange(addr, o, tally).map_err(|e| format!("connection {i}: {e}"))?;
         }
-    } else if o.scenario == Scenario::PingPong {
+    } else if matches!(o.scenario, Scenario::PingPong | Scenario::PidReuse) {
         pingpong(addr, o, tally)?;
     } else {
         std::thread::scope(|s| {

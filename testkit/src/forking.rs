@@ -97,25 +97,13 @@ pub fn serve(listener: &TcpListener, o: &Options, tally: &Tally) -> Result<Repor
         return Err(failures.join("; "));
     }
 
-    let mut text = String::new();
-    std::fs::File::from(report_r)
-        .read_to_string(&mut text)
-        .map_err(|e| format!("read child reports: {e}"))?;
     let mut per_pid = BTreeMap::new();
     let mut comms = BTreeMap::new();
-    for line in text.lines() {
-        let v: Value =
-            serde_json::from_str(line).map_err(|e| format!("child report {line:?}: {e}"))?;
-        let field = |k: &str| {
-            v.get(k)
-                .and_then(Value::as_u64)
-                .ok_or_else(|| format!("child report {line:?} lacks {k}"))
-        };
-        let pid = field("pid")? as u32;
-        per_pid.insert(pid, (field("sent")?, field("received")?));
+    for r in child_reports(report_r)? {
+        per_pid.insert(r.pid, (r.sent, r.received));
         comms.insert(
-            pid.to_string(),
-            v.get("comm").cloned().unwrap_or(Value::Null),
+            r.pid.to_string(),
+            r.line.get("comm").cloned().unwrap_or(Value::Null),
         );
     }
     if per_pid.len() != children.len() {
@@ -135,6 +123,102 @@ pub fn serve(listener: &TcpListener, o: &Options, tally: &Tally) -> Result<Repor
         "child_comms".into(),
         Value::Object(comms.into_iter().collect()),
     );
+    Ok(report)
+}
+
+/// How many forks may miss the first child's PID (another fork on the
+/// machine took it first) before the run gives up.
+const PID_ATTEMPTS: u32 = 1000;
+
+/// Exit code of a child that did not get the PID it was meant to reuse: it
+/// touched nothing, and the parent forks again.
+const WRONG_PID: i32 = 3;
+
+/// The pid-reuse server: one connection, whose exchanges are served in turn
+/// by children that each exit after one; every child after the first has
+/// the first's PID. The parent never reads or writes the socket before the
+/// children are done, so the first child is the first process to use it.
+pub fn serve_pid_reuse(
+    listener: &TcpListener,
+    o: &Options,
+    tally: &Tally,
+) -> Result<Report, String> {
+    if o.count > MAX_CHILDREN {
+        return Err(format!(
+            "pid-reuse supports at most {MAX_CHILDREN} exchanges"
+        ));
+    }
+    let (stream, peer) =
+        crate::net::accept(listener, o.timeout).map_err(|e| format!("accept: {e}"))?;
+    tally.connection(peer.ip());
+    let (report_r, report_w) = sys::pipe().map_err(|e| format!("pipe: {e}"))?;
+    let mut first: Option<libc::pid_t> = None;
+    let mut misses = 0;
+    let mut served = 0;
+    while served < o.count {
+        if let Some(pid) = first {
+            sys::set_last_pid(pid - 1).map_err(|e| format!("ns_last_pid: {e}"))?;
+        }
+        match sys::fork().map_err(|e| format!("fork: {e}"))? {
+            None => {
+                if first.is_some_and(|want| sys::pid() as libc::pid_t != want) {
+                    sys::exit_now(WRONG_PID);
+                }
+                sys::arm_deadline(o.deadline_secs);
+                let child = Tally::default();
+                let code = match crate::server::pingpong_exchange(&stream, o, &child)
+                    .and_then(|_| report_to_parent(&child, report_w.as_raw_fd()))
+                {
+                    Ok(()) => 0,
+                    Err(e) => {
+                        eprintln!("netio-traffic: pid-reuse child {}: {e}", sys::pid());
+                        1
+                    }
+                };
+                sys::exit_now(code);
+            }
+            Some(pid) => {
+                let status = sys::waitpid(pid).map_err(|e| format!("waitpid {pid}: {e}"))?;
+                if first.is_some_and(|want| pid != want) {
+                    misses += 1;
+                    if misses == PID_ATTEMPTS {
+                        return Err(format!(
+                            "{PID_ATTEMPTS} forks missed PID {} (other forks took it first)",
+                            first.unwrap_or_default()
+                        ));
+                    }
+                    continue;
+                }
+                if let Some(problem) = sys::exit_problem(status) {
+                    return Err(format!("child {pid} {problem}"));
+                }
+                first = Some(pid);
+                served += 1;
+            }
+        }
+    }
+    drop(report_w);
+    crate::server::pingpong_close(&stream, tally)?;
+
+    let children = child_reports(report_r)?;
+    if children.len() as u64 != o.count {
+        return Err(format!(
+            "{} exchanges but {} child reports",
+            o.count,
+            children.len()
+        ));
+    }
+    let mut report = Report::single("server", o.scenario.name(), tally);
+    for r in &children {
+        let entry = report.per_pid.entry(r.pid).or_default();
+        entry.0 += r.sent;
+        entry.1 += r.received;
+    }
+    report.extra.insert(
+        "children".into(),
+        children.into_iter().map(|r| r.line).collect(),
+    );
+    report.extra.insert("pid_misses".into(), json!(misses));
     Ok(report)
 }
 
@@ -169,6 +253,45 @@ fn exec_plan(
 fn serve_child(stream: &TcpStream, size: u64, report_fd: RawFd) -> Result<(), String> {
     let tally = Tally::default();
     handle_bulk(stream, size, &tally)?;
+    report_to_parent(&tally, report_fd)
+}
+
+/// One child's report, as `report_to_parent` wrote it.
+struct ChildReport {
+    pid: u32,
+    sent: u64,
+    received: u64,
+    line: Value,
+}
+
+/// Reads the children's reports, once every child holding the pipe's write
+/// end has exited.
+fn child_reports(report_r: std::os::fd::OwnedFd) -> Result<Vec<ChildReport>, String> {
+    let mut text = String::new();
+    std::fs::File::from(report_r)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("read child reports: {e}"))?;
+    text.lines()
+        .map(|line| {
+            let v: Value =
+                serde_json::from_str(line).map_err(|e| format!("child report {line:?}: {e}"))?;
+            let field = |k: &str| {
+                v.get(k)
+                    .and_then(Value::as_u64)
+                    .ok_or_else(|| format!("child report {line:?} lacks {k}"))
+            };
+            Ok(ChildReport {
+                pid: field("pid")? as u32,
+                sent: field("sent")?,
+                received: field("received")?,
+                line: v,
+            })
+        })
+        .collect()
+}
+
+/// A child's one report line: its PID, name and bytes.
+fn report_to_parent(tally: &Tally, report_fd: RawFd) -> Result<(), String> {
     let line = format!(
         "{}\n",
         json!({"pid": sys::pid(), "comm": sys::comm(), "sent": tally.sent(), "received": tally.received()})

@@ -48,6 +48,7 @@ pub fn run(o: &Options) -> Result<Option<Report>, String> {
     match o.scenario {
         Scenario::Threaded | Scenario::Paced => serve_threaded(&listener, o, &tally)?,
         Scenario::Forking => return forking::serve(&listener, o, &tally).map(Some),
+        Scenario::PidReuse => return forking::serve_pid_reuse(&listener, o, &tally).map(Some),
         Scenario::PingPong => {
             // --count is the number of exchanges, all on one connection.
             let (stream, peer) = net::accept(&listener, o.timeout).map_err(io_ctx("accept"))?;
@@ -115,6 +116,7 @@ fn handle(
         Scenario::Short => handle_short(stream, o, tally),
         Scenario::PingPong => handle_pingpong(stream, o, tally),
         Scenario::Paced => handle_echo(stream, tally),
+        Scenario::PidReuse => unreachable!("served by forking::serve_pid_reuse"),
     }
 }
 
@@ -288,14 +290,24 @@ fn handle_short(stream: &TcpStream, o: &Options, tally: &Tally) -> Result<Extra,
 /// the client to close.
 fn handle_pingpong(stream: &TcpStream, o: &Options, tally: &Tally) -> Result<Extra, String> {
     for _ in 0..o.count {
-        recv_exact(stream, o.request as usize, tally).map_err(io_ctx("request"))?;
-        send_counted(stream, o.reply, CHUNK, Duration::ZERO, tally).map_err(io_ctx("reply"))?;
+        pingpong_exchange(stream, o, tally)?;
     }
-    recv_to_eof(stream, tally).map_err(io_ctx("wait for close"))?;
-    finish(stream)?;
+    pingpong_close(stream, tally)?;
     let mut extra = Extra::new();
     extra.insert("exchanges".into(), json!(o.count));
     Ok(extra)
+}
+
+/// One exchange of the ping-pong: the request in, the reply out.
+pub fn pingpong_exchange(stream: &TcpStream, o: &Options, tally: &Tally) -> Result<(), String> {
+    recv_exact(stream, o.request as usize, tally).map_err(io_ctx("request"))?;
+    send_counted(stream, o.reply, CHUNK, Duration::ZERO, tally).map_err(io_ctx("reply"))
+}
+
+/// The ping-pong's end: waits for the client to close, then closes.
+pub fn pingpong_close(stream: &TcpStream, tally: &Tally) -> Result<(), String> {
+    recv_to_eof(stream, tally).map_err(io_ctx("wait for close"))?;
+    finish(stream)
 }
 
 fn serve_threaded(listener: &TcpListener, o: &Options, tally: &Tally) -> Result<(), String> {

@@ -164,6 +164,12 @@ pub fn fork() -> io::Result<Option<libc::pid_t>> {
     Ok(if pid == 0 { None } else { Some(pid) })
 }
 
+/// Makes `pid + 1` the PID the next fork in this PID namespace gets, unless
+/// another fork on the machine comes first (root only).
+pub fn set_last_pid(pid: libc::pid_t) -> io::Result<()> {
+    std::fs::write("/proc/sys/kernel/ns_last_pid", pid.to_string())
+}
+
 /// Waits for a child and returns its raw wait status.
 pub fn waitpid(pid: libc::pid_t) -> io::Result<libc::c_int> {
     let mut status = 0;

@@ -8,8 +8,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{
-    exchange, process_totals, tracked_program, tracked_server, unique_name, Netio, Program,
-    Scratch, TARGET,
+    event, exchange, num, process_totals, record_pid, tracked_program, tracked_server, unique_name,
+    Bytes, Netio, Program, Scratch, TARGET,
 };
 
 const TEN_MIB: u64 = 10 * 1024 * 1024;
@@ -275,6 +275,61 @@ fn parent_and_forked_child_sharing_one_socket_are_each_counted_exactly() {
         (10 * 65536, 10 * 65536),
         "the parent moved the wrong amount on the shared sockets"
     );
+}
+
+/// A process that gets the PID of one that exited, and goes on with the
+/// socket that one used first, is another process and is counted apart.
+/// On the socket path the socket's counters belong to the first; the
+/// second's bytes must not join them (netio tells the two apart by their
+/// generation, and checks the owner again when the PID's tracking changes).
+#[test]
+fn a_process_reusing_an_exited_ones_pid_on_its_socket_is_counted_apart() {
+    let (_scratch, tracked, netio) = tracked_program("pidreuse", "1s");
+    let (count, request, reply) = (3u64, 1000u64, 3000u64);
+    let (c, rq, rp) = (s(count), s(request), s(reply));
+    let args = ["--count", &c, "--request", &rq, "--reply", &rp];
+    let (server, _) = exchange(
+        &tracked,
+        &Program::original(),
+        "pid-reuse",
+        "127.0.0.1:0",
+        "127.0.0.1",
+        &args,
+    );
+    let records = netio.stop();
+    let children = server.raw["extra"]["children"]
+        .as_array()
+        .expect("children");
+    let pids: std::collections::BTreeSet<u64> =
+        children.iter().filter_map(|c| num(c, "pid")).collect();
+    assert_eq!(
+        (children.len(), pids.len()),
+        (count as usize, 1),
+        "the children should have shared one PID: {children:?}"
+    );
+    let pid = pids.into_iter().next().expect("one PID") as u32;
+    let exits: Vec<Bytes> = records
+        .records
+        .iter()
+        .filter(|v| event(v) == Some("process_exited") && record_pid(v) == Some(pid))
+        .map(|v| Bytes {
+            sent: num(v, "NETIO_SENT_BYTES").unwrap_or(0),
+            received: num(v, "NETIO_RECEIVED_BYTES").unwrap_or(0),
+        })
+        .collect();
+    assert_eq!(
+        exits,
+        vec![
+            Bytes {
+                sent: reply,
+                received: request
+            };
+            count as usize
+        ],
+        "netio's process_exited records for PID {pid}, which each of the {count} children \
+         should have, in order, with its one exchange"
+    );
+    records.assert_exact(&server.per_pid, "127.0.0.1");
 }
 
 /// Bytes on a connection that stays open belong to the interval they moved
