@@ -8,8 +8,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{
-    event, exchange, num, process_totals, record_pid, tracked_program, tracked_server, unique_name,
-    Bytes, Netio, Program, Scratch, TARGET,
+    event, exchange, num, process_totals, record_bytes, record_pid, tracked_program,
+    tracked_server, unique_name, Bytes, Netio, Program, Scratch, TARGET,
 };
 
 const TEN_MIB: u64 = 10 * 1024 * 1024;
@@ -312,10 +312,7 @@ fn a_process_reusing_an_exited_ones_pid_on_its_socket_is_counted_apart() {
         .records
         .iter()
         .filter(|v| event(v) == Some("process_exited") && record_pid(v) == Some(pid))
-        .map(|v| Bytes {
-            sent: num(v, "NETIO_SENT_BYTES").unwrap_or(0),
-            received: num(v, "NETIO_RECEIVED_BYTES").unwrap_or(0),
-        })
+        .map(record_bytes)
         .collect();
     assert_eq!(
         exits,

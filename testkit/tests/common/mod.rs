@@ -692,7 +692,8 @@ pub fn record_pid(v: &Value) -> Option<u32> {
     num(v, "NETIO_PID").map(|p| p as u32)
 }
 
-fn record_bytes(v: &Value) -> Bytes {
+/// A record's sent and received bytes (0 where a field is missing).
+pub fn record_bytes(v: &Value) -> Bytes {
     Bytes {
         sent: num(v, "NETIO_SENT_BYTES").unwrap_or(0),
         received: num(v, "NETIO_RECEIVED_BYTES").unwrap_or(0),
