@@ -13,7 +13,7 @@ use serde_json::{Map, Value as Json};
 
 use crate::record::{field, Kind, Record, Value};
 use crate::sink::level;
-use crate::sink::syslog::rfc3339_utc;
+use crate::sink::time::rfc3339_utc;
 
 /// The ECS version whose names these are.
 pub const ECS_VERSION: &str = "8.11.0";

@@ -4,6 +4,7 @@
 pub mod ecs;
 pub mod syslog;
 pub mod text;
+pub mod time;
 
 pub mod journal;
 
