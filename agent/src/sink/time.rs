@@ -1,37 +1,18 @@
 //! Every timestamp netio renders: RFC 3339 in UTC with microseconds (RFC
 //! 5424 syslog, ECS `@timestamp`) and RFC 3164's local time (`/dev/log`).
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// `2024-05-01T12:34:56.123456Z`: RFC 3339 in UTC with microseconds, as
-/// RFC 5424's TIMESTAMP allows.
+/// RFC 5424's TIMESTAMP allows. Clamped to the years humantime renders,
+/// 1970 to 9999, which the system clock cannot leave.
 pub fn rfc3339_utc(t: SystemTime) -> String {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs();
-    let (y, m, day) = civil_from_days((secs / 86_400) as i64);
-    let rem = secs % 86_400;
-    format!(
-        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60,
-        d.subsec_micros()
-    )
+    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    humantime::format_rfc3339_micros(UNIX_EPOCH + since.min(LAST_RFC3339)).to_string()
 }
 
-/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard
-/// Hinnant's days_from_civil, inverted).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + (m <= 2) as i64, m, d)
-}
+/// The last instant humantime renders: 9999-12-31T23:59:59.999999999Z.
+const LAST_RFC3339: Duration = Duration::new(253_402_300_799, 999_999_999);
 
 /// `May  1 12:34:56`: RFC 3164's TIMESTAMP, in local time.
 pub fn rfc3164_local(t: SystemTime) -> String {
@@ -57,8 +38,6 @@ pub fn rfc3164_local(t: SystemTime) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
 
     #[test]
