@@ -19,9 +19,10 @@ use netio_probes::{probe_backends, BackendChoice, Probes};
 use crate::config::{Config, JsonSchema, Output};
 use crate::record::Record;
 use crate::sink::journal::{JournalSink, JOURNAL_SOCKET};
+use crate::sink::json::JsonSink;
 use crate::sink::syslog::SyslogSink;
 use crate::sink::text::TextSink;
-use crate::sink::{Fanout, JsonSink, Sink};
+use crate::sink::{Fanout, Sink};
 
 /// stdout for command output: a closed pipe (`netio kernel | head`) ends
 /// the output quietly instead of panicking.

@@ -12,6 +12,7 @@ use std::time::SystemTime;
 use serde_json::{Map, Value as Json};
 
 use crate::record::{field, Kind, Record, Value};
+use crate::sink::json::json_value;
 use crate::sink::level;
 use crate::sink::time::rfc3339_utc;
 
@@ -113,10 +114,7 @@ pub fn to_ecs(record: &Record, now: SystemTime) -> Json {
     );
     insert(&mut root, "log.level", level(kind.priority()).into());
     for (name, value) in &record.fields {
-        let json = match value {
-            Value::Str(s) => Json::String(s.clone()),
-            Value::Num(n) => Json::from(*n),
-        };
+        let json = json_value(value);
         let path = match (*name, value) {
             (field::PEER_ADDRESS, Value::Str(s)) if s.parse::<IpAddr>().is_err() => {
                 PEER_NOT_AN_ADDRESS

@@ -20,7 +20,8 @@ use std::ptr;
 use std::time::{Duration, Instant};
 
 use crate::record::{valid_field_name, Record, Value};
-use crate::sink::{to_json, Sink};
+use crate::sink::json::to_json;
+use crate::sink::Sink;
 
 /// Where journald listens for native-protocol datagrams.
 pub const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";

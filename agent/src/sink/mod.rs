@@ -2,15 +2,15 @@
 //! renames a field.
 
 pub mod ecs;
+pub mod journal;
+pub mod json;
 pub mod syslog;
 pub mod text;
 pub mod time;
 
-pub mod journal;
+use std::io;
 
-use std::io::{self, Write};
-
-use crate::record::{Record, Value};
+use crate::record::Record;
 
 /// The word for a syslog PRIORITY that the text and ECS outputs show.
 pub fn level(priority: u8) -> &'static str {
@@ -31,52 +31,6 @@ pub trait Sink {
     /// other outputs: a loss in one is then seen in all the others.
     fn take_lost(&mut self) -> Option<Record> {
         None
-    }
-}
-
-/// One JSON object per line. Numbers are JSON numbers; the journal renders
-/// the same fields as decimal strings. With `ecs`, the fields carry their
-/// Elastic Common Schema names instead (docs/siem.md).
-pub struct JsonSink<W: Write> {
-    out: W,
-    ecs: bool,
-}
-
-impl<W: Write> JsonSink<W> {
-    pub fn new(out: W) -> Self {
-        JsonSink { out, ecs: false }
-    }
-
-    pub fn ecs(out: W) -> Self {
-        JsonSink { out, ecs: true }
-    }
-}
-
-pub fn to_json(record: &Record) -> String {
-    let mut map = serde_json::Map::new();
-    for (name, value) in &record.fields {
-        let v = match value {
-            Value::Str(s) => serde_json::Value::String(s.clone()),
-            Value::Num(n) => serde_json::Value::from(*n),
-        };
-        map.insert((*name).to_string(), v);
-    }
-    serde_json::Value::Object(map).to_string()
-}
-
-impl<W: Write> Sink for JsonSink<W> {
-    fn write(&mut self, record: &Record) -> io::Result<()> {
-        let line = if self.ecs {
-            ecs::to_ecs_json(record, std::time::SystemTime::now())
-        } else {
-            to_json(record)
-        };
-        self.out.write_all(line.as_bytes())?;
-        self.out.write_all(b"\n")
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
     }
 }
 
@@ -122,6 +76,7 @@ impl Sink for Fanout {
 
 #[cfg(test)]
 mod tests {
+    use super::json::to_json;
     use super::*;
     use std::cell::RefCell;
     use std::rc::Rc;
