@@ -9,8 +9,14 @@ pub mod text;
 pub mod time;
 
 use std::io;
+use std::path::Path;
 
+use crate::config::{Config, JsonSchema, Output};
 use crate::record::Record;
+use crate::sink::journal::{JournalSink, JOURNAL_SOCKET};
+use crate::sink::json::JsonSink;
+use crate::sink::syslog::SyslogSink;
+use crate::sink::text::TextSink;
 
 /// The word for a syslog PRIORITY that the text and ECS outputs show.
 pub fn level(priority: u8) -> &'static str {
@@ -72,6 +78,35 @@ impl Sink for Fanout {
         }
         result
     }
+}
+
+/// The configured outputs: the journal when asked, or with `auto` when its
+/// socket exists; else text (or JSON) on stdout. Each `[[syslog]]`
+/// destination besides.
+pub fn from_config(config: &Config) -> Result<Box<dyn Sink>, String> {
+    let main = output_sink(config.output, config.json_schema)?;
+    if config.syslog.is_empty() {
+        return Ok(main);
+    }
+    let mut sinks = vec![main];
+    for s in &config.syslog {
+        sinks.push(Box::new(SyslogSink::new(s)?));
+    }
+    Ok(Box::new(Fanout(sinks)))
+}
+
+/// The main output, on its own.
+fn output_sink(output: Output, json: JsonSchema) -> Result<Box<dyn Sink>, String> {
+    let journal_here = Path::new(JOURNAL_SOCKET).exists();
+    Ok(match output {
+        Output::Json if json == JsonSchema::Ecs => Box::new(JsonSink::ecs(io::stdout())),
+        Output::Json => Box::new(JsonSink::new(io::stdout())),
+        Output::Text => Box::new(TextSink::new(io::stdout())),
+        Output::Auto if !journal_here => Box::new(TextSink::new(io::stdout())),
+        Output::Auto | Output::Journal => {
+            Box::new(JournalSink::new().map_err(|e| format!("cannot set up journal output: {e}"))?)
+        }
+    })
 }
 
 #[cfg(test)]
