@@ -145,6 +145,16 @@ pub enum Value {
     Num(u64),
 }
 
+impl Value {
+    /// The value as the text outputs carry it: numbers in decimal.
+    pub fn text(&self) -> String {
+        match self {
+            Value::Str(s) => s.clone(),
+            Value::Num(n) => n.to_string(),
+        }
+    }
+}
+
 /// One record: an ordered list of fields, MESSAGE first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
@@ -169,6 +179,15 @@ impl Record {
 
     pub fn kind(&self) -> Kind {
         self.kind
+    }
+
+    /// `MESSAGE` as text: what the outputs that carry only the summary show.
+    pub fn summary(&self) -> String {
+        self.fields
+            .iter()
+            .find(|(n, _)| *n == field::MESSAGE)
+            .map(|(_, v)| v.text())
+            .unwrap_or_default()
     }
 
     fn str(mut self, name: &'static str, v: impl Into<String>) -> Self {

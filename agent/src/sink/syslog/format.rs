@@ -8,7 +8,7 @@ use std::io;
 use std::time::SystemTime;
 
 use crate::config::{Syslog, Transport};
-use crate::record::{field, Record, Value};
+use crate::record::{field, Record};
 use crate::sink::time::{rfc3164_local, rfc3339_utc};
 
 /// The SD-ID of netio's structured data: a name in netio's own namespace,
@@ -48,13 +48,6 @@ pub fn valid_param_name(name: &str) -> bool {
             .all(|b| (33..=126).contains(&b) && !b"=]\"".contains(&b))
 }
 
-fn value_text(v: &Value) -> String {
-    match v {
-        Value::Str(s) => s.clone(),
-        Value::Num(n) => n.to_string(),
-    }
-}
-
 impl Format {
     /// How `config`'s destination renders, as this process on this host.
     pub(super) fn new(config: &Syslog) -> Self {
@@ -71,15 +64,6 @@ impl Format {
         self.facility as u16 * 8 + record.kind().priority() as u16
     }
 
-    fn message(record: &Record) -> String {
-        record
-            .fields
-            .iter()
-            .find(|(n, _)| *n == field::MESSAGE)
-            .map(|(_, v)| value_text(v))
-            .unwrap_or_default()
-    }
-
     /// The message without transport framing.
     pub(super) fn render(&self, record: &Record, now: SystemTime) -> io::Result<Vec<u8>> {
         let mut out = String::with_capacity(512);
@@ -93,7 +77,7 @@ impl Format {
                 rfc3164_local(now),
                 self.app_name,
                 self.pid,
-                Self::message(record).replace('\n', " ")
+                record.summary().replace('\n', " ")
             );
             return Ok(out.into_bytes());
         }
@@ -118,11 +102,11 @@ impl Format {
                 ));
             }
             let _ = write!(out, " {name}=\"");
-            sd_escape(&value_text(value), &mut out);
+            sd_escape(&value.text(), &mut out);
             out.push('"');
         }
         out.push_str("] ");
-        out.push_str(&Self::message(record));
+        out.push_str(&record.summary());
         Ok(out.into_bytes())
     }
 }
