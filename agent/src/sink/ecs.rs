@@ -1,10 +1,6 @@
-//! The JSON output with Elastic Common Schema field names
-//! (`json_schema = "ecs"`): what SIEMs that speak ECS index without a
-//! pipeline of their own. The same record, renamed: each netio field has one
-//! ECS name (`MAPPING`, the table of docs/siem.md), and a few fields ECS
-//! wants are derived (`@timestamp`, `ecs.version`, `event.kind`,
-//! `event.module`, `event.dataset`, `log.level`). Fields ECS has no name
-//! for go under `netio.`, as ECS asks of custom fields.
+//! The JSON output with Elastic Common Schema names (`json_schema = "ecs"`,
+//! docs/siem.md): the same record, each field under its one ECS name
+//! (`MAPPING`), plus the few fields ECS derives from it.
 
 use std::net::IpAddr;
 use std::time::SystemTime;

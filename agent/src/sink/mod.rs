@@ -1,5 +1,7 @@
-//! Where records go. Each sink renders the one `Record` type; none adds or
-//! renames a field.
+//! Where records go: one file per output, each rendering the one `Record`
+//! of record.rs (ECS under the names docs/siem.md publishes); here the
+//! `Sink` trait, the fan-out to several outputs, and the outputs a config
+//! asks for.
 
 pub mod ecs;
 pub mod journal;
@@ -28,6 +30,7 @@ pub fn level(priority: u8) -> &'static str {
     }
 }
 
+/// An output: the monitor writes each interval's records, then flushes.
 pub trait Sink {
     fn write(&mut self, record: &Record) -> io::Result<()>;
     /// Called once per interval, after its records.

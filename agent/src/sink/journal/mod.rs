@@ -1,14 +1,7 @@
-//! The systemd journal sink: each record becomes one journal entry, sent
-//! with journald's native protocol (native.rs) so every `NETIO_*` field
-//! stays a field (`journalctl NETIO_TARGET=db`), not text inside a message.
-//! This file is the policy for when journald is away.
-//!
-//! The sampling loop must never wait on journald and netio must outlive it:
-//! sends never block, and while journald is missing or cannot keep up the
-//! records go, one JSON line each, to a fallback writer (stderr) and are
-//! counted. Once journald takes records again, a `degraded` record with
-//! reason `journal_unavailable` says how many went elsewhere and for how
-//! long, so the journal itself shows the gap.
+//! The systemd journal sink (docs/records.md): each record one entry, sent
+//! by native.rs. This file is what happens while journald is away: records
+//! go to a fallback writer and are counted, and a `journal_unavailable`
+//! record tells the journal of the gap once journald takes records again.
 
 mod native;
 #[cfg(test)]
@@ -39,8 +32,7 @@ struct Outage {
     cause: String,
 }
 
-/// Writes records to the journal; see the module doc for what happens when
-/// journald is away.
+/// Writes records to the journal, or to the fallback while journald is away.
 pub struct JournalSink {
     path: PathBuf,
     socket: Socket,
@@ -56,11 +48,8 @@ pub struct JournalSink {
     patience: Duration,
 }
 
-/// Per interval, the longest writes wait in all for a busy journald. Its
-/// datagram queue is short (net.unix.max_dgram_qlen: 10 without systemd,
-/// 512 with it) and an interval's records come in one burst, but journald
-/// drains it in microseconds: a bounded wait keeps the records in the
-/// journal without ever stalling the sampling loop for long.
+/// Per interval, the longest writes wait in all for a busy journald: long
+/// enough for it to drain its short queue, too short to stall the loop.
 const PATIENCE_PER_INTERVAL: Duration = Duration::from_millis(250);
 
 impl JournalSink {

@@ -12,12 +12,9 @@ use std::ptr;
 
 use crate::record::{valid_field_name, Record, Value};
 
-/// One entry in journald's native format. A bad field name is an error here
-/// because journald would drop the field silently and the record would
-/// arrive incomplete with nobody told.
-///
-/// Checked on every record rather than cached: a few dozen short names cost
-/// nothing next to the send, and a record can carry any of them.
+/// One entry in journald's native format. A bad field name is an error, not
+/// a field journald drops silently; checked per record, as that costs
+/// nothing next to the send.
 pub(super) fn encode(record: &Record) -> io::Result<Vec<u8>> {
     let mut out = Vec::with_capacity(512);
     for (name, value) in &record.fields {

@@ -11,11 +11,8 @@ use crate::config::{Syslog, Transport};
 use crate::record::{field, Record};
 use crate::sink::time::{rfc3164_local, rfc3339_utc};
 
-/// The SD-ID of netio's structured data: a name in netio's own namespace,
-/// `name@<private enterprise number>` (RFC 5424 section 7.2.2). 32473 is
-/// the number IANA reserves for documentation and examples (RFC 5612);
-/// netio has no number of its own, so its SD-ID is fixed and documented
-/// (docs/siem.md) rather than pretending to one.
+/// The SD-ID of netio's structured data, under IANA's documentation number
+/// since netio has no enterprise number of its own (docs/siem.md).
 pub const SD_ID: &str = "netio@32473";
 
 /// How one destination renders records.

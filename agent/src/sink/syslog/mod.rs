@@ -1,22 +1,9 @@
-//! Syslog output: each record as one syslog message, to a local socket
-//! (RFC 3164-style, what `/dev/log` readers parse) or to a remote collector
-//! (RFC 5424 over UDP, TCP with octet-counting framing, or TLS), with every
-//! field but `MESSAGE` as RFC 5424 structured data under `SD_ID`.
-//!
-//! A collector that is down or slow must never stall the sampling loop:
-//! `write` only renders the record and puts it in a bounded queue, and a
-//! sender thread delivers the queue, reconnecting with exponential backoff.
-//! When the queue is full new records are dropped and counted; the count
-//! goes to the collector as a `degraded` record (reason `syslog_dropped`)
-//! in the place where the records are missing, so its stream shows the
-//! gap and its size, and to the other outputs (the journal, other
-//! destinations) at the end of the interval in which they were dropped.
-//!
-//! Plain TCP syslog has no acknowledgements: a record written into the
-//! kernel's buffer just before the collector dies cannot be known lost.
-//! Before each message the sender checks whether the collector has closed
-//! its end, which covers a collector that stopped or restarted between
-//! records; the rest is the protocol's limit (RELP's job, not syslog's).
+//! Syslog output (docs/siem.md): each record as one message, RFC 3164 to a
+//! local socket or RFC 5424 to a remote collector over UDP, TCP or TLS.
+//! `write` only renders and queues, so a collector that is down or slow
+//! never stalls the sampling loop; a sender thread (sender.rs) delivers the
+//! bounded queue, and what a full queue drops is counted and reported, to
+//! the collector where the records are missing and to the other outputs.
 
 mod format;
 mod sender;
@@ -89,7 +76,7 @@ impl Shared {
     }
 }
 
-/// A syslog destination; see the module doc.
+/// One `[[syslog]]` destination: its queue and what it dropped.
 pub struct SyslogSink {
     shared: Arc<Shared>,
     format: Format,

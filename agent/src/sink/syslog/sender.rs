@@ -34,7 +34,7 @@ pub(super) struct Destination {
 }
 
 /// The sender thread: delivers the queue's head until it is sent, then the
-/// next; see the module doc.
+/// next, so records reach the collector in order and none is skipped.
 pub(super) fn send_loop(shared: &Shared, dest: &Destination) {
     let name = dest.config.describe();
     let mut conn: Option<Conn> = None;
