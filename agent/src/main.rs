@@ -16,12 +16,8 @@ use std::process::ExitCode;
 
 use netio_probes::{probe_backends, BackendChoice, Probes};
 
-use crate::config::{Config, JsonSchema, Output};
+use crate::config::{Config, Output};
 use crate::record::Record;
-use crate::sink::journal::{JournalSink, JOURNAL_SOCKET};
-use crate::sink::syslog::SyslogSink;
-use crate::sink::text::TextSink;
-use crate::sink::{Fanout, JsonSink, Sink};
 
 /// stdout for command output: a closed pipe (`netio kernel | head`) ends
 /// the output quietly instead of panicking.
@@ -129,33 +125,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// The journal when asked, or with `auto` when its socket exists; else
-/// text (or JSON) on stdout. Each `[[syslog]]` destination besides.
-fn make_sink(config: &Config) -> Result<Box<dyn Sink>, String> {
-    let main = output_sink(config.output, config.json_schema)?;
-    if config.syslog.is_empty() {
-        return Ok(main);
-    }
-    let mut sinks = vec![main];
-    for s in &config.syslog {
-        sinks.push(Box::new(SyslogSink::new(s)?));
-    }
-    Ok(Box::new(Fanout(sinks)))
-}
-
-fn output_sink(output: Output, json: JsonSchema) -> Result<Box<dyn Sink>, String> {
-    let journal_here = std::path::Path::new(JOURNAL_SOCKET).exists();
-    Ok(match output {
-        Output::Json if json == JsonSchema::Ecs => Box::new(JsonSink::ecs(std::io::stdout())),
-        Output::Json => Box::new(JsonSink::new(std::io::stdout())),
-        Output::Text => Box::new(TextSink::new(std::io::stdout())),
-        Output::Auto if !journal_here => Box::new(TextSink::new(std::io::stdout())),
-        Output::Auto | Output::Journal => {
-            Box::new(JournalSink::new().map_err(|e| format!("cannot set up journal output: {e}"))?)
-        }
-    })
-}
-
 fn kernel_release() -> String {
     std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_string())
@@ -214,7 +183,7 @@ fn run(args: RunArgs) -> ExitCode {
                 .map(|why| (a.backend.name().to_string(), why.clone()))
         })
         .collect();
-    let sink = match make_sink(&config) {
+    let sink = match sink::from_config(&config) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("netio: {e}");

@@ -8,6 +8,17 @@ use std::fmt::Write as _;
 /// meaning or goes away (adding one is compatible).
 pub const SCHEMA: u64 = 1;
 
+/// Whether journald keeps a field of this name: every field name must pass,
+/// since journald drops the others without a word (docs/records.md).
+pub fn valid_field_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with(|c: char| c.is_ascii_digit() || c == '_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+}
+
 /// Field names, journal style: uppercase, `NETIO_` prefix.
 pub mod field {
     pub const MESSAGE: &str = "MESSAGE";
@@ -134,6 +145,16 @@ pub enum Value {
     Num(u64),
 }
 
+impl Value {
+    /// The value as the text outputs carry it: numbers in decimal.
+    pub fn text(&self) -> String {
+        match self {
+            Value::Str(s) => s.clone(),
+            Value::Num(n) => n.to_string(),
+        }
+    }
+}
+
 /// One record: an ordered list of fields, MESSAGE first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
@@ -158,6 +179,15 @@ impl Record {
 
     pub fn kind(&self) -> Kind {
         self.kind
+    }
+
+    /// `MESSAGE` as text: what the outputs that carry only the summary show.
+    pub fn summary(&self) -> String {
+        self.fields
+            .iter()
+            .find(|(n, _)| *n == field::MESSAGE)
+            .map(|(_, v)| v.text())
+            .unwrap_or_default()
     }
 
     fn str(mut self, name: &'static str, v: impl Into<String>) -> Self {
@@ -481,17 +511,31 @@ mod tests {
 
     #[test]
     fn every_field_name_is_journal_safe() {
-        // journald silently drops fields that break these rules.
         for r in samples() {
             for (name, _) in &r.fields {
-                assert!(name.len() <= 64 && !name.starts_with('_'), "{name}");
-                assert!(
-                    name.chars()
-                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'),
-                    "{name}"
-                );
-                assert!(!name.starts_with(|c: char| c.is_ascii_digit()), "{name}");
+                assert!(valid_field_name(name), "{name}");
             }
+        }
+    }
+
+    #[test]
+    fn field_names_journald_keeps_are_valid_and_the_others_are_not() {
+        for good in ["MESSAGE", "NETIO_SENT_BYTES", "A", "X9_", &"N".repeat(64)] {
+            assert!(valid_field_name(good), "{good}");
+        }
+        let too_long = "N".repeat(65);
+        for bad in [
+            "",
+            "netio_pid",
+            "NETIO-PID",
+            "_PID",
+            "9LIVES",
+            "NETIO PID",
+            "NETIÖ",
+            "NETIO=PID",
+            &too_long,
+        ] {
+            assert!(!valid_field_name(bad), "{bad}");
         }
     }
 

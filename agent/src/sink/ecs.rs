@@ -1,10 +1,6 @@
-//! The JSON output with Elastic Common Schema field names
-//! (`json_schema = "ecs"`): what SIEMs that speak ECS index without a
-//! pipeline of their own. The same record, renamed: each netio field has one
-//! ECS name (`MAPPING`, the table of docs/siem.md), and a few fields ECS
-//! wants are derived (`@timestamp`, `ecs.version`, `event.kind`,
-//! `event.module`, `event.dataset`, `log.level`). Fields ECS has no name
-//! for go under `netio.`, as ECS asks of custom fields.
+//! The JSON output with Elastic Common Schema names (`json_schema = "ecs"`,
+//! docs/siem.md): the same record, each field under its one ECS name
+//! (`MAPPING`), plus the few fields ECS derives from it.
 
 use std::net::IpAddr;
 use std::time::SystemTime;
@@ -12,8 +8,9 @@ use std::time::SystemTime;
 use serde_json::{Map, Value as Json};
 
 use crate::record::{field, Kind, Record, Value};
+use crate::sink::json::json_value;
 use crate::sink::level;
-use crate::sink::syslog::rfc3339_utc;
+use crate::sink::time::rfc3339_utc;
 
 /// The ECS version whose names these are.
 pub const ECS_VERSION: &str = "8.11.0";
@@ -113,10 +110,7 @@ pub fn to_ecs(record: &Record, now: SystemTime) -> Json {
     );
     insert(&mut root, "log.level", level(kind.priority()).into());
     for (name, value) in &record.fields {
-        let json = match value {
-            Value::Str(s) => Json::String(s.clone()),
-            Value::Num(n) => Json::from(*n),
-        };
+        let json = json_value(value);
         let path = match (*name, value) {
             (field::PEER_ADDRESS, Value::Str(s)) if s.parse::<IpAddr>().is_err() => {
                 PEER_NOT_AN_ADDRESS

@@ -1,15 +1,24 @@
-//! Where records go. Each sink renders the one `Record` type; none adds or
-//! renames a field.
+//! Where records go: one file per output, each rendering the one `Record`
+//! of record.rs (ECS under the names docs/siem.md publishes); here the
+//! `Sink` trait, the fan-out to several outputs, and the outputs a config
+//! asks for.
 
 pub mod ecs;
+pub mod journal;
+pub mod json;
 pub mod syslog;
 pub mod text;
+pub mod time;
 
-pub mod journal;
+use std::io;
+use std::path::Path;
 
-use std::io::{self, Write};
-
-use crate::record::{Record, Value};
+use crate::config::{Config, JsonSchema, Output};
+use crate::record::Record;
+use crate::sink::journal::{JournalSink, JOURNAL_SOCKET};
+use crate::sink::json::JsonSink;
+use crate::sink::syslog::SyslogSink;
+use crate::sink::text::TextSink;
 
 /// The word for a syslog PRIORITY that the text and ECS outputs show.
 pub fn level(priority: u8) -> &'static str {
@@ -21,6 +30,7 @@ pub fn level(priority: u8) -> &'static str {
     }
 }
 
+/// An output: the monitor writes each interval's records, then flushes.
 pub trait Sink {
     fn write(&mut self, record: &Record) -> io::Result<()>;
     /// Called once per interval, after its records.
@@ -30,52 +40,6 @@ pub trait Sink {
     /// other outputs: a loss in one is then seen in all the others.
     fn take_lost(&mut self) -> Option<Record> {
         None
-    }
-}
-
-/// One JSON object per line. Numbers are JSON numbers; the journal renders
-/// the same fields as decimal strings. With `ecs`, the fields carry their
-/// Elastic Common Schema names instead (docs/siem.md).
-pub struct JsonSink<W: Write> {
-    out: W,
-    ecs: bool,
-}
-
-impl<W: Write> JsonSink<W> {
-    pub fn new(out: W) -> Self {
-        JsonSink { out, ecs: false }
-    }
-
-    pub fn ecs(out: W) -> Self {
-        JsonSink { out, ecs: true }
-    }
-}
-
-pub fn to_json(record: &Record) -> String {
-    let mut map = serde_json::Map::new();
-    for (name, value) in &record.fields {
-        let v = match value {
-            Value::Str(s) => serde_json::Value::String(s.clone()),
-            Value::Num(n) => serde_json::Value::from(*n),
-        };
-        map.insert((*name).to_string(), v);
-    }
-    serde_json::Value::Object(map).to_string()
-}
-
-impl<W: Write> Sink for JsonSink<W> {
-    fn write(&mut self, record: &Record) -> io::Result<()> {
-        let line = if self.ecs {
-            ecs::to_ecs_json(record, std::time::SystemTime::now())
-        } else {
-            to_json(record)
-        };
-        self.out.write_all(line.as_bytes())?;
-        self.out.write_all(b"\n")
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
     }
 }
 
@@ -119,8 +83,38 @@ impl Sink for Fanout {
     }
 }
 
+/// The configured outputs: the journal when asked, or with `auto` when its
+/// socket exists; else text (or JSON) on stdout. Each `[[syslog]]`
+/// destination besides.
+pub fn from_config(config: &Config) -> Result<Box<dyn Sink>, String> {
+    let main = output_sink(config.output, config.json_schema)?;
+    if config.syslog.is_empty() {
+        return Ok(main);
+    }
+    let mut sinks = vec![main];
+    for s in &config.syslog {
+        sinks.push(Box::new(SyslogSink::new(s)?));
+    }
+    Ok(Box::new(Fanout(sinks)))
+}
+
+/// The main output, on its own.
+fn output_sink(output: Output, json: JsonSchema) -> Result<Box<dyn Sink>, String> {
+    let journal_here = Path::new(JOURNAL_SOCKET).exists();
+    Ok(match output {
+        Output::Json if json == JsonSchema::Ecs => Box::new(JsonSink::ecs(io::stdout())),
+        Output::Json => Box::new(JsonSink::new(io::stdout())),
+        Output::Text => Box::new(TextSink::new(io::stdout())),
+        Output::Auto if !journal_here => Box::new(TextSink::new(io::stdout())),
+        Output::Auto | Output::Journal => {
+            Box::new(JournalSink::new().map_err(|e| format!("cannot set up journal output: {e}"))?)
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
+    use super::json::to_json;
     use super::*;
     use std::cell::RefCell;
     use std::rc::Rc;

@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use crate::record::{field, Record, Value};
+use crate::record::Record;
 use crate::sink::{level, Sink};
 
 pub struct TextSink<W: Write> {
@@ -18,15 +18,7 @@ impl<W: Write> TextSink<W> {
 
 impl<W: Write> Sink for TextSink<W> {
     fn write(&mut self, record: &Record) -> io::Result<()> {
-        let message = record
-            .fields
-            .iter()
-            .find(|(n, _)| *n == field::MESSAGE)
-            .map(|(_, v)| match v {
-                Value::Str(s) => s.replace('\n', " "),
-                Value::Num(n) => n.to_string(),
-            })
-            .unwrap_or_default();
+        let message = record.summary().replace('\n', " ");
         writeln!(self.out, "{:<7} {message}", level(record.kind().priority()))
     }
 

@@ -1,0 +1,204 @@
+//! The systemd journal sink (docs/records.md): each record one entry, sent
+//! by native.rs. This file is what happens while journald is away: records
+//! go to a fallback writer and are counted, and a `journal_unavailable`
+//! record tells the journal of the gap once journald takes records again.
+
+mod native;
+#[cfg(test)]
+mod tests;
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use self::native::{encode, Socket};
+use crate::record::Record;
+use crate::sink::json::to_json;
+use crate::sink::Sink;
+
+/// Where journald listens for native-protocol datagrams.
+pub const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
+
+/// The `NETIO_REASON` of the record that reports an outage of the journal.
+pub const OUTAGE_REASON: &str = "journal_unavailable";
+
+/// A time during which journald did not take netio's records.
+#[derive(Debug)]
+struct Outage {
+    since: Instant,
+    /// Records written to the fallback instead, so far.
+    records: u64,
+    /// Why the first of them could not be sent.
+    cause: String,
+}
+
+/// Writes records to the journal, or to the fallback while journald is away.
+pub struct JournalSink {
+    path: PathBuf,
+    socket: Socket,
+    fallback: Box<dyn Write + Send>,
+    /// Named in the notes and in the outage record: where to look for the
+    /// records that are not in the journal.
+    fallback_name: String,
+    /// The one-line notes saying journald went away and came back.
+    notes: Box<dyn Write + Send>,
+    outage: Option<Outage>,
+    /// How long writes may still wait, this interval, for journald to drain
+    /// its socket queue (EAGAIN) before records go to the fallback.
+    patience: Duration,
+}
+
+/// Per interval, the longest writes wait in all for a busy journald: long
+/// enough for it to drain its short queue, too short to stall the loop.
+const PATIENCE_PER_INTERVAL: Duration = Duration::from_millis(250);
+
+impl JournalSink {
+    /// journald's usual socket; records fall back to stderr.
+    pub fn new() -> io::Result<Self> {
+        Self::with_socket(JOURNAL_SOCKET)
+    }
+
+    /// Another socket path; records fall back to stderr.
+    pub fn with_socket(path: impl Into<PathBuf>) -> io::Result<Self> {
+        Self::with_writers(
+            path,
+            Box::new(io::stderr()),
+            "stderr",
+            Box::new(io::stderr()),
+        )
+    }
+
+    /// Everything chosen by the caller: the socket, where records go while
+    /// journald is away (`fallback`, called `fallback_name` in the notes)
+    /// and where the notes go.
+    pub fn with_writers(
+        path: impl Into<PathBuf>,
+        fallback: Box<dyn Write + Send>,
+        fallback_name: &str,
+        notes: Box<dyn Write + Send>,
+    ) -> io::Result<Self> {
+        let path = path.into();
+        Ok(JournalSink {
+            socket: Socket::new(&path)?,
+            path,
+            fallback,
+            fallback_name: fallback_name.to_string(),
+            notes,
+            outage: None,
+            patience: PATIENCE_PER_INTERVAL,
+        })
+    }
+
+    /// During an outage: offers journald the record that reports it. If
+    /// journald takes it, the outage is over and said so once on stderr.
+    fn try_recover(&mut self) -> io::Result<()> {
+        let Some(outage) = &self.outage else {
+            return Ok(());
+        };
+        let elapsed = Duration::from_millis(outage.since.elapsed().as_millis() as u64);
+        let gap = Record::degraded(
+            OUTAGE_REASON,
+            outage.records,
+            None,
+            &format!(
+                "journald at {} did not take records for {} ({}); they were written to {} instead",
+                self.path.display(),
+                humantime::format_duration(elapsed),
+                outage.cause,
+                self.fallback_name
+            ),
+        );
+        if self.socket.send(&encode(&gap)?).is_ok() {
+            let records = outage.records;
+            self.note(&format!(
+                "netio: journald is back at {}; {records} records went to {} during the {} it was away",
+                self.path.display(),
+                self.fallback_name,
+                humantime::format_duration(elapsed)
+            ));
+            self.outage = None;
+        }
+        Ok(())
+    }
+
+    /// journald did not take a record: from now on records go to the
+    /// fallback until it does. Said once, here, not per record.
+    fn begin_outage(&mut self, cause: &io::Error) {
+        let why = if cause.kind() == io::ErrorKind::WouldBlock {
+            "is not keeping up"
+        } else {
+            "is not reachable"
+        };
+        self.note(&format!(
+            "netio: journald {why} at {} ({cause}); writing records to {} until it takes them again",
+            self.path.display(),
+            self.fallback_name
+        ));
+        self.outage = Some(Outage {
+            since: Instant::now(),
+            records: 0,
+            cause: cause.to_string(),
+        });
+    }
+
+    /// A record journald did not take, as one JSON line, counted for the
+    /// outage record. If even the fallback fails the record is lost, and
+    /// the caller must hear of it.
+    fn write_fallback(&mut self, record: &Record) -> io::Result<()> {
+        writeln!(self.fallback, "{}", to_json(record))?;
+        if let Some(outage) = &mut self.outage {
+            outage.records += 1;
+        }
+        Ok(())
+    }
+
+    /// A note for whoever reads netio's stderr. Best effort: a note that
+    /// cannot be written must not stop the records.
+    fn note(&mut self, line: &str) {
+        let _ = writeln!(self.notes, "{line}");
+        let _ = self.notes.flush();
+    }
+}
+
+impl JournalSink {
+    /// `send`, waiting out a full queue (EAGAIN) while this interval's
+    /// patience lasts.
+    fn send_patiently(&mut self, entry: &[u8]) -> io::Result<()> {
+        const STEP: Duration = Duration::from_millis(1);
+        loop {
+            match self.socket.send(entry) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && self.patience >= STEP => {
+                    std::thread::sleep(STEP);
+                    self.patience -= STEP;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+impl Sink for JournalSink {
+    fn write(&mut self, record: &Record) -> io::Result<()> {
+        let entry = encode(record)?;
+        // The gap record goes first, so the journal reads in order: the
+        // outage, then what came after it.
+        self.try_recover()?;
+        if self.outage.is_none() {
+            match self.send_patiently(&entry) {
+                Ok(()) => return Ok(()),
+                // EAGAIN once patience is spent too: waiting longer would
+                // stall the sampling loop, dropping would lose the record.
+                Err(e) => self.begin_outage(&e),
+            }
+        }
+        self.write_fallback(record)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        // Once per interval even when it wrote nothing: a journald that came
+        // back hears about the gap now, not at the next record.
+        self.try_recover()?;
+        self.patience = PATIENCE_PER_INTERVAL;
+        self.fallback.flush()
+    }
+}

@@ -1,0 +1,90 @@
+//! TLS for remote syslog (RFC 5425): the rustls client configuration from
+//! the destination's files, and certificate errors an operator can act on.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::config::Syslog;
+
+/// The CA bundle of Debian's ca-certificates, used when `ca_file` is unset.
+pub const SYSTEM_CA_FILE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// A TLS failure as an operator can act on it.
+pub(super) fn tls_error(host: &str, c: &Syslog, e: io::Error) -> io::Error {
+    let ca = c
+        .ca_file
+        .as_deref()
+        .unwrap_or(Path::new(SYSTEM_CA_FILE))
+        .display()
+        .to_string();
+    let inner = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>());
+    let text = match inner {
+        Some(rustls::Error::InvalidCertificate(cert)) => {
+            let why = match cert {
+                rustls::CertificateError::UnknownIssuer => {
+                    format!("it is not signed by a CA in {ca}")
+                }
+                rustls::CertificateError::NotValidForName
+                | rustls::CertificateError::NotValidForNameContext { .. } => {
+                    format!("it is not issued for the name {host:?}")
+                }
+                rustls::CertificateError::Expired
+                | rustls::CertificateError::ExpiredContext { .. } => "it has expired".into(),
+                other => other.to_string(),
+            };
+            format!("TLS: the certificate of {host} is refused: {why}")
+        }
+        Some(other) => format!("TLS handshake with {host} failed: {other}"),
+        None => format!("TLS handshake with {host} failed: {e}"),
+    };
+    io::Error::new(io::ErrorKind::PermissionDenied, text)
+}
+
+pub(super) fn tls_config(c: &Syslog) -> Result<rustls::ClientConfig, String> {
+    let ca_file: PathBuf = c
+        .ca_file
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(SYSTEM_CA_FILE));
+    let mut roots = rustls::RootCertStore::empty();
+    let certs = read_certs(&ca_file, "ca_file")?;
+    let (added, _) = roots.add_parsable_certificates(certs);
+    if added == 0 {
+        return Err(format!(
+            "ca_file {}: no usable CA certificate in it",
+            ca_file.display()
+        ));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots);
+    match (&c.client_cert, &c.client_key) {
+        (Some(cert), Some(key)) => {
+            let chain = read_certs(cert, "client_cert")?;
+            let key = PrivateKeyDer::from_pem_file(key)
+                .map_err(|e| format!("client_key {}: no private key read: {e}", key.display()))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| format!("client_cert and client_key do not go together: {e}"))
+        }
+        _ => Ok(builder.with_no_client_auth()),
+    }
+}
+
+fn read_certs(path: &Path, key: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs: Vec<_> = CertificateDer::pem_file_iter(path)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("{key} {}: cannot read certificates: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "{key} {}: holds no PEM certificate",
+            path.display()
+        ));
+    }
+    Ok(certs)
+}
