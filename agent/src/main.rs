@@ -5,11 +5,16 @@
 
 mod config;
 mod discovery;
+mod interval;
+mod losses;
 mod monitor;
 mod notify;
 mod record;
 mod signals;
 mod sink;
+mod threshold;
+mod tracking;
+mod warn;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

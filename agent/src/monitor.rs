@@ -1,94 +1,37 @@
-//! The sampling loop: keeps the tracked set current, and every interval
-//! reads the kernel's counters, diffs them against the last read, writes
-//! the target, process and peer records, and checks thresholds.
-//!
-//! Counters only grow while their process lives. A process is final once
-//! the kernel no longer tracks its (pid, generation): its counters are read
-//! one last time, reported in that interval, then deleted.
+//! The sampling loop: waits for the interval's end, a signal or a kernel
+//! event; keeps the tracked set current (tracking.rs); every interval reads
+//! the kernel's counters, turns them into the interval's bytes
+//! (interval.rs), writes the target, process and peer records, checks the
+//! thresholds (threshold.rs) and reports losses (losses.rs). Feeds the
+//! service manager's watchdog and applies reloads.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use netio_probes::{
-    LifecycleEvent, LifecycleKind, PeerAddr, Probes, Stats, TrafficKey, TrafficVal, COMM_MAX,
-    USER_GEN_BIT,
-};
+use netio_probes::{PeerAddr, Probes, Stats, TargetId};
 
-use crate::config::{Config, Rate};
-use crate::discovery;
+use crate::config::{Config, Threshold};
+use crate::interval::{self, Counter, Counters, Totals};
+use crate::losses;
 use crate::notify::Notifier;
-use crate::record::{Kind, Record, ThresholdFields, TrafficFields};
+use crate::record::{Record, ThresholdFields, TrafficFields};
 use crate::signals::{wait_readable, Signal, Signals};
 use crate::sink::Sink;
-
-struct Proc {
-    /// Stable target id (index in `Monitor::registry`).
-    target: u32,
-    comm: String,
-    /// Tracked by a 15-byte name prefix that turned out to be another name.
-    ignored: bool,
-    /// Bytes since it was tracked, for its exit record.
-    total: TrafficVal,
-}
-
-/// One process's bytes in an interval: target, total, and per peer.
-type ProcDelta = (u32, TrafficVal, Vec<(PeerAddr, TrafficVal)>);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Direction {
-    Sent,
-    Received,
-}
-
-impl Direction {
-    fn name(self) -> &'static str {
-        match self {
-            Direction::Sent => "sent",
-            Direction::Received => "received",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct BreachKey {
-    target: String,
-    peer: Option<PeerAddr>,
-    direction: Direction,
-}
-
-/// Where one rate stands against its threshold, in interval time.
-#[derive(Debug, Default)]
-struct Breach {
-    above_ms: u64,
-    below_ms: u64,
-    active: bool,
-    since_notice_ms: u64,
-}
+use crate::threshold::{Limits, Notice, Thresholds};
+use crate::tracking::{Appeared, Tracker};
+use crate::warn::Warnings;
 
 pub struct Monitor {
     config: Config,
     config_path: PathBuf,
     probes: Probes,
     sink: Box<dyn Sink>,
-    /// Target names by the id the kernel knows them by. Ids are never
-    /// reused while netio runs, so a reload cannot misattribute counters.
-    registry: Vec<String>,
-    /// Resolved (config target index, cgroup path) of `unit`/`cgroup` targets.
-    cgroups: Vec<(usize, String)>,
-    /// What the kernel's cgroup map holds: (cgroup id, target id), sorted.
-    cgroup_ids: Vec<(u64, u32)>,
-    warned: HashSet<String>,
-    /// Thread groups whose exit the kernel reported since the last rescan:
-    /// /proc still lists a process while it exits, and the rescan must not
-    /// track it again.
-    exited: HashSet<u32>,
-    procs: HashMap<(u32, u32), Proc>,
-    last: HashMap<TrafficKey, TrafficVal>,
+    tracker: Tracker,
+    counters: Counters,
+    thresholds: Thresholds,
     last_stats: Stats,
-    breaches: HashMap<BreachKey, Breach>,
-    next_user_gen: u32,
+    warnings: Warnings,
     interval_start: Instant,
     deadline: Instant,
 }
@@ -107,40 +50,13 @@ impl Monitor {
             config_path,
             probes,
             sink,
-            registry: Vec::new(),
-            cgroups: Vec::new(),
-            cgroup_ids: Vec::new(),
-            warned: HashSet::new(),
-            exited: HashSet::new(),
-            procs: HashMap::new(),
-            last: HashMap::new(),
+            tracker: Tracker::default(),
+            counters: Counters::default(),
+            thresholds: Thresholds::default(),
             last_stats: Stats::default(),
-            breaches: HashMap::new(),
-            next_user_gen: 0,
+            warnings: Warnings::default(),
             interval_start: now,
         }
-    }
-
-    fn target_id(&mut self, name: &str) -> u32 {
-        match self.registry.iter().position(|n| n == name) {
-            Some(i) => i as u32,
-            None => {
-                self.registry.push(name.to_string());
-                (self.registry.len() - 1) as u32
-            }
-        }
-    }
-
-    fn target_name(&self, id: u32) -> &str {
-        self.registry
-            .get(id as usize)
-            .map(String::as_str)
-            .unwrap_or("?")
-    }
-
-    fn configured(&self, id: u32) -> bool {
-        let name = self.target_name(id);
-        self.config.targets.iter().any(|t| t.name == name)
     }
 
     /// Loads names and cgroups into the kernel, then tracks what already
@@ -148,168 +64,32 @@ impl Monitor {
     /// is not missed; the scan runs twice to catch children forked by a
     /// target before the first pass tracked it.
     pub fn start(&mut self) -> Result<usize, String> {
-        self.load_matchers()?;
-        self.rescan(false)?;
-        self.rescan(false)?;
-        Ok(self.procs.len())
-    }
-
-    fn load_matchers(&mut self) -> Result<(), String> {
-        let mut names = Vec::new();
-        let targets = self.config.targets.clone();
-        for t in &targets {
-            let id = self.target_id(&t.name);
-            names.extend(t.process.iter().map(|p| (p.clone(), id)));
+        self.tracker
+            .load_matchers(&self.probes, &self.config, &mut self.warnings)?;
+        for _ in 0..2 {
+            self.rescan(false)?;
         }
-        self.probes.set_names(&names)?;
-        self.refresh_cgroups()
-    }
-
-    /// Units may start after netio: their cgroups are resolved again on
-    /// every rescan.
-    fn refresh_cgroups(&mut self) -> Result<(), String> {
-        let mut resolved = Vec::new();
-        let mut ids = Vec::new();
-        let targets = self.config.targets.clone();
-        for (i, t) in targets.iter().enumerate() {
-            let unit = t.unit.as_deref().map(|u| (u, discovery::unit_cgroup(u)));
-            if let Some((u, None)) = unit {
-                self.warn_once(format!(
-                    "target {}: unit {u} has no cgroup below {} (not started yet?)",
-                    t.name,
-                    discovery::cgroup_root()
-                ));
-            }
-            let paths = t.cgroup.iter().cloned().chain(unit.and_then(|(_, p)| p));
-            for path in paths {
-                // The group and every group below it: a service may put its
-                // processes in sub-cgroups (Delegate=yes).
-                let found = discovery::cgroup_ids(&path);
-                if found.is_empty() {
-                    self.warn_once(format!(
-                        "target {}: cgroup {path} does not exist below {} (yet)",
-                        t.name,
-                        discovery::cgroup_root()
-                    ));
-                }
-                let id = self.target_id(&t.name);
-                ids.extend(found.into_iter().map(|cg| (cg, id)));
-                resolved.push((i, path));
-            }
-        }
-        // A unit restarted gets a new cgroup at the same path: compare ids.
-        ids.sort_unstable();
-        if ids != self.cgroup_ids {
-            self.probes.set_cgroups(&ids)?;
-            self.cgroup_ids = ids;
-        }
-        self.cgroups = resolved;
-        Ok(())
-    }
-
-    /// A condition worth one line on stderr, not one per interval.
-    fn warn_once(&mut self, msg: String) {
-        if self.warned.insert(msg.clone()) {
-            eprintln!("netio: {msg}");
-        }
+        Ok(self.tracker.len())
     }
 
     fn rescan(&mut self, announce: bool) -> Result<(), String> {
-        self.refresh_cgroups()?;
-        let procs = discovery::scan();
-        let info: HashMap<u32, &discovery::ProcInfo> = procs.iter().map(|p| (p.pid, p)).collect();
-        for (pid, index) in discovery::select(&self.config, &self.cgroups, &procs) {
-            let name = self.config.targets[index].name.clone();
-            let target = self.target_id(&name);
-            let p = info[&pid];
-            let gen = match self.probes.tracked(pid) {
-                Some((_, gen)) if self.procs.contains_key(&(pid, gen)) => continue,
-                // The kernel tracked it at fork or exec and its event is
-                // not read yet: it appears here, and the event, when read,
-                // finds it known.
-                Some((_, gen)) => gen,
-                None => {
-                    // Untracked in the kernel: new to netio, or exiting
-                    // (its exit hook drops the entry before /proc does).
-                    // Its exit event, if any, is in the ring buffer by now.
-                    self.drain_events();
-                    if self.exited.contains(&pid) {
-                        continue;
-                    }
-                    self.next_user_gen = (self.next_user_gen + 1) & !USER_GEN_BIT;
-                    let gen = USER_GEN_BIT | self.next_user_gen;
-                    if let Err(e) = self.probes.track(pid, gen, target) {
-                        eprintln!("netio: {e}");
-                        continue;
-                    }
-                    gen
-                }
-            };
-            self.procs.insert(
-                (pid, gen),
-                Proc {
-                    target,
-                    comm: p.comm.clone(),
-                    ignored: false,
-                    total: TrafficVal::default(),
-                },
-            );
-            if announce {
-                let r = Record::process_appeared(&name, pid, p.ppid, &p.comm);
-                self.write(&r);
-            }
-        }
-        self.exited.clear();
+        let appeared =
+            self.tracker
+                .rescan(&self.probes, &self.config, &mut self.warnings, announce)?;
+        self.write_appeared(appeared);
         Ok(())
     }
 
-    fn handle_event(&mut self, e: LifecycleEvent) {
-        if e.kind == LifecycleKind::Exit {
-            self.exited.insert(e.tgid);
-        }
-        let key = (e.tgid, e.gen);
-        let is_new = !self.procs.contains_key(&key);
-        let mut ignored = false;
-        if e.kind == LifecycleKind::Exec && e.matched && e.comm.len() >= COMM_MAX {
-            // The kernel compared 15 bytes; the configured name may be longer.
-            let base = e.filename.rsplit('/').next().unwrap_or("").to_string();
-            let exe = discovery::read_proc(e.tgid).and_then(|p| p.exe_name);
-            let wanted = self.target_name(e.target).to_string();
-            let confirmed = [Some(base), exe].into_iter().flatten().any(|n| {
-                self.config
-                    .target_of(&n)
-                    .map(|i| self.config.targets[i as usize].name == wanted)
-                    .unwrap_or(false)
-            });
-            if !confirmed {
-                self.probes.untrack(e.tgid);
-                ignored = true;
-            }
-        }
-        let proc = self.procs.entry(key).or_insert_with(|| Proc {
-            target: e.target,
-            comm: e.comm.clone(),
-            ignored,
-            total: TrafficVal::default(),
-        });
-        if e.kind == LifecycleKind::Exec {
-            proc.comm = e.comm.clone();
-            proc.ignored = ignored;
-        }
-        if is_new && !ignored && e.kind != LifecycleKind::Exit && e.gen != 0 {
-            // The kernel knows the parent at fork; after an exec, /proc does.
-            let ppid = match e.kind {
-                LifecycleKind::Fork => e.ppid,
-                _ => discovery::read_proc(e.tgid).map(|p| p.ppid).unwrap_or(0),
-            };
-            let r = Record::process_appeared(self.target_name(e.target), e.tgid, ppid, &e.comm);
-            self.write(&r);
-        }
+    fn drain_events(&mut self) {
+        let appeared = self.tracker.drain_events(&self.probes, &self.config);
+        self.write_appeared(appeared);
     }
 
-    fn drain_events(&mut self) {
-        for e in self.probes.poll_events(Duration::ZERO) {
-            self.handle_event(e);
+    fn write_appeared(&mut self, appeared: impl IntoIterator<Item = Appeared>) {
+        for a in appeared {
+            let target = self.tracker.target_name(a.target);
+            let r = Record::process_appeared(target, a.pid, a.ppid, &a.comm);
+            self.write(&r);
         }
     }
 
@@ -372,10 +152,11 @@ impl Monitor {
     /// One line for the service manager's STATUS.
     pub fn status(&self) -> String {
         let targets = self.config.targets.len();
+        let processes = self.tracker.len();
         format!(
             "counting {} process{} of {} target{} ({} backend)",
-            self.procs.len(),
-            if self.procs.len() == 1 { "" } else { "es" },
+            processes,
+            if processes == 1 { "" } else { "es" },
             targets,
             if targets == 1 { "" } else { "s" },
             self.probes.backend().name()
@@ -418,20 +199,13 @@ impl Monitor {
         }
         let interval_changed = new.interval != self.config.interval;
         self.config = new;
-        if let Err(e) = self.load_matchers() {
+        if let Err(e) = self
+            .tracker
+            .load_matchers(&self.probes, &self.config, &mut self.warnings)
+        {
             eprintln!("netio: reload: {e}");
         }
-        // Processes of targets that are gone stop being counted; their
-        // counters are reported one last time at the interval's end.
-        let gone: Vec<u32> = self
-            .procs
-            .iter()
-            .filter(|(_, p)| !self.configured(p.target))
-            .map(|(k, _)| k.0)
-            .collect();
-        for tgid in gone {
-            self.probes.untrack(tgid);
-        }
+        self.tracker.untrack_unconfigured(&self.probes);
         if let Err(e) = self.rescan(true) {
             eprintln!("netio: reload: {e}");
         }
@@ -451,153 +225,63 @@ impl Monitor {
         self.interval_start = now;
         self.drain_events();
 
-        // Which processes are final must be decided before their counters are
-        // read: once the kernel stops tracking one, nothing adds to it.
-        let mut finished = HashSet::new();
-        for k in self.probes.traffic_keys() {
-            if !finished.contains(&(k.tgid, k.gen))
-                && self.probes.tracked(k.tgid).map(|(_, g)| g) != Some(k.gen)
-            {
-                finished.insert((k.tgid, k.gen));
-            }
-        }
+        let finished = self.tracker.finished(&self.probes);
         // Bytes the socket path holds in sockets move into the counters
         // now: everything counted up to here, a finished process's last
         // bytes included, is in the read below.
         if let Err(e) = self.probes.drain_sockets() {
-            self.warn_once(format!("{e}; bytes held in sockets are read later"));
+            self.warnings
+                .once(format!("{e}; bytes held in sockets are read later"));
         }
         let current = self.probes.read_traffic();
+        let deltas = self
+            .counters
+            .diff(current.iter().map(|(k, v)| (counter_of(k), *v)));
 
-        let mut per_proc: BTreeMap<(u32, u32), ProcDelta> = BTreeMap::new();
-        for (k, v) in &current {
-            let prev = self.last.insert(*k, *v).unwrap_or_default();
-            let delta = TrafficVal {
-                sent: v.sent.checked_sub(prev.sent).unwrap_or(v.sent),
-                received: v.received.checked_sub(prev.received).unwrap_or(v.received),
-            };
-            if delta == TrafficVal::default() {
-                continue;
-            }
-            let e = per_proc.entry((k.tgid, k.gen)).or_insert((
-                k.target as u32,
-                TrafficVal::default(),
-                Vec::new(),
-            ));
-            e.1.sent += delta.sent;
-            e.1.received += delta.received;
-            e.2.push((k.peer, delta));
-        }
-
-        // Totals per target and per (target, peer), for records and thresholds.
-        let mut target_totals: HashMap<u32, TrafficVal> = HashMap::new();
-        let mut target_peers: HashMap<(u32, PeerAddr), TrafficVal> = HashMap::new();
+        let mut totals = Totals::default();
         let mut records = Vec::new();
         let backend = self.probes.backend().name();
-        for ((tgid, gen), (target, total, mut peers)) in per_proc {
-            if !self.procs.contains_key(&(tgid, gen)) {
-                // Counted before its fork or exec event was read: it
-                // appears now, before its first traffic record.
-                let p = discovery::read_proc(tgid);
-                let comm = p.as_ref().map(|p| p.comm.clone()).unwrap_or_default();
-                let ppid = p.as_ref().map(|p| p.ppid).unwrap_or(0);
-                let r = Record::process_appeared(self.target_name(target), tgid, ppid, &comm);
-                self.write(&r);
-                self.procs.insert(
-                    (tgid, gen),
-                    Proc {
-                        target,
-                        comm,
-                        ignored: false,
-                        total: TrafficVal::default(),
-                    },
-                );
-            }
-            let proc = self.procs.get_mut(&(tgid, gen)).expect("inserted above");
+        for ((tgid, gen), delta) in deltas {
+            let (proc, appeared) = self.tracker.known((tgid, gen), delta.target);
             if proc.ignored {
+                self.write_appeared(appeared);
                 continue;
             }
-            proc.total.sent += total.sent;
-            proc.total.received += total.received;
-            let t = target_totals.entry(target).or_default();
-            t.sent += total.sent;
-            t.received += total.received;
-            for (peer, v) in &peers {
-                let tp = target_peers.entry((target, *peer)).or_default();
-                tp.sent += v.sent;
-                tp.received += v.received;
-            }
+            interval::add(&mut proc.total, delta.total);
+            let comm = proc.comm.clone();
+            self.write_appeared(appeared);
+            totals.add(&delta);
             if !self.config.records.per_process {
                 continue;
             }
-            let target_name = self
-                .registry
-                .get(target as usize)
-                .map(String::as_str)
-                .unwrap_or("?");
             let fields = TrafficFields {
-                target: target_name,
-                sent: total.sent,
-                received: total.received,
+                target: self.tracker.target_name(delta.target),
+                sent: delta.total.sent,
+                received: delta.total.received,
                 interval_ms,
                 backend,
             };
-            records.push(Record::process_traffic(&fields, tgid, &proc.comm));
-            peers.sort_by(|a, b| {
-                (b.1.sent + b.1.received)
-                    .cmp(&(a.1.sent + a.1.received))
-                    .then(a.0.cmp(&b.0))
-            });
+            records.push(Record::process_traffic(&fields, tgid, &comm));
             let top = self.config.records.top_peers as usize;
             if top == 0 {
                 continue;
             }
-            let mut other = TrafficVal::default();
-            let mut shown = 0;
-            for (peer, v) in peers {
-                if shown < top && peer != PeerAddr::Other {
-                    let f = TrafficFields {
-                        sent: v.sent,
-                        received: v.received,
-                        ..fields
-                    };
-                    records.push(Record::peer_traffic(
-                        &f,
-                        tgid,
-                        &proc.comm,
-                        &peer.to_string(),
-                    ));
-                    shown += 1;
-                } else {
-                    other.sent += v.sent;
-                    other.received += v.received;
-                }
-            }
-            if other != TrafficVal::default() {
+            let (shown, other) = interval::top_peers(delta.peers, top);
+            let other = other.map(|v| (PeerAddr::Other, v));
+            for (peer, v) in shown.into_iter().chain(other) {
                 let f = TrafficFields {
-                    sent: other.sent,
-                    received: other.received,
+                    sent: v.sent,
+                    received: v.received,
                     ..fields
                 };
-                records.push(Record::peer_traffic(
-                    &f,
-                    tgid,
-                    &proc.comm,
-                    &PeerAddr::Other.to_string(),
-                ));
+                records.push(Record::peer_traffic(&f, tgid, &comm, &peer.to_string()));
             }
         }
 
         // The target totals come first and are written every interval.
         let mut out = Vec::new();
-        for t in self.config.targets.clone() {
-            let id = self.target_id(&t.name);
-            let total = target_totals.get(&id).copied().unwrap_or_default();
-            let processes = self
-                .procs
-                .values()
-                .filter(|p| p.target == id && !p.ignored)
-                .count() as u64;
+        for (t, &id) in self.config.targets.iter().zip(self.tracker.targets()) {
+            let total = totals.target(id);
             let f = TrafficFields {
                 target: &t.name,
                 sent: total.sent,
@@ -605,28 +289,28 @@ impl Monitor {
                 interval_ms,
                 backend,
             };
-            out.push(Record::target_traffic(&f, processes));
+            out.push(Record::target_traffic(&f, self.tracker.processes_of(id)));
         }
         out.extend(records);
         for r in &out {
             self.write(r);
         }
 
-        self.check_thresholds(&target_totals, &target_peers, interval_ms);
+        self.check_thresholds(&totals, interval_ms);
         self.report_losses();
 
         for (k, _) in &current {
             if finished.contains(&(k.tgid, k.gen)) {
                 self.probes.delete_traffic(k);
-                self.last.remove(k);
+                self.counters.forget(&counter_of(k));
             }
         }
         let mut exited = Vec::new();
         for key in &finished {
-            if let Some(p) = self.procs.remove(key) {
+            if let Some(p) = self.tracker.remove(key) {
                 if !p.ignored {
                     exited.push(Record::process_exited(
-                        self.target_name(p.target),
+                        self.tracker.target_name(p.target),
                         key.0,
                         &p.comm,
                         p.total.sent,
@@ -641,147 +325,70 @@ impl Monitor {
         self.sink.flush()
     }
 
-    fn check_thresholds(
-        &mut self,
-        totals: &HashMap<u32, TrafficVal>,
-        peers: &HashMap<(u32, PeerAddr), TrafficVal>,
-        interval_ms: u64,
-    ) {
-        let mut checks: Vec<(BreachKey, u64, Rate, Duration, Duration)> = Vec::new();
-        let rate = |bytes: u64| (bytes as u128 * 1000 / interval_ms as u128) as u64;
-        for t in self.config.targets.clone() {
-            let Some(th) = &t.threshold else { continue };
-            let id = self.target_id(&t.name);
-            let total = totals.get(&id).copied().unwrap_or_default();
-            for (dir, limit, bytes) in [
-                (Direction::Sent, th.sent, total.sent),
-                (Direction::Received, th.received, total.received),
-            ] {
-                if let Some(limit) = limit {
-                    let key = BreachKey {
-                        target: t.name.clone(),
-                        peer: None,
-                        direction: dir,
-                    };
-                    checks.push((key, rate(bytes), limit, th.sustain, th.reminder));
-                }
-            }
-            // Every peer seen now, and every peer with a breach open (its
-            // rate is zero when it sent nothing this interval). Not `other`:
-            // it sums the peers a full map could not tell apart, so a
-            // per-peer limit says nothing about it (the full map is
-            // reported as degraded).
-            let mut seen: Vec<PeerAddr> = peers
-                .keys()
-                .filter(|(tid, p)| *tid == id && *p != PeerAddr::Other)
-                .map(|(_, p)| *p)
-                .collect();
-            seen.extend(
-                self.breaches
-                    .keys()
-                    .filter(|k| k.target == t.name)
-                    .filter_map(|k| k.peer),
-            );
-            seen.sort();
-            seen.dedup();
-            for peer in seen {
-                let v = peers.get(&(id, peer)).copied().unwrap_or_default();
-                for (dir, limit, bytes) in [
-                    (Direction::Sent, th.peer_sent, v.sent),
-                    (Direction::Received, th.peer_received, v.received),
-                ] {
-                    if let Some(limit) = limit {
-                        let key = BreachKey {
-                            target: t.name.clone(),
-                            peer: Some(peer),
-                            direction: dir,
-                        };
-                        checks.push((key, rate(bytes), limit, th.sustain, th.reminder));
-                    }
-                }
+    fn check_thresholds(&mut self, totals: &Totals, interval_ms: u64) {
+        let mut checks = Vec::new();
+        for (t, &id) in self.config.targets.iter().zip(self.tracker.targets()) {
+            if let Some(th) = &t.threshold {
+                checks.extend(self.thresholds.checks(
+                    id,
+                    &limits(th),
+                    totals.target(id),
+                    &totals.peers,
+                    interval_ms,
+                ));
             }
         }
-        // Interval lengths are measured, and come out a millisecond short
-        // as often as not: a span counts as reached within half an interval,
-        // so `for = "2s"` with 1s intervals means two intervals, not three.
         let half = self.config.interval.as_millis() as u64 / 2;
-        let reached = |elapsed: u64, wanted: u64| elapsed + half >= wanted;
-        let mut keep = HashSet::new();
-        for (key, observed, limit, sustain, reminder) in checks {
-            let sustain_ms = sustain.as_millis() as u64;
-            let b = self.breaches.entry(key.clone()).or_default();
-            let mut notice = None;
-            if observed > limit.0 {
-                b.below_ms = 0;
-                b.above_ms += interval_ms;
-                if !b.active && reached(b.above_ms, sustain_ms) {
-                    b.active = true;
-                    b.since_notice_ms = 0;
-                    notice = Some((Kind::ThresholdExceeded, b.above_ms));
-                } else if b.active {
-                    b.since_notice_ms += interval_ms;
-                    if reached(b.since_notice_ms, reminder.as_millis() as u64) {
-                        b.since_notice_ms = 0;
-                        notice = Some((Kind::ThresholdReminder, b.above_ms));
-                    }
-                }
-            } else {
-                b.above_ms = 0;
-                if b.active {
-                    b.below_ms += interval_ms;
-                    if reached(b.below_ms, sustain_ms) {
-                        b.active = false;
-                        notice = Some((Kind::ThresholdRecovered, b.below_ms));
-                        b.below_ms = 0;
-                    }
-                }
-            }
-            if b.active || b.above_ms > 0 {
-                keep.insert(key.clone());
-            }
-            if let Some((kind, duration_ms)) = notice {
-                let peer = key.peer.map(|p| p.to_string());
-                let f = ThresholdFields {
-                    target: &key.target,
-                    peer: peer.as_deref(),
-                    direction: key.direction.name(),
-                    rate: observed,
-                    threshold: limit.0,
-                    sustain_ms,
-                    duration_ms,
-                };
-                let r = Record::threshold(kind, &f);
-                self.write(&r);
-            }
+        for notice in self.thresholds.apply(&checks, interval_ms, half) {
+            let r = self.threshold_record(&notice);
+            self.write(&r);
         }
-        // Rates that are quiet and below their limit need no memory.
-        self.breaches.retain(|k, _| keep.contains(k));
+    }
+
+    fn threshold_record(&self, n: &Notice) -> Record {
+        let peer = n.check.watch.peer.map(|p| p.to_string());
+        let f = ThresholdFields {
+            target: self.tracker.target_name(n.check.watch.target),
+            peer: peer.as_deref(),
+            direction: n.check.watch.direction.name(),
+            rate: n.check.rate,
+            threshold: n.check.limit.rate,
+            sustain_ms: n.check.limit.sustain.as_millis() as u64,
+            duration_ms: n.duration_ms,
+        };
+        Record::threshold(n.kind, &f)
     }
 
     fn report_losses(&mut self) {
-        let s = self.probes.stats();
-        let l = self.last_stats;
-        let checks: [(&str, u64, Option<u64>, &str); 5] = [
-            ("peer_map_full", s.peer_overflow - l.peer_overflow, None,
-             "new peers were counted in the peer record `other`; raise capacity.peers"),
-            ("bytes_lost", s.lost_events - l.lost_events, Some(s.lost_bytes - l.lost_bytes),
-             "the traffic map was full and a process had no fallback entry; raise capacity.processes"),
-            ("process_map_full", s.track_full - l.track_full, None,
-             "new processes of a target could not be tracked; raise capacity.processes"),
-            ("events_dropped", s.events_dropped - l.events_dropped, None,
-             "process events were lost; the next /proc rescan recovers the tracked set"),
-            ("stash_full", s.stash_full - l.stash_full, None,
-             "calls in flight could not be paired with their return"),
-        ];
-        for (reason, count, bytes, detail) in checks {
-            if count > 0 {
-                self.write(&Record::degraded(reason, count, bytes, detail));
-            }
+        let now = self.probes.stats();
+        for l in losses::between(&self.last_stats, &now) {
+            self.write(&Record::degraded(l.reason, l.count, l.lost_bytes, l.detail));
         }
-        self.last_stats = s;
+        self.last_stats = now;
     }
 
     pub fn sink(&mut self) -> &mut dyn Sink {
         self.sink.as_mut()
+    }
+}
+
+/// A kernel counter's key as interval arithmetic sees it.
+fn counter_of(k: &netio_probes::TrafficKey) -> Counter {
+    Counter {
+        process: (k.tgid, k.gen),
+        target: TargetId::from(k.target),
+        peer: k.peer,
+    }
+}
+
+/// A target's `[target.threshold]` as the state machine takes it.
+fn limits(th: &Threshold) -> Limits {
+    Limits {
+        sent: th.sent.map(|r| r.0),
+        received: th.received.map(|r| r.0),
+        peer_sent: th.peer_sent.map(|r| r.0),
+        peer_received: th.peer_received.map(|r| r.0),
+        sustain: th.sustain,
+        reminder: th.reminder,
     }
 }

@@ -391,7 +391,7 @@ pub struct TrafficFields<'a> {
 
 impl TrafficFields<'_> {
     fn per_sec(&self, bytes: u64) -> u64 {
-        (bytes as u128 * 1000 / self.interval_ms.max(1) as u128) as u64
+        crate::interval::per_second(bytes, self.interval_ms)
     }
 
     fn add(&self, r: Record) -> Record {

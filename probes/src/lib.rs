@@ -26,3 +26,19 @@ pub const COMM_MAX: usize = 15;
 /// Userspace-assigned generations have the top bit set so they never equal
 /// one the kernel assigns.
 pub const USER_GEN_BIT: u32 = 0x8000_0000;
+
+/// A target's id, as the kernel's maps carry it (temporary shim).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TargetId(u16);
+
+impl From<u16> for TargetId {
+    fn from(v: u16) -> Self {
+        TargetId(v)
+    }
+}
+
+impl TargetId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}

@@ -1,0 +1,428 @@
+//! Rate thresholds: a pure state machine per watched rate. Each interval
+//! the sampling loop hands in the rates it measured; what comes out is the
+//! notices to write (exceeded, reminder, recovered). No kernel, no clock:
+//! interval lengths come in as numbers, so every rule is unit-tested.
+//!
+//! The rules (docs/config.md): a rate that stays above its limit for the
+//! sustain time is a breach; while it lasts a reminder goes out at most
+//! every `reminder`; it ends once the rate has stayed at or below the limit
+//! for the sustain time again.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use netio_probes::{PeerAddr, TargetId, TrafficVal};
+
+use crate::interval::per_second as rate;
+use crate::record::Kind;
+
+/// Which way the watched bytes go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    Sent,
+    Received,
+}
+
+impl Direction {
+    pub fn name(self) -> &'static str {
+        match self {
+            Direction::Sent => "sent",
+            Direction::Received => "received",
+        }
+    }
+}
+
+/// One watched rate: a target's total, or its traffic with one peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Watch {
+    pub target: TargetId,
+    pub peer: Option<PeerAddr>,
+    pub direction: Direction,
+}
+
+/// A limit on one rate, from a target's `[target.threshold]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    /// Bytes per second.
+    pub rate: u64,
+    pub sustain: Duration,
+    pub reminder: Duration,
+}
+
+/// A target's limits, as the config gives them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    pub sent: Option<u64>,
+    pub received: Option<u64>,
+    pub peer_sent: Option<u64>,
+    pub peer_received: Option<u64>,
+    pub sustain: Duration,
+    pub reminder: Duration,
+}
+
+/// One interval's measurement of one watched rate against its limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Check {
+    pub watch: Watch,
+    /// The rate measured over the interval, bytes per second.
+    pub rate: u64,
+    pub limit: Limit,
+}
+
+/// A notice to write: what happened to which rate, and for how long the
+/// rate has been above (exceeded, reminder) or below (recovered) its limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Notice {
+    pub kind: Kind,
+    pub check: Check,
+    pub duration_ms: u64,
+}
+
+/// Where one rate stands against its limit, in interval time.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Breach {
+    above_ms: u64,
+    below_ms: u64,
+    active: bool,
+    since_notice_ms: u64,
+}
+
+impl Breach {
+    /// One interval of `interval_ms` at `rate`; `reached` says whether an
+    /// elapsed time counts as a wanted one.
+    fn observe(
+        &mut self,
+        rate: u64,
+        limit: &Limit,
+        interval_ms: u64,
+        reached: impl Fn(u64, u64) -> bool,
+    ) -> Option<(Kind, u64)> {
+        let sustain_ms = limit.sustain.as_millis() as u64;
+        if rate > limit.rate {
+            self.below_ms = 0;
+            self.above_ms += interval_ms;
+            if !self.active && reached(self.above_ms, sustain_ms) {
+                self.active = true;
+                self.since_notice_ms = 0;
+                return Some((Kind::ThresholdExceeded, self.above_ms));
+            }
+            if self.active {
+                self.since_notice_ms += interval_ms;
+                if reached(self.since_notice_ms, limit.reminder.as_millis() as u64) {
+                    self.since_notice_ms = 0;
+                    return Some((Kind::ThresholdReminder, self.above_ms));
+                }
+            }
+            return None;
+        }
+        self.above_ms = 0;
+        if self.active {
+            self.below_ms += interval_ms;
+            if reached(self.below_ms, sustain_ms) {
+                self.active = false;
+                let below = self.below_ms;
+                self.below_ms = 0;
+                return Some((Kind::ThresholdRecovered, below));
+            }
+        }
+        None
+    }
+
+    /// A rate that is quiet and below its limit needs no memory.
+    fn worth_keeping(&self) -> bool {
+        self.active || self.above_ms > 0
+    }
+}
+
+/// Every watched rate's state between intervals.
+#[derive(Debug, Default)]
+pub struct Thresholds {
+    breaches: HashMap<Watch, Breach>,
+}
+
+impl Thresholds {
+    /// The checks of one interval for one target: its totals, and every
+    /// peer seen now or with a breach open (its rate is zero when it moved
+    /// nothing this interval). Not `other`: it sums the peers a full map
+    /// could not tell apart, so a per-peer limit says nothing about it (the
+    /// full map is reported as degraded).
+    pub fn checks(
+        &self,
+        target: TargetId,
+        limits: &Limits,
+        total: TrafficVal,
+        peers: &HashMap<(TargetId, PeerAddr), TrafficVal>,
+        interval_ms: u64,
+    ) -> Vec<Check> {
+        let mut out = Vec::new();
+        let mut push = |peer, direction, limit: Option<u64>, bytes| {
+            if let Some(rate_limit) = limit {
+                out.push(Check {
+                    watch: Watch {
+                        target,
+                        peer,
+                        direction,
+                    },
+                    rate: rate(bytes, interval_ms),
+                    limit: Limit {
+                        rate: rate_limit,
+                        sustain: limits.sustain,
+                        reminder: limits.reminder,
+                    },
+                });
+            }
+        };
+        push(None, Direction::Sent, limits.sent, total.sent);
+        push(None, Direction::Received, limits.received, total.received);
+        let mut seen: Vec<PeerAddr> = peers
+            .keys()
+            .filter(|(t, p)| *t == target && *p != PeerAddr::Other)
+            .map(|(_, p)| *p)
+            .chain(
+                self.breaches
+                    .keys()
+                    .filter(|w| w.target == target)
+                    .filter_map(|w| w.peer),
+            )
+            .collect();
+        seen.sort();
+        seen.dedup();
+        for peer in seen {
+            let v = peers.get(&(target, peer)).copied().unwrap_or_default();
+            push(Some(peer), Direction::Sent, limits.peer_sent, v.sent);
+            push(
+                Some(peer),
+                Direction::Received,
+                limits.peer_received,
+                v.received,
+            );
+        }
+        out
+    }
+
+    /// Applies one interval's checks, in order, and returns the notices
+    /// they give. Rates not checked this interval are forgotten.
+    ///
+    /// Interval lengths are measured, and come out a millisecond short as
+    /// often as not: a span counts as reached within `half_interval_ms`, so
+    /// `for = "2s"` with 1s intervals means two intervals, not three.
+    pub fn apply(
+        &mut self,
+        checks: &[Check],
+        interval_ms: u64,
+        half_interval_ms: u64,
+    ) -> Vec<Notice> {
+        let reached = |elapsed: u64, wanted: u64| elapsed + half_interval_ms >= wanted;
+        let mut keep = HashSet::new();
+        let mut notices = Vec::new();
+        for check in checks {
+            let breach = self.breaches.entry(check.watch).or_default();
+            let notice = breach.observe(check.rate, &check.limit, interval_ms, reached);
+            if breach.worth_keeping() {
+                keep.insert(check.watch);
+            }
+            if let Some((kind, duration_ms)) = notice {
+                notices.push(Notice {
+                    kind,
+                    check: *check,
+                    duration_ms,
+                });
+            }
+        }
+        self.breaches.retain(|w, _| keep.contains(w));
+        notices
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use super::*;
+
+    const SECOND: u64 = 1000;
+
+    fn target() -> TargetId {
+        TargetId::from(0u16)
+    }
+
+    fn peer(last: u8) -> PeerAddr {
+        PeerAddr::Ip(IpAddr::V4(Ipv4Addr::new(10, 0, 0, last)))
+    }
+
+    fn limits(sent: u64, sustain_s: u64, reminder_s: u64) -> Limits {
+        Limits {
+            sent: Some(sent),
+            sustain: Duration::from_secs(sustain_s),
+            reminder: Duration::from_secs(reminder_s),
+            ..Limits::default()
+        }
+    }
+
+    /// Runs the target's sent rate through `rates` (bytes per one-second
+    /// interval) and returns each interval's notices as (kind, duration).
+    fn run(th: &mut Thresholds, l: &Limits, rates: &[u64]) -> Vec<Vec<(Kind, u64)>> {
+        rates
+            .iter()
+            .map(|&bytes| {
+                let total = TrafficVal {
+                    sent: bytes,
+                    received: 0,
+                };
+                let checks = th.checks(target(), l, total, &HashMap::new(), SECOND);
+                th.apply(&checks, SECOND, SECOND / 2)
+                    .into_iter()
+                    .map(|n| (n.kind, n.duration_ms))
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_breach_fires_once_after_the_sustain_time_reminds_and_recovers() {
+        let mut th = Thresholds::default();
+        let l = limits(100, 3, 2);
+        let got = run(&mut th, &l, &[200, 200, 200, 200, 200, 50, 50, 50, 50]);
+        use Kind::*;
+        assert_eq!(
+            got,
+            vec![
+                vec![],
+                vec![],
+                vec![(ThresholdExceeded, 3000)],
+                vec![],
+                vec![(ThresholdReminder, 5000)],
+                vec![],
+                vec![],
+                vec![(ThresholdRecovered, 3000)],
+                vec![],
+            ]
+        );
+    }
+
+    #[test]
+    fn a_rate_equal_to_its_limit_is_not_above_it() {
+        let mut th = Thresholds::default();
+        let got = run(&mut th, &limits(100, 1, 60), &[100, 100, 100]);
+        assert!(got.iter().all(Vec::is_empty), "{got:?}");
+    }
+
+    #[test]
+    fn a_dip_below_the_limit_restarts_the_sustain_time() {
+        let mut th = Thresholds::default();
+        let got = run(&mut th, &limits(100, 3, 60), &[200, 200, 0, 200, 200, 200]);
+        let fired: Vec<usize> = (0..got.len()).filter(|&i| !got[i].is_empty()).collect();
+        assert_eq!(fired, vec![5], "{got:?}");
+        assert_eq!(got[5], vec![(Kind::ThresholdExceeded, 3000)]);
+    }
+
+    #[test]
+    fn a_rise_during_recovery_keeps_the_breach_open() {
+        let mut th = Thresholds::default();
+        let got = run(
+            &mut th,
+            &limits(100, 2, 600),
+            &[200, 200, 0, 200, 0, 0, 200],
+        );
+        use Kind::*;
+        assert_eq!(got[1], vec![(ThresholdExceeded, 2000)]);
+        assert!(got[2].is_empty() && got[3].is_empty(), "{got:?}");
+        assert_eq!(got[5], vec![(ThresholdRecovered, 2000)]);
+        assert!(
+            got[6].is_empty(),
+            "a new breach needs the sustain time again"
+        );
+    }
+
+    #[test]
+    fn an_interval_a_millisecond_short_still_counts_as_whole() {
+        let mut th = Thresholds::default();
+        let l = limits(100, 2, 600);
+        let total = TrafficVal {
+            sent: 1000,
+            received: 0,
+        };
+        let mut kinds = Vec::new();
+        for _ in 0..2 {
+            let checks = th.checks(target(), &l, total, &HashMap::new(), 999);
+            kinds.extend(
+                th.apply(&checks, 999, SECOND / 2)
+                    .into_iter()
+                    .map(|n| n.kind),
+            );
+        }
+        assert_eq!(kinds, vec![Kind::ThresholdExceeded]);
+    }
+
+    #[test]
+    fn every_seen_peer_is_checked_but_not_other() {
+        let th = Thresholds::default();
+        let l = Limits {
+            peer_sent: Some(10),
+            sustain: Duration::from_secs(1),
+            reminder: Duration::from_secs(60),
+            ..Limits::default()
+        };
+        let v = TrafficVal {
+            sent: 50,
+            received: 50,
+        };
+        let other_target = TargetId::from(1u16);
+        let peers = HashMap::from([
+            ((target(), peer(2)), v),
+            ((target(), peer(1)), v),
+            ((target(), PeerAddr::Other), v),
+            ((other_target, peer(3)), v),
+        ]);
+        let checks = th.checks(target(), &l, TrafficVal::default(), &peers, SECOND);
+        let watched: Vec<Option<PeerAddr>> = checks.iter().map(|c| c.watch.peer).collect();
+        assert_eq!(watched, vec![Some(peer(1)), Some(peer(2))]);
+        assert!(checks.iter().all(|c| c.watch.direction == Direction::Sent));
+        assert!(checks.iter().all(|c| c.rate == 50));
+    }
+
+    #[test]
+    fn a_peer_with_an_open_breach_is_checked_at_zero_when_silent_and_recovers() {
+        let mut th = Thresholds::default();
+        let l = Limits {
+            peer_received: Some(10),
+            sustain: Duration::from_secs(1),
+            reminder: Duration::from_secs(60),
+            ..Limits::default()
+        };
+        let loud = HashMap::from([(
+            (target(), peer(7)),
+            TrafficVal {
+                sent: 0,
+                received: 100,
+            },
+        )]);
+        let checks = th.checks(target(), &l, TrafficVal::default(), &loud, SECOND);
+        let n = th.apply(&checks, SECOND, SECOND / 2);
+        assert_eq!(n.len(), 1);
+        assert_eq!(n[0].kind, Kind::ThresholdExceeded);
+        assert_eq!(n[0].check.watch.peer, Some(peer(7)));
+        assert_eq!(n[0].check.watch.direction, Direction::Received);
+
+        let checks = th.checks(target(), &l, TrafficVal::default(), &HashMap::new(), SECOND);
+        assert_eq!(checks.len(), 1, "the silent peer is still watched");
+        assert_eq!(checks[0].rate, 0);
+        let n = th.apply(&checks, SECOND, SECOND / 2);
+        assert_eq!(n.len(), 1);
+        assert_eq!(n[0].kind, Kind::ThresholdRecovered);
+        let checks = th.checks(target(), &l, TrafficVal::default(), &HashMap::new(), SECOND);
+        assert!(checks.is_empty(), "recovered and quiet: forgotten");
+    }
+
+    #[test]
+    fn a_breach_whose_check_stops_is_forgotten() {
+        let mut th = Thresholds::default();
+        let l = limits(100, 1, 60);
+        let got = run(&mut th, &l, &[200]);
+        assert_eq!(got[0], vec![(Kind::ThresholdExceeded, 1000)]);
+        // The threshold is removed (a reload): no checks, nothing kept.
+        assert!(th.apply(&[], SECOND, SECOND / 2).is_empty());
+        let got = run(&mut th, &l, &[200]);
+        assert_eq!(got[0], vec![(Kind::ThresholdExceeded, 1000)], "fires anew");
+    }
+}
