@@ -1,0 +1,381 @@
+//! The configuration file: what to watch and how often.
+//!
+//! TOML, every key documented in the shipped `netio.conf`. Unknown keys are
+//! errors, and every error names the file, the line and the key.
+
+mod error;
+mod syslog;
+mod units;
+mod validate;
+
+use std::path::Path;
+use std::time::Duration;
+
+use netio_probes::{BackendChoice, Capacity};
+use serde::Deserialize;
+
+use self::error::describe_toml_error;
+pub use self::error::ConfigError;
+pub use self::syslog::{Syslog, Transport};
+pub use self::units::Rate;
+
+pub const DEFAULT_PATH: &str = "/etc/netio/netio.conf";
+
+/// Configs larger than this are refused before parsing: a config is a few
+/// kilobytes, anything bigger is a mistake (a log file named by accident).
+const MAX_FILE_BYTES: u64 = 1 << 20;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// How often a traffic record is written for each process.
+    #[serde(deserialize_with = "units::duration")]
+    pub interval: Duration,
+    /// Which kernel hooks count bytes: auto, fentry, tracepoint or kprobe.
+    #[serde(default = "default_backend", deserialize_with = "units::backend")]
+    pub backend: BackendChoice,
+    /// Where records go: auto (the journal when its socket exists, else
+    /// text on stdout), journal, json or text.
+    #[serde(default)]
+    pub output: Output,
+    /// The field names of JSON output: netio's own, or Elastic Common Schema.
+    #[serde(default)]
+    pub json_schema: JsonSchema,
+    #[serde(default)]
+    pub capacity: CapacityConfig,
+    #[serde(default)]
+    pub records: RecordsConfig,
+    #[serde(rename = "target", default)]
+    pub targets: Vec<Target>,
+    /// Syslog destinations, written to besides `output`.
+    #[serde(default)]
+    pub syslog: Vec<Syslog>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JsonSchema {
+    #[default]
+    Netio,
+    Ecs,
+}
+
+impl JsonSchema {
+    pub fn name(self) -> &'static str {
+        match self {
+            JsonSchema::Netio => "netio",
+            JsonSchema::Ecs => "ecs",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Output {
+    #[default]
+    Auto,
+    Journal,
+    Json,
+    Text,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordsConfig {
+    /// A traffic record per process, besides the target's total.
+    #[serde(default = "yes")]
+    pub per_process: bool,
+    /// Per-peer records for each process: the busiest N peers, the rest
+    /// folded into one record with peer `other`. 0: none.
+    #[serde(default = "default_top_peers")]
+    pub top_peers: u32,
+}
+
+impl Default for RecordsConfig {
+    fn default() -> Self {
+        RecordsConfig {
+            per_process: true,
+            top_peers: default_top_peers(),
+        }
+    }
+}
+
+/// Warn when a target's traffic rate stays above a limit.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Threshold {
+    /// The target's total send rate.
+    pub sent: Option<Rate>,
+    /// The target's total receive rate.
+    pub received: Option<Rate>,
+    /// The send rate to any one peer (one client pulling too much).
+    pub peer_sent: Option<Rate>,
+    /// The receive rate from any one peer.
+    pub peer_received: Option<Rate>,
+    /// How long a rate must stay above (or, to recover, below) its limit.
+    #[serde(
+        rename = "for",
+        default = "default_sustain",
+        deserialize_with = "units::duration"
+    )]
+    pub sustain: Duration,
+    /// While a breach lasts, a reminder at most this often.
+    #[serde(default = "default_reminder", deserialize_with = "units::duration")]
+    pub reminder: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapacityConfig {
+    /// Processes tracked at once (all targets, with their forked children).
+    #[serde(default = "default_processes")]
+    pub processes: u32,
+    /// (process, client address) pairs counted separately at once. Beyond
+    /// it, a process's new peers are folded into one `other` peer record and
+    /// a degraded record says so; process totals stay exact.
+    #[serde(default = "default_peers")]
+    pub peers: u32,
+}
+
+impl Default for CapacityConfig {
+    fn default() -> Self {
+        CapacityConfig {
+            processes: default_processes(),
+            peers: default_peers(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    pub name: String,
+    /// Process names: the `comm` of the thread-group leader or the basename
+    /// of its executable.
+    #[serde(default)]
+    pub process: Vec<String>,
+    /// A systemd unit: every process in its cgroup, however it is named.
+    pub unit: Option<String>,
+    /// A cgroup v2 path (below the cgroup2 mount, e.g.
+    /// "/system.slice/postgresql.service"): every process in it.
+    pub cgroup: Option<String>,
+    pub threshold: Option<Threshold>,
+}
+
+fn default_processes() -> u32 {
+    4096
+}
+fn default_peers() -> u32 {
+    16384
+}
+fn yes() -> bool {
+    true
+}
+fn default_top_peers() -> u32 {
+    10
+}
+fn default_sustain() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_reminder() -> Duration {
+    Duration::from_secs(600)
+}
+fn default_backend() -> BackendChoice {
+    BackendChoice::Auto
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let err = |message: String| ConfigError {
+            path: path.to_path_buf(),
+            message,
+        };
+        let meta = std::fs::metadata(path).map_err(|e| err(format!("cannot read: {e}")))?;
+        if meta.len() > MAX_FILE_BYTES {
+            return Err(err(format!(
+                "is {} bytes; a config is at most {MAX_FILE_BYTES} bytes",
+                meta.len()
+            )));
+        }
+        let bytes = std::fs::read(path).map_err(|e| err(format!("cannot read: {e}")))?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let offset = e.utf8_error().valid_up_to();
+            let line = e.as_bytes()[..offset]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+                + 1;
+            err(format!(
+                "line {line}: not valid UTF-8 (byte offset {offset})"
+            ))
+        })?;
+        Self::parse(&text).map_err(err)
+    }
+
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let config: Config = toml::from_str(text).map_err(|e| describe_toml_error(text, &e))?;
+        config.validate().map_err(|e| e.describe(text))?;
+        Ok(config)
+    }
+
+    /// Map sizes. The name and cgroup maps get headroom so that a reload
+    /// adding targets fits without reloading the programs.
+    pub fn capacity(&self) -> Capacity {
+        let names: u32 = self.targets.iter().map(|t| t.process.len() as u32).sum();
+        let cgroups: u32 = self
+            .targets
+            .iter()
+            .map(|t| t.unit.is_some() as u32 + t.cgroup.is_some() as u32)
+            .sum();
+        Capacity {
+            processes: self.capacity.processes,
+            peers: self.capacity.peers,
+            names: names.saturating_mul(2).max(256),
+            cgroups: cgroups.saturating_mul(2).max(64),
+        }
+    }
+
+    /// The config as netio runs it, defaults filled in, as TOML.
+    pub fn effective(&self) -> String {
+        use std::fmt::Write as _;
+        // TOML's own quoting: Rust's {:?} writes escapes TOML rejects.
+        let q = |s: &str| toml::Value::String(s.to_string()).to_string();
+        let d = |d: Duration| q(&humantime::format_duration(d).to_string());
+        let output = match self.output {
+            Output::Auto => "auto",
+            Output::Journal => "journal",
+            Output::Json => "json",
+            Output::Text => "text",
+        };
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "interval = {}\nbackend = {}\noutput = {}\njson_schema = {}",
+            d(self.interval),
+            q(&self.backend.to_string()),
+            q(output),
+            q(self.json_schema.name())
+        );
+        let _ = writeln!(
+            out,
+            "\n[capacity]\nprocesses = {}\npeers = {}",
+            self.capacity.processes, self.capacity.peers
+        );
+        let _ = writeln!(
+            out,
+            "\n[records]\nper_process = {}\ntop_peers = {}",
+            self.records.per_process, self.records.top_peers
+        );
+        for s in &self.syslog {
+            let _ = writeln!(
+                out,
+                "\n[[syslog]]\ntransport = {}\naddress = {}\nfacility = {}\napp_name = {}\nqueue = {}",
+                q(s.transport.name()),
+                q(&s.address),
+                q(&s.facility),
+                q(&s.app_name),
+                s.queue
+            );
+            for (k, v) in [
+                ("ca_file", &s.ca_file),
+                ("client_cert", &s.client_cert),
+                ("client_key", &s.client_key),
+            ] {
+                if let Some(p) = v {
+                    let _ = writeln!(out, "{k} = {}", q(&p.display().to_string()));
+                }
+            }
+        }
+        for t in &self.targets {
+            let procs: Vec<String> = t.process.iter().map(|p| q(p)).collect();
+            let _ = writeln!(
+                out,
+                "\n[[target]]\nname = {}\nprocess = [{}]",
+                q(&t.name),
+                procs.join(", ")
+            );
+            if let Some(u) = &t.unit {
+                let _ = writeln!(out, "unit = {}", q(u));
+            }
+            if let Some(c) = &t.cgroup {
+                let _ = writeln!(out, "cgroup = {}", q(c));
+            }
+            if let Some(th) = &t.threshold {
+                let _ = writeln!(out, "[target.threshold]");
+                for (k, v) in [
+                    ("sent", th.sent),
+                    ("received", th.received),
+                    ("peer_sent", th.peer_sent),
+                    ("peer_received", th.peer_received),
+                ] {
+                    if let Some(v) = v {
+                        let _ = writeln!(out, "{k} = {}", q(&v.to_string()));
+                    }
+                }
+                let _ = writeln!(
+                    out,
+                    "for = {}\nreminder = {}",
+                    d(th.sustain),
+                    d(th.reminder)
+                );
+            }
+        }
+        out
+    }
+
+    /// The target a process name belongs to.
+    pub fn target_of(&self, process_name: &str) -> Option<u32> {
+        self.targets
+            .iter()
+            .position(|t| t.process.iter().any(|p| p == process_name))
+            .map(|i| i as u32)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "interval = \"2s\"\n[[target]]\nname = \"db\"\nprocess = [\"postgres\"]\n";
+
+    #[test]
+    fn a_minimal_config_parses_with_defaults() {
+        let c = Config::parse(GOOD).unwrap();
+        assert_eq!(c.interval, Duration::from_secs(2));
+        assert_eq!(c.backend, BackendChoice::Auto);
+        assert_eq!(c.capacity.peers, 16384);
+        assert_eq!(c.target_of("postgres"), Some(0));
+        assert_eq!(c.target_of("mysqld"), None);
+    }
+
+    #[test]
+    fn errors_name_the_line_and_the_key() {
+        let e = Config::parse("interval = \"2s\"\nbogus = 1\n").unwrap_err();
+        assert!(e.contains("line 2") && e.contains("bogus"), "{e}");
+        let e = Config::parse("interval = 5\n").unwrap_err();
+        assert!(e.contains("line 1") && e.contains("interval"), "{e}");
+        let e = Config::parse("interval = \"soon\"\n").unwrap_err();
+        assert!(e.contains("duration"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        let dup = format!("{GOOD}[[target]]\nname = \"db\"\nprocess = [\"x\"]\n");
+        assert!(Config::parse(&dup).unwrap_err().contains("exists already"));
+        let empty = "interval = \"1s\"\n[[target]]\nname = \"db\"\nprocess = []\n";
+        assert!(Config::parse(empty).unwrap_err().contains("empty"));
+        let zero = GOOD.replace("2s", "0s");
+        assert!(Config::parse(&zero).unwrap_err().contains("too short"));
+        let path = GOOD.replace("\"postgres\"", "\"/usr/bin/postgres\"");
+        assert!(Config::parse(&path)
+            .unwrap_err()
+            .contains("not a process name"));
+        assert!(Config::parse("interval = \"1s\"\n")
+            .unwrap_err()
+            .contains("no [[target]]"));
+        let backend = format!("backend = \"ebpf\"\n{GOOD}");
+        assert!(Config::parse(&backend)
+            .unwrap_err()
+            .contains("unknown backend"));
+    }
+}
