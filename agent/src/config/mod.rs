@@ -19,7 +19,22 @@ pub use self::error::ConfigError;
 pub use self::syslog::{Syslog, Transport};
 pub use self::units::Rate;
 
+/// Where `run` and `check-config` look when not told: the packages install it.
 pub const DEFAULT_PATH: &str = "/etc/netio/netio.conf";
+/// `backend`: the best this kernel loads, so one config fits every host.
+pub const DEFAULT_BACKEND: BackendChoice = BackendChoice::Auto;
+/// `[capacity] processes`: map memory is reserved up front, for the host's peak.
+pub const DEFAULT_PROCESSES: u32 = 4096;
+/// `[capacity] peers`: past it, new peers fold into `other`; totals stay exact.
+pub const DEFAULT_PEERS: u32 = 16384;
+/// `[records] per_process`: a target's total alone would not say which process.
+pub const DEFAULT_PER_PROCESS: bool = true;
+/// `[records] top_peers`: the busiest peers by name, the rest folded into `other`.
+pub const DEFAULT_TOP_PEERS: u32 = 10;
+/// `[target.threshold] for`: how long a rate stays past its limit before it counts.
+pub const DEFAULT_SUSTAIN: Duration = Duration::from_secs(30);
+/// `[target.threshold] reminder`: how often a lasting breach is written again.
+pub const DEFAULT_REMINDER: Duration = Duration::from_secs(600);
 
 /// Configs larger than this are refused before parsing: a config is a few
 /// kilobytes, anything bigger is a mistake (a log file named by accident).
@@ -80,29 +95,27 @@ pub enum Output {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct RecordsConfig {
     /// A traffic record per process, besides the target's total.
-    #[serde(default = "yes")]
     pub per_process: bool,
     /// Per-peer records for each process: the busiest N peers, the rest
     /// folded into one record with peer `other`. 0: none.
-    #[serde(default = "default_top_peers")]
     pub top_peers: u32,
 }
 
 impl Default for RecordsConfig {
     fn default() -> Self {
         RecordsConfig {
-            per_process: true,
-            top_peers: default_top_peers(),
+            per_process: DEFAULT_PER_PROCESS,
+            top_peers: DEFAULT_TOP_PEERS,
         }
     }
 }
 
 /// Warn when a target's traffic rate stays above a limit.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct Threshold {
     /// The target's total send rate.
     pub sent: Option<Rate>,
@@ -113,35 +126,43 @@ pub struct Threshold {
     /// The receive rate from any one peer.
     pub peer_received: Option<Rate>,
     /// How long a rate must stay above (or, to recover, below) its limit.
-    #[serde(
-        rename = "for",
-        default = "default_sustain",
-        deserialize_with = "units::duration"
-    )]
+    #[serde(rename = "for", deserialize_with = "units::duration")]
     pub sustain: Duration,
     /// While a breach lasts, a reminder at most this often.
-    #[serde(default = "default_reminder", deserialize_with = "units::duration")]
+    #[serde(deserialize_with = "units::duration")]
     pub reminder: Duration,
 }
 
+/// A threshold sets its rates; only the timings have defaults.
+impl Default for Threshold {
+    fn default() -> Self {
+        Threshold {
+            sent: None,
+            received: None,
+            peer_sent: None,
+            peer_received: None,
+            sustain: DEFAULT_SUSTAIN,
+            reminder: DEFAULT_REMINDER,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct CapacityConfig {
     /// Processes tracked at once (all targets, with their forked children).
-    #[serde(default = "default_processes")]
     pub processes: u32,
     /// (process, client address) pairs counted separately at once. Beyond
     /// it, a process's new peers are folded into one `other` peer record and
     /// a degraded record says so; process totals stay exact.
-    #[serde(default = "default_peers")]
     pub peers: u32,
 }
 
 impl Default for CapacityConfig {
     fn default() -> Self {
         CapacityConfig {
-            processes: default_processes(),
-            peers: default_peers(),
+            processes: DEFAULT_PROCESSES,
+            peers: DEFAULT_PEERS,
         }
     }
 }
@@ -162,26 +183,8 @@ pub struct Target {
     pub threshold: Option<Threshold>,
 }
 
-fn default_processes() -> u32 {
-    4096
-}
-fn default_peers() -> u32 {
-    16384
-}
-fn yes() -> bool {
-    true
-}
-fn default_top_peers() -> u32 {
-    10
-}
-fn default_sustain() -> Duration {
-    Duration::from_secs(30)
-}
-fn default_reminder() -> Duration {
-    Duration::from_secs(600)
-}
 fn default_backend() -> BackendChoice {
-    BackendChoice::Auto
+    DEFAULT_BACKEND
 }
 
 impl Config {

@@ -55,6 +55,13 @@ pub const FACILITIES: [(&str, u8); 20] = [
     ("local7", 23),
 ];
 
+/// `facility`: netio is a system daemon.
+pub const DEFAULT_FACILITY: &str = "daemon";
+/// `app_name`: the same name as the records' own `SYSLOG_IDENTIFIER`.
+pub const DEFAULT_APP_NAME: &str = "netio";
+/// `queue`: records held while the destination is down or slow.
+pub const DEFAULT_QUEUE: u32 = 10_000;
+
 /// One `[[syslog]]` destination.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -108,11 +115,11 @@ impl Syslog {
 }
 
 fn default_facility() -> String {
-    "daemon".into()
+    DEFAULT_FACILITY.into()
 }
 fn default_app_name() -> String {
-    "netio".into()
+    DEFAULT_APP_NAME.into()
 }
 fn default_queue() -> u32 {
-    10_000
+    DEFAULT_QUEUE
 }
