@@ -12,7 +12,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use netio_probes::{BackendChoice, Capacity};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use self::error::describe_toml_error;
 pub use self::error::ConfigError;
@@ -40,14 +40,14 @@ pub const DEFAULT_REMINDER: Duration = Duration::from_secs(600);
 /// kilobytes, anything bigger is a mistake (a log file named by accident).
 const MAX_FILE_BYTES: u64 = 1 << 20;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// How often a traffic record is written for each process.
-    #[serde(deserialize_with = "units::duration")]
+    #[serde(with = "units::duration")]
     pub interval: Duration,
     /// Which kernel hooks count bytes: auto, fentry, tracepoint or kprobe.
-    #[serde(default = "default_backend", deserialize_with = "units::backend")]
+    #[serde(default = "default_backend", with = "units::backend")]
     pub backend: BackendChoice,
     /// Where records go: auto (the journal when its socket exists, else
     /// text on stdout), journal, json or text.
@@ -63,11 +63,11 @@ pub struct Config {
     #[serde(rename = "target", default)]
     pub targets: Vec<Target>,
     /// Syslog destinations, written to besides `output`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub syslog: Vec<Syslog>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum JsonSchema {
     #[default]
@@ -75,16 +75,7 @@ pub enum JsonSchema {
     Ecs,
 }
 
-impl JsonSchema {
-    pub fn name(self) -> &'static str {
-        match self {
-            JsonSchema::Netio => "netio",
-            JsonSchema::Ecs => "ecs",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Output {
     #[default]
@@ -94,7 +85,7 @@ pub enum Output {
     Text,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RecordsConfig {
     /// A traffic record per process, besides the target's total.
@@ -114,22 +105,26 @@ impl Default for RecordsConfig {
 }
 
 /// Warn when a target's traffic rate stays above a limit.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Threshold {
     /// The target's total send rate.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sent: Option<Rate>,
     /// The target's total receive rate.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub received: Option<Rate>,
     /// The send rate to any one peer (one client pulling too much).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub peer_sent: Option<Rate>,
     /// The receive rate from any one peer.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub peer_received: Option<Rate>,
     /// How long a rate must stay above (or, to recover, below) its limit.
-    #[serde(rename = "for", deserialize_with = "units::duration")]
+    #[serde(rename = "for", with = "units::duration")]
     pub sustain: Duration,
     /// While a breach lasts, a reminder at most this often.
-    #[serde(deserialize_with = "units::duration")]
+    #[serde(with = "units::duration")]
     pub reminder: Duration,
 }
 
@@ -147,7 +142,7 @@ impl Default for Threshold {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CapacityConfig {
     /// Processes tracked at once (all targets, with their forked children).
@@ -167,7 +162,7 @@ impl Default for CapacityConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Target {
     pub name: String,
@@ -176,10 +171,13 @@ pub struct Target {
     #[serde(default)]
     pub process: Vec<String>,
     /// A systemd unit: every process in its cgroup, however it is named.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub unit: Option<String>,
     /// A cgroup v2 path (below the cgroup2 mount, e.g.
     /// "/system.slice/postgresql.service"): every process in it.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cgroup: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub threshold: Option<Threshold>,
 }
 
@@ -240,90 +238,7 @@ impl Config {
 
     /// The config as netio runs it, defaults filled in, as TOML.
     pub fn effective(&self) -> String {
-        use std::fmt::Write as _;
-        // TOML's own quoting: Rust's {:?} writes escapes TOML rejects.
-        let q = |s: &str| toml::Value::String(s.to_string()).to_string();
-        let d = |d: Duration| q(&humantime::format_duration(d).to_string());
-        let output = match self.output {
-            Output::Auto => "auto",
-            Output::Journal => "journal",
-            Output::Json => "json",
-            Output::Text => "text",
-        };
-        let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "interval = {}\nbackend = {}\noutput = {}\njson_schema = {}",
-            d(self.interval),
-            q(&self.backend.to_string()),
-            q(output),
-            q(self.json_schema.name())
-        );
-        let _ = writeln!(
-            out,
-            "\n[capacity]\nprocesses = {}\npeers = {}",
-            self.capacity.processes, self.capacity.peers
-        );
-        let _ = writeln!(
-            out,
-            "\n[records]\nper_process = {}\ntop_peers = {}",
-            self.records.per_process, self.records.top_peers
-        );
-        for s in &self.syslog {
-            let _ = writeln!(
-                out,
-                "\n[[syslog]]\ntransport = {}\naddress = {}\nfacility = {}\napp_name = {}\nqueue = {}",
-                q(s.transport.name()),
-                q(&s.address),
-                q(&s.facility),
-                q(&s.app_name),
-                s.queue
-            );
-            for (k, v) in [
-                ("ca_file", &s.ca_file),
-                ("client_cert", &s.client_cert),
-                ("client_key", &s.client_key),
-            ] {
-                if let Some(p) = v {
-                    let _ = writeln!(out, "{k} = {}", q(&p.display().to_string()));
-                }
-            }
-        }
-        for t in &self.targets {
-            let procs: Vec<String> = t.process.iter().map(|p| q(p)).collect();
-            let _ = writeln!(
-                out,
-                "\n[[target]]\nname = {}\nprocess = [{}]",
-                q(&t.name),
-                procs.join(", ")
-            );
-            if let Some(u) = &t.unit {
-                let _ = writeln!(out, "unit = {}", q(u));
-            }
-            if let Some(c) = &t.cgroup {
-                let _ = writeln!(out, "cgroup = {}", q(c));
-            }
-            if let Some(th) = &t.threshold {
-                let _ = writeln!(out, "[target.threshold]");
-                for (k, v) in [
-                    ("sent", th.sent),
-                    ("received", th.received),
-                    ("peer_sent", th.peer_sent),
-                    ("peer_received", th.peer_received),
-                ] {
-                    if let Some(v) = v {
-                        let _ = writeln!(out, "{k} = {}", q(&v.to_string()));
-                    }
-                }
-                let _ = writeln!(
-                    out,
-                    "for = {}\nreminder = {}",
-                    d(th.sustain),
-                    d(th.reminder)
-                );
-            }
-        }
-        out
+        toml::to_string(self).expect("a config read from TOML writes as TOML")
     }
 
     /// The target a process name belongs to.

@@ -3,10 +3,10 @@
 
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// How a syslog destination is reached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Transport {
     /// RFC 3164-style datagrams to a local unix socket (/dev/log).
@@ -63,7 +63,7 @@ pub const DEFAULT_APP_NAME: &str = "netio";
 pub const DEFAULT_QUEUE: u32 = 10_000;
 
 /// One `[[syslog]]` destination.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Syslog {
     #[serde(default)]
@@ -80,10 +80,13 @@ pub struct Syslog {
     pub queue: u32,
     /// tls: the CA certificates (PEM) the collector's certificate must
     /// chain to; default the system's bundle.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<PathBuf>,
     /// tls: a client certificate chain (PEM) for collectors that ask.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub client_cert: Option<PathBuf>,
     /// tls: the client certificate's private key (PEM).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub client_key: Option<PathBuf>,
 }
 

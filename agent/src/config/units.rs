@@ -3,10 +3,8 @@
 //! error messages an operator sees.
 
 use std::fmt;
-use std::time::Duration;
 
-use netio_probes::BackendChoice;
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A rate in bytes per second, written like "50MiB/s".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +27,13 @@ impl<'de> Deserialize<'de> for Rate {
     }
 }
 
+/// As `Display` prints it, so `check-config` shows the rate netio compares.
+impl Serialize for Rate {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 /// Printed exactly, so that `check-config` output reads back as the same
 /// rate: in the largest binary unit that divides it, else in bytes.
 impl fmt::Display for Rate {
@@ -48,13 +53,36 @@ impl fmt::Display for Rate {
     }
 }
 
-pub(super) fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let s = String::deserialize(d)?;
-    humantime::parse_duration(&s)
-        .map_err(|e| serde::de::Error::custom(format!("{s:?} is not a duration like \"10s\": {e}")))
+/// `with` for a duration: read as humantime reads it ("1m 30s"), written
+/// as humantime writes it, which reads back the same.
+pub(super) mod duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s).map_err(|e| {
+            serde::de::Error::custom(format!("{s:?} is not a duration like \"10s\": {e}"))
+        })
+    }
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&humantime::format_duration(*d))
+    }
 }
 
-pub(super) fn backend<'de, D: Deserializer<'de>>(d: D) -> Result<BackendChoice, D::Error> {
-    let s = String::deserialize(d)?;
-    s.parse().map_err(serde::de::Error::custom)
+/// `with` for the backend: by the names `--backend` takes.
+pub(super) mod backend {
+    use netio_probes::BackendChoice;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BackendChoice, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+
+    pub fn serialize<S: Serializer>(b: &BackendChoice, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(b)
+    }
 }
