@@ -4,6 +4,7 @@
 //! errors, and every error names the file, the line and the key.
 
 mod error;
+mod reload;
 mod syslog;
 mod units;
 mod validate;
@@ -142,7 +143,7 @@ impl Default for Threshold {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CapacityConfig {
     /// Processes tracked at once (all targets, with their forked children).
