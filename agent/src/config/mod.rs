@@ -3,6 +3,8 @@
 //! TOML, every key documented in the shipped `netio.conf`. Unknown keys are
 //! errors, and every error names the file, the line and the key.
 
+#[cfg(test)]
+mod documented;
 mod error;
 mod reload;
 mod syslog;
