@@ -1,7 +1,10 @@
 //! The configuration file: what to watch and how often.
 //!
-//! TOML, every key documented in the shipped `netio.conf`. Unknown keys are
-//! errors, and every error names the file, the line and the key.
+//! TOML, every key documented in docs/config.md and the shipped
+//! `netio.conf`. The structs below are the schema: serde reads a file into
+//! them (unknown keys are errors), `validate.rs` holds the rules beyond the
+//! types, `error.rs` gives every error its file, line and key, and
+//! `check-config` prints them back through `Serialize`.
 
 #[cfg(test)]
 mod documented;
@@ -34,7 +37,7 @@ pub const DEFAULT_PEERS: u32 = 16384;
 pub const DEFAULT_PER_PROCESS: bool = true;
 /// `[records] top_peers`: the busiest peers by name, the rest folded into `other`.
 pub const DEFAULT_TOP_PEERS: u32 = 10;
-/// `[target.threshold] for`: how long a rate stays past its limit before it counts.
+/// `[target.threshold] for`: how long a rate stays over (or back under) its limit.
 pub const DEFAULT_SUSTAIN: Duration = Duration::from_secs(30);
 /// `[target.threshold] reminder`: how often a lasting breach is written again.
 pub const DEFAULT_REMINDER: Duration = Duration::from_secs(600);
@@ -43,6 +46,7 @@ pub const DEFAULT_REMINDER: Duration = Duration::from_secs(600);
 /// kilobytes, anything bigger is a mistake (a log file named by accident).
 const MAX_FILE_BYTES: u64 = 1 << 20;
 
+/// The whole file: the top-level keys, then its tables.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -63,6 +67,7 @@ pub struct Config {
     pub capacity: CapacityConfig,
     #[serde(default)]
     pub records: RecordsConfig,
+    /// What to count: `[[target]]`, at least one.
     #[serde(rename = "target", default)]
     pub targets: Vec<Target>,
     /// Syslog destinations, written to besides `output`.
@@ -70,6 +75,7 @@ pub struct Config {
     pub syslog: Vec<Syslog>,
 }
 
+/// `json_schema`: the field names of `json` output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum JsonSchema {
@@ -78,6 +84,7 @@ pub enum JsonSchema {
     Ecs,
 }
 
+/// `output`, also `run --output`: where records go besides `[[syslog]]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Output {
@@ -88,6 +95,7 @@ pub enum Output {
     Text,
 }
 
+/// `[records]`: what each interval writes besides the target's total.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RecordsConfig {
@@ -107,7 +115,7 @@ impl Default for RecordsConfig {
     }
 }
 
-/// Warn when a target's traffic rate stays above a limit.
+/// `[target.threshold]`: warn when a target's traffic rate stays above a limit.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Threshold {
@@ -145,6 +153,7 @@ impl Default for Threshold {
     }
 }
 
+/// `[capacity]`: kernel map sizes, fixed when netio starts.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CapacityConfig {
@@ -165,9 +174,11 @@ impl Default for CapacityConfig {
     }
 }
 
+/// One `[[target]]`: a database service, by process names, unit or cgroup.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Target {
+    /// Its records' `NETIO_TARGET`.
     pub name: String,
     /// Process names: the `comm` of the thread-group leader or the basename
     /// of its executable.
@@ -180,15 +191,18 @@ pub struct Target {
     /// "/system.slice/postgresql.service"): every process in it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cgroup: Option<String>,
+    /// Warnings for its rates; none without it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub threshold: Option<Threshold>,
 }
 
+/// serde's `default` takes a function, not a constant.
 fn default_backend() -> BackendChoice {
     DEFAULT_BACKEND
 }
 
 impl Config {
+    /// Reads and checks a file; errors name it.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let err = |message: String| ConfigError {
             path: path.to_path_buf(),
@@ -216,6 +230,7 @@ impl Config {
         Self::parse(&text).map_err(err)
     }
 
+    /// Parses and checks a config's text; errors name the line and the key.
     pub fn parse(text: &str) -> Result<Config, String> {
         let config: Config = toml::from_str(text).map_err(|e| describe_toml_error(text, &e))?;
         config.validate().map_err(|e| e.describe(text))?;
@@ -298,5 +313,18 @@ mod tests {
         assert!(Config::parse(&backend)
             .unwrap_err()
             .contains("unknown backend"));
+    }
+
+    #[test]
+    fn the_effective_config_reads_back_as_itself() {
+        let full = format!(
+            "{GOOD}unit = \"db.service\"\n[target.threshold]\nsent = \"1500000B/s\"\nfor = \"1m 30s\"\n[[syslog]]\ntransport = \"tls\"\naddress = \"[::1]:6514\"\nca_file = \"/etc/ca.pem\"\n"
+        );
+        let first = Config::parse(&full).unwrap().effective();
+        assert!(
+            first.contains("sent = \"1500000B/s\"\nfor = \"1m 30s\""),
+            "{first}"
+        );
+        assert_eq!(Config::parse(&first).unwrap().effective(), first);
     }
 }

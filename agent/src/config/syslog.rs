@@ -91,6 +91,7 @@ pub struct Syslog {
 }
 
 impl Syslog {
+    /// The facility's code; validation admits only names in `FACILITIES`.
     pub fn facility_code(&self) -> u8 {
         FACILITIES
             .iter()
@@ -117,6 +118,7 @@ impl Syslog {
     }
 }
 
+// serde's `default` takes functions, not constants.
 fn default_facility() -> String {
     DEFAULT_FACILITY.into()
 }
