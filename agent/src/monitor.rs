@@ -177,26 +177,7 @@ impl Monitor {
                 return;
             }
         };
-        let mut notes = Vec::new();
-        if new.capacity.processes != self.config.capacity.processes
-            || new.capacity.peers != self.config.capacity.peers
-        {
-            notes.push("capacity changes take effect at the next start");
-            new.capacity = self.config.capacity.clone();
-        }
-        if new.backend != self.config.backend {
-            notes.push("backend changes take effect at the next start");
-            new.backend = self.config.backend;
-        }
-        if new.output != self.config.output || new.json_schema != self.config.json_schema {
-            notes.push("output changes take effect at the next start");
-            new.output = self.config.output;
-            new.json_schema = self.config.json_schema;
-        }
-        if new.syslog != self.config.syslog {
-            notes.push("syslog changes take effect at the next start");
-            new.syslog = self.config.syslog.clone();
-        }
+        let notes = new.keep_startup_keys(&self.config);
         let interval_changed = new.interval != self.config.interval;
         self.config = new;
         if let Err(e) = self

@@ -1,0 +1,330 @@
+//! The configuration file: what to watch and how often.
+//!
+//! TOML, every key documented in docs/config.md and the shipped
+//! `netio.conf`. The structs below are the schema: serde reads a file into
+//! them (unknown keys are errors), `validate.rs` holds the rules beyond the
+//! types, `error.rs` gives every error its file, line and key, and
+//! `check-config` prints them back through `Serialize`.
+
+#[cfg(test)]
+mod documented;
+mod error;
+mod reload;
+mod syslog;
+mod units;
+mod validate;
+
+use std::path::Path;
+use std::time::Duration;
+
+use netio_probes::{BackendChoice, Capacity};
+use serde::{Deserialize, Serialize};
+
+use self::error::describe_toml_error;
+pub use self::error::ConfigError;
+pub use self::syslog::{Syslog, Transport};
+pub use self::units::Rate;
+
+/// Where `run` and `check-config` look when not told: the packages install it.
+pub const DEFAULT_PATH: &str = "/etc/netio/netio.conf";
+/// `backend`: the best this kernel loads, so one config fits every host.
+pub const DEFAULT_BACKEND: BackendChoice = BackendChoice::Auto;
+/// `[capacity] processes`: map memory is reserved up front, for the host's peak.
+pub const DEFAULT_PROCESSES: u32 = 4096;
+/// `[capacity] peers`: past it, new peers fold into `other`; totals stay exact.
+pub const DEFAULT_PEERS: u32 = 16384;
+/// `[records] per_process`: a target's total alone would not say which process.
+pub const DEFAULT_PER_PROCESS: bool = true;
+/// `[records] top_peers`: the busiest peers by name, the rest folded into `other`.
+pub const DEFAULT_TOP_PEERS: u32 = 10;
+/// `[target.threshold] for`: how long a rate stays over (or back under) its limit.
+pub const DEFAULT_SUSTAIN: Duration = Duration::from_secs(30);
+/// `[target.threshold] reminder`: how often a lasting breach is written again.
+pub const DEFAULT_REMINDER: Duration = Duration::from_secs(600);
+
+/// Configs larger than this are refused before parsing: a config is a few
+/// kilobytes, anything bigger is a mistake (a log file named by accident).
+const MAX_FILE_BYTES: u64 = 1 << 20;
+
+/// The whole file: the top-level keys, then its tables.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// How often a traffic record is written for each process.
+    #[serde(with = "units::duration")]
+    pub interval: Duration,
+    /// Which kernel hooks count bytes: auto, fentry, tracepoint or kprobe.
+    #[serde(default = "default_backend", with = "units::backend")]
+    pub backend: BackendChoice,
+    /// Where records go: auto (the journal when its socket exists, else
+    /// text on stdout), journal, json or text.
+    #[serde(default)]
+    pub output: Output,
+    /// The field names of JSON output: netio's own, or Elastic Common Schema.
+    #[serde(default)]
+    pub json_schema: JsonSchema,
+    #[serde(default)]
+    pub capacity: CapacityConfig,
+    #[serde(default)]
+    pub records: RecordsConfig,
+    /// What to count: `[[target]]`, at least one.
+    #[serde(rename = "target", default)]
+    pub targets: Vec<Target>,
+    /// Syslog destinations, written to besides `output`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub syslog: Vec<Syslog>,
+}
+
+/// `json_schema`: the field names of `json` output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JsonSchema {
+    #[default]
+    Netio,
+    Ecs,
+}
+
+/// `output`, also `run --output`: where records go besides `[[syslog]]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Output {
+    #[default]
+    Auto,
+    Journal,
+    Json,
+    Text,
+}
+
+/// `[records]`: what each interval writes besides the target's total.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecordsConfig {
+    /// A traffic record per process, besides the target's total.
+    pub per_process: bool,
+    /// Per-peer records for each process: the busiest N peers, the rest
+    /// folded into one record with peer `other`. 0: none.
+    pub top_peers: u32,
+}
+
+impl Default for RecordsConfig {
+    fn default() -> Self {
+        RecordsConfig {
+            per_process: DEFAULT_PER_PROCESS,
+            top_peers: DEFAULT_TOP_PEERS,
+        }
+    }
+}
+
+/// `[target.threshold]`: warn when a target's traffic rate stays above a limit.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Threshold {
+    /// The target's total send rate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sent: Option<Rate>,
+    /// The target's total receive rate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub received: Option<Rate>,
+    /// The send rate to any one peer (one client pulling too much).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer_sent: Option<Rate>,
+    /// The receive rate from any one peer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer_received: Option<Rate>,
+    /// How long a rate must stay above (or, to recover, below) its limit.
+    #[serde(rename = "for", with = "units::duration")]
+    pub sustain: Duration,
+    /// While a breach lasts, a reminder at most this often.
+    #[serde(with = "units::duration")]
+    pub reminder: Duration,
+}
+
+/// A threshold sets its rates; only the timings have defaults.
+impl Default for Threshold {
+    fn default() -> Self {
+        Threshold {
+            sent: None,
+            received: None,
+            peer_sent: None,
+            peer_received: None,
+            sustain: DEFAULT_SUSTAIN,
+            reminder: DEFAULT_REMINDER,
+        }
+    }
+}
+
+/// `[capacity]`: kernel map sizes, fixed when netio starts.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CapacityConfig {
+    /// Processes tracked at once (all targets, with their forked children).
+    pub processes: u32,
+    /// (process, client address) pairs counted separately at once. Beyond
+    /// it, a process's new peers are folded into one `other` peer record and
+    /// a degraded record says so; process totals stay exact.
+    pub peers: u32,
+}
+
+impl Default for CapacityConfig {
+    fn default() -> Self {
+        CapacityConfig {
+            processes: DEFAULT_PROCESSES,
+            peers: DEFAULT_PEERS,
+        }
+    }
+}
+
+/// One `[[target]]`: a database service, by process names, unit or cgroup.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// Its records' `NETIO_TARGET`.
+    pub name: String,
+    /// Process names: the `comm` of the thread-group leader or the basename
+    /// of its executable.
+    #[serde(default)]
+    pub process: Vec<String>,
+    /// A systemd unit: every process in its cgroup, however it is named.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// A cgroup v2 path (below the cgroup2 mount, e.g.
+    /// "/system.slice/postgresql.service"): every process in it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<String>,
+    /// Warnings for its rates; none without it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<Threshold>,
+}
+
+/// serde's `default` takes a function, not a constant.
+fn default_backend() -> BackendChoice {
+    DEFAULT_BACKEND
+}
+
+impl Config {
+    /// Reads and checks a file; errors name it.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let err = |message: String| ConfigError {
+            path: path.to_path_buf(),
+            message,
+        };
+        let meta = std::fs::metadata(path).map_err(|e| err(format!("cannot read: {e}")))?;
+        if meta.len() > MAX_FILE_BYTES {
+            return Err(err(format!(
+                "is {} bytes; a config is at most {MAX_FILE_BYTES} bytes",
+                meta.len()
+            )));
+        }
+        let bytes = std::fs::read(path).map_err(|e| err(format!("cannot read: {e}")))?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let offset = e.utf8_error().valid_up_to();
+            let line = e.as_bytes()[..offset]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+                + 1;
+            err(format!(
+                "line {line}: not valid UTF-8 (byte offset {offset})"
+            ))
+        })?;
+        Self::parse(&text).map_err(err)
+    }
+
+    /// Parses and checks a config's text; errors name the line and the key.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let config: Config = toml::from_str(text).map_err(|e| describe_toml_error(text, &e))?;
+        config.validate().map_err(|e| e.describe(text))?;
+        Ok(config)
+    }
+
+    /// Map sizes. The name and cgroup maps get headroom so that a reload
+    /// adding targets fits without reloading the programs.
+    pub fn capacity(&self) -> Capacity {
+        let names: u32 = self.targets.iter().map(|t| t.process.len() as u32).sum();
+        let cgroups: u32 = self
+            .targets
+            .iter()
+            .map(|t| t.unit.is_some() as u32 + t.cgroup.is_some() as u32)
+            .sum();
+        Capacity {
+            processes: self.capacity.processes,
+            peers: self.capacity.peers,
+            names: names.saturating_mul(2).max(256),
+            cgroups: cgroups.saturating_mul(2).max(64),
+        }
+    }
+
+    /// The config as netio runs it, defaults filled in, as TOML.
+    pub fn effective(&self) -> String {
+        toml::to_string(self).expect("a config read from TOML writes as TOML")
+    }
+
+    /// The target a process name belongs to.
+    pub fn target_of(&self, process_name: &str) -> Option<u32> {
+        self.targets
+            .iter()
+            .position(|t| t.process.iter().any(|p| p == process_name))
+            .map(|i| i as u32)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "interval = \"2s\"\n[[target]]\nname = \"db\"\nprocess = [\"postgres\"]\n";
+
+    #[test]
+    fn a_minimal_config_parses_with_defaults() {
+        let c = Config::parse(GOOD).unwrap();
+        assert_eq!(c.interval, Duration::from_secs(2));
+        assert_eq!(c.backend, BackendChoice::Auto);
+        assert_eq!(c.capacity.peers, 16384);
+        assert_eq!(c.target_of("postgres"), Some(0));
+        assert_eq!(c.target_of("mysqld"), None);
+    }
+
+    #[test]
+    fn errors_name_the_line_and_the_key() {
+        let e = Config::parse("interval = \"2s\"\nbogus = 1\n").unwrap_err();
+        assert!(e.contains("line 2") && e.contains("bogus"), "{e}");
+        let e = Config::parse("interval = 5\n").unwrap_err();
+        assert!(e.contains("line 1") && e.contains("interval"), "{e}");
+        let e = Config::parse("interval = \"soon\"\n").unwrap_err();
+        assert!(e.contains("duration"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        let dup = format!("{GOOD}[[target]]\nname = \"db\"\nprocess = [\"x\"]\n");
+        assert!(Config::parse(&dup).unwrap_err().contains("exists already"));
+        let empty = "interval = \"1s\"\n[[target]]\nname = \"db\"\nprocess = []\n";
+        assert!(Config::parse(empty).unwrap_err().contains("empty"));
+        let zero = GOOD.replace("2s", "0s");
+        assert!(Config::parse(&zero).unwrap_err().contains("too short"));
+        let path = GOOD.replace("\"postgres\"", "\"/usr/bin/postgres\"");
+        assert!(Config::parse(&path)
+            .unwrap_err()
+            .contains("not a process name"));
+        assert!(Config::parse("interval = \"1s\"\n")
+            .unwrap_err()
+            .contains("no [[target]]"));
+        let backend = format!("backend = \"ebpf\"\n{GOOD}");
+        assert!(Config::parse(&backend)
+            .unwrap_err()
+            .contains("unknown backend"));
+    }
+
+    #[test]
+    fn the_effective_config_reads_back_as_itself() {
+        let full = format!(
+            "{GOOD}unit = \"db.service\"\n[target.threshold]\nsent = \"1500000B/s\"\nfor = \"1m 30s\"\n[[syslog]]\ntransport = \"tls\"\naddress = \"[::1]:6514\"\nca_file = \"/etc/ca.pem\"\n"
+        );
+        let first = Config::parse(&full).unwrap().effective();
+        assert!(
+            first.contains("sent = \"1500000B/s\"\nfor = \"1m 30s\""),
+            "{first}"
+        );
+        assert_eq!(Config::parse(&first).unwrap().effective(), first);
+    }
+}
