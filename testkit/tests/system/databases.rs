@@ -18,9 +18,9 @@
 //! installs them too). The tests take turns: on two cores a benchmark, a
 //! capture and netio at once are enough per test.
 
-#[path = "databases/capture.rs"]
 mod capture;
-mod common;
+
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -57,10 +57,13 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
 
 // ---------------------------------------------------------------- setup
 
-/// One database test at a time.
-fn serialize() -> MutexGuard<'static, ()> {
+/// One database test at a time, and none beside another module's tests.
+/// The lock is released before the turn (tuple fields drop in order).
+fn serialize() -> (MutexGuard<'static, ()>, crate::Turn) {
     static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    let turn = crate::turn(module_path!());
+    let lock = LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    (lock, turn)
 }
 
 fn require_root() {

@@ -7,7 +7,7 @@
 //! stalls netio and every record not delivered is counted; TLS works with
 //! a certificate made by the test and refuses a wrong one, saying why.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::io::Write;

@@ -3,7 +3,7 @@
 //! every way of moving TCP bytes the feature promises to see. Needs root, a
 //! BPF-capable kernel and a built `netio` (see `common::netio_bin`).
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

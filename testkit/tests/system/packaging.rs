@@ -7,7 +7,7 @@
 //! The packages are built once per run and shared; the test that changes
 //! dpkg's state holds a lock and purges netio when it ends, pass or fail.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -122,6 +122,7 @@ fn version() -> &'static str {
 
 #[test]
 fn package_script_builds_a_deb_and_an_rpm_of_this_version() {
+    let _turn = crate::turn(module_path!());
     let built = packages();
     let field = |f: &str| {
         ok(Command::new("dpkg-deb").arg("-f").arg(&built.deb).arg(f))
@@ -138,6 +139,7 @@ fn package_script_builds_a_deb_and_an_rpm_of_this_version() {
 
 #[test]
 fn deb_depends_on_the_shared_libraries_netio_links_and_not_on_libbpf() {
+    let _turn = crate::turn(module_path!());
     let built = packages();
     let depends = ok(Command::new("dpkg-deb")
         .arg("-f")
@@ -171,6 +173,7 @@ fn deb_depends_on_the_shared_libraries_netio_links_and_not_on_libbpf() {
 
 #[test]
 fn lintian_reports_no_errors_on_the_deb() {
+    let _turn = crate::turn(module_path!());
     let built = packages();
     let out = run(Command::new("lintian")
         .arg("--suppress-tags-from-file")
@@ -187,6 +190,7 @@ fn lintian_reports_no_errors_on_the_deb() {
 
 #[test]
 fn rpmlint_reports_no_errors_on_the_rpm_but_the_justified_ones() {
+    let _turn = crate::turn(module_path!());
     let built = packages();
     let out = run(Command::new("rpmlint")
         .arg("-c")
@@ -214,6 +218,7 @@ fn rpmlint_reports_no_errors_on_the_rpm_but_the_justified_ones() {
 
 #[test]
 fn rpm_installs_every_file_where_the_distribution_expects_it() {
+    let _turn = crate::turn(module_path!());
     let built = packages();
     let listed: BTreeSet<String> = ok(Command::new("rpm").arg("-qlp").arg(&built.rpm))
         .lines()
@@ -311,6 +316,7 @@ fn run_scriptlet(scratch: &Scratch, script: &str, arg: &str) -> String {
 
 #[test]
 fn rpm_scriptlets_apply_presets_on_install_disable_on_erase_and_update_the_catalog() {
+    let _turn = crate::turn(module_path!());
     let built = packages();
     let scripts = ok(Command::new("rpm")
         .args(["-qp", "--scripts"])
@@ -446,6 +452,7 @@ fn exists(path: &str) -> bool {
 
 #[test]
 fn deb_installs_upgrades_keeping_a_changed_config_and_purges_clean() {
+    let _turn = crate::turn(module_path!());
     let built = packages();
     let _dpkg = DPKG.lock().unwrap_or_else(|e| e.into_inner());
     let before = dpkg_status();
@@ -604,6 +611,7 @@ fn page(name: &str) -> String {
 
 #[test]
 fn netio_8_documents_every_command_and_option_of_the_cli() {
+    let _turn = crate::turn(module_path!());
     let page = page("netio.8");
     let help = ok(Command::new(common::netio_bin()).arg("--help"));
     let usage: Vec<&str> = help
@@ -649,6 +657,7 @@ fn netio_8_documents_every_command_and_option_of_the_cli() {
 
 #[test]
 fn netio_conf_5_documents_every_key_of_docs_config_md() {
+    let _turn = crate::turn(module_path!());
     let page = page("netio.conf.5");
     let reference = std::fs::read_to_string(repo().join("docs/config.md")).unwrap();
     let mut keys = Vec::new();

@@ -6,7 +6,7 @@
 //! attach and count exactly; and every system call netio makes must be one
 //! the unit's `SystemCallFilter=` lets through.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::net::UnixDatagram;
@@ -31,6 +31,7 @@ fn systemd_analyze(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn systemd_verifies_the_unit_and_scores_its_sandbox_2_5_or_better() {
+    let _turn = crate::turn(module_path!());
     let scratch = Scratch::new("unit");
     // As installed: ExecStart= must name an executable, which here is the
     // netio just built.
@@ -72,6 +73,7 @@ fn systemd_verifies_the_unit_and_scores_its_sandbox_2_5_or_better() {
 
 #[test]
 fn journald_is_told_not_to_rate_limit_netios_records() {
+    let _turn = crate::turn(module_path!());
     // Without systemd as PID 1 there is no unit for journald to apply it
     // to; what is checked is that the unit asks (systemd passes it on to
     // journald as the unit's rate limit).
@@ -86,6 +88,7 @@ fn journald_is_told_not_to_rate_limit_netios_records() {
 
 #[test]
 fn reload_validates_the_config_before_signalling() {
+    let _turn = crate::turn(module_path!());
     let reload: Vec<String> = service_settings()
         .into_iter()
         .filter(|(k, _)| k == "ExecReload")
@@ -182,6 +185,7 @@ fn kill(pid: u32, sig: libc::c_int) {
 
 #[test]
 fn notify_protocol_ready_watchdog_reloading_stopping_in_order() {
+    let _turn = crate::turn(module_path!());
     let scratch = Scratch::new("notify");
     let mut notify = NotifyListener::new(&scratch);
     let name = unique_name("ntn");
@@ -294,6 +298,7 @@ fn notify_protocol_ready_watchdog_reloading_stopping_in_order() {
 
 #[test]
 fn watchdog_for_another_pid_is_not_fed() {
+    let _turn = crate::turn(module_path!());
     let scratch = Scratch::new("notify-pid");
     let mut notify = NotifyListener::new(&scratch);
     let config = write_config(&scratch, "1h", &[(TARGET, &["ntn-nothing"])]);
@@ -318,12 +323,14 @@ fn watchdog_for_another_pid_is_not_fed() {
 
 #[test]
 fn with_the_units_capabilities_and_sandbox_it_attaches_and_counts_exactly() {
+    let _turn = crate::turn(module_path!());
     // The package tests do the same with the installed /usr/bin/netio.
     unit::counts_exactly_as_the_unit_runs_it(&netio_bin());
 }
 
 #[test]
 fn without_cap_perfmon_it_refuses_to_start_and_says_why() {
+    let _turn = crate::turn(module_path!());
     // The control: the sandbox really takes capabilities away, so the test
     // above proves the unit's set is enough.
     let scratch = Scratch::new("sandbox-control");
@@ -421,6 +428,7 @@ fn allowed_syscalls() -> BTreeSet<String> {
 
 #[test]
 fn every_system_call_netio_makes_passes_the_units_filter() {
+    let _turn = crate::turn(module_path!());
     let allowed = allowed_syscalls();
     let families: BTreeSet<String> = setting("RestrictAddressFamilies")
         .split_whitespace()

@@ -6,7 +6,7 @@
 //! These tests start and stop the one journald at /run/systemd/journal, so
 //! they run one at a time (JOURNALD lock) and leave a journald running.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -9,7 +9,7 @@
 //! netio's own interval records (their rates and `NETIO_INTERVAL_MS`), and
 //! those records are in turn held to the traffic generator's ground truth.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;

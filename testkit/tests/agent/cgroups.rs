@@ -13,7 +13,7 @@
 //! at /sys/fs/cgroup; one test is about that layout, and emulates it the
 //! same way on every host.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::ffi::CString;

@@ -3,7 +3,7 @@
 //! and a `degraded` record says what happened. Per-peer thresholds watch
 //! real peers only, never the `other` sum.
 
-mod common;
+use crate::common;
 
 use common::{event, num, unique_name, Netio, Program, Scratch, TARGET};
 

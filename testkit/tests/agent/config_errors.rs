@@ -5,7 +5,7 @@
 //! refuses). And the other way round: what `check-config` prints for a good
 //! file is itself a valid config, with the values netio uses.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

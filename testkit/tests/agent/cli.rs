@@ -1,7 +1,7 @@
 //! Tests of netio's command line: the `kernel` backend report and the
 //! exit code and message for bad arguments or a missing config file.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -1,0 +1,15 @@
+//! The agent's behaviour on the host: its command line and config errors,
+//! thresholds and reloads, the journal and syslog outputs against a real
+//! journald and rsyslog, and targets by cgroup. They run the real netio
+//! as root on the host's kernel; each test owns its netio, scratch dir and
+//! process names, and the journald tests take turns on `JOURNALD`.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod cgroups;
+mod cli;
+mod config_errors;
+mod journal;
+mod syslog;
+mod thresholds;

@@ -1,0 +1,11 @@
+//! The counting tests: netio's byte counts against traffic that counts
+//! itself, on every path a byte can take and when its maps are full. These
+//! are what the kernel matrix runs in each guest (scripts/kernels/matrix
+//! builds this binary statically), so they need nothing but netio, the
+//! traffic generator and a BPF-capable kernel.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod accuracy;
+mod capacity;
