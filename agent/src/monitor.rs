@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use netio_probes::{
-    LifecycleEvent, LifecycleKind, PeerAddr, Probes, Stats, TrafficKey, TrafficVal, COMM_MAX,
-    USER_GEN_BIT,
+    LifecycleEvent, LifecycleKind, PeerAddr, Probes, Stats, TargetId, TrafficKey, TrafficVal,
+    COMM_MAX, USER_GEN_BIT,
 };
 
 use crate::config::{Config, Rate};
@@ -158,10 +158,10 @@ impl Monitor {
         let mut names = Vec::new();
         let targets = self.config.targets.clone();
         for t in &targets {
-            let id = self.target_id(&t.name);
+            let id = TargetId::from(self.target_id(&t.name) as u16);
             names.extend(t.process.iter().map(|p| (p.clone(), id)));
         }
-        self.probes.set_names(&names)?;
+        self.probes.set_names(&names).map_err(|e| e.to_string())?;
         self.refresh_cgroups()
     }
 
@@ -200,7 +200,11 @@ impl Monitor {
         // A unit restarted gets a new cgroup at the same path: compare ids.
         ids.sort_unstable();
         if ids != self.cgroup_ids {
-            self.probes.set_cgroups(&ids)?;
+            let by_id: Vec<(u64, TargetId)> = ids
+                .iter()
+                .map(|&(cg, id)| (cg, TargetId::from(id as u16)))
+                .collect();
+            self.probes.set_cgroups(&by_id).map_err(|e| e.to_string())?;
             self.cgroup_ids = ids;
         }
         self.cgroups = resolved;
@@ -238,7 +242,7 @@ impl Monitor {
                     }
                     self.next_user_gen = (self.next_user_gen + 1) & !USER_GEN_BIT;
                     let gen = USER_GEN_BIT | self.next_user_gen;
-                    if let Err(e) = self.probes.track(pid, gen, target) {
+                    if let Err(e) = self.probes.track(pid, gen, TargetId::from(target as u16)) {
                         eprintln!("netio: {e}");
                         continue;
                     }
@@ -264,6 +268,7 @@ impl Monitor {
     }
 
     fn handle_event(&mut self, e: LifecycleEvent) {
+        let target = e.target.index() as u32;
         if e.kind == LifecycleKind::Exit {
             self.exited.insert(e.tgid);
         }
@@ -274,7 +279,7 @@ impl Monitor {
             // The kernel compared 15 bytes; the configured name may be longer.
             let base = e.filename.rsplit('/').next().unwrap_or("").to_string();
             let exe = discovery::read_proc(e.tgid).and_then(|p| p.exe_name);
-            let wanted = self.target_name(e.target).to_string();
+            let wanted = self.target_name(target).to_string();
             let confirmed = [Some(base), exe].into_iter().flatten().any(|n| {
                 self.config
                     .target_of(&n)
@@ -287,7 +292,7 @@ impl Monitor {
             }
         }
         let proc = self.procs.entry(key).or_insert_with(|| Proc {
-            target: e.target,
+            target,
             comm: e.comm.clone(),
             ignored,
             total: TrafficVal::default(),
@@ -302,7 +307,7 @@ impl Monitor {
                 LifecycleKind::Fork => e.ppid,
                 _ => discovery::read_proc(e.tgid).map(|p| p.ppid).unwrap_or(0),
             };
-            let r = Record::process_appeared(self.target_name(e.target), e.tgid, ppid, &e.comm);
+            let r = Record::process_appeared(self.target_name(target), e.tgid, ppid, &e.comm);
             self.write(&r);
         }
     }
@@ -480,7 +485,7 @@ impl Monitor {
                 continue;
             }
             let e = per_proc.entry((k.tgid, k.gen)).or_insert((
-                k.target as u32,
+                k.target.index() as u32,
                 TrafficVal::default(),
                 Vec::new(),
             ));
