@@ -289,10 +289,11 @@ fn kernel(load: &LoadOptions) -> ExitCode {
             Err(why) => say!("{:<10} unusable: {why}", a.backend.name()),
         }
     }
-    let (loaded, _) = Probes::load(BackendChoice::Auto, Default::default(), load);
-    match loaded {
-        Some(l) => {
-            say!("auto picks {}", l.probes.backend());
+    // `auto` tries these backends in this order and keeps the first that
+    // works: the first usable one here.
+    match attempts.iter().find(|a| a.result.is_ok()) {
+        Some(a) => {
+            say!("auto picks {}", a.backend);
             ExitCode::SUCCESS
         }
         None => {

@@ -22,12 +22,11 @@ pub(crate) const SOCKET_DRAIN: Prog = Prog::TpTcpDestroySock;
 pub(crate) const SOCKET_ITER: Prog = Prog::IterDrainSockets;
 
 /// The kernel functions whose signatures the plans depend on.
-const FUNCS: [&str; 5] = [
+const FUNCS: [&str; 4] = [
     "tcp_sendmsg",
     "tcp_sendpage",
     "tcp_recvmsg",
     "tcp_splice_read",
-    "tcp_read_sock",
 ];
 
 /// How a backend hooks one kernel function.
