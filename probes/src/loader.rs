@@ -134,14 +134,12 @@ impl Probes {
         if backend == Backend::Kprobe {
             return Self::try_backend(facts, backend, cap, opts, false);
         }
-        let available = facts
-            .socket_path
-            .clone()
-            .map_err(HashPathReason::from)
-            .and_then(|()| match opts.socket_path {
-                true => Ok(()),
-                false => Err(HashPathReason::from(opts.refusal())),
-            });
+        // What the kernel lacks first, then what the caller turned off.
+        let available = match (&facts.socket_path, opts.socket_path) {
+            (Err(lacks), _) => Err(HashPathReason::from(lacks.clone())),
+            (Ok(()), false) => Err(HashPathReason::from(opts.refusal())),
+            (Ok(()), true) => Ok(()),
+        };
         let why = match available {
             Ok(()) => match Self::try_backend(facts, backend, cap, opts, true) {
                 Ok(p) => return Ok(p),
@@ -154,6 +152,8 @@ impl Probes {
         Ok(loaded)
     }
 
+    /// One attempt: opens the object, loads the backend's programs (with
+    /// or without the socket path), sized from `cap`, and attaches them.
     fn try_backend(
         facts: &KernelFacts,
         backend: Backend,

@@ -1,5 +1,5 @@
 //! The object's programs, one variant per field of the generated skeleton:
-//! a program renamed or removed in netio.bpf.c is a compile error here, not
+//! a program renamed or removed in bpf/ is a compile error here, not
 //! a surprise at run time.
 
 use std::fmt;
@@ -10,7 +10,7 @@ use crate::skel::{NetioProgs, OpenNetioProgs};
 
 macro_rules! progs {
     ($($variant:ident = $field:ident,)*) => {
-        /// A program of the object, named in messages as in netio.bpf.c.
+        /// A program of the object, named in messages as in its C source.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum Prog {
             $($variant,)*
@@ -21,7 +21,7 @@ macro_rules! progs {
             /// them in and the loader attaches them in.
             pub const ALL: &'static [Prog] = &[$(Prog::$variant,)*];
 
-            /// The program's name in netio.bpf.c.
+            /// The program's name in its C source.
             pub fn name(self) -> &'static str {
                 match self {
                     $(Prog::$variant => stringify!($field),)*

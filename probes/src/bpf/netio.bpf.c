@@ -326,5 +326,6 @@ int BPF_KRETPROBE(krp_tcp_splice_read, long ret)
 
 /* ---- process lifecycle (every backend) ------------------------------------ */
 
-/* Last: the object's programs keep the order the loader attaches them in. */
+/* Included last, so the lifecycle programs stay last in the object, whose
+ * order is the order libbpf loads them and the loader attaches them in. */
 #include "lifecycle.bpf.h"
