@@ -19,10 +19,10 @@ mod warn;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use netio_probes::{probe_backends, BackendChoice, Probes};
+use netio_probes::{probe_backends, Backend, BackendChoice, LoadOptions, Loaded, Probes};
 
 use crate::config::{Config, Output};
-use crate::record::Record;
+use crate::record::{Record, Started};
 
 /// stdout for command output: a closed pipe (`netio kernel | head`) ends
 /// the output quietly instead of panicking.
@@ -97,11 +97,33 @@ fn parse_run(args: &[String]) -> Result<RunArgs, Usage> {
     Ok(out)
 }
 
+/// A testing knob, not a setting (docs/kernels.md): a comma-separated list
+/// of backend names that refuse to load as if the kernel lacked them, and
+/// `socket-path`, which turns the socket path off.
+const DISABLE_ENV: &str = "NETIO_DISABLE_BACKENDS";
+
+/// The loader's options, from the testing knob.
+fn load_options() -> LoadOptions {
+    let Ok(list) = std::env::var(DISABLE_ENV) else {
+        return LoadOptions::default();
+    };
+    let names: Vec<&str> = list.split(',').map(str::trim).collect();
+    LoadOptions {
+        disabled: Backend::PREFERENCE
+            .into_iter()
+            .filter(|b| names.contains(&b.name()))
+            .collect(),
+        socket_path: !names.contains(&"socket-path"),
+        disabled_by: format!("{DISABLE_ENV}={list}"),
+    }
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let load = load_options();
     let result = match args.first().map(String::as_str) {
-        Some("run") => parse_run(&args[1..]).map(run),
-        Some("kernel") if args.len() == 1 => Ok(kernel()),
+        Some("run") => parse_run(&args[1..]).map(|a| run(a, &load)),
+        Some("kernel") if args.len() == 1 => Ok(kernel(&load)),
         Some("check-config") if args.len() <= 2 => Ok(check_config(&PathBuf::from(
             args.get(1)
                 .map(String::as_str)
@@ -136,7 +158,7 @@ fn kernel_release() -> String {
         .unwrap_or_default()
 }
 
-fn run(args: RunArgs) -> ExitCode {
+fn run(args: RunArgs, load: &LoadOptions) -> ExitCode {
     let mut config = match Config::load(&args.config) {
         Ok(c) => c,
         Err(e) => {
@@ -158,8 +180,8 @@ fn run(args: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let (probes, attempts) = Probes::load(config.backend, config.capacity());
-    let Some(probes) = probes else {
+    let (loaded, attempts) = Probes::load(config.backend, config.capacity(), load);
+    let Some(Loaded { probes, report }) = loaded else {
         eprintln!(
             "netio: no backend could be loaded (asked for {}):",
             config.backend
@@ -176,18 +198,6 @@ fn run(args: RunArgs) -> ExitCode {
             eprintln!("netio: backend {} passed over: {why}", a.backend);
         }
     }
-    let backend = probes.backend().name();
-    let detail = probes.description().to_string();
-    let blind_spots = probes.blind_spots().to_vec();
-    let passed_over: Vec<(String, String)> = attempts
-        .iter()
-        .filter_map(|a| {
-            a.result
-                .as_ref()
-                .err()
-                .map(|why| (a.backend.name().to_string(), why.clone()))
-        })
-        .collect();
     let sink = match sink::from_config(&config) {
         Ok(s) => s,
         Err(e) => {
@@ -204,15 +214,14 @@ fn run(args: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let started = Record::started(
-        VERSION,
-        &kernel_release(),
-        backend,
-        &detail,
-        &passed_over,
-        &targets,
-        tracked,
-    );
+    let started = Record::started(&Started {
+        version: VERSION,
+        kernel: &kernel_release(),
+        report: &report,
+        passed_over: &attempts,
+        targets: &targets,
+        processes: tracked,
+    });
     let mut notifier = notify::Notifier::from_env();
     let result = monitor
         .sink()
@@ -220,8 +229,8 @@ fn run(args: RunArgs) -> ExitCode {
         .and_then(|_| monitor.sink().flush())
         .and_then(|_| {
             // Started, but not seeing every path: say so where operators look.
-            for spot in &blind_spots {
-                let r = Record::degraded("backend_incomplete", 1, None, spot);
+            for spot in report.blind_spots() {
+                let r = Record::degraded("backend_incomplete", 1, None, &spot.to_string());
                 monitor.sink().write(&r)?;
             }
             monitor.sink().flush()
@@ -241,19 +250,24 @@ fn run(args: RunArgs) -> ExitCode {
     }
 }
 
-fn kernel() -> ExitCode {
+fn kernel(load: &LoadOptions) -> ExitCode {
     say!("kernel {}", kernel_release());
-    let attempts = probe_backends();
+    let attempts = probe_backends(load);
     for a in &attempts {
         match &a.result {
-            Ok(what) => say!("{:<10} usable: {what}", a.backend.name()),
+            Ok(report) => say!(
+                "{:<10} usable: {}",
+                a.backend.name(),
+                record::backend_detail(report)
+            ),
             Err(why) => say!("{:<10} unusable: {why}", a.backend.name()),
         }
     }
-    let (probes, _) = Probes::load(BackendChoice::Auto, Default::default());
-    match probes {
-        Some(p) => {
-            say!("auto picks {}", p.backend());
+    // `auto` tries these backends in this order and keeps the first that
+    // works: the first usable one here.
+    match attempts.iter().find(|a| a.result.is_ok()) {
+        Some(a) => {
+            say!("auto picks {}", a.backend);
             ExitCode::SUCCESS
         }
         None => {

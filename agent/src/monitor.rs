@@ -9,7 +9,7 @@ use std::io;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use netio_probes::{PeerAddr, Probes, Stats, TargetId};
+use netio_probes::{PeerAddr, Probes, Stats};
 
 use crate::config::{Config, Threshold};
 use crate::interval::{self, Counter, Counters, Totals};
@@ -357,7 +357,7 @@ impl Monitor {
 fn counter_of(k: &netio_probes::TrafficKey) -> Counter {
     Counter {
         process: (k.tgid, k.gen),
-        target: TargetId::from(k.target),
+        target: k.target,
         peer: k.peer,
     }
 }

@@ -4,6 +4,8 @@
 
 use std::fmt::Write as _;
 
+use netio_probes::{Attempt, BackendReport};
+
 /// The schema version in `NETIO_SCHEMA`: bumped when a field changes
 /// meaning or goes away (adding one is compatible).
 pub const SCHEMA: u64 = 1;
@@ -162,6 +164,45 @@ pub struct Record {
     pub fields: Vec<(&'static str, Value)>,
 }
 
+/// What the started record tells: who started, on which kernel, with
+/// which backend and why the others were passed over, counting what.
+pub struct Started<'a> {
+    pub version: &'a str,
+    pub kernel: &'a str,
+    pub report: &'a BackendReport,
+    /// The backends tried before the one in use; those that failed say why.
+    pub passed_over: &'a [Attempt],
+    pub targets: &'a [String],
+    pub processes: usize,
+}
+
+/// A backend's report as `NETIO_BACKEND_DETAIL` and `netio kernel` say it:
+/// what is attached, then what it cannot see here, then why the socket path
+/// is off, if it is.
+pub fn backend_detail(r: &BackendReport) -> String {
+    let mut attached: Vec<&str> = r.programs.iter().map(|p| p.name()).collect();
+    attached.extend(r.drain_iterator.map(|p| p.name()));
+    attached.extend(
+        r.optional
+            .iter()
+            .flat_map(|g| g.progs.iter().map(|p| p.name())),
+    );
+    let mut detail = attached.join(", ");
+    for spot in r.blind_spots() {
+        detail.push_str("; ");
+        detail.push_str(&spot.to_string());
+    }
+    if let Some(why) = &r.hash_path {
+        let why = why.to_string();
+        let first = why.lines().next().unwrap_or_default();
+        detail.push_str(&format!(
+            "; every counted event takes the hash path (no socket-local counters, \
+             which need Linux 5.12+: {first})"
+        ));
+    }
+    detail
+}
+
 impl Record {
     fn new(kind: Kind) -> Self {
         Record {
@@ -210,36 +251,36 @@ impl Record {
         self.fields.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
     }
 
-    /// `passed_over`: the backends tried before the one in use, and why
-    /// each did not work.
-    pub fn started(
-        version: &str,
-        kernel: &str,
-        backend: &str,
-        detail: &str,
-        passed_over: &[(String, String)],
-        targets: &[String],
-        processes: usize,
-    ) -> Self {
-        let skipped: Vec<String> = passed_over
+    pub fn started(s: &Started<'_>) -> Self {
+        let backend = s.report.backend.name();
+        let skipped: Vec<String> = s
+            .passed_over
             .iter()
-            .map(|(b, why)| format!("{b}: {why}"))
+            .filter_map(|a| {
+                a.result
+                    .as_ref()
+                    .err()
+                    .map(|why| format!("{}: {why}", a.backend))
+            })
             .collect();
         let mut msg = format!(
-            "netio {version} started: backend={backend} kernel={kernel} targets={} processes={processes}",
-            targets.join(",")
+            "netio {} started: backend={backend} kernel={} targets={} processes={}",
+            s.version,
+            s.kernel,
+            s.targets.join(","),
+            s.processes
         );
         if !skipped.is_empty() {
             msg.push_str(&format!(" (passed over {})", skipped.join("; ")));
         }
         Record::new(Kind::Started)
-            .str(field::VERSION, version)
-            .str(field::KERNEL, kernel)
+            .str(field::VERSION, s.version)
+            .str(field::KERNEL, s.kernel)
             .str(field::BACKEND, backend)
-            .str(field::BACKEND_DETAIL, detail)
+            .str(field::BACKEND_DETAIL, backend_detail(s.report))
             .str(field::BACKENDS_PASSED_OVER, skipped.join("; "))
-            .str(field::TARGETS, targets.join(","))
-            .num(field::PROCESSES, processes as u64)
+            .str(field::TARGETS, s.targets.join(","))
+            .num(field::PROCESSES, s.processes as u64)
             .message(msg)
     }
 
@@ -422,6 +463,8 @@ pub struct ThresholdFields<'a> {
 /// One record of every kind and scope, for tests that check names and docs.
 #[cfg(test)]
 pub fn samples() -> Vec<Record> {
+    use netio_probes::{Backend, Disabled, Prog};
+
     let t = TrafficFields {
         target: "db",
         sent: 10,
@@ -439,15 +482,28 @@ pub fn samples() -> Vec<Record> {
         duration_ms: 3000,
     };
     vec![
-        Record::started(
-            "v",
-            "k",
-            "b",
-            "d",
-            &[("fentry".into(), "EPERM".into())],
-            &["db".into()],
-            1,
-        ),
+        Record::started(&Started {
+            version: "v",
+            kernel: "k",
+            report: &BackendReport {
+                backend: Backend::Tracepoint,
+                programs: vec![Prog::TpSockSendLength],
+                drain_iterator: None,
+                optional: Vec::new(),
+                notes: Vec::new(),
+                failed: Vec::new(),
+                hash_path: None,
+            },
+            passed_over: &[Attempt {
+                backend: Backend::Fentry,
+                result: Err(Disabled {
+                    by: "X=fentry".into(),
+                }
+                .into()),
+            }],
+            targets: &["db".into()],
+            processes: 1,
+        }),
         Record::target_traffic(&t, 2),
         Record::process_traffic(&t, 7, "postgres"),
         Record::peer_traffic(&t, 7, "postgres", "::1"),
@@ -466,6 +522,8 @@ pub fn samples() -> Vec<Record> {
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
+
+    use netio_probes::{Backend, Prog};
 
     use super::*;
 
@@ -489,6 +547,96 @@ mod tests {
         assert_eq!(r.get(field::SENT_BYTES), Some(&Value::Num(10)));
         assert_eq!(r.get(field::RECEIVED_BYTES_PER_SEC), Some(&Value::Num(40)));
         assert_eq!(r.get(field::PEER_ADDRESS), Some(&Value::Str("::1".into())));
+    }
+
+    fn report(backend: Backend, programs: &[Prog]) -> BackendReport {
+        BackendReport {
+            backend,
+            programs: programs.to_vec(),
+            drain_iterator: None,
+            optional: Vec::new(),
+            notes: Vec::new(),
+            failed: Vec::new(),
+            hash_path: None,
+        }
+    }
+
+    #[test]
+    fn backend_detail_lists_what_is_attached_then_what_is_not_seen() {
+        use netio_probes::{BlindSpot, Disabled, OptionalGroup};
+
+        let mut r = report(
+            Backend::Tracepoint,
+            &[Prog::TpSockSendLength, Prog::TpSockRecvLength],
+        );
+        r.optional.push(OptionalGroup {
+            what: "splice and sendfile reading from a socket",
+            progs: &[
+                Prog::TpEnterSplice,
+                Prog::TpExitSplice,
+                Prog::TpEnterSendfile,
+                Prog::TpExitSendfile,
+            ],
+        });
+        r.notes.push(BlindSpot::SendpageUnseen);
+        r.hash_path = Some(
+            Disabled {
+                by: "NETIO_DISABLE_BACKENDS=socket-path".into(),
+            }
+            .into(),
+        );
+        assert_eq!(
+            backend_detail(&r),
+            "tp_sock_send_length, tp_sock_recv_length, tp_enter_splice, tp_exit_splice, \
+             tp_enter_sendfile, tp_exit_sendfile; this kernel sends sendfile/splice through \
+             tcp_sendpage, which the tracepoints do not see: prefer fentry or kprobe; every \
+             counted event takes the hash path (no socket-local counters, which need Linux \
+             5.12+: disabled by NETIO_DISABLE_BACKENDS=socket-path (a testing knob))"
+        );
+
+        let mut r = report(
+            Backend::Fentry,
+            &[Prog::FexitTcpSendmsg, Prog::TpTcpDestroySock],
+        );
+        r.drain_iterator = Some(Prog::IterDrainSockets);
+        assert_eq!(
+            backend_detail(&r),
+            "fexit_tcp_sendmsg, tp_tcp_destroy_sock, iter_drain_sockets"
+        );
+    }
+
+    #[test]
+    fn backend_detail_says_what_kretprobes_through_the_pmu_miss() {
+        use netio_probes::{BlindSpot, KretprobeError, KretprobeStep};
+
+        let pmu = "kretprobes attached through the kprobe PMU, where the kernel lets only a \
+                   few threads (as few as one per CPU) be inside a probed function at once: \
+                   returns beyond that are not counted";
+        let mut r = report(Backend::Kprobe, &[Prog::KpTcpSendmsg, Prog::KrpTcpSendmsg]);
+        r.failed.push(BlindSpot::NoTracefs);
+        assert_eq!(
+            backend_detail(&r),
+            format!(
+                "kp_tcp_sendmsg, krp_tcp_sendmsg; tracefs is not mounted (no kprobe_events): \
+                 {pmu}. Mount tracefs on /sys/kernel/tracing and restart netio"
+            )
+        );
+        r.failed[0] = BlindSpot::KretprobeThroughPmu(KretprobeError {
+            prog: Prog::KrpTcpSendmsg,
+            func: "tcp_sendmsg",
+            step: KretprobeStep::Create {
+                path: "/sys/kernel/tracing/kprobe_events".into(),
+                error: std::io::Error::from_raw_os_error(libc::EROFS),
+            },
+        });
+        assert_eq!(
+            backend_detail(&r),
+            format!(
+                "kp_tcp_sendmsg, krp_tcp_sendmsg; cannot attach krp_tcp_sendmsg (kretprobe on \
+                 tcp_sendmsg): cannot create it in /sys/kernel/tracing/kprobe_events: Read-only \
+                 file system (os error 30); {pmu}"
+            )
+        );
     }
 
     #[test]

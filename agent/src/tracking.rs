@@ -100,9 +100,9 @@ impl Tracker {
             .collect();
         let mut names = Vec::new();
         for (t, id) in config.targets.iter().zip(&self.ids) {
-            names.extend(t.process.iter().map(|p| (p.clone(), id.index() as u32)));
+            names.extend(t.process.iter().map(|p| (p.clone(), *id)));
         }
-        probes.set_names(&names)?;
+        probes.set_names(&names).map_err(|e| e.to_string())?;
         self.refresh_cgroups(probes, config, warnings)
     }
 
@@ -144,8 +144,7 @@ impl Tracker {
         // A unit restarted gets a new cgroup at the same path: compare ids.
         ids.sort_unstable();
         if ids != self.cgroup_ids {
-            let raw: Vec<(u64, u32)> = ids.iter().map(|(cg, t)| (*cg, t.index() as u32)).collect();
-            probes.set_cgroups(&raw)?;
+            probes.set_cgroups(&ids).map_err(|e| e.to_string())?;
             self.cgroup_ids = ids;
         }
         self.cgroups = resolved;
@@ -186,7 +185,7 @@ impl Tracker {
                     }
                     self.next_user_gen = (self.next_user_gen + 1) & !USER_GEN_BIT;
                     let gen = USER_GEN_BIT | self.next_user_gen;
-                    if let Err(e) = probes.track(pid, gen, target.index() as u32) {
+                    if let Err(e) = probes.track(pid, gen, target) {
                         eprintln!("netio: {e}");
                         continue;
                     }
@@ -235,7 +234,7 @@ impl Tracker {
             self.exited.insert(e.tgid);
         }
         let key = (e.tgid, e.gen);
-        let target = TargetId::from(e.target as u16);
+        let target = e.target;
         let is_new = !self.procs.contains_key(&key);
         let ignored =
             e.kind == LifecycleKind::Exec && e.matched && !self.name_confirmed(config, &e, target);

@@ -3,42 +3,49 @@
 //! the counters back.
 //!
 //! The loader knows nothing of configs or records; `agent/` drives it.
+//!
+//! - `backend`: the backends and the order `auto` tries them in
+//! - `kernel`: what the running kernel offers, and each backend's plan
+//! - `progs`: the object's programs, through the typed skeleton
+//! - `loader`: loading and attaching one backend
+//! - `kretprobe`: the kprobe backend's kretprobes, made in tracefs
+//! - `report`: what a backend attached and what it cannot see
+//! - `maps`: the agent's access to the loaded maps
+//! - `wire`: the kernel's structs as the agent sees them
+//! - `error`, `libbpf_log`: why something failed, with libbpf's own words
 
 mod backend;
+mod error;
+mod kernel;
+mod kretprobe;
+mod libbpf_log;
 mod loader;
+mod maps;
+mod progs;
+mod report;
+mod wire;
 
 pub use backend::{Backend, BackendChoice};
-pub use loader::{
-    probe_backends, Attempt, Capacity, LifecycleEvent, LifecycleKind, PeerAddr, Probes, Stats,
-    TrafficKey, TrafficVal,
+pub use error::{
+    Disabled, KretprobeError, KretprobeStep, LoadError, MapError, NoSocketPath, Unsupported,
 };
+pub use libbpf_log::LibbpfHint;
+pub use loader::{probe_backends, Capacity, LoadOptions, Loaded, Probes};
+pub use progs::Prog;
+pub use report::{Attempt, BackendReport, BlindSpot, HashPathReason, OptionalGroup};
+pub use wire::{LifecycleEvent, LifecycleKind, PeerAddr, Stats, TargetId, TrafficKey, TrafficVal};
 
-/// The generated skeleton: the one Rust view of the structs in `bpf/netio.h`.
+/// The generated skeleton: the one Rust view of the structs and enums in
+/// `bpf/netio.h`.
 #[allow(clippy::all, unused_imports, dead_code, non_camel_case_types)]
 mod skel {
     include!(concat!(env!("OUT_DIR"), "/netio.skel.rs"));
 }
 
-/// Kernel `comm` is 16 bytes with the terminating NUL: names are matched in
-/// the kernel on their first 15 bytes.
-pub const COMM_MAX: usize = 15;
+/// How many bytes of a process name the kernel matches on (its `comm`
+/// keeps 15 and a NUL).
+pub const COMM_MAX: usize = skel::types::netio_len::NETIO_COMM_MATCH.0 as usize;
 
-/// Userspace-assigned generations have the top bit set so they never equal
-/// one the kernel assigns.
-pub const USER_GEN_BIT: u32 = 0x8000_0000;
-
-/// A target's id, as the kernel's maps carry it (temporary shim).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TargetId(u16);
-
-impl From<u16> for TargetId {
-    fn from(v: u16) -> Self {
-        TargetId(v)
-    }
-}
-
-impl TargetId {
-    pub fn index(self) -> usize {
-        self.0 as usize
-    }
-}
+/// The bit set in userspace-assigned generations, so they never equal one
+/// the kernel assigns.
+pub const USER_GEN_BIT: u32 = skel::types::netio_gen::GEN_USER_BIT.0;

@@ -1,21 +1,51 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * The structs and constants both sides of netio share. The kernel programs
- * write them; the Rust loader reads them through the generated skeleton, so
- * this file is the one definition of the wire format between the two.
+ * The contract between netio's kernel programs and its Rust loader: every
+ * struct, enum and constant of the object's interface. The programs write
+ * the structs and use the constants; Rust reads both through the generated
+ * skeleton (netio.bpf.c anchors each enum so it reaches the object's BTF),
+ * so this file is their one definition. Enums, not #defines: a #define never
+ * reaches BTF. Every value fits 32 bits (clang 14 has no 64-bit BTF enums).
  */
 #ifndef NETIO_H
 #define NETIO_H
 
-#define NETIO_COMM_LEN 16
-#define NETIO_PATH_LEN 128
+/* Lengths of the strings the kernel hands over. The kernel keeps 15 bytes
+ * of a command name and its NUL, so names match on their first 15 bytes. */
+enum netio_len {
+	NETIO_COMM_LEN = 16,
+	NETIO_COMM_MATCH = NETIO_COMM_LEN - 1,
+	NETIO_PATH_LEN = 128,
+};
 
 /* Peer family values used in traffic keys. PEER_OTHER is the per-process
  * fallback entry that takes the bytes when the traffic map is full, so a
  * process's totals stay exact even when its per-peer breakdown cannot. */
-#define PEER_OTHER 0
-#define PEER_INET 2
-#define PEER_INET6 10
+enum netio_peer {
+	PEER_OTHER = 0,
+	PEER_INET = 2,
+	PEER_INET6 = 10,
+};
+
+/* Generations: the kernel's are masked to 31 bits, userspace's have the top
+ * bit set, so the two never hand out the same one. */
+enum netio_gen {
+	GEN_KERNEL_MASK = 0x7fffffff,
+	GEN_USER_BIT = 0x80000000,
+};
+
+/* The tracking slots in front of the tracked map (docs/kernels.md, "Still
+ * tracked"): slot tgid % TRACK_SLOTS counts its tracked processes in the low
+ * 32 bits (SLOT_ONE each) and holds an epoch in the high bits, which moves on
+ * by SLOT_EPOCH_STEP at every change to the tracking of one of them. */
+enum netio_slot {
+	TRACK_SLOTS = 32768,
+	SLOT_ONE = 1,
+	SLOT_EPOCH_SHIFT = 32,
+	SLOT_EPOCH_UNIT = 2,
+};
+
+#define SLOT_EPOCH_STEP ((__u64)SLOT_EPOCH_UNIT << SLOT_EPOCH_SHIFT)
 
 /* A tracked thread group. gen tells two processes apart that reuse one PID
  * (pid_max is 32768 on many hosts, and pgbench -C forks thousands a second). */
@@ -56,13 +86,24 @@ enum netio_stat {
 	STAT_MAX,
 };
 
-#define MATCH_NAME 1
-#define MATCH_CGROUP 2
+/* How an exec'd process was matched. */
+enum netio_match {
+	MATCH_NAME = 1,
+	MATCH_CGROUP = 2,
+};
 
 enum netio_event_kind {
 	EV_EXEC = 1,
 	EV_FORK = 2,
 	EV_EXIT = 3,
+};
+
+/* What a per-thread stash holds (the kernel's own: it pairs a hook's entry
+ * with its return). */
+enum netio_stash_kind {
+	STASH_SPLICE = 1,
+	STASH_SEND = 2,
+	STASH_RECV = 3,
 };
 
 /* Lifecycle events sent to userspace through the ring buffer. */

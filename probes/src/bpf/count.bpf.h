@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The hash path (docs/kernels.md): an event's peer read from its socket,
+ * its process looked up in `tracked`, and its bytes added to the (process,
+ * peer) counter in `traffic`; and the loss counters in `stats`.
+ */
+#ifndef NETIO_COUNT_BPF_H
+#define NETIO_COUNT_BPF_H
+
+static __always_inline void stat_add(__u32 idx, __u64 n)
+{
+	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
+
+	if (v)
+		__sync_fetch_and_add(v, n);
+}
+
+/* An IPv6 peer into a zeroed key, or the IPv4 one behind it: a dual-stack
+ * listener sees IPv4 clients as ::ffff:a.b.c.d. */
+static __always_inline void set_peer6(struct traffic_key *key, const __u32 w[4])
+{
+	if (w[0] == 0 && w[1] == 0 && w[2] == bpf_htonl(0xffff)) {
+		key->family = PEER_INET;
+		__builtin_memcpy(key->addr, &w[3], 4);
+		return;
+	}
+	key->family = PEER_INET6;
+	__builtin_memcpy(key->addr, w, 16);
+}
+
+static __always_inline void read_peer(struct sock *sk, struct traffic_key *key)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+
+	if (family == AF_INET) {
+		key->family = PEER_INET;
+		bpf_core_read(key->addr, 4, &sk->__sk_common.skc_daddr);
+		return;
+	}
+	__u32 w[4];
+
+	bpf_core_read(w, sizeof(w), &sk->__sk_common.skc_v6_daddr);
+	set_peer6(key, w);
+}
+
+static __always_inline bool is_inet_tcp(struct sock *sk)
+{
+	if (!sk)
+		return false;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return false;
+	return BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP;
+}
+
+/* The socket's family, and its peer as it holds it: the IPv4 address in
+ * w[0], or the four words of the IPv6 one. For a socket held as a BTF
+ * pointer (tp_btf and fentry programs): plain loads, no probe reads. */
+static __always_inline __u16 peer_words_btf(struct sock *sk, __u32 w[4])
+{
+	__u16 family = sk->__sk_common.skc_family;
+
+	if (family == AF_INET) {
+		w[0] = sk->__sk_common.skc_daddr;
+	} else if (family == AF_INET6) {
+		w[0] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[0];
+		w[1] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[1];
+		w[2] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[2];
+		w[3] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[3];
+	}
+	return family;
+}
+
+static __always_inline bool tcp_peer_btf(struct sock *sk, struct traffic_key *key)
+{
+	if (!sk || sk->sk_protocol != IPPROTO_TCP)
+		return false;
+	__u32 w[4] = {};
+	__u16 family = peer_words_btf(sk, w);
+
+	if (family == AF_INET) {
+		key->family = PEER_INET;
+		__builtin_memcpy(key->addr, &w[0], 4);
+		return true;
+	}
+	if (family != AF_INET6)
+		return false;
+	set_peer6(key, w);
+	return true;
+}
+
+/* The calling process's tracking entry, or NULL, and its thread group id:
+ * the one lookup every event of an untracked process pays. */
+static __always_inline struct tracked *tracked_tgid(__u32 *tgid)
+{
+	*tgid = bpf_get_current_pid_tgid() >> 32;
+	return bpf_map_lookup_elem(&tracked, tgid);
+}
+
+static __always_inline struct tracked *current_tracked(void)
+{
+	__u32 tgid;
+
+	return tracked_tgid(&tgid);
+}
+
+/* Adds to the counter of the process and peer in `key` (complete). */
+static __always_inline void count_key(struct traffic_key *key, __u64 sent, __u64 received)
+{
+	struct traffic_val *v = bpf_map_lookup_elem(&traffic, key);
+	if (!v) {
+		struct traffic_val zero = {};
+
+		bpf_map_update_elem(&traffic, key, &zero, BPF_NOEXIST);
+		v = bpf_map_lookup_elem(&traffic, key);
+	}
+	if (!v) {
+		/* Map full: the process's own fallback entry, created when it
+		 * was tracked, keeps its totals exact. */
+		stat_add(STAT_PEER_OVERFLOW, 1);
+		key->family = PEER_OTHER;
+		__builtin_memset(key->addr, 0, sizeof(key->addr));
+		v = bpf_map_lookup_elem(&traffic, key);
+	}
+	if (!v) {
+		stat_add(STAT_LOST_EVENTS, 1);
+		stat_add(STAT_LOST_BYTES, sent + received);
+		return;
+	}
+	if (sent)
+		__sync_fetch_and_add(&v->sent, sent);
+	if (received)
+		__sync_fetch_and_add(&v->received, received);
+}
+
+/* Adds `bytes` to the counter of the process `t` (thread group key->tgid)
+ * and the peer already in `key`. */
+static __always_inline void count(struct tracked *t, struct traffic_key *key, __s64 bytes,
+				  bool sent)
+{
+	key->gen = t->gen;
+	key->target = t->target;
+	if (sent)
+		count_key(key, bytes, 0);
+	else
+		count_key(key, 0, bytes);
+}
+
+static __always_inline void account_to(struct tracked *t, __u32 tgid, struct sock *sk, __s64 bytes,
+				       bool sent)
+{
+	if (bytes <= 0 || !sk || !t)
+		return;
+	struct traffic_key key = { .tgid = tgid };
+
+	read_peer(sk, &key);
+	count(t, &key, bytes, sent);
+}
+
+/* The hash path for a socket read through helpers (kprobe and syscall
+ * tracepoint programs). */
+static __always_inline void account(struct sock *sk, __s64 bytes, bool sent)
+{
+	__u32 tgid;
+
+	if (bytes > 0)
+		account_to(tracked_tgid(&tgid), tgid, sk, bytes, sent);
+}
+
+#endif

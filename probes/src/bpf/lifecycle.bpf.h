@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Process lifecycle, on every backend: a process is tracked at exec when
+ * its name or cgroup matches, a child at fork when its parent is tracked,
+ * and dropped at exit; each change goes to userspace as a lifecycle event.
+ * Generations tell apart the processes that reuse one PID.
+ */
+#ifndef NETIO_LIFECYCLE_BPF_H
+#define NETIO_LIFECYCLE_BPF_H
+
+static __always_inline void emit(__u32 kind, __u32 tgid, __u32 ppid, struct tracked *t,
+				 __u32 matched, const char *filename)
+{
+	struct lifecycle_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e) {
+		stat_add(STAT_EVENTS_DROPPED, 1);
+		return;
+	}
+	e->kind = kind;
+	e->tgid = tgid;
+	e->ppid = ppid;
+	e->gen = t ? t->gen : 0;
+	e->target = t ? t->target : 0;
+	e->matched = matched;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	e->filename[0] = 0;
+	if (filename)
+		bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), filename);
+	bpf_ringbuf_submit(e, 0);
+}
+
+/* Puts t in `tracked` for tgid, keeping its slot's count (docs/kernels.md,
+ * "Still tracked"): one more for a new entry, the same for a replaced one;
+ * either way the slot's epoch moves on. Userspace (Probes::track) does the
+ * same steps. */
+static __always_inline bool track_insert(__u32 tgid, struct tracked *t)
+{
+	__u64 *slot = track_slot(tgid);
+	bool ok = true;
+
+	__sync_fetch_and_add(slot, SLOT_ONE);
+	if (bpf_map_update_elem(&tracked, &tgid, t, BPF_NOEXIST) == 0)
+		goto done;
+	if (bpf_map_update_elem(&tracked, &tgid, t, BPF_EXIST) == 0) {
+		__sync_fetch_and_add(slot, -SLOT_ONE);
+		goto done;
+	}
+	/* Deleted in between, or the map is full. */
+	if (bpf_map_update_elem(&tracked, &tgid, t, BPF_NOEXIST) == 0)
+		goto done;
+	__sync_fetch_and_add(slot, -SLOT_ONE);
+	ok = false;
+done:
+	__sync_fetch_and_add(slot, SLOT_EPOCH_STEP);
+	return ok;
+}
+
+/* Drops tgid from `tracked`; its slot's count after the entry is gone. */
+static __always_inline void track_delete(__u32 tgid)
+{
+	if (bpf_map_delete_elem(&tracked, &tgid) == 0)
+		__sync_fetch_and_add(track_slot(tgid), SLOT_EPOCH_STEP - SLOT_ONE);
+}
+
+/* Starts tracking tgid under target with a fresh generation, and creates
+ * its fallback traffic entry. Returns false when the map is full. */
+static __always_inline bool track(__u32 tgid, __u32 target, struct tracked *out)
+{
+	struct tracked t = { .target = target };
+	struct traffic_key key = {};
+	struct traffic_val zero = {};
+
+	__u32 zero_idx = 0;
+	__u32 *counter = bpf_map_lookup_elem(&gens, &zero_idx);
+
+	if (!counter)
+		return false;
+	/* Preemption is off in these tracepoints, so the increment cannot
+	 * interleave on one CPU; the CPU id in the low bits keeps CPUs apart. */
+	*counter += 1;
+	t.gen = ((*counter << 8) | (bpf_get_smp_processor_id() & 0xff)) & GEN_KERNEL_MASK;
+	*out = t;
+	if (!track_insert(tgid, &t)) {
+		stat_add(STAT_TRACK_FULL, 1);
+		return false;
+	}
+	key.tgid = tgid;
+	key.gen = t.gen;
+	key.target = target;
+	key.family = PEER_OTHER;
+	bpf_map_update_elem(&traffic, &key, &zero, BPF_NOEXIST);
+	return true;
+}
+
+SEC("raw_tp/sched_process_fork")
+int BPF_PROG(raw_tp_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid = BPF_CORE_READ(parent, tgid);
+	__u32 ctgid = BPF_CORE_READ(child, tgid);
+	struct tracked *pt, t = {};
+
+	if (ptgid == ctgid)
+		return 0; /* a new thread: already counted under its group */
+	pt = bpf_map_lookup_elem(&tracked, &ptgid);
+	if (!pt)
+		return 0;
+	if (!track(ctgid, pt->target, &t))
+		t.gen = 0;
+	emit(EV_FORK, ctgid, ptgid, &t, 0, NULL);
+	return 0;
+}
+
+SEC("raw_tp/sched_process_exec")
+int BPF_PROG(raw_tp_exec, struct task_struct *p, int old_pid, struct linux_binprm *bprm)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct comm_key ck = {};
+	struct tracked *cur, t = {};
+	__u32 *target;
+
+	bpf_get_current_comm(ck.comm, sizeof(ck.comm));
+	__u32 matched = MATCH_NAME;
+
+	target = bpf_map_lookup_elem(&names, &ck);
+	if (!target) {
+		matched = MATCH_CGROUP;
+		/* systemd forks, moves the child into the unit's cgroup, then
+		 * execs: the exec is where a unit's process is first seen. */
+		__u64 cg = bpf_get_current_cgroup_id();
+
+		target = bpf_map_lookup_elem(&cgroups, &cg);
+	}
+	cur = bpf_map_lookup_elem(&tracked, &tgid);
+	if (target) {
+		if (cur && cur->target == *target) {
+			t = *cur;
+		} else if (!track(tgid, *target, &t)) {
+			t.gen = 0;
+		}
+		emit(EV_EXEC, tgid, 0, &t, matched, BPF_CORE_READ(bprm, filename));
+	} else if (cur) {
+		/* Still the same process, still the target's: what a database
+		 * child execs (COPY ... PROGRAM, archive_command) stays counted. */
+		t = *cur;
+		emit(EV_EXEC, tgid, 0, &t, 0, BPF_CORE_READ(bprm, filename));
+	}
+	return 0;
+}
+
+SEC("raw_tp/sched_process_exit")
+int BPF_PROG(raw_tp_exit, struct task_struct *p)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct tracked *cur, t = {};
+
+	/* Fires per thread; signal->live reaches 0 for the group's last one. */
+	if (BPF_CORE_READ(p, signal, live.counter) != 0)
+		return 0;
+	cur = bpf_map_lookup_elem(&tracked, &tgid);
+	if (!cur)
+		return 0;
+	t = *cur;
+	track_delete(tgid);
+	emit(EV_EXIT, tgid, 0, &t, 0, NULL);
+	return 0;
+}
+
+#endif

@@ -1,0 +1,338 @@
+//! The agent's typed access to the loaded programs' maps: what the kernel
+//! matches and tracks, the traffic counters, the loss counters and the
+//! lifecycle events.
+
+use std::mem::size_of;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use libbpf_rs::{MapCore, MapFlags};
+
+use crate::error::{LoadError, MapError};
+use crate::loader::Probes;
+use crate::skel::{types, NetioSkel};
+use crate::wire::{pod_bytes, read_pod, LifecycleEvent, Stats, TargetId, TrafficKey, TrafficVal};
+use crate::COMM_MAX;
+
+const TRACK_SLOTS: u32 = types::netio_slot::TRACK_SLOTS.0;
+const SLOT_ONE: u64 = types::netio_slot::SLOT_ONE.0 as u64;
+const SLOT_EPOCH_STEP: u64 =
+    (types::netio_slot::SLOT_EPOCH_UNIT.0 as u64) << types::netio_slot::SLOT_EPOCH_SHIFT.0;
+
+/// How many EAGAIN reads a drain takes before it gives up: a million
+/// sockets each (docs/kernels.md, "the socket path").
+const MAX_AGAIN: u32 = 1000;
+
+/// The globals the kernel programs and userspace both write: the tracking
+/// slots in front of `tracked` and the drain counts. They live in the
+/// object's memory-mapped .bss, shared with the kernel, so they are only
+/// touched through atomics.
+pub(crate) struct Shared {
+    bss: *mut types::bss,
+}
+
+impl Shared {
+    pub fn of(skel: &mut NetioSkel<'static>) -> Result<Shared, LoadError> {
+        let bss = skel.maps.bss_data.as_deref_mut().ok_or(LoadError::NoBss)? as *mut types::bss;
+        Ok(Shared { bss })
+    }
+
+    fn slot(&self, tgid: u32) -> &AtomicU64 {
+        let i = (tgid % TRACK_SLOTS) as usize;
+        // SAFETY: the mapping lives as long as the skeleton, which Probes
+        // holds beside this; the kernel writes the slot only atomically too.
+        unsafe { AtomicU64::from_ptr(std::ptr::addr_of_mut!((*self.bss).track_slots[i])) }
+    }
+
+    /// (done, begun), read in that order.
+    fn drains(&self) -> (u64, u64) {
+        // SAFETY: as slot.
+        unsafe {
+            let done = AtomicU64::from_ptr(std::ptr::addr_of_mut!((*self.bss).drains_done));
+            let begun = AtomicU64::from_ptr(std::ptr::addr_of_mut!((*self.bss).drains_begun));
+            let d = done.load(Ordering::SeqCst);
+            (d, begun.load(Ordering::SeqCst))
+        }
+    }
+}
+
+impl Probes {
+    /// Sets the names the kernel matches at exec. Names are cut to the 15
+    /// bytes the kernel keeps of `comm`.
+    pub fn set_names(&self, names: &[(String, TargetId)]) -> Result<(), MapError> {
+        let map = &self.skel.maps.names;
+        let old: Vec<Vec<u8>> = map.keys().collect();
+        let mut wanted = Vec::new();
+        for (name, target) in names {
+            let mut key = types::comm_key::default();
+            for (dst, src) in key
+                .comm
+                .iter_mut()
+                .zip(name.as_bytes().iter().take(COMM_MAX))
+            {
+                *dst = *src as _;
+            }
+            let k = pod_bytes(&key).to_vec();
+            map.update(&k, &target.to_map().to_ne_bytes(), MapFlags::ANY)
+                .map_err(|error| MapError::Name {
+                    name: name.clone(),
+                    error,
+                })?;
+            wanted.push(k);
+        }
+        for k in old.into_iter().filter(|k| !wanted.contains(k)) {
+            let _ = map.delete(&k);
+        }
+        Ok(())
+    }
+
+    /// Sets the cgroups (by id) whose processes the kernel tracks at exec.
+    pub fn set_cgroups(&self, cgroups: &[(u64, TargetId)]) -> Result<(), MapError> {
+        let map = &self.skel.maps.cgroups;
+        let old: Vec<Vec<u8>> = map.keys().collect();
+        let wanted: Vec<Vec<u8>> = cgroups
+            .iter()
+            .map(|(id, _)| id.to_ne_bytes().to_vec())
+            .collect();
+        for (id, target) in cgroups {
+            map.update(
+                &id.to_ne_bytes(),
+                &target.to_map().to_ne_bytes(),
+                MapFlags::ANY,
+            )
+            .map_err(|error| MapError::Cgroup { id: *id, error })?;
+        }
+        for k in old.into_iter().filter(|k| !wanted.contains(k)) {
+            let _ = map.delete(&k);
+        }
+        Ok(())
+    }
+
+    /// Tracks a process found by userspace and creates its fallback entry.
+    /// Its slot's count goes up before a new entry exists and the slot's
+    /// epoch moves on, as in the kernel's track_insert().
+    pub fn track(&self, tgid: u32, gen: u32, target: TargetId) -> Result<(), MapError> {
+        let t = types::tracked {
+            target: target.to_map(),
+            r#gen,
+        };
+        let map = &self.skel.maps.tracked;
+        let (k, v) = (tgid.to_ne_bytes(), pod_bytes(&t));
+        let slot = self.shared.slot(tgid);
+        slot.fetch_add(SLOT_ONE, Ordering::SeqCst);
+        let res = if map.update(&k, v, MapFlags::NO_EXIST).is_ok() {
+            Ok(())
+        } else if map.update(&k, v, MapFlags::EXIST).is_ok() {
+            slot.fetch_sub(SLOT_ONE, Ordering::SeqCst);
+            Ok(())
+        } else {
+            // Deleted in between, or the map is full.
+            map.update(&k, v, MapFlags::NO_EXIST).inspect_err(|_| {
+                slot.fetch_sub(SLOT_ONE, Ordering::SeqCst);
+            })
+        };
+        slot.fetch_add(SLOT_EPOCH_STEP, Ordering::SeqCst);
+        res.map_err(|error| MapError::Track { tgid, error })?;
+        let key = types::traffic_key {
+            tgid,
+            r#gen,
+            target: target.to_key(),
+            ..Default::default()
+        };
+        let zeros = vec![
+            vec![0u8; size_of::<types::traffic_val>()];
+            libbpf_rs::num_possible_cpus().unwrap_or(1)
+        ];
+        let _ = self
+            .skel
+            .maps
+            .traffic
+            .update_percpu(pod_bytes(&key), &zeros, MapFlags::NO_EXIST);
+        Ok(())
+    }
+
+    /// The target and generation the kernel holds for a tracked process, if any.
+    pub fn tracked(&self, tgid: u32) -> Option<(TargetId, u32)> {
+        let v = self
+            .skel
+            .maps
+            .tracked
+            .lookup(&tgid.to_ne_bytes(), MapFlags::ANY)
+            .ok()??;
+        let t: types::tracked = read_pod(&v)?;
+        Some((TargetId::from_map(t.target)?, t.r#gen))
+    }
+
+    pub fn untrack(&self, tgid: u32) {
+        if self.skel.maps.tracked.delete(&tgid.to_ne_bytes()).is_ok() {
+            self.shared
+                .slot(tgid)
+                .fetch_add(SLOT_EPOCH_STEP - SLOT_ONE, Ordering::SeqCst);
+        }
+    }
+
+    /// Moves every socket's pending bytes into the traffic counters and waits
+    /// for destroy-time drains under way to finish, so that a read of the
+    /// counters right after holds every byte counted before this call.
+    pub fn drain_sockets(&self) -> Result<(), MapError> {
+        let Some(link) = &self.drain_iter else {
+            return Ok(());
+        };
+        let iter = libbpf_rs::Iter::new(link).map_err(MapError::DrainOpen)?;
+        read_iter_to_end(iter).map_err(MapError::DrainRead)?;
+        // A drain at destroy runs with bottom halves off and takes well under
+        // a microsecond; equal counts (done read first) mean none was under
+        // way when `done` was read.
+        let deadline = std::time::Instant::now() + Duration::from_millis(200);
+        loop {
+            let (done, begun) = self.shared.drains();
+            if done == begun || std::time::Instant::now() > deadline {
+                return Ok(());
+            }
+            std::thread::yield_now();
+        }
+    }
+
+    /// Every counter, summed over CPUs. Counters only grow while their key
+    /// exists; the caller diffs successive reads.
+    pub fn read_traffic(&self) -> Vec<(TrafficKey, TrafficVal)> {
+        let map = &self.skel.maps.traffic;
+        let mut out = Vec::new();
+        for k in map.keys() {
+            let Some(key) = TrafficKey::from_raw(&k) else {
+                continue;
+            };
+            let Ok(Some(per_cpu)) = map.lookup_percpu(&k, MapFlags::ANY) else {
+                continue;
+            };
+            let mut total = TrafficVal::default();
+            for v in per_cpu {
+                if let Some(v) = read_pod::<types::traffic_val>(&v) {
+                    total.sent += v.sent;
+                    total.received += v.received;
+                }
+            }
+            out.push((key, total));
+        }
+        out
+    }
+
+    /// The keys of every counter, without their values.
+    pub fn traffic_keys(&self) -> Vec<TrafficKey> {
+        self.skel
+            .maps
+            .traffic
+            .keys()
+            .filter_map(|k| TrafficKey::from_raw(&k))
+            .collect()
+    }
+
+    /// Drops a counter whose process is gone (nothing can add to it).
+    pub fn delete_traffic(&self, key: &TrafficKey) {
+        let _ = self.skel.maps.traffic.delete(&key.raw);
+    }
+
+    pub fn stats(&self) -> Stats {
+        let map = &self.skel.maps.stats;
+        Stats::from_sums(
+            |stat| match map.lookup_percpu(&stat.0.to_ne_bytes(), MapFlags::ANY) {
+                Ok(Some(per_cpu)) => per_cpu.iter().filter_map(|v| read_pod::<u64>(v)).sum(),
+                _ => 0,
+            },
+        )
+    }
+
+    /// Waits up to `timeout` for lifecycle events and returns all pending.
+    pub fn poll_events(&self, timeout: Duration) -> Vec<LifecycleEvent> {
+        if self.queue.borrow().is_empty() {
+            let _ = self.ring.poll(timeout);
+        }
+        let _ = self.ring.consume();
+        self.queue.borrow_mut().drain(..).collect()
+    }
+
+    /// The ring buffer's fd, for callers that multiplex it with signals.
+    pub fn events_fd(&self) -> i32 {
+        self.ring.epoll_fd()
+    }
+}
+
+/// Runs a BPF iterator to its end. The drain iterator writes nothing, so
+/// the kernel ends a read after a million sockets with EAGAIN and the next
+/// read goes on from there (docs/kernels.md); endless EAGAIN would be a
+/// kernel fault, given up after MAX_AGAIN.
+fn read_iter_to_end(mut iter: impl std::io::Read) -> std::io::Result<()> {
+    let mut buf = [0u8; 256];
+    let mut again = 0;
+    loop {
+        match iter.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && again < MAX_AGAIN => {
+                again += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{read_iter_to_end, MAX_AGAIN, SLOT_EPOCH_STEP, SLOT_ONE, TRACK_SLOTS};
+    use std::io::{self, ErrorKind, Read};
+
+    /// Plays back a list of read results, as the kernel's iterator would.
+    struct Script(Vec<io::Result<usize>>);
+
+    impl Read for Script {
+        fn read(&mut self, _buf: &mut [u8]) -> io::Result<usize> {
+            if self.0.is_empty() {
+                panic!("read past the end of the iterator");
+            }
+            self.0.remove(0)
+        }
+    }
+
+    fn again() -> io::Result<usize> {
+        Err(io::Error::from(ErrorKind::WouldBlock))
+    }
+
+    #[test]
+    fn a_drain_past_a_million_sockets_reads_on_after_eagain() {
+        // Three stretches of a million sockets each end in EAGAIN; the
+        // fourth reaches the end.
+        let script = Script(vec![again(), again(), again(), Ok(0)]);
+        read_iter_to_end(script).expect("EAGAIN is not the end of a drain");
+    }
+
+    #[test]
+    fn a_drain_reads_through_output_and_interrupted_reads() {
+        let script = Script(vec![
+            Ok(3),
+            Err(io::Error::from(ErrorKind::Interrupted)),
+            Ok(0),
+        ]);
+        read_iter_to_end(script).expect("a signal is not the end of a drain");
+    }
+
+    #[test]
+    fn a_drain_reports_other_errors_and_endless_eagain() {
+        let script = Script(vec![Err(io::Error::from(ErrorKind::PermissionDenied))]);
+        let e = read_iter_to_end(script).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied);
+
+        let script = Script((0..=MAX_AGAIN).map(|_| again()).collect());
+        let e = read_iter_to_end(script).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::WouldBlock);
+    }
+
+    #[test]
+    fn the_track_slots_are_indexed_and_counted_as_the_kernel_does() {
+        // The kernel masks where userspace takes the remainder.
+        assert!(TRACK_SLOTS.is_power_of_two());
+        // The epoch's steps leave the count's 32 bits alone.
+        assert_eq!(SLOT_EPOCH_STEP & u64::from(u32::MAX), 0);
+        assert!(SLOT_ONE <= u64::from(u32::MAX));
+    }
+}

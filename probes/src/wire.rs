@@ -1,0 +1,263 @@
+//! The kernel's structs as the agent sees them: target ids, traffic keys
+//! and counters, lifecycle events and loss counters, decoded from the
+//! skeleton's types (netio.h), and the byte-level reads behind that.
+
+use std::fmt;
+use std::mem::size_of;
+use std::net::IpAddr;
+
+use crate::skel::types;
+
+/// A target's id, the same from the agent's registry through the kernel's
+/// maps and back. 16 bits: the width of the traffic key's field; the
+/// tracking maps hold it in 32, and only this crate converts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TargetId(u16);
+
+impl From<u16> for TargetId {
+    fn from(id: u16) -> Self {
+        TargetId(id)
+    }
+}
+
+impl TargetId {
+    /// Its position in the registry that handed it out.
+    pub fn index(self) -> usize {
+        usize::from(self.0)
+    }
+
+    /// As the traffic key holds it.
+    pub(crate) fn to_key(self) -> u16 {
+        self.0
+    }
+
+    /// As the tracking maps (`tracked`, `names`, `cgroups`) hold it.
+    pub(crate) fn to_map(self) -> u32 {
+        u32::from(self.0)
+    }
+
+    /// From a tracking map or an event. The kernel only copies ids this
+    /// crate wrote, so one out of range means a corrupt entry.
+    pub(crate) fn from_map(id: u32) -> Option<TargetId> {
+        u16::try_from(id).ok().map(TargetId)
+    }
+}
+
+/// A remote address, or the per-process bucket that takes the bytes of
+/// peers the full traffic map had no room for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PeerAddr {
+    Ip(IpAddr),
+    Other,
+}
+
+impl fmt::Display for PeerAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PeerAddr::Ip(ip) => ip.fmt(f),
+            PeerAddr::Other => f.write_str("other"),
+        }
+    }
+}
+
+const PEER_INET: u16 = types::netio_peer::PEER_INET.0 as u16;
+const PEER_INET6: u16 = types::netio_peer::PEER_INET6.0 as u16;
+
+/// A counter's key: one process (tgid and generation) and one peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TrafficKey {
+    pub tgid: u32,
+    pub gen: u32,
+    pub target: TargetId,
+    pub peer: PeerAddr,
+    /// The key as the map holds it, to delete it by.
+    pub(crate) raw: [u8; size_of::<types::traffic_key>()],
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TrafficVal {
+    pub sent: u64,
+    pub received: u64,
+}
+
+impl TrafficKey {
+    pub(crate) fn from_raw(bytes: &[u8]) -> Option<Self> {
+        let k: types::traffic_key = read_pod(bytes)?;
+        let peer = match k.family {
+            PEER_INET => PeerAddr::Ip(IpAddr::from([k.addr[0], k.addr[1], k.addr[2], k.addr[3]])),
+            PEER_INET6 => PeerAddr::Ip(IpAddr::from(k.addr)),
+            _ => PeerAddr::Other,
+        };
+        let mut raw = [0u8; size_of::<types::traffic_key>()];
+        let n = raw.len();
+        raw.copy_from_slice(&bytes[..n]);
+        Some(TrafficKey {
+            tgid: k.tgid,
+            gen: k.r#gen,
+            target: TargetId::from(k.target),
+            peer,
+            raw,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LifecycleKind {
+    Exec,
+    Fork,
+    Exit,
+}
+
+const EV_EXEC: u32 = types::netio_event_kind::EV_EXEC.0;
+const EV_FORK: u32 = types::netio_event_kind::EV_FORK.0;
+
+/// A process event from the kernel, for tracked processes only.
+#[derive(Debug, Clone)]
+pub struct LifecycleEvent {
+    pub kind: LifecycleKind,
+    pub tgid: u32,
+    pub ppid: u32,
+    /// 0 when the kernel could not track it (tracked map full).
+    pub gen: u32,
+    pub target: TargetId,
+    /// Exec: the kernel matched the name (on at most 15 bytes); false for a
+    /// cgroup match or inherited tracking.
+    pub matched: bool,
+    pub comm: String,
+    pub filename: String,
+}
+
+impl LifecycleEvent {
+    /// An event as the ring buffer delivers it; None if it is short or
+    /// names a target no one wrote.
+    pub(crate) fn from_raw(data: &[u8]) -> Option<Self> {
+        let e = read_pod::<types::lifecycle_event>(data)?;
+        let kind = match e.kind {
+            EV_EXEC => LifecycleKind::Exec,
+            EV_FORK => LifecycleKind::Fork,
+            _ => LifecycleKind::Exit,
+        };
+        let as_u8 = |s: &[std::ffi::c_char]| s.iter().map(|&c| c as u8).collect::<Vec<u8>>();
+        Some(LifecycleEvent {
+            kind,
+            tgid: e.tgid,
+            ppid: e.ppid,
+            gen: e.r#gen,
+            target: TargetId::from_map(e.target)?,
+            matched: e.matched == types::netio_match::MATCH_NAME.0,
+            comm: cstr(&as_u8(&e.comm)),
+            filename: cstr(&as_u8(&e.filename)),
+        })
+    }
+}
+
+/// Loss counters summed over CPUs (see `enum netio_stat` in netio.h).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub peer_overflow: u64,
+    pub lost_events: u64,
+    pub lost_bytes: u64,
+    pub track_full: u64,
+    pub events_dropped: u64,
+    pub stash_full: u64,
+}
+
+impl Stats {
+    /// From the sum of each counter of the stats map.
+    pub(crate) fn from_sums(sum: impl Fn(types::netio_stat) -> u64) -> Self {
+        use types::netio_stat as s;
+        Stats {
+            peer_overflow: sum(s::STAT_PEER_OVERFLOW),
+            lost_events: sum(s::STAT_LOST_EVENTS),
+            lost_bytes: sum(s::STAT_LOST_BYTES),
+            track_full: sum(s::STAT_TRACK_FULL),
+            events_dropped: sum(s::STAT_EVENTS_DROPPED),
+            stash_full: sum(s::STAT_STASH_FULL),
+        }
+    }
+}
+
+/// A struct of the skeleton from the bytes a map or the ring buffer gave.
+pub(crate) fn read_pod<T: Copy>(bytes: &[u8]) -> Option<T> {
+    if bytes.len() < size_of::<T>() {
+        return None;
+    }
+    // SAFETY: the length is checked, T is a plain #[repr(C)] struct of
+    // integers generated from netio.h, valid for any bit pattern.
+    Some(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) })
+}
+
+/// A struct of the skeleton as the bytes a map takes.
+pub(crate) fn pod_bytes<T: Copy>(v: &T) -> &[u8] {
+    // SAFETY: T is a #[repr(C)] struct of integers without padding holes
+    // that matter to the kernel (keys are zero-initialised before use).
+    unsafe { std::slice::from_raw_parts((v as *const T).cast::<u8>(), size_of::<T>()) }
+}
+
+/// A NUL-terminated kernel string, lossily as UTF-8.
+pub(crate) fn cstr(bytes: &[u8]) -> String {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..end]).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key_bytes(family: u16, addr: &[u8]) -> Vec<u8> {
+        let mut k = types::traffic_key {
+            tgid: 7,
+            r#gen: 9,
+            target: 3,
+            family,
+            ..Default::default()
+        };
+        k.addr[..addr.len()].copy_from_slice(addr);
+        pod_bytes(&k).to_vec()
+    }
+
+    #[test]
+    fn traffic_keys_decode_each_peer_family() {
+        let k = TrafficKey::from_raw(&key_bytes(PEER_INET, &[10, 0, 0, 1])).unwrap();
+        assert_eq!((k.tgid, k.gen, k.target), (7, 9, TargetId::from(3)));
+        assert_eq!(k.peer.to_string(), "10.0.0.1");
+        let mut v6 = [0u8; 16];
+        v6[15] = 1;
+        let k = TrafficKey::from_raw(&key_bytes(PEER_INET6, &v6)).unwrap();
+        assert_eq!(k.peer.to_string(), "::1");
+        let other = types::netio_peer::PEER_OTHER.0 as u16;
+        let k = TrafficKey::from_raw(&key_bytes(other, &[])).unwrap();
+        assert_eq!(k.peer, PeerAddr::Other);
+        assert!(TrafficKey::from_raw(&[0u8; 4]).is_none());
+    }
+
+    #[test]
+    fn lifecycle_events_decode_kind_match_and_names() {
+        let mut e = types::lifecycle_event {
+            kind: EV_FORK,
+            tgid: 5,
+            ppid: 4,
+            r#gen: 2,
+            target: 1,
+            matched: types::netio_match::MATCH_NAME.0,
+            ..Default::default()
+        };
+        for (dst, src) in e.comm.iter_mut().zip(b"postgres\0") {
+            *dst = *src as _;
+        }
+        let d = LifecycleEvent::from_raw(pod_bytes(&e)).unwrap();
+        assert_eq!(d.kind, LifecycleKind::Fork);
+        assert_eq!((d.tgid, d.ppid, d.gen), (5, 4, 2));
+        assert_eq!(d.target, TargetId::from(1));
+        assert!(d.matched);
+        assert_eq!(d.comm, "postgres");
+        assert_eq!(d.filename, "");
+        e.matched = types::netio_match::MATCH_CGROUP.0;
+        e.kind = types::netio_event_kind::EV_EXIT.0;
+        let d = LifecycleEvent::from_raw(pod_bytes(&e)).unwrap();
+        assert_eq!(d.kind, LifecycleKind::Exit);
+        assert!(!d.matched);
+        e.target = u32::from(u16::MAX) + 1;
+        assert!(LifecycleEvent::from_raw(pod_bytes(&e)).is_none());
+    }
+}
