@@ -1,28 +1,8 @@
 //! `netio`: exact per-process TCP byte accounting for database servers.
 //!
 //! Commands: `run` (the agent), `kernel` (which backends work here and why
-//! not), `check-config`. Usage errors exit 2, runtime failures 1.
-
-mod config;
-mod discovery;
-mod interval;
-mod losses;
-mod monitor;
-mod notify;
-mod record;
-mod signals;
-mod sink;
-mod threshold;
-mod tracking;
-mod warn;
-
-use std::path::PathBuf;
-use std::process::ExitCode;
-
-use netio_probes::{probe_backends, Backend, BackendChoice, LoadOptions, Loaded, Probes};
-
-use crate::config::{Config, Output};
-use crate::record::{Record, Started};
+//! not), `check-config`. Usage errors and invalid configs exit 2, runtime
+//! failures 1. docs/architecture.md says where each part lives.
 
 /// stdout for command output: a closed pipe (`netio kernel | head`) ends
 /// the output quietly instead of panicking.
@@ -33,263 +13,47 @@ macro_rules! say {
     }};
 }
 
+mod cli;
+mod config;
+mod discovery;
+mod error;
+mod inspect;
+mod interval;
+mod losses;
+mod monitor;
+mod notify;
+mod record;
+mod run;
+mod signals;
+mod sink;
+mod threshold;
+mod tracking;
+mod warn;
+
+use std::process::ExitCode;
+
+use crate::cli::{Command, USAGE};
+
 const VERSION: &str = env!("CARGO_PKG_VERSION");
-
-const USAGE: &str = "\
-usage:
-  netio run [--config FILE] [--backend auto|fentry|tracepoint|kprobe] [--output auto|journal|json|text]
-  netio kernel
-  netio check-config [FILE]
-  netio --version | --help
-
-run           count the TCP bytes of the configured targets and write records
-              (default config: /etc/netio/netio.conf)
-kernel        load and attach each backend on this kernel and say which work
-check-config  validate a config and print it as netio understands it
-";
-
-/// A usage error: printed with the usage, exit code 2.
-struct Usage(String);
-
-struct RunArgs {
-    config: PathBuf,
-    backend: Option<BackendChoice>,
-    output: Option<Output>,
-}
-
-fn parse_run(args: &[String]) -> Result<RunArgs, Usage> {
-    let mut out = RunArgs {
-        config: PathBuf::from(config::DEFAULT_PATH),
-        backend: None,
-        output: None,
-    };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let (key, inline) = match a.split_once('=') {
-            Some((k, v)) if k.starts_with("--") => (k, Some(v.to_string())),
-            _ => (a.as_str(), None),
-        };
-        let mut value = |name: &str| {
-            inline
-                .clone()
-                .or_else(|| it.next().cloned())
-                .ok_or_else(|| Usage(format!("{name} needs a value")))
-        };
-        match key {
-            "--config" | "-c" => out.config = PathBuf::from(value("--config")?),
-            "--backend" => out.backend = Some(value("--backend")?.parse().map_err(Usage)?),
-            "--output" => {
-                out.output = Some(match value("--output")?.as_str() {
-                    "auto" => Output::Auto,
-                    "journal" => Output::Journal,
-                    "json" => Output::Json,
-                    "text" => Output::Text,
-                    v => {
-                        return Err(Usage(format!(
-                            "unknown output {v:?}: expected auto, journal, json or text"
-                        )))
-                    }
-                })
-            }
-            other => return Err(Usage(format!("unknown argument {other:?} for `netio run`"))),
-        }
-    }
-    Ok(out)
-}
-
-/// A testing knob, not a setting (docs/kernels.md): a comma-separated list
-/// of backend names that refuse to load as if the kernel lacked them, and
-/// `socket-path`, which turns the socket path off.
-const DISABLE_ENV: &str = "NETIO_DISABLE_BACKENDS";
-
-/// The loader's options, from the testing knob.
-fn load_options() -> LoadOptions {
-    let Ok(list) = std::env::var(DISABLE_ENV) else {
-        return LoadOptions::default();
-    };
-    let names: Vec<&str> = list.split(',').map(str::trim).collect();
-    LoadOptions {
-        disabled: Backend::PREFERENCE
-            .into_iter()
-            .filter(|b| names.contains(&b.name()))
-            .collect(),
-        socket_path: !names.contains(&"socket-path"),
-        disabled_by: format!("{DISABLE_ENV}={list}"),
-    }
-}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let load = load_options();
-    let result = match args.first().map(String::as_str) {
-        Some("run") => parse_run(&args[1..]).map(|a| run(a, &load)),
-        Some("kernel") if args.len() == 1 => Ok(kernel(&load)),
-        Some("check-config") if args.len() <= 2 => Ok(check_config(&PathBuf::from(
-            args.get(1)
-                .map(String::as_str)
-                .unwrap_or(config::DEFAULT_PATH),
-        ))),
-        Some("--version" | "-V") => {
+    let load = cli::load_options();
+    let result = cli::parse(&args).and_then(|command| match command {
+        Command::Run(args) => run::run(args, &load),
+        Command::Kernel => inspect::kernel(&load),
+        Command::CheckConfig(path) => inspect::check_config(&path),
+        Command::Version => {
             say!("netio {VERSION}");
-            Ok(ExitCode::SUCCESS)
+            Ok(())
         }
-        Some("--help" | "-h" | "help") => {
+        Command::Help => {
             say!("{}", USAGE.trim_end());
-            Ok(ExitCode::SUCCESS)
+            Ok(())
         }
-        Some(_) => Err(Usage(format!(
-            "unknown command or arguments: {}",
-            args.join(" ")
-        ))),
-        None => Err(Usage("no command given".into())),
-    };
-    match result {
-        Ok(code) => code,
-        Err(Usage(msg)) => {
-            eprintln!("netio: {msg}\n\n{USAGE}");
-            ExitCode::from(2)
-        }
-    }
-}
-
-fn kernel_release() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
-}
-
-fn run(args: RunArgs, load: &LoadOptions) -> ExitCode {
-    let mut config = match Config::load(&args.config) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("netio: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    if let Some(b) = args.backend {
-        config.backend = b;
-    }
-    if let Some(o) = args.output {
-        config.output = o;
-    }
-    // Before libbpf or anything else could start a thread.
-    let signals = match signals::Signals::install() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("netio: cannot set up signal handling: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let (loaded, attempts) = Probes::load(config.backend, config.capacity(), load);
-    let Some(Loaded { probes, report }) = loaded else {
-        eprintln!(
-            "netio: no backend could be loaded (asked for {}):",
-            config.backend
-        );
-        for a in &attempts {
-            if let Err(why) = &a.result {
-                eprintln!("  {}: {why}", a.backend);
-            }
-        }
-        return ExitCode::FAILURE;
-    };
-    for a in &attempts {
-        if let Err(why) = &a.result {
-            eprintln!("netio: backend {} passed over: {why}", a.backend);
-        }
-    }
-    let sink = match sink::from_config(&config) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("netio: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let targets: Vec<String> = config.targets.iter().map(|t| t.name.clone()).collect();
-    let mut monitor = monitor::Monitor::new(config, args.config.clone(), probes, sink);
-    let tracked = match monitor.start() {
-        Ok(n) => n,
-        Err(e) => {
-            eprintln!("netio: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let started = Record::started(&Started {
-        version: VERSION,
-        kernel: &kernel_release(),
-        report: &report,
-        passed_over: &attempts,
-        targets: &targets,
-        processes: tracked,
     });
-    let mut notifier = notify::Notifier::from_env();
-    let result = monitor
-        .sink()
-        .write(&started)
-        .and_then(|_| monitor.sink().flush())
-        .and_then(|_| {
-            // Started, but not seeing every path: say so where operators look.
-            for spot in report.blind_spots() {
-                let r = Record::degraded("backend_incomplete", 1, None, &spot.to_string());
-                monitor.sink().write(&r)?;
-            }
-            monitor.sink().flush()
-        })
-        .and_then(|_| {
-            notifier.ready(&monitor.status());
-            monitor.run(&signals, &mut notifier)
-        })
-        .and_then(|_| monitor.sink().write(&Record::stopping(VERSION)))
-        .and_then(|_| monitor.sink().flush());
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("netio: cannot write records: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn kernel(load: &LoadOptions) -> ExitCode {
-    say!("kernel {}", kernel_release());
-    let attempts = probe_backends(load);
-    for a in &attempts {
-        match &a.result {
-            Ok(report) => say!(
-                "{:<10} usable: {}",
-                a.backend.name(),
-                record::backend_detail(report)
-            ),
-            Err(why) => say!("{:<10} unusable: {why}", a.backend.name()),
-        }
-    }
-    // `auto` tries these backends in this order and keeps the first that
-    // works: the first usable one here.
-    match attempts.iter().find(|a| a.result.is_ok()) {
-        Some(a) => {
-            say!("auto picks {}", a.backend);
-            ExitCode::SUCCESS
-        }
-        None => {
-            say!("auto finds no usable backend");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn check_config(path: &std::path::Path) -> ExitCode {
-    match Config::load(path) {
-        Ok(c) => {
-            say!(
-                "# {}: valid; every key with the value netio uses",
-                path.display()
-            );
-            say!("{}", c.effective());
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("netio: {e}");
-            ExitCode::from(2)
-        }
+        Err(e) => e.report(),
     }
 }

@@ -9,7 +9,7 @@ use std::io;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use netio_probes::{PeerAddr, Probes, Stats};
+use netio_probes::{MapError, PeerAddr, Probes, Stats};
 
 use crate::config::{Config, Threshold};
 use crate::interval::{self, Counter, Counters, Totals};
@@ -63,7 +63,7 @@ impl Monitor {
     /// runs. The kernel matches first so a process exec'd during the scan
     /// is not missed; the scan runs twice to catch children forked by a
     /// target before the first pass tracked it.
-    pub fn start(&mut self) -> Result<usize, String> {
+    pub fn start(&mut self) -> Result<usize, MapError> {
         self.tracker
             .load_matchers(&self.probes, &self.config, &mut self.warnings)?;
         for _ in 0..2 {
@@ -72,7 +72,7 @@ impl Monitor {
         Ok(self.tracker.len())
     }
 
-    fn rescan(&mut self, announce: bool) -> Result<(), String> {
+    fn rescan(&mut self, announce: bool) -> Result<(), MapError> {
         let appeared =
             self.tracker
                 .rescan(&self.probes, &self.config, &mut self.warnings, announce)?;

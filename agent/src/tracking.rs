@@ -9,7 +9,9 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use netio_probes::{LifecycleEvent, LifecycleKind, Probes, TargetId, TrafficVal, USER_GEN_BIT};
+use netio_probes::{
+    LifecycleEvent, LifecycleKind, MapError, Probes, TargetId, TrafficVal, USER_GEN_BIT,
+};
 
 use crate::config::Config;
 use crate::discovery;
@@ -92,7 +94,7 @@ impl Tracker {
         probes: &Probes,
         config: &Config,
         warnings: &mut Warnings,
-    ) -> Result<(), String> {
+    ) -> Result<(), MapError> {
         self.ids = config
             .targets
             .iter()
@@ -102,7 +104,7 @@ impl Tracker {
         for (t, id) in config.targets.iter().zip(&self.ids) {
             names.extend(t.process.iter().map(|p| (p.clone(), *id)));
         }
-        probes.set_names(&names).map_err(|e| e.to_string())?;
+        probes.set_names(&names)?;
         self.refresh_cgroups(probes, config, warnings)
     }
 
@@ -113,7 +115,7 @@ impl Tracker {
         probes: &Probes,
         config: &Config,
         warnings: &mut Warnings,
-    ) -> Result<(), String> {
+    ) -> Result<(), MapError> {
         let mut resolved = Vec::new();
         let mut ids = Vec::new();
         for (i, (t, &id)) in config.targets.iter().zip(&self.ids).enumerate() {
@@ -144,7 +146,7 @@ impl Tracker {
         // A unit restarted gets a new cgroup at the same path: compare ids.
         ids.sort_unstable();
         if ids != self.cgroup_ids {
-            probes.set_cgroups(&ids).map_err(|e| e.to_string())?;
+            probes.set_cgroups(&ids)?;
             self.cgroup_ids = ids;
         }
         self.cgroups = resolved;
@@ -161,7 +163,7 @@ impl Tracker {
         config: &Config,
         warnings: &mut Warnings,
         announce: bool,
-    ) -> Result<Vec<Appeared>, String> {
+    ) -> Result<Vec<Appeared>, MapError> {
         self.refresh_cgroups(probes, config, warnings)?;
         let mut out = Vec::new();
         let procs = discovery::scan();

@@ -83,10 +83,24 @@ impl Sink for Fanout {
     }
 }
 
+/// Why the configured outputs cannot be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("cannot set up journal output: {0}")]
+    Journal(io::Error),
+    #[error("syslog {name}: {error}")]
+    Tls {
+        name: String,
+        error: syslog::TlsSetupError,
+    },
+    #[error("syslog {name}: cannot start its sender thread: {error}")]
+    SenderThread { name: String, error: io::Error },
+}
+
 /// The configured outputs: the journal when asked, or with `auto` when its
 /// socket exists; else text (or JSON) on stdout. Each `[[syslog]]`
 /// destination besides.
-pub fn from_config(config: &Config) -> Result<Box<dyn Sink>, String> {
+pub fn from_config(config: &Config) -> Result<Box<dyn Sink>, SinkError> {
     let main = output_sink(config.output, config.json_schema)?;
     if config.syslog.is_empty() {
         return Ok(main);
@@ -99,16 +113,14 @@ pub fn from_config(config: &Config) -> Result<Box<dyn Sink>, String> {
 }
 
 /// The main output, on its own.
-fn output_sink(output: Output, json: JsonSchema) -> Result<Box<dyn Sink>, String> {
+fn output_sink(output: Output, json: JsonSchema) -> Result<Box<dyn Sink>, SinkError> {
     let journal_here = Path::new(JOURNAL_SOCKET).exists();
     Ok(match output {
         Output::Json if json == JsonSchema::Ecs => Box::new(JsonSink::ecs(io::stdout())),
         Output::Json => Box::new(JsonSink::new(io::stdout())),
         Output::Text => Box::new(TextSink::new(io::stdout())),
         Output::Auto if !journal_here => Box::new(TextSink::new(io::stdout())),
-        Output::Auto | Output::Journal => {
-            Box::new(JournalSink::new().map_err(|e| format!("cannot set up journal output: {e}"))?)
-        }
+        Output::Auto | Output::Journal => Box::new(JournalSink::new().map_err(SinkError::Journal)?),
     })
 }
 

@@ -9,6 +9,8 @@ mod format;
 mod sender;
 mod tls;
 
+pub use self::tls::TlsSetupError;
+
 use std::collections::VecDeque;
 use std::io;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -18,6 +20,7 @@ use std::time::{Duration, Instant, SystemTime};
 use self::format::Format;
 use self::sender::{send_loop, Destination};
 use self::tls::tls_config;
+use super::SinkError;
 use crate::config::{Syslog, Transport};
 use crate::record::Record;
 use crate::sink::Sink;
@@ -93,14 +96,19 @@ impl SyslogSink {
     /// Sets up a destination; fails only on what cannot work at all (a
     /// TLS file that cannot be read). An unreachable collector is not an
     /// error: records wait for it.
-    pub fn new(config: &Syslog) -> Result<Self, String> {
+    pub fn new(config: &Syslog) -> Result<Self, SinkError> {
         let name = config.describe();
         let tls = match config.transport {
-            Transport::Tls => Some(
-                tls_config(config)
-                    .map(Arc::new)
-                    .map_err(|e| format!("syslog {name}: {e}"))?,
-            ),
+            Transport::Tls => {
+                Some(
+                    tls_config(config)
+                        .map(Arc::new)
+                        .map_err(|error| SinkError::Tls {
+                            name: name.clone(),
+                            error,
+                        })?,
+                )
+            }
             _ => None,
         };
         let format = Format::new(config);
@@ -124,7 +132,10 @@ impl SyslogSink {
         thread::Builder::new()
             .name("netio-syslog".into())
             .spawn(move || send_loop(&sender, &destination))
-            .map_err(|e| format!("syslog {name}: cannot start its sender thread: {e}"))?;
+            .map_err(|error| SinkError::SenderThread {
+                name: name.clone(),
+                error,
+            })?;
         Ok(SyslogSink {
             shared,
             format,

@@ -44,7 +44,31 @@ pub(super) fn tls_error(host: &str, c: &Syslog, e: io::Error) -> io::Error {
     io::Error::new(io::ErrorKind::PermissionDenied, text)
 }
 
-pub(super) fn tls_config(c: &Syslog) -> Result<rustls::ClientConfig, String> {
+/// Why a TLS destination cannot be set up from its files.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsSetupError {
+    #[error("{key} {}: cannot read certificates: {error}", path.display())]
+    ReadCerts {
+        key: &'static str,
+        path: PathBuf,
+        error: rustls::pki_types::pem::Error,
+    },
+    #[error("{key} {}: holds no PEM certificate", path.display())]
+    NoCerts { key: &'static str, path: PathBuf },
+    #[error("ca_file {}: no usable CA certificate in it", .0.display())]
+    NoUsableCa(PathBuf),
+    #[error("{0}")]
+    Protocol(rustls::Error),
+    #[error("client_key {}: no private key read: {error}", path.display())]
+    Key {
+        path: PathBuf,
+        error: rustls::pki_types::pem::Error,
+    },
+    #[error("client_cert and client_key do not go together: {0}")]
+    KeyMismatch(rustls::Error),
+}
+
+pub(super) fn tls_config(c: &Syslog) -> Result<rustls::ClientConfig, TlsSetupError> {
     let ca_file: PathBuf = c
         .ca_file
         .clone()
@@ -53,38 +77,44 @@ pub(super) fn tls_config(c: &Syslog) -> Result<rustls::ClientConfig, String> {
     let certs = read_certs(&ca_file, "ca_file")?;
     let (added, _) = roots.add_parsable_certificates(certs);
     if added == 0 {
-        return Err(format!(
-            "ca_file {}: no usable CA certificate in it",
-            ca_file.display()
-        ));
+        return Err(TlsSetupError::NoUsableCa(ca_file));
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
+        .map_err(TlsSetupError::Protocol)?
         .with_root_certificates(roots);
     match (&c.client_cert, &c.client_key) {
         (Some(cert), Some(key)) => {
             let chain = read_certs(cert, "client_cert")?;
-            let key = PrivateKeyDer::from_pem_file(key)
-                .map_err(|e| format!("client_key {}: no private key read: {e}", key.display()))?;
+            let key = PrivateKeyDer::from_pem_file(key).map_err(|error| TlsSetupError::Key {
+                path: key.clone(),
+                error,
+            })?;
             builder
                 .with_client_auth_cert(chain, key)
-                .map_err(|e| format!("client_cert and client_key do not go together: {e}"))
+                .map_err(TlsSetupError::KeyMismatch)
         }
         _ => Ok(builder.with_no_client_auth()),
     }
 }
 
-fn read_certs(path: &Path, key: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+fn read_certs(
+    path: &Path,
+    key: &'static str,
+) -> Result<Vec<CertificateDer<'static>>, TlsSetupError> {
     let certs: Vec<_> = CertificateDer::pem_file_iter(path)
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| format!("{key} {}: cannot read certificates: {e}", path.display()))?;
+        .map_err(|error| TlsSetupError::ReadCerts {
+            key,
+            path: path.to_path_buf(),
+            error,
+        })?;
     if certs.is_empty() {
-        return Err(format!(
-            "{key} {}: holds no PEM certificate",
-            path.display()
-        ));
+        return Err(TlsSetupError::NoCerts {
+            key,
+            path: path.to_path_buf(),
+        });
     }
     Ok(certs)
 }

@@ -1,0 +1,123 @@
+//! The command line: what each command takes, the usage text, and the
+//! testing knob the loader's options come from.
+
+use std::path::PathBuf;
+
+use netio_probes::{Backend, BackendChoice, LoadOptions};
+
+use crate::config::{self, Output};
+use crate::error::ExitError;
+
+pub const USAGE: &str = "\
+usage:
+  netio run [--config FILE] [--backend auto|fentry|tracepoint|kprobe] [--output auto|journal|json|text]
+  netio kernel
+  netio check-config [FILE]
+  netio --version | --help
+
+run           count the TCP bytes of the configured targets and write records
+              (default config: /etc/netio/netio.conf)
+kernel        load and attach each backend on this kernel and say which work
+check-config  validate a config and print it as netio understands it
+";
+
+pub enum Command {
+    Run(RunArgs),
+    Kernel,
+    CheckConfig(PathBuf),
+    Version,
+    Help,
+}
+
+pub struct RunArgs {
+    pub config: PathBuf,
+    pub backend: Option<BackendChoice>,
+    pub output: Option<Output>,
+}
+
+/// The command the arguments (without the program's name) ask for.
+pub fn parse(args: &[String]) -> Result<Command, ExitError> {
+    match args.first().map(String::as_str) {
+        Some("run") => parse_run(&args[1..]).map(Command::Run),
+        Some("kernel") if args.len() == 1 => Ok(Command::Kernel),
+        Some("check-config") if args.len() <= 2 => Ok(Command::CheckConfig(PathBuf::from(
+            args.get(1)
+                .map(String::as_str)
+                .unwrap_or(config::DEFAULT_PATH),
+        ))),
+        Some("--version" | "-V") => Ok(Command::Version),
+        Some("--help" | "-h" | "help") => Ok(Command::Help),
+        Some(_) => Err(ExitError::Usage(format!(
+            "unknown command or arguments: {}",
+            args.join(" ")
+        ))),
+        None => Err(ExitError::Usage("no command given".into())),
+    }
+}
+
+fn parse_run(args: &[String]) -> Result<RunArgs, ExitError> {
+    let mut out = RunArgs {
+        config: PathBuf::from(config::DEFAULT_PATH),
+        backend: None,
+        output: None,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let (key, inline) = match a.split_once('=') {
+            Some((k, v)) if k.starts_with("--") => (k, Some(v.to_string())),
+            _ => (a.as_str(), None),
+        };
+        let mut value = |name: &str| {
+            inline
+                .clone()
+                .or_else(|| it.next().cloned())
+                .ok_or_else(|| ExitError::Usage(format!("{name} needs a value")))
+        };
+        match key {
+            "--config" | "-c" => out.config = PathBuf::from(value("--config")?),
+            "--backend" => {
+                out.backend = Some(value("--backend")?.parse().map_err(ExitError::Usage)?)
+            }
+            "--output" => {
+                out.output = Some(match value("--output")?.as_str() {
+                    "auto" => Output::Auto,
+                    "journal" => Output::Journal,
+                    "json" => Output::Json,
+                    "text" => Output::Text,
+                    v => {
+                        return Err(ExitError::Usage(format!(
+                            "unknown output {v:?}: expected auto, journal, json or text"
+                        )))
+                    }
+                })
+            }
+            other => {
+                return Err(ExitError::Usage(format!(
+                    "unknown argument {other:?} for `netio run`"
+                )))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A testing knob, not a setting (docs/kernels.md): a comma-separated list
+/// of backend names that refuse to load as if the kernel lacked them, and
+/// `socket-path`, which turns the socket path off.
+const DISABLE_ENV: &str = "NETIO_DISABLE_BACKENDS";
+
+/// The loader's options, from the testing knob.
+pub fn load_options() -> LoadOptions {
+    let Ok(list) = std::env::var(DISABLE_ENV) else {
+        return LoadOptions::default();
+    };
+    let names: Vec<&str> = list.split(',').map(str::trim).collect();
+    LoadOptions {
+        disabled: Backend::PREFERENCE
+            .into_iter()
+            .filter(|b| names.contains(&b.name()))
+            .collect(),
+        socket_path: !names.contains(&"socket-path"),
+        disabled_by: format!("{DISABLE_ENV}={list}"),
+    }
+}
