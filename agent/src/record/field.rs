@@ -1,0 +1,47 @@
+//! Field names, journal style: uppercase, `NETIO_` prefix; and the rule
+//! journald holds every field name to.
+
+/// Whether journald keeps a field of this name: every field name must pass,
+/// since journald drops the others without a word (docs/records.md).
+pub fn valid_field_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with(|c: char| c.is_ascii_digit() || c == '_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+}
+
+pub const MESSAGE: &str = "MESSAGE";
+pub const MESSAGE_ID: &str = "MESSAGE_ID";
+pub const PRIORITY: &str = "PRIORITY";
+pub const SYSLOG_IDENTIFIER: &str = "SYSLOG_IDENTIFIER";
+pub const EVENT: &str = "NETIO_EVENT";
+pub const SCHEMA: &str = "NETIO_SCHEMA";
+pub const SCOPE: &str = "NETIO_SCOPE";
+pub const TARGET: &str = "NETIO_TARGET";
+pub const PID: &str = "NETIO_PID";
+pub const COMM: &str = "NETIO_COMM";
+pub const PEER_ADDRESS: &str = "NETIO_PEER_ADDRESS";
+pub const SENT_BYTES: &str = "NETIO_SENT_BYTES";
+pub const RECEIVED_BYTES: &str = "NETIO_RECEIVED_BYTES";
+pub const INTERVAL_MS: &str = "NETIO_INTERVAL_MS";
+pub const BACKEND: &str = "NETIO_BACKEND";
+pub const BACKEND_DETAIL: &str = "NETIO_BACKEND_DETAIL";
+pub const BACKENDS_PASSED_OVER: &str = "NETIO_BACKENDS_PASSED_OVER";
+pub const VERSION: &str = "NETIO_VERSION";
+pub const KERNEL: &str = "NETIO_KERNEL";
+pub const TARGETS: &str = "NETIO_TARGETS";
+pub const PROCESSES: &str = "NETIO_PROCESSES";
+pub const REASON: &str = "NETIO_REASON";
+pub const COUNT: &str = "NETIO_COUNT";
+pub const LOST_BYTES: &str = "NETIO_LOST_BYTES";
+pub const SENT_BYTES_PER_SEC: &str = "NETIO_SENT_BYTES_PER_SEC";
+pub const RECEIVED_BYTES_PER_SEC: &str = "NETIO_RECEIVED_BYTES_PER_SEC";
+pub const PPID: &str = "NETIO_PPID";
+pub const DIRECTION: &str = "NETIO_DIRECTION";
+pub const RATE: &str = "NETIO_RATE_BYTES_PER_SEC";
+pub const THRESHOLD: &str = "NETIO_THRESHOLD_BYTES_PER_SEC";
+pub const SUSTAIN_MS: &str = "NETIO_SUSTAIN_MS";
+pub const DURATION_MS: &str = "NETIO_DURATION_MS";
+pub const CONFIG: &str = "NETIO_CONFIG";

@@ -1,0 +1,268 @@
+//! Tests of the record model: names, kinds, ids, and the docs that must
+//! agree with them; `samples()` gives one record of every kind for the
+//! sinks' tests.
+
+use std::collections::BTreeSet;
+
+use netio_probes::{Backend, Prog};
+
+use super::*;
+
+#[test]
+fn traffic_message_carries_the_numbers_as_key_value() {
+    let t = TrafficFields {
+        target: "db",
+        sent: 10,
+        received: 20,
+        interval_ms: 500,
+        backend: "tracepoint",
+    };
+    let r = Record::peer_traffic(&t, 7, "postgres", "::1");
+    let Value::Str(m) = r.get(field::MESSAGE).unwrap() else {
+        panic!()
+    };
+    assert!(
+        m.contains("sent=10") && m.contains("received=20") && m.contains("peer=::1"),
+        "{m}"
+    );
+    assert_eq!(r.get(field::SENT_BYTES), Some(&Value::Num(10)));
+    assert_eq!(r.get(field::RECEIVED_BYTES_PER_SEC), Some(&Value::Num(40)));
+    assert_eq!(r.get(field::PEER_ADDRESS), Some(&Value::Str("::1".into())));
+}
+
+fn report(backend: Backend, programs: &[Prog]) -> BackendReport {
+    BackendReport {
+        backend,
+        programs: programs.to_vec(),
+        drain_iterator: None,
+        optional: Vec::new(),
+        notes: Vec::new(),
+        failed: Vec::new(),
+        hash_path: None,
+    }
+}
+
+#[test]
+fn backend_detail_lists_what_is_attached_then_what_is_not_seen() {
+    use netio_probes::{BlindSpot, Disabled, OptionalGroup};
+
+    let mut r = report(
+        Backend::Tracepoint,
+        &[Prog::TpSockSendLength, Prog::TpSockRecvLength],
+    );
+    r.optional.push(OptionalGroup {
+        what: "splice and sendfile reading from a socket",
+        progs: &[
+            Prog::TpEnterSplice,
+            Prog::TpExitSplice,
+            Prog::TpEnterSendfile,
+            Prog::TpExitSendfile,
+        ],
+    });
+    r.notes.push(BlindSpot::SendpageUnseen);
+    r.hash_path = Some(
+        Disabled {
+            by: "NETIO_DISABLE_BACKENDS=socket-path".into(),
+        }
+        .into(),
+    );
+    assert_eq!(
+        backend_detail(&r),
+        "tp_sock_send_length, tp_sock_recv_length, tp_enter_splice, tp_exit_splice, \
+         tp_enter_sendfile, tp_exit_sendfile; this kernel sends sendfile/splice through \
+         tcp_sendpage, which the tracepoints do not see: prefer fentry or kprobe; every \
+         counted event takes the hash path (no socket-local counters, which need Linux \
+         5.12+: disabled by NETIO_DISABLE_BACKENDS=socket-path (a testing knob))"
+    );
+
+    let mut r = report(
+        Backend::Fentry,
+        &[Prog::FexitTcpSendmsg, Prog::TpTcpDestroySock],
+    );
+    r.drain_iterator = Some(Prog::IterDrainSockets);
+    assert_eq!(
+        backend_detail(&r),
+        "fexit_tcp_sendmsg, tp_tcp_destroy_sock, iter_drain_sockets"
+    );
+}
+
+#[test]
+fn backend_detail_says_what_kretprobes_through_the_pmu_miss() {
+    use netio_probes::{BlindSpot, KretprobeError, KretprobeStep};
+
+    let pmu = "kretprobes attached through the kprobe PMU, where the kernel lets only a \
+               few threads (as few as one per CPU) be inside a probed function at once: \
+               returns beyond that are not counted";
+    let mut r = report(Backend::Kprobe, &[Prog::KpTcpSendmsg, Prog::KrpTcpSendmsg]);
+    r.failed.push(BlindSpot::NoTracefs);
+    assert_eq!(
+        backend_detail(&r),
+        format!(
+            "kp_tcp_sendmsg, krp_tcp_sendmsg; tracefs is not mounted (no kprobe_events): \
+             {pmu}. Mount tracefs on /sys/kernel/tracing and restart netio"
+        )
+    );
+    r.failed[0] = BlindSpot::KretprobeThroughPmu(KretprobeError {
+        prog: Prog::KrpTcpSendmsg,
+        func: "tcp_sendmsg",
+        step: KretprobeStep::Create {
+            path: "/sys/kernel/tracing/kprobe_events".into(),
+            error: std::io::Error::from_raw_os_error(libc::EROFS),
+        },
+    });
+    assert_eq!(
+        backend_detail(&r),
+        format!(
+            "kp_tcp_sendmsg, krp_tcp_sendmsg; cannot attach krp_tcp_sendmsg (kretprobe on \
+             tcp_sendmsg): cannot create it in /sys/kernel/tracing/kprobe_events: Read-only \
+             file system (os error 30); {pmu}"
+        )
+    );
+}
+
+#[test]
+fn every_kind_has_its_own_128_bit_message_id() {
+    let ids: BTreeSet<_> = Kind::ALL.iter().map(|k| k.message_id()).collect();
+    assert_eq!(ids.len(), Kind::ALL.len());
+    for id in ids {
+        assert!(
+            id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')),
+            "{id}"
+        );
+    }
+    let kinds: BTreeSet<_> = samples().iter().map(|r| r.kind().name()).collect();
+    assert_eq!(
+        kinds.len(),
+        Kind::ALL.len(),
+        "samples() must cover every kind"
+    );
+}
+
+#[test]
+fn every_field_name_is_journal_safe() {
+    for r in samples() {
+        for (name, _) in &r.fields {
+            assert!(valid_field_name(name), "{name}");
+        }
+    }
+}
+
+#[test]
+fn field_names_journald_keeps_are_valid_and_the_others_are_not() {
+    for good in ["MESSAGE", "NETIO_SENT_BYTES", "A", "X9_", &"N".repeat(64)] {
+        assert!(valid_field_name(good), "{good}");
+    }
+    let too_long = "N".repeat(65);
+    for bad in [
+        "",
+        "netio_pid",
+        "NETIO-PID",
+        "_PID",
+        "9LIVES",
+        "NETIO PID",
+        "NETIÖ",
+        "NETIO=PID",
+        &too_long,
+    ] {
+        assert!(!valid_field_name(bad), "{bad}");
+    }
+}
+
+/// docs/records.md is the public schema: it must name exactly the
+/// fields and kinds the code writes.
+#[test]
+fn records_md_documents_exactly_the_fields_and_kinds_written() {
+    let doc = include_str!("../../../docs/records.md");
+    let documented: BTreeSet<String> = doc
+        .split(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+        .filter(|w| {
+            (w.starts_with("NETIO_") && w.len() > "NETIO_".len())
+                || ["MESSAGE", "MESSAGE_ID", "PRIORITY", "SYSLOG_IDENTIFIER"].contains(w)
+        })
+        .map(str::to_string)
+        .collect();
+    let written: BTreeSet<String> = samples()
+        .iter()
+        .flat_map(|r| r.fields.iter().map(|(n, _)| n.to_string()))
+        .collect();
+    assert_eq!(
+        documented.difference(&written).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "documented but never written"
+    );
+    assert_eq!(
+        written.difference(&documented).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "written but not documented"
+    );
+    for k in Kind::ALL {
+        assert!(
+            doc.contains(&format!("## `{}`", k.name())),
+            "docs/records.md has no section for {}",
+            k.name()
+        );
+        assert!(
+            doc.contains(k.message_id()),
+            "docs/records.md lacks the MESSAGE_ID of {}",
+            k.name()
+        );
+    }
+}
+
+/// One record of every kind and scope, for tests that check names and docs.
+pub fn samples() -> Vec<Record> {
+    use netio_probes::{Backend, Disabled, Prog};
+
+    let t = TrafficFields {
+        target: "db",
+        sent: 10,
+        received: 20,
+        interval_ms: 1000,
+        backend: "tracepoint",
+    };
+    let th = ThresholdFields {
+        target: "db",
+        peer: Some("10.0.0.1"),
+        direction: "sent",
+        rate: 5,
+        threshold: 4,
+        sustain_ms: 3000,
+        duration_ms: 3000,
+    };
+    vec![
+        Record::started(&Started {
+            version: "v",
+            kernel: "k",
+            report: &BackendReport {
+                backend: Backend::Tracepoint,
+                programs: vec![Prog::TpSockSendLength],
+                drain_iterator: None,
+                optional: Vec::new(),
+                notes: Vec::new(),
+                failed: Vec::new(),
+                hash_path: None,
+            },
+            passed_over: &[Attempt {
+                backend: Backend::Fentry,
+                result: Err(Disabled {
+                    by: "X=fentry".into(),
+                }
+                .into()),
+            }],
+            targets: &["db".into()],
+            processes: 1,
+        }),
+        Record::target_traffic(&t, 2),
+        Record::process_traffic(&t, 7, "postgres"),
+        Record::peer_traffic(&t, 7, "postgres", "::1"),
+        Record::threshold(Kind::ThresholdExceeded, &th),
+        Record::threshold(Kind::ThresholdReminder, &th),
+        Record::threshold(Kind::ThresholdRecovered, &th),
+        Record::process_appeared("db", 7, 1, "postgres"),
+        Record::process_exited("db", 7, "postgres", 1, 2),
+        Record::config_reloaded("/etc/netio/netio.conf", ""),
+        Record::config_rejected("/etc/netio/netio.conf", "line 1: bad"),
+        Record::degraded("r", 1, Some(2), "x"),
+        Record::stopping("v"),
+    ]
+}
