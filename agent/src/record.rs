@@ -1,8 +1,12 @@
 //! The records netio writes: every kind and every field is named here, once.
 //! Sinks render a `Record`; they never invent fields. docs/records.md
-//! documents the same names, and a test checks the two agree.
+//! documents the same names, and a test checks the two agree. How MESSAGE
+//! is composed, and quoted, is in record/message.rs.
 
-use std::fmt::Write as _;
+mod message;
+
+pub use message::printable;
+use message::Message;
 
 use netio_probes::{Attempt, BackendReport};
 
@@ -198,8 +202,8 @@ impl Record {
         self
     }
 
-    fn message(mut self, m: String) -> Self {
-        self.fields[0].1 = Value::Str(m);
+    fn message(mut self, m: Message) -> Self {
+        self.fields[0].1 = Value::Str(m.done());
         self
     }
 
@@ -220,22 +224,21 @@ impl Record {
                     .map(|why| format!("{}: {why}", a.backend))
             })
             .collect();
-        let mut msg = format!(
-            "netio {} started: backend={backend} kernel={} targets={} processes={}",
-            s.version,
-            s.kernel,
-            s.targets.join(","),
-            s.processes
-        );
-        if !skipped.is_empty() {
-            msg.push_str(&format!(" (passed over {})", skipped.join("; ")));
-        }
+        let passed = skipped.join("; ");
+        let msg = Message::new("netio")
+            .token(s.version)
+            .words("started:")
+            .str("backend", backend)
+            .str("kernel", s.kernel)
+            .str("targets", &s.targets.join(","))
+            .num("processes", s.processes as u64)
+            .opt_str("passed_over", (!passed.is_empty()).then_some(&passed));
         Record::new(Kind::Started)
             .str(field::VERSION, s.version)
             .str(field::KERNEL, s.kernel)
             .str(field::BACKEND, backend)
             .str(field::BACKEND_DETAIL, backend_detail(s.report))
-            .str(field::BACKENDS_PASSED_OVER, skipped.join("; "))
+            .str(field::BACKENDS_PASSED_OVER, passed)
             .str(field::TARGETS, s.targets.join(","))
             .num(field::PROCESSES, s.processes as u64)
             .message(msg)
@@ -244,21 +247,20 @@ impl Record {
     pub fn stopping(version: &str) -> Self {
         Record::new(Kind::Stopping)
             .str(field::VERSION, version)
-            .message(format!("netio {version} stopping"))
+            .message(Message::new("netio").token(version).words("stopping"))
     }
 
     /// A target's total bytes in one interval; written every interval,
     /// zeros included, so a silent database is visible as such.
     pub fn target_traffic(t: &TrafficFields<'_>, processes: u64) -> Self {
-        let msg = format!(
-            "{} sent={} received={} sent_per_sec={} received_per_sec={} processes={processes} interval_ms={}",
-            t.target,
-            t.sent,
-            t.received,
-            t.per_sec(t.sent),
-            t.per_sec(t.received),
-            t.interval_ms
-        );
+        let msg = Message::default()
+            .str("target", t.target)
+            .num("sent", t.sent)
+            .num("received", t.received)
+            .num("sent_per_sec", t.per_sec(t.sent))
+            .num("received_per_sec", t.per_sec(t.received))
+            .num("processes", processes)
+            .num("interval_ms", t.interval_ms);
         t.add(Record::new(Kind::Traffic).str(field::SCOPE, "target"))
             .num(field::PROCESSES, processes)
             .message(msg)
@@ -266,10 +268,7 @@ impl Record {
 
     /// One process's bytes in one interval.
     pub fn process_traffic(t: &TrafficFields<'_>, pid: u32, comm: &str) -> Self {
-        let msg = format!(
-            "{} pid={pid} comm={comm} sent={} received={} interval_ms={}",
-            t.target, t.sent, t.received, t.interval_ms
-        );
+        let msg = t.message(pid, comm, None);
         t.add(Record::new(Kind::Traffic).str(field::SCOPE, "process"))
             .num(field::PID, pid as u64)
             .str(field::COMM, comm)
@@ -279,10 +278,7 @@ impl Record {
     /// One process's bytes with one peer (or `other`: the peers past the
     /// busiest N) in one interval.
     pub fn peer_traffic(t: &TrafficFields<'_>, pid: u32, comm: &str, peer: &str) -> Self {
-        let msg = format!(
-            "{} pid={pid} comm={comm} peer={peer} sent={} received={} interval_ms={}",
-            t.target, t.sent, t.received, t.interval_ms
-        );
+        let msg = t.message(pid, comm, Some(peer));
         t.add(Record::new(Kind::Traffic).str(field::SCOPE, "peer"))
             .num(field::PID, pid as u64)
             .str(field::COMM, comm)
@@ -294,15 +290,19 @@ impl Record {
     /// left behind (`Recovered`).
     pub fn threshold(kind: Kind, t: &ThresholdFields<'_>) -> Self {
         let what = match kind {
-            Kind::ThresholdExceeded => "exceeded",
-            Kind::ThresholdReminder => "still exceeded",
-            _ => "recovered",
+            Kind::ThresholdExceeded => "rate threshold exceeded:",
+            Kind::ThresholdReminder => "rate threshold still exceeded:",
+            _ => "rate threshold recovered:",
         };
-        let peer = t.peer.map(|p| format!(" peer={p}")).unwrap_or_default();
-        let msg = format!(
-            "{} {} rate threshold {what}:{peer} direction={} rate={} threshold={} duration_ms={}",
-            t.target, t.direction, t.direction, t.rate, t.threshold, t.duration_ms
-        );
+        let msg = Message::default()
+            .str("target", t.target)
+            .words(t.direction)
+            .words(what)
+            .opt_str("peer", t.peer)
+            .str("direction", t.direction)
+            .num("rate", t.rate)
+            .num("threshold", t.threshold)
+            .num("duration_ms", t.duration_ms);
         let mut r = Record::new(kind)
             .str(field::TARGET, t.target)
             .str(field::DIRECTION, t.direction);
@@ -322,9 +322,14 @@ impl Record {
             .num(field::PID, pid as u64)
             .num(field::PPID, ppid as u64)
             .str(field::COMM, comm)
-            .message(format!(
-                "{target} process appeared: pid={pid} ppid={ppid} comm={comm}"
-            ))
+            .message(
+                Message::default()
+                    .str("target", target)
+                    .words("process appeared:")
+                    .num("pid", pid as u64)
+                    .num("ppid", ppid as u64)
+                    .str("comm", comm),
+            )
     }
 
     /// A tracked process is gone; its totals over the time it was tracked.
@@ -335,16 +340,21 @@ impl Record {
             .str(field::COMM, comm)
             .num(field::SENT_BYTES, sent)
             .num(field::RECEIVED_BYTES, received)
-            .message(format!(
-                "{target} process exited: pid={pid} comm={comm} sent={sent} received={received}"
-            ))
+            .message(
+                Message::default()
+                    .str("target", target)
+                    .words("process exited:")
+                    .num("pid", pid as u64)
+                    .str("comm", comm)
+                    .num("sent", sent)
+                    .num("received", received),
+            )
     }
 
     pub fn config_reloaded(path: &str, detail: &str) -> Self {
-        let mut msg = format!("configuration reloaded from {path}");
-        if !detail.is_empty() {
-            msg.push_str(&format!(" ({detail})"));
-        }
+        let msg = Message::new("configuration reloaded:")
+            .str("config", path)
+            .opt_str("detail", (!detail.is_empty()).then_some(detail));
         Record::new(Kind::ConfigReloaded)
             .str(field::CONFIG, path)
             .message(msg)
@@ -354,24 +364,27 @@ impl Record {
         Record::new(Kind::ConfigRejected)
             .str(field::CONFIG, path)
             .str(field::REASON, error)
-            .message(format!(
-                "configuration reload refused, the previous configuration stays in force: {error}"
-            ))
+            .message(
+                Message::new(
+                    "configuration reload refused, the previous configuration stays in force:",
+                )
+                .str("reason", error),
+            )
     }
 
     /// Something was lost or could not be done; `count` of it since the last
     /// such record.
     pub fn degraded(reason: &str, count: u64, lost_bytes: Option<u64>, detail: &str) -> Self {
-        let mut msg = format!("netio degraded: {reason} count={count}");
+        let msg = Message::new("netio degraded:")
+            .str("reason", reason)
+            .num("count", count)
+            .opt_num("lost_bytes", lost_bytes)
+            .opt_str("detail", (!detail.is_empty()).then_some(detail));
         let mut r = Record::new(Kind::Degraded)
             .str(field::REASON, reason)
             .num(field::COUNT, count);
         if let Some(b) = lost_bytes {
-            let _ = write!(msg, " lost_bytes={b}");
             r = r.num(field::LOST_BYTES, b);
-        }
-        if !detail.is_empty() {
-            let _ = write!(msg, " ({detail})");
         }
         r.message(msg)
     }
@@ -390,6 +403,18 @@ pub struct TrafficFields<'a> {
 impl TrafficFields<'_> {
     fn per_sec(&self, bytes: u64) -> u64 {
         crate::interval::per_second(bytes, self.interval_ms)
+    }
+
+    /// A process or peer record's MESSAGE.
+    fn message(&self, pid: u32, comm: &str, peer: Option<&str>) -> Message {
+        Message::default()
+            .str("target", self.target)
+            .num("pid", pid as u64)
+            .str("comm", comm)
+            .opt_str("peer", peer)
+            .num("sent", self.sent)
+            .num("received", self.received)
+            .num("interval_ms", self.interval_ms)
     }
 
     fn add(&self, r: Record) -> Record {

@@ -22,7 +22,7 @@ fn traffic_message_carries_the_numbers_as_key_value() {
         panic!()
     };
     assert!(
-        m.contains("sent=10") && m.contains("received=20") && m.contains("peer=::1"),
+        m.contains("sent=10") && m.contains("received=20") && m.contains("peer=\"::1\""),
         "{m}"
     );
     assert_eq!(r.get(field::SENT_BYTES), Some(&Value::Num(10)));

@@ -1,6 +1,8 @@
 //! How a syslog destination renders a record: RFC 5424 with every field but
 //! `MESSAGE` as structured data, or RFC 3164 with the summary for the local
-//! socket; SD-PARAM escaping and names.
+//! socket; SD-PARAM escaping and names. The message text is MESSAGE with
+//! control characters escaped; SD-PARAM values keep the fields' real
+//! values, escaped only as RFC 5424 asks.
 
 use std::ffi::CStr;
 use std::fmt::Write as _;
@@ -8,7 +10,7 @@ use std::io;
 use std::time::SystemTime;
 
 use crate::config::{Syslog, Transport};
-use crate::record::{field, Record};
+use crate::record::{field, printable, Record};
 use crate::sink::time::{rfc3164_local, rfc3339_utc};
 
 /// The SD-ID of netio's structured data, under IANA's documentation number
@@ -74,7 +76,7 @@ impl Format {
                 rfc3164_local(now),
                 self.app_name,
                 self.pid,
-                record.summary().replace('\n', " ")
+                printable(&record.summary())
             );
             return Ok(out.into_bytes());
         }
@@ -103,7 +105,7 @@ impl Format {
             out.push('"');
         }
         out.push_str("] ");
-        out.push_str(&record.summary());
+        out.push_str(&printable(&record.summary()));
         Ok(out.into_bytes())
     }
 }
@@ -170,7 +172,9 @@ mod tests {
             "{m}"
         );
         assert!(
-            m.ends_with("] netio degraded: a\"b\\c]d count=3 lost_bytes=4 (x)"),
+            m.ends_with(
+                r#"] netio degraded: reason="a\u0022b\u005cc]d" count=3 lost_bytes=4 detail="x""#
+            ),
             "{m}"
         );
         assert!(!m.contains("MESSAGE=\""), "{m}");
@@ -189,5 +193,70 @@ mod tests {
         assert_eq!(pri, "<133");
         // "Mmm dd hh:mm:ss " is 16 bytes.
         assert_eq!(&rest[16..], "netio[42]: netio 1.2 stopping", "{m}");
+    }
+
+    /// The SD-PARAMs of netio's element, unescaped, and the text after it.
+    fn split_5424(m: &str) -> (Vec<(String, String)>, String) {
+        let start = m.find(&format!("[{SD_ID}")).unwrap() + SD_ID.len() + 1;
+        let mut params = Vec::new();
+        let mut rest = &m[start..];
+        while let Some(param) = rest.strip_prefix(' ') {
+            let (name, value) = param.split_once("=\"").unwrap();
+            let (mut text, mut chars) = (String::new(), value.char_indices());
+            let end = loop {
+                match chars.next().unwrap() {
+                    (_, '\\') => text.push(chars.next().unwrap().1),
+                    (i, '"') => break i,
+                    (_, c) => text.push(c),
+                }
+            };
+            params.push((name.to_string(), text));
+            rest = &value[end + 1..];
+        }
+        (params, rest.strip_prefix("] ").unwrap().to_string())
+    }
+
+    #[test]
+    fn a_hostile_process_name_keeps_its_real_value_in_sd_and_no_control_in_the_text() {
+        let comm = "x\"] [evil@1 NETIO_SENT_BYTES=\"0\"]\n\x1b[2K\\";
+        let t = crate::record::TrafficFields {
+            target: "db",
+            sent: 10,
+            received: 20,
+            interval_ms: 1000,
+            backend: "kprobe",
+        };
+        let r = Record::process_traffic(&t, 7, comm);
+        let m = String::from_utf8(
+            format(Transport::Tcp)
+                .render(&r, SystemTime::now())
+                .unwrap(),
+        )
+        .unwrap();
+        let (params, text) = split_5424(&m);
+        let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("NETIO_COMM"), Some(comm), "{m}");
+        assert_eq!(get("NETIO_SENT_BYTES"), Some("10"), "{m}");
+        assert_eq!(params.len(), r.fields.len() - 1, "{m}");
+        assert_eq!(text, r.summary(), "{m}");
+        assert!(!text.chars().any(char::is_control), "{text:?}");
+
+        let local = format(Transport::Local)
+            .render(&r, SystemTime::now())
+            .unwrap();
+        let local = String::from_utf8(local).unwrap();
+        assert!(!local.chars().any(char::is_control), "{local:?}");
+        assert!(local.ends_with(&r.summary()), "{local}");
+    }
+
+    #[test]
+    fn a_summary_with_control_characters_reaches_syslog_escaped() {
+        let mut r = Record::stopping("1.2");
+        r.fields[0].1 = crate::record::Value::Str("a\nb\x1bc".into());
+        for transport in [Transport::Local, Transport::Tcp] {
+            let m = format(transport).render(&r, SystemTime::now()).unwrap();
+            let m = String::from_utf8(m).unwrap();
+            assert!(m.ends_with(r"a\nb\u001bc"), "{m:?}");
+        }
     }
 }
