@@ -5,7 +5,8 @@
 //! structured data that rsyslog parses back into netio's own values; a
 //! collector that is down, comes later, or is killed and restarted never
 //! stalls netio and every record not delivered is counted; TLS works with
-//! a certificate made by the test and refuses a wrong one, saying why.
+//! a certificate made by the test and refuses a wrong one, saying why. The
+//! shipped journal forwarder has a module of its own (forwarder.rs).
 
 use crate::common;
 
@@ -18,6 +19,8 @@ use std::time::{Duration, Instant};
 
 use common::{exchange, free_port, unique_name, Netio, Program, Records, Scratch, TARGET};
 use serde_json::Value;
+
+mod forwarder;
 
 const SD_ID: &str = "netio@32473";
 
@@ -721,131 +724,6 @@ fn tls_refuses_a_certificate_for_another_name() {
         false,
         "it is not issued for the name \"127.0.0.1\"",
     );
-}
-
-// ---------------------------------------------------------------- imjournal
-
-/// The fields of a journal entry that netio wrote and the forwarding
-/// example must carry as structured data.
-fn netio_fields(entry: &Value) -> BTreeMap<String, String> {
-    entry
-        .as_object()
-        .unwrap()
-        .iter()
-        .filter(|(k, _)| {
-            k.starts_with("NETIO_")
-                || ["MESSAGE_ID", "PRIORITY", "SYSLOG_IDENTIFIER"].contains(&k.as_str())
-        })
-        .map(|(k, v)| (k.clone(), text(v)))
-        .collect()
-}
-
-/// packaging/rsyslog/netio-forward.conf, run as shipped between netio's
-/// journal and a second rsyslog: only the collector's address and port
-/// are replaced, and the work directory is the test's.
-#[test]
-fn shipped_rsyslog_example_forwards_journal_records_with_every_netio_field() {
-    use common::journald::{journal_of, journald_start, JournalNetio, JOURNALD};
-    let _lock = JOURNALD.lock().unwrap_or_else(|e| e.into_inner());
-    journald_start();
-    let scratch = Scratch::new("syslog-imjournal");
-    let port = free_port();
-    let mut collector = Rsyslog::tcp(&scratch.dir, "collector", port, None);
-    collector.start();
-
-    let shipped = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/rsyslog/netio-forward.conf"),
-    )
-    .unwrap();
-    for placeholder in [r#"target="collector.example.net""#, r#"port="514""#] {
-        assert_eq!(
-            shipped.matches(placeholder).count(),
-            1,
-            "the example has one {placeholder}"
-        );
-    }
-    let forward = shipped
-        .replace(r#"target="collector.example.net""#, r#"target="127.0.0.1""#)
-        .replace(r#"port="514""#, &format!("port=\"{port}\""));
-    let work = scratch.path("forwarder.work");
-    std::fs::create_dir_all(&work).unwrap();
-    let config = scratch.path("forwarder.conf");
-    std::fs::write(
-        &config,
-        format!("global(workDirectory=\"{}\")\n{forward}", work.display()),
-    )
-    .unwrap();
-    let mut forwarder = Rsyslog {
-        child: None,
-        config,
-        pidfile: scratch.path("forwarder.pid"),
-        log: scratch.path("forwarder.log"),
-        out: scratch.path("forwarder.out"),
-        port: None,
-        socket: None,
-    };
-    forwarder.start();
-    // imjournal ignores what is in the journal when it starts: netio's
-    // first record must come after it has found the journal's end. Probe
-    // entries in netio's name, until one reaches the collector, say when.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let mut logger = Command::new("logger")
-            .arg("--journald")
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("logger (util-linux)");
-        logger
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(b"SYSLOG_IDENTIFIER=netio\nNETIO_EVENT=probe\nMESSAGE=forwarder ready?\n")
-            .unwrap();
-        assert!(logger.wait().unwrap().success(), "logger --journald failed");
-        std::thread::sleep(Duration::from_millis(300));
-        if collector.messages().iter().any(|m| m["msgid"] == "probe") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the forwarder passed on no probe entry within 30 s; its log:\n{}",
-            std::fs::read_to_string(&forwarder.log).unwrap_or_default()
-        );
-    }
-
-    let name = unique_name("ntj");
-    let tracked = Program::named(&scratch, &name);
-    let mut netio = JournalNetio::start(&scratch, &name);
-    netio.wait_started(true);
-    traffic(&tracked);
-    let pid = netio.pid();
-    let (status, stderr) = netio.stop();
-    assert!(status.success(), "netio failed: {stderr:?}");
-
-    let journal = journal_of(pid);
-    assert!(
-        journal.iter().any(|e| e["NETIO_EVENT"] == "traffic"
-            && e["NETIO_SCOPE"] == "peer"
-            && e["NETIO_SENT_BYTES"] != "0"),
-        "no peer record with bytes in the journal: the test proves little"
-    );
-    let messages = collector.messages_of(pid, |m| m.len() >= journal.len());
-    for (i, (m, e)) in messages.iter().zip(&journal).enumerate() {
-        assert_eq!(
-            parsed_sd(m),
-            netio_fields(e),
-            "message {i}: the forwarded structured data vs the journal's fields"
-        );
-        assert_eq!(m["msg"], e["MESSAGE"], "message {i}: MESSAGE");
-        assert_eq!(m["msgid"], e["NETIO_EVENT"], "message {i}: MSGID");
-    }
-    assert_eq!(
-        messages.len(),
-        journal.len(),
-        "every journal record forwarded once; forwarder log:\n{}",
-        std::fs::read_to_string(&forwarder.log).unwrap_or_default()
-    );
-    forwarder.stop_with(libc::SIGTERM);
 }
 
 // ---------------------------------------------------------------- ECS

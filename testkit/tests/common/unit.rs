@@ -383,3 +383,104 @@ pub fn counts_exactly_as_the_unit_runs_it(netio: &Path) {
     let _ = std::fs::remove_dir_all(dir);
     records.assert_exact(&truth.per_pid, "127.0.0.1");
 }
+
+/// The first cgroup2 mount in this mount namespace, from mountinfo: the
+/// hierarchy journald reads a sender's unit from (/sys/fs/cgroup, or
+/// /sys/fs/cgroup/unified on a "hybrid" host).
+pub fn cgroup2_root() -> PathBuf {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").expect("read mountinfo");
+    info.lines()
+        .find_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            let point = left.split_whitespace().nth(4)?;
+            (right.split_whitespace().next() == Some("cgroup2")).then(|| PathBuf::from(point))
+        })
+        .expect("this test needs a cgroup v2 (cgroup2) mount")
+}
+
+/// A cgroup as systemd makes one for a unit (`system.slice/netio.service`,
+/// or `user@UID.service` delegated to that user), since there is no systemd
+/// here to make it: journald names the unit of an entry's sender from its
+/// cgroup path. Removed, with whatever was made below it, when dropped.
+pub struct UnitCgroup {
+    pub dir: PathBuf,
+    /// The directories this made, outermost first.
+    made: Vec<PathBuf>,
+}
+
+impl UnitCgroup {
+    /// `rel` below the cgroup2 root, e.g. `system.slice/netio.service`.
+    pub fn create(rel: &str) -> Self {
+        let dir = cgroup2_root().join(rel);
+        let mut made = Vec::new();
+        for d in dir.ancestors().collect::<Vec<_>>().into_iter().rev() {
+            if !d.exists() {
+                std::fs::create_dir(d).unwrap_or_else(|e| panic!("create {}: {e}", d.display()));
+                made.push(d.to_path_buf());
+            }
+        }
+        Self { dir, made }
+    }
+
+    pub fn procs(&self) -> PathBuf {
+        self.dir.join("cgroup.procs")
+    }
+
+    /// Hands the group to `uid` as systemd's `Delegate=` does: the user may
+    /// make groups below it and move their own processes between them.
+    pub fn delegate(&self, uid: u32) {
+        for p in [
+            self.dir.clone(),
+            self.procs(),
+            self.dir.join("cgroup.threads"),
+            self.dir.join("cgroup.subtree_control"),
+        ] {
+            std::os::unix::fs::chown(&p, Some(uid), Some(uid))
+                .unwrap_or_else(|e| panic!("chown {}: {e}", p.display()));
+        }
+    }
+
+    /// A `pre_exec` hook for `cmd`: the child joins the group before it
+    /// execs, as systemd starts a unit's processes.
+    pub fn exec_in(&self, cmd: &mut Command) {
+        let procs = CString::new(self.procs().into_os_string().into_encoded_bytes()).unwrap();
+        // SAFETY: the hook only makes system calls (open, write, close) on
+        // memory prepared before the fork.
+        unsafe {
+            cmd.pre_exec(move || {
+                let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                if fd < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // "0": the writing process itself.
+                let n = libc::write(fd, b"0".as_ptr().cast(), 1);
+                let err = std::io::Error::last_os_error();
+                libc::close(fd);
+                if n != 1 {
+                    return Err(err);
+                }
+                Ok(())
+            });
+        }
+    }
+}
+
+impl Drop for UnitCgroup {
+    fn drop(&mut self) {
+        // Deepest first: groups a test's processes made below, then ours.
+        fn remove(dir: &Path) {
+            if let Ok(entries) = std::fs::read_dir(dir) {
+                for e in entries.flatten() {
+                    if e.file_type().is_ok_and(|t| t.is_dir()) {
+                        remove(&e.path());
+                    }
+                }
+            }
+            let _ = std::fs::remove_dir(dir);
+        }
+        remove(&self.dir);
+        for d in self.made.iter().rev() {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+}
