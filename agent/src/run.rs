@@ -72,5 +72,7 @@ pub fn run(args: RunArgs, load: &LoadOptions) -> Result<(), ExitError> {
         })
         .and_then(|_| monitor.sink().write(&Record::stopping(VERSION)))
         .and_then(|_| monitor.sink().flush())
-        .map_err(|e| ExitError::Failed(format!("cannot write records: {e}")))
+        .map_err(|e| ExitError::Failed(format!("cannot write records: {e}")))?;
+    monitor.sink().finish();
+    Ok(())
 }

@@ -41,6 +41,9 @@ pub trait Sink {
     fn take_lost(&mut self) -> Option<Record> {
         None
     }
+    /// Called once, after the last record: returns when what was written
+    /// has been taken by the other end, or after a short bound.
+    fn finish(&mut self) {}
 }
 
 /// Several sinks at once (the main output and each syslog destination):
@@ -80,6 +83,12 @@ impl Sink for Fanout {
             }
         }
         result
+    }
+
+    fn finish(&mut self) {
+        for s in &mut self.0 {
+            s.finish();
+        }
     }
 }
 

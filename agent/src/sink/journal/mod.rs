@@ -201,4 +201,20 @@ impl Sink for JournalSink {
         self.patience = PATIENCE_PER_INTERVAL;
         self.fallback.flush()
     }
+
+    /// journald reads a sender's unit (`_SYSTEMD_UNIT`, what forwarders
+    /// trust) from /proc when it takes an entry: netio must still be alive
+    /// then, or its last records arrive without it (docs/siem.md, "Trust").
+    fn finish(&mut self) {
+        let deadline = Instant::now() + FINISH_WAIT;
+        while self.outage.is_none()
+            && self.socket.unread().is_ok_and(|n| n > 0)
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
 }
+
+/// At exit, the longest netio waits for journald to take its last records.
+const FINISH_WAIT: Duration = Duration::from_secs(2);

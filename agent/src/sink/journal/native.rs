@@ -83,6 +83,18 @@ impl Socket {
         }
     }
 
+    /// Bytes of entries sent that journald has not read yet: an AF_UNIX
+    /// datagram stays charged to its sender until the receiver takes it.
+    pub(super) fn unread(&self) -> io::Result<usize> {
+        let mut queued: libc::c_int = 0;
+        // SAFETY: SIOCOUTQ writes one int through the pointer.
+        let rc = unsafe { libc::ioctl(self.socket.as_raw_fd(), libc::TIOCOUTQ, &mut queued) };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(queued.max(0) as usize)
+    }
+
     /// One `sendmsg` to journald's socket, never blocking (MSG_DONTWAIT):
     /// a full socket buffer is EAGAIN, not a stalled sampling loop.
     fn send_msg(&self, data: &[u8], fd: Option<BorrowedFd<'_>>) -> io::Result<()> {

@@ -11,7 +11,7 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::ptr;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::sleep;
 
@@ -351,6 +351,44 @@ fn a_journald_that_cannot_keep_up_neither_blocks_nor_loses_a_record() {
     assert_eq!(value(&next_entry(&journald), field::REASON), b"flood");
     received += 1;
     assert_eq!(received + 10, written, "every record went somewhere");
+}
+
+#[test]
+fn finish_returns_once_journald_has_read_every_entry() {
+    let dir = TempDir::new();
+    let journald = fake_journald(&dir.socket());
+    let (mut sink, fallback, _notes) = sink_at(&dir.socket());
+    const RECORDS: usize = 5;
+    for i in 0..RECORDS {
+        sink.write(&Record::degraded("last", i as u64, None, ""))
+            .unwrap();
+    }
+    // A journald that gets to its socket only after a while.
+    let read = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&read);
+    let reader = std::thread::spawn(move || {
+        sleep(Duration::from_millis(300));
+        for _ in 0..RECORDS {
+            receive(&journald).unwrap();
+            counted.fetch_add(1, Ordering::SeqCst);
+        }
+        journald
+    });
+    let started = Instant::now();
+    sink.finish();
+    let waited = started.elapsed();
+    // What journald had taken when finish returned.
+    let taken = read.load(Ordering::SeqCst);
+    let _journald = reader.join().unwrap();
+    assert_eq!(
+        taken, RECORDS,
+        "finish returned before journald read them all"
+    );
+    assert!(
+        waited < FINISH_WAIT,
+        "finish waited out its bound ({waited:?}) though journald read everything"
+    );
+    assert!(fallback.lines().is_empty());
 }
 
 #[test]
