@@ -33,6 +33,15 @@ macro_rules! say {
     }};
 }
 
+/// stderr the same way: eprintln! panics when stderr is a closed pipe
+/// (`check-config F 2>&1 | head`), an abort with panic=abort.
+macro_rules! tell {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 const USAGE: &str = "\
@@ -124,7 +133,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(Usage(msg)) => {
-            eprintln!("netio: {msg}\n\n{USAGE}");
+            tell!("netio: {msg}\n\n{USAGE}");
             ExitCode::from(2)
         }
     }
@@ -140,7 +149,7 @@ fn run(args: RunArgs) -> ExitCode {
     let mut config = match Config::load(&args.config) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("netio: {e}");
+            tell!("netio: {e}");
             return ExitCode::from(2);
         }
     };
@@ -274,7 +283,7 @@ fn check_config(path: &std::path::Path) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("netio: {e}");
+            tell!("netio: {e}");
             ExitCode::from(2)
         }
     }
