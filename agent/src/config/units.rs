@@ -6,6 +6,8 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::error::shown;
+
 /// A rate in bytes per second, written like "50MiB/s".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rate(pub u64);
@@ -14,7 +16,10 @@ impl<'de> Deserialize<'de> for Rate {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         let bad = |why: &str| {
-            serde::de::Error::custom(format!("{s:?} is not a rate like \"50MiB/s\": {why}"))
+            serde::de::Error::custom(format!(
+                "{} is not a rate like \"50MiB/s\": {why}",
+                shown(&s)
+            ))
         };
         let Some(size) = s.trim().strip_suffix("/s") else {
             return Err(bad("it must end in /s"));
@@ -63,7 +68,10 @@ pub(super) mod duration {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let s = String::deserialize(d)?;
         humantime::parse_duration(&s).map_err(|e| {
-            serde::de::Error::custom(format!("{s:?} is not a duration like \"10s\": {e}"))
+            serde::de::Error::custom(format!(
+                "{} is not a duration like \"10s\": {e}",
+                super::shown(&s)
+            ))
         })
     }
 

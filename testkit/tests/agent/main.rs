@@ -1,5 +1,5 @@
-//! The agent's behaviour on the host: its command line and config errors,
-//! thresholds and reloads, the journal and syslog outputs against a real
+//! The agent's behaviour on the host: its command line, config errors and
+//! config values at their limits, thresholds and reloads, the journal and syslog outputs against a real
 //! journald and rsyslog, and targets by cgroup. They run the real netio
 //! as root on the host's kernel; each test owns its netio, scratch dir and
 //! process names, and the journald tests take turns on `JOURNALD`.
@@ -10,6 +10,7 @@ mod common;
 mod cgroups;
 mod cli;
 mod config_errors;
+mod config_values;
 mod journal;
 mod syslog;
 mod thresholds;
