@@ -33,6 +33,12 @@ pub const DEFAULT_BACKEND: BackendChoice = BackendChoice::Auto;
 pub const DEFAULT_PROCESSES: u32 = 4096;
 /// `[capacity] peers`: past it, new peers fold into `other`; totals stay exact.
 pub const DEFAULT_PEERS: u32 = 16384;
+/// The most `processes`: Linux's own limit on PIDs (PID_MAX_LIMIT), far
+/// below the 2^27 entries past which the kernel refuses a hash map (E2BIG).
+pub const MAX_PROCESSES: u32 = 1 << 22;
+/// The most `peers`: the traffic map holds peers + processes entries, each
+/// about 120 bytes plus 16 per possible CPU (docs/config.md).
+pub const MAX_PEERS: u32 = 1 << 22;
 /// `[records] per_process`: a target's total alone would not say which process.
 pub const DEFAULT_PER_PROCESS: bool = true;
 /// `[records] top_peers`: the busiest peers by name, the rest folded into `other`.
@@ -313,6 +319,20 @@ mod tests {
         assert!(Config::parse(&backend)
             .unwrap_err()
             .contains("unknown backend"));
+    }
+
+    #[test]
+    fn capacities_past_what_the_kernel_can_hold_are_refused() {
+        let at = |key: &str, n: u64| format!("{GOOD}[capacity]\n{key} = {n}\n");
+        for key in ["processes", "peers"] {
+            assert!(Config::parse(&at(key, u64::from(MAX_PROCESSES))).is_ok());
+            let e = Config::parse(&at(key, u64::from(MAX_PROCESSES) + 1)).unwrap_err();
+            assert!(
+                e.contains(&format!("key `{key}`")) && e.contains("1 to 4194304"),
+                "{e}"
+            );
+            assert!(Config::parse(&at(key, 4294967295)).is_err());
+        }
     }
 
     #[test]

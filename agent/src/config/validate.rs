@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::error::{At, Invalid};
 use super::syslog::{Syslog, Transport, FACILITIES};
-use super::Config;
+use super::{Config, MAX_PEERS, MAX_PROCESSES};
 
 impl Config {
     pub(super) fn validate(&self) -> Result<(), Invalid> {
@@ -31,14 +31,24 @@ impl Config {
                 ),
             ));
         }
-        for (key, n) in [
-            ("processes", self.capacity.processes),
-            ("peers", self.capacity.peers),
+        for (key, n, max, why) in [
+            (
+                "processes",
+                self.capacity.processes,
+                MAX_PROCESSES,
+                "the most processes Linux can have at once",
+            ),
+            (
+                "peers",
+                self.capacity.peers,
+                MAX_PEERS,
+                "each takes kernel memory on every CPU: see docs/config.md",
+            ),
         ] {
-            if n == 0 {
+            if n == 0 || n > max {
                 return Err(Invalid::at(
                     &[At::Key("capacity"), At::Key(key)],
-                    format!("[capacity] key `{key}` must be at least 1"),
+                    format!("[capacity] key `{key}`: {n} is out of range; use 1 to {max} ({why})"),
                 ));
             }
         }
