@@ -153,6 +153,7 @@ fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    config.warnings.iter().for_each(|w| tell!("netio: {w}"));
     if let Some(b) = args.backend {
         config.backend = b;
     }
@@ -275,6 +276,7 @@ fn kernel() -> ExitCode {
 fn check_config(path: &std::path::Path) -> ExitCode {
     match Config::load(path) {
         Ok(c) => {
+            c.warnings.iter().for_each(|w| tell!("netio: {w}"));
             say!(
                 "# {}: valid; every key with the value netio uses",
                 path.display()

@@ -4,7 +4,8 @@
 //! `netio.conf`. The structs below are the schema: serde reads a file into
 //! them (unknown keys are errors), `validate.rs` holds the rules beyond the
 //! types, `error.rs` gives every error its file, line and key, and
-//! `check-config` prints them back through `Serialize`.
+//! `check-config` prints them back through `Serialize`; `users.rs`
+//! resolves a target's `user` names.
 
 #[cfg(test)]
 mod documented;
@@ -12,9 +13,10 @@ mod error;
 mod reload;
 mod syslog;
 mod units;
+mod users;
 mod validate;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use netio_probes::{BackendChoice, Capacity};
@@ -24,6 +26,7 @@ use self::error::describe_toml_error;
 pub use self::error::ConfigError;
 pub use self::syslog::{Syslog, Transport};
 pub use self::units::Rate;
+pub use self::users::{Uids, User};
 
 /// Where `run` and `check-config` look when not told: the packages install it.
 pub const DEFAULT_PATH: &str = "/etc/netio/netio.conf";
@@ -79,6 +82,10 @@ pub struct Config {
     /// Syslog destinations, written to besides `output`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub syslog: Vec<Syslog>,
+    /// What `load` found worth saying but not wrong (a `user` unknown so
+    /// far), each with its line: for stderr, not the file.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 /// `json_schema`: the field names of `json` output.
@@ -197,9 +204,30 @@ pub struct Target {
     /// "/system.slice/postgresql.service"): every process in it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cgroup: Option<String>,
+    /// Only processes running as one of these users (names or uids).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<Vec<User>>,
+    /// Only processes running one of these executables (absolute paths).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exe: Option<Vec<PathBuf>>,
     /// Warnings for its rates; none without it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub threshold: Option<Threshold>,
+}
+
+impl Target {
+    /// The uids its processes may run as, its names looked up now: call
+    /// again later, as a user created after netio started resolves then.
+    /// `None`: any user.
+    pub fn uids(&self) -> Option<Uids> {
+        self.user.as_deref().map(users::resolve)
+    }
+
+    /// The executables its processes may run, as absolute paths; `None`:
+    /// any.
+    pub fn exes(&self) -> Option<&[PathBuf]> {
+        self.exe.as_deref()
+    }
 }
 
 /// serde's `default` takes a function, not a constant.
@@ -233,7 +261,13 @@ impl Config {
                 "line {line}: not valid UTF-8 (byte offset {offset})"
             ))
         })?;
-        Self::parse(&text).map_err(err)
+        let mut config = Self::parse(&text).map_err(err)?;
+        config.warnings = config
+            .notices()
+            .iter()
+            .map(|w| format!("{}: warning: {}", path.display(), w.describe(&text)))
+            .collect();
+        Ok(config)
     }
 
     /// Parses and checks a config's text; errors name the line and the key.
@@ -260,9 +294,20 @@ impl Config {
         }
     }
 
-    /// The config as netio runs it, defaults filled in, as TOML.
+    /// The config as netio runs it, defaults filled in, as TOML; then, as
+    /// comments, the uids its `user` names stand for now.
     pub fn effective(&self) -> String {
-        toml::to_string(self).expect("a config read from TOML writes as TOML")
+        let mut text = toml::to_string(self).expect("a config read from TOML writes as TOML");
+        for t in &self.targets {
+            if let Some(users) = &t.user {
+                text.push_str(&format!(
+                    "# target {:?} runs as: {}\n",
+                    t.name,
+                    users::describe(users)
+                ));
+            }
+        }
+        text
     }
 
     /// The target a process name belongs to.
@@ -332,6 +377,49 @@ mod tests {
                 "{e}"
             );
             assert!(Config::parse(&at(key, 4294967295)).is_err());
+        }
+    }
+
+    #[test]
+    fn user_and_exe_constraints_read_check_and_resolve() {
+        let c = Config::parse(&format!(
+            "{GOOD}user = [\"root\", 65534, \"netio-no-such-user\"]\nexe = [\"/usr/sbin/x\"]\n"
+        ))
+        .unwrap();
+        let t = &c.targets[0];
+        assert_eq!(
+            t.user.as_deref(),
+            Some(
+                &[
+                    User::Name("root".into()),
+                    User::Uid(65534),
+                    User::Name("netio-no-such-user".into())
+                ][..]
+            )
+        );
+        let uids = t.uids().unwrap();
+        assert_eq!(uids.uids.into_iter().collect::<Vec<_>>(), [0, 65534]);
+        assert_eq!(uids.unknown, ["netio-no-such-user"]);
+        assert_eq!(t.exes(), Some(&[PathBuf::from("/usr/sbin/x")][..]));
+        let notes: Vec<String> = c.notices().iter().map(|n| n.describe("")).collect();
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("no user \"netio-no-such-user\"")),
+            "{notes:?}"
+        );
+        // Absent: no constraint.
+        let plain = Config::parse(GOOD).unwrap();
+        assert!(plain.targets[0].uids().is_none() && plain.targets[0].exes().is_none());
+        for (bad, why) in [
+            ("user = [\"my sql\"]", "not a user name"),
+            ("user = [4294967295]", "out of range"),
+            ("user = []", "empty"),
+            ("exe = [\"x\"]", "not an absolute path"),
+            ("exe = [\"/a/../b\"]", "no `.` or `..`"),
+        ] {
+            let e = Config::parse(&format!("{GOOD}{bad}\n")).unwrap_err();
+            assert!(e.contains("line 5") && e.contains(why), "{bad}: {e}");
         }
     }
 

@@ -1,7 +1,8 @@
 //! Config values at their limits: a rate or a capacity that overflows, or
 //! that `run` could not honour, is refused by `check-config` with the line
-//! and the key, as every other config error; and an error about a huge
-//! line shows a short piece of it.
+//! and the key, as every other config error; an error about a huge line
+//! shows a short piece of it; and the target constraints `user` and `exe`
+//! are read, checked and printed back.
 
 use crate::common;
 use crate::config_errors::{after, case, effective, refusals, with};
@@ -137,4 +138,99 @@ fn an_error_on_a_huge_line_shows_a_short_cut_snippet() {
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// `user` and `exe`: values that could never match a process are refused
+/// where they are written.
+#[test]
+fn bad_user_and_exe_constraints_are_refused_with_line_and_key() {
+    let scratch = Scratch::new("constraints-bad");
+    let process = r#"process = ["dbd"]"#;
+    let add = |what, line: &'static str, key| case(what, after(process, line), Some(line), key);
+    let cases = [
+        add("a user name with a space", r#"user = ["my sql"]"#, "user"),
+        add("a user name with a colon", r#"user = ["mysql:x"]"#, "user"),
+        add("an empty user name", r#"user = [""]"#, "user"),
+        add("digits as a user name", r#"user = ["999"]"#, "user"),
+        add(
+            "a user name of 33 characters",
+            r#"user = ["abcdefghijklmnopqrstuvwxyz0123456"]"#,
+            "user",
+        ),
+        add("a uid past u32", r#"user = [4294967296]"#, "user"),
+        add("the uid that means none", r#"user = [4294967295]"#, "user"),
+        add("a negative uid", r#"user = [-1]"#, "user"),
+        add("a uid as a float", r#"user = [1.5]"#, "user"),
+        add("an empty user list", r#"user = []"#, "user"),
+        add("user as a string", r#"user = "mysql""#, "user"),
+        add("a relative exe", r#"exe = ["mariadbd"]"#, "exe"),
+        add(
+            "an exe with ..",
+            r#"exe = ["/usr/sbin/../sbin/mariadbd"]"#,
+            "exe",
+        ),
+        add("an exe with //", r#"exe = ["/usr//sbin/mariadbd"]"#, "exe"),
+        add("an exe ending in /", r#"exe = ["/usr/sbin/"]"#, "exe"),
+        add("an empty exe list", r#"exe = []"#, "exe"),
+        add("exe as a string", r#"exe = "/usr/sbin/mariadbd""#, "exe"),
+    ];
+    if let Err(e) = refusals(&scratch, &cases) {
+        panic!("{e}");
+    }
+}
+
+/// Good constraints are printed back as written, with what the names
+/// resolve to; a user name this system does not know (yet), an `exe` that
+/// is not there (yet) or that is a symlink (a process's executable is the
+/// file itself) are warnings naming the line and the key, not errors.
+#[test]
+fn user_and_exe_constraints_parse_print_and_warn() {
+    let scratch = Scratch::new("constraints-good");
+    let link = scratch.path("env-link");
+    std::os::unix::fs::symlink("/usr/bin/env", &link).unwrap();
+    let user = r#"user = ["root", 65534, "netio-no-such-user"]"#;
+    let exe = format!(
+        r#"exe = ["/usr/bin/env", "{}", "/nonexistent/netio-db"]"#,
+        link.display()
+    );
+    let text = after(r#"process = ["dbd"]"#, &format!("{user}\n{exe}"));
+    let line_of = |l: &str| text.lines().position(|x| x == l).unwrap() + 1;
+    let path = scratch.path("constraints.conf");
+    std::fs::write(&path, &text).unwrap();
+    let printed = effective(&path);
+    for line in [user, &exe] {
+        assert!(
+            printed.lines().any(|l| l == line),
+            "check-config did not print {line:?}:\n{printed}"
+        );
+    }
+    assert!(
+        printed.contains(
+            "# target \"db\" runs as: root = uid 0, uid 65534 (nobody), netio-no-such-user: no such user (yet)"
+        ),
+        "check-config should show what the names resolve to:\n{printed}"
+    );
+    let out = output_within(
+        Command::new(netio_bin()).arg("check-config").arg(&path),
+        Duration::from_secs(20),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    let warnings: Vec<&str> = err.lines().filter(|l| l.contains("warning")).collect();
+    let wants = [
+        (line_of(user), "`user`", "netio-no-such-user"),
+        (line_of(&exe), "`exe`", "resolves to /usr/bin/env"),
+        (line_of(&exe), "`exe`", "/nonexistent/netio-db"),
+    ];
+    assert_eq!(
+        warnings.len(),
+        wants.len(),
+        "want {} warnings:\n{err}",
+        wants.len()
+    );
+    for (w, (n, key, what)) in warnings.iter().zip(wants) {
+        assert!(
+            w.contains(&format!("line {n}")) && w.contains(key) && w.contains(what),
+            "want line {n}, {key} and {what:?} in {w:?}"
+        );
+    }
 }
