@@ -4,12 +4,14 @@
 //! `netio.conf`. The structs below are the schema: serde reads a file into
 //! them (unknown keys are errors), `validate.rs` holds the rules beyond the
 //! types, `error.rs` gives every error its file, line and key, and
-//! `check-config` prints them back through `Serialize`; `users.rs`
-//! resolves a target's `user` names.
+//! `check-config` prints them back through `Serialize`. `file.rs` reads
+//! the file, and the files it names, only if no one but root could have
+//! written them; `users.rs` resolves a target's `user` names.
 
 #[cfg(test)]
 mod documented;
 mod error;
+mod file;
 mod reload;
 mod syslog;
 mod units;
@@ -22,9 +24,10 @@ use std::time::Duration;
 use netio_probes::{BackendChoice, Capacity};
 use serde::{Deserialize, Serialize};
 
-use self::error::describe_toml_error;
 pub use self::error::ConfigError;
-pub use self::syslog::{Syslog, Transport};
+use self::error::{describe_toml_error, At, Invalid};
+pub use self::file::read_trusted;
+pub use self::syslog::{Syslog, Transport, MAX_TLS_FILE_BYTES};
 pub use self::units::Rate;
 pub use self::users::{Uids, User};
 
@@ -236,20 +239,14 @@ fn default_backend() -> BackendChoice {
 }
 
 impl Config {
-    /// Reads and checks a file; errors name it.
+    /// Reads and checks a file, and the files it names; errors name it.
+    /// Only a file no one but root could have written is read (file.rs).
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let err = |message: String| ConfigError {
             path: path.to_path_buf(),
             message,
         };
-        let meta = std::fs::metadata(path).map_err(|e| err(format!("cannot read: {e}")))?;
-        if meta.len() > MAX_FILE_BYTES {
-            return Err(err(format!(
-                "is {} bytes; a config is at most {MAX_FILE_BYTES} bytes",
-                meta.len()
-            )));
-        }
-        let bytes = std::fs::read(path).map_err(|e| err(format!("cannot read: {e}")))?;
+        let bytes = read_trusted(path, MAX_FILE_BYTES).map_err(err)?;
         let text = String::from_utf8(bytes).map_err(|e| {
             let offset = e.utf8_error().valid_up_to();
             let line = e.as_bytes()[..offset]
@@ -262,12 +259,39 @@ impl Config {
             ))
         })?;
         let mut config = Self::parse(&text).map_err(err)?;
+        config
+            .check_named_files()
+            .map_err(|e| err(e.describe(&text)))?;
         config.warnings = config
             .notices()
             .iter()
             .map(|w| format!("{}: warning: {}", path.display(), w.describe(&text)))
             .collect();
         Ok(config)
+    }
+
+    /// The TLS files of `[[syslog]]` must be as trusted as the config.
+    fn check_named_files(&self) -> Result<(), Invalid> {
+        for (i, s) in self.syslog.iter().enumerate() {
+            for (key, file) in [
+                ("ca_file", &s.ca_file),
+                ("client_cert", &s.client_cert),
+                ("client_key", &s.client_key),
+            ] {
+                let Some(file) = file else { continue };
+                if let Err(why) = read_trusted(file, MAX_TLS_FILE_BYTES) {
+                    return Err(Invalid::at(
+                        &[At::Key("syslog"), At::Index(i), At::Key(key)],
+                        format!(
+                            "[[syslog]] #{}: key `{key}`: {}: {why}",
+                            i + 1,
+                            file.display()
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Parses and checks a config's text; errors name the line and the key.

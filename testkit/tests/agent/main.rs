@@ -1,5 +1,6 @@
-//! The agent's behaviour on the host: its command line, config errors and
-//! config values at their limits, thresholds and reloads, the journal and syslog outputs against a real
+//! The agent's behaviour on the host: its command line, config errors, the
+//! config file against a hostile local user and config values at their
+//! limits, thresholds and reloads, the journal and syslog outputs against a real
 //! journald and rsyslog, and targets by cgroup. They run the real netio
 //! as root on the host's kernel; each test owns its netio, scratch dir and
 //! process names, and the journald tests take turns on `JOURNALD`.
@@ -10,6 +11,7 @@ mod common;
 mod cgroups;
 mod cli;
 mod config_errors;
+mod config_files;
 mod config_values;
 mod journal;
 mod syslog;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::config::Syslog;
+use crate::config::{read_trusted, Syslog, MAX_TLS_FILE_BYTES};
 
 /// The CA bundle of Debian's ca-certificates, used when `ca_file` is unset.
 pub const SYSTEM_CA_FILE: &str = "/etc/ssl/certs/ca-certificates.crt";
@@ -66,7 +66,8 @@ pub(super) fn tls_config(c: &Syslog) -> Result<rustls::ClientConfig, String> {
     match (&c.client_cert, &c.client_key) {
         (Some(cert), Some(key)) => {
             let chain = read_certs(cert, "client_cert")?;
-            let key = PrivateKeyDer::from_pem_file(key)
+            let pem = read_pem(key, "client_key")?;
+            let key = PrivateKeyDer::from_pem_slice(&pem)
                 .map_err(|e| format!("client_key {}: no private key read: {e}", key.display()))?;
             builder
                 .with_client_auth_cert(chain, key)
@@ -76,9 +77,15 @@ pub(super) fn tls_config(c: &Syslog) -> Result<rustls::ClientConfig, String> {
     }
 }
 
+/// A TLS file, read only if no one but root could have written it.
+fn read_pem(path: &Path, key: &str) -> Result<Vec<u8>, String> {
+    read_trusted(path, MAX_TLS_FILE_BYTES).map_err(|e| format!("{key} {}: {e}", path.display()))
+}
+
 fn read_certs(path: &Path, key: &str) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certs: Vec<_> = CertificateDer::pem_file_iter(path)
-        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+    let pem = read_pem(path, key)?;
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("{key} {}: cannot read certificates: {e}", path.display()))?;
     if certs.is_empty() {
         return Err(format!(
