@@ -358,24 +358,29 @@ fn reason(v: &Value) -> &str {
     v.get("NETIO_REASON").and_then(Value::as_str).unwrap_or("")
 }
 
-/// A running netio whose config has become a FIFO: the SIGHUP reload is
-/// refused (`config_rejected`, saying why) without waiting for a writer,
-/// the agent goes on, and the next reload of a good file is applied.
+/// A running netio whose config has become a FIFO, then a file nobody
+/// owns: each SIGHUP reload is refused (`config_rejected`, saying why)
+/// without waiting for a writer, the running config stays (its 1 s
+/// interval, not the rejected file's 5 s), and the next reload of a good
+/// file is applied.
 #[test]
-fn sighup_with_a_fifo_for_a_config_is_rejected_and_the_agent_goes_on() {
-    let scratch = Scratch::new("fifo-reload");
+fn sighup_with_a_fifo_or_a_nobody_owned_config_is_rejected_and_the_agent_goes_on() {
+    let scratch = Scratch::new("untrusted-reload");
     let config = scratch.path("netio.toml");
     std::fs::write(&config, CONFIG).unwrap();
     let mut netio = Netio::start_file(&config);
+    let rejected_for = |netio: &mut Netio, why: &str| {
+        netio.wait_until(Duration::from_secs(5), |r| {
+            r.iter()
+                .any(|v| event(v) == Some("config_rejected") && reason(v).contains(why))
+        })
+    };
 
     let fifo = scratch.path("fifo");
     mkfifo(&fifo);
     std::fs::rename(&fifo, &config).unwrap();
     sighup(&netio);
-    let rejected = netio.wait_until(Duration::from_secs(5), |r| {
-        r.iter()
-            .any(|v| event(v) == Some("config_rejected") && reason(v).contains("FIFO"))
-    });
+    let rejected = rejected_for(&mut netio, "FIFO");
     if !rejected {
         // Unblock a netio stuck opening the FIFO, so that it can be stopped.
         let _ = std::fs::OpenOptions::new().write(true).open(&config);
@@ -386,13 +391,41 @@ fn sighup_with_a_fifo_for_a_config_is_rejected_and_the_agent_goes_on() {
     );
 
     std::fs::remove_file(&config).unwrap();
+    std::fs::write(&config, CONFIG.replace("\"1s\"", "\"5s\"")).unwrap();
+    chown(&config, NOBODY, NOBODY);
+    sighup(&netio);
+    assert!(
+        rejected_for(&mut netio, "owned by nobody"),
+        "no config_rejected for a config owned by nobody"
+    );
+    // The 1 s interval goes on: two intervals after the rejection, each
+    // well under the rejected file's 5 s.
+    let intervals_after_rejection = |r: &[Value]| -> Vec<u64> {
+        let Some(at) = r.iter().rposition(|v| event(v) == Some("config_rejected")) else {
+            return Vec::new();
+        };
+        r[at + 1..]
+            .iter()
+            .filter(|v| event(v) == Some("traffic"))
+            .filter_map(|v| v.get("NETIO_INTERVAL_MS").and_then(Value::as_u64))
+            .collect()
+    };
+    assert!(
+        netio.wait_until(Duration::from_secs(6), |r| {
+            let ms = intervals_after_rejection(r);
+            ms.len() >= 2 && ms.iter().all(|&ms| ms < 2500)
+        }),
+        "after the rejected reload, no two intervals of the running config's 1 s"
+    );
+
+    std::fs::remove_file(&config).unwrap();
     std::fs::write(&config, CONFIG.replace("\"1s\"", "\"2s\"")).unwrap();
     sighup(&netio);
     assert!(
         netio.wait_until(Duration::from_secs(5), |r| r
             .iter()
             .any(|v| event(v) == Some("config_reloaded"))),
-        "no config_reloaded after the FIFO was replaced by a good file"
+        "no config_reloaded after the untrusted files were replaced by a good one"
     );
     netio.stop();
 }
