@@ -25,16 +25,16 @@ impl ExitError {
     pub fn report(self) -> ExitCode {
         match self {
             ExitError::Usage(msg) => {
-                eprintln!("netio: {msg}\n\n{USAGE}");
+                tell!("netio: {msg}\n\n{USAGE}");
                 ExitCode::from(2)
             }
             ExitError::Config(e) => {
-                eprintln!("netio: {e}");
+                tell!("netio: {e}");
                 ExitCode::from(2)
             }
             ExitError::Reported => ExitCode::FAILURE,
             ExitError::Failed(msg) => {
-                eprintln!("netio: {msg}");
+                tell!("netio: {msg}");
                 ExitCode::FAILURE
             }
         }

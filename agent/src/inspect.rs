@@ -39,6 +39,7 @@ pub fn kernel(load: &LoadOptions) -> Result<(), ExitError> {
 
 pub fn check_config(path: &Path) -> Result<(), ExitError> {
     let c = Config::load(path)?;
+    c.warnings.iter().for_each(|w| tell!("netio: {w}"));
     say!(
         "# {}: valid; every key with the value netio uses",
         path.display()

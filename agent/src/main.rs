@@ -13,6 +13,15 @@ macro_rules! say {
     }};
 }
 
+/// stderr the same way: eprintln! panics when stderr is a closed pipe
+/// (`check-config F 2>&1 | head`), an abort with panic=abort.
+macro_rules! tell {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod cli;
 mod config;
 mod discovery;

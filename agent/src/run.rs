@@ -17,6 +17,7 @@ use crate::{sink, VERSION};
 
 pub fn run(args: RunArgs, load: &LoadOptions) -> Result<(), ExitError> {
     let mut config = Config::load(&args.config)?;
+    config.warnings.iter().for_each(|w| tell!("netio: {w}"));
     if let Some(b) = args.backend {
         config.backend = b;
     }

@@ -4,26 +4,32 @@
 //! `netio.conf`. The structs below are the schema: serde reads a file into
 //! them (unknown keys are errors), `validate.rs` holds the rules beyond the
 //! types, `error.rs` gives every error its file, line and key, and
-//! `check-config` prints them back through `Serialize`.
+//! `check-config` prints them back through `Serialize`. `file.rs` reads
+//! the file, and the files it names, only if no one but root could have
+//! written them; `users.rs` resolves a target's `user` names.
 
 #[cfg(test)]
 mod documented;
 mod error;
+mod file;
 mod reload;
 mod syslog;
 mod units;
+mod users;
 mod validate;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use netio_probes::{BackendChoice, Capacity};
 use serde::{Deserialize, Serialize};
 
-use self::error::describe_toml_error;
 pub use self::error::ConfigError;
-pub use self::syslog::{Syslog, Transport};
+use self::error::{describe_toml_error, At, Invalid};
+pub use self::file::read_trusted;
+pub use self::syslog::{Syslog, Transport, MAX_TLS_FILE_BYTES};
 pub use self::units::Rate;
+pub use self::users::{Uids, User};
 
 /// Where `run` and `check-config` look when not told: the packages install it.
 pub const DEFAULT_PATH: &str = "/etc/netio/netio.conf";
@@ -33,6 +39,12 @@ pub const DEFAULT_BACKEND: BackendChoice = BackendChoice::Auto;
 pub const DEFAULT_PROCESSES: u32 = 4096;
 /// `[capacity] peers`: past it, new peers fold into `other`; totals stay exact.
 pub const DEFAULT_PEERS: u32 = 16384;
+/// The most `processes`: Linux's own limit on PIDs (PID_MAX_LIMIT), far
+/// below the 2^27 entries past which the kernel refuses a hash map (E2BIG).
+pub const MAX_PROCESSES: u32 = 1 << 22;
+/// The most `peers`: the traffic map holds peers + processes entries, each
+/// about 120 bytes plus 16 per possible CPU (docs/config.md).
+pub const MAX_PEERS: u32 = 1 << 22;
 /// `[records] per_process`: a target's total alone would not say which process.
 pub const DEFAULT_PER_PROCESS: bool = true;
 /// `[records] top_peers`: the busiest peers by name, the rest folded into `other`.
@@ -73,6 +85,10 @@ pub struct Config {
     /// Syslog destinations, written to besides `output`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub syslog: Vec<Syslog>,
+    /// What `load` found worth saying but not wrong (a `user` unknown so
+    /// far), each with its line: for stderr, not the file.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 /// `json_schema`: the field names of `json` output.
@@ -191,9 +207,30 @@ pub struct Target {
     /// "/system.slice/postgresql.service"): every process in it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cgroup: Option<String>,
+    /// Only processes running as one of these users (names or uids).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<Vec<User>>,
+    /// Only processes running one of these executables (absolute paths).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exe: Option<Vec<PathBuf>>,
     /// Warnings for its rates; none without it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub threshold: Option<Threshold>,
+}
+
+impl Target {
+    /// The uids its processes may run as, its names looked up now: call
+    /// again later, as a user created after netio started resolves then.
+    /// `None`: any user.
+    pub fn uids(&self) -> Option<Uids> {
+        self.user.as_deref().map(users::resolve)
+    }
+
+    /// The executables its processes may run, as absolute paths; `None`:
+    /// any.
+    pub fn exes(&self) -> Option<&[PathBuf]> {
+        self.exe.as_deref()
+    }
 }
 
 /// serde's `default` takes a function, not a constant.
@@ -202,20 +239,14 @@ fn default_backend() -> BackendChoice {
 }
 
 impl Config {
-    /// Reads and checks a file; errors name it.
+    /// Reads and checks a file, and the files it names; errors name it.
+    /// Only a file no one but root could have written is read (file.rs).
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let err = |message: String| ConfigError {
             path: path.to_path_buf(),
             message,
         };
-        let meta = std::fs::metadata(path).map_err(|e| err(format!("cannot read: {e}")))?;
-        if meta.len() > MAX_FILE_BYTES {
-            return Err(err(format!(
-                "is {} bytes; a config is at most {MAX_FILE_BYTES} bytes",
-                meta.len()
-            )));
-        }
-        let bytes = std::fs::read(path).map_err(|e| err(format!("cannot read: {e}")))?;
+        let bytes = read_trusted(path, MAX_FILE_BYTES).map_err(err)?;
         let text = String::from_utf8(bytes).map_err(|e| {
             let offset = e.utf8_error().valid_up_to();
             let line = e.as_bytes()[..offset]
@@ -227,7 +258,40 @@ impl Config {
                 "line {line}: not valid UTF-8 (byte offset {offset})"
             ))
         })?;
-        Self::parse(&text).map_err(err)
+        let mut config = Self::parse(&text).map_err(err)?;
+        config
+            .check_named_files()
+            .map_err(|e| err(e.describe(&text)))?;
+        config.warnings = config
+            .notices()
+            .iter()
+            .map(|w| format!("{}: warning: {}", path.display(), w.describe(&text)))
+            .collect();
+        Ok(config)
+    }
+
+    /// The TLS files of `[[syslog]]` must be as trusted as the config.
+    fn check_named_files(&self) -> Result<(), Invalid> {
+        for (i, s) in self.syslog.iter().enumerate() {
+            for (key, file) in [
+                ("ca_file", &s.ca_file),
+                ("client_cert", &s.client_cert),
+                ("client_key", &s.client_key),
+            ] {
+                let Some(file) = file else { continue };
+                if let Err(why) = read_trusted(file, MAX_TLS_FILE_BYTES) {
+                    return Err(Invalid::at(
+                        &[At::Key("syslog"), At::Index(i), At::Key(key)],
+                        format!(
+                            "[[syslog]] #{}: key `{key}`: {}: {why}",
+                            i + 1,
+                            file.display()
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Parses and checks a config's text; errors name the line and the key.
@@ -254,9 +318,20 @@ impl Config {
         }
     }
 
-    /// The config as netio runs it, defaults filled in, as TOML.
+    /// The config as netio runs it, defaults filled in, as TOML; then, as
+    /// comments, the uids its `user` names stand for now.
     pub fn effective(&self) -> String {
-        toml::to_string(self).expect("a config read from TOML writes as TOML")
+        let mut text = toml::to_string(self).expect("a config read from TOML writes as TOML");
+        for t in &self.targets {
+            if let Some(users) = &t.user {
+                text.push_str(&format!(
+                    "# target {:?} runs as: {}\n",
+                    t.name,
+                    users::describe(users)
+                ));
+            }
+        }
+        text
     }
 
     /// The target a process name belongs to.
@@ -313,6 +388,63 @@ mod tests {
         assert!(Config::parse(&backend)
             .unwrap_err()
             .contains("unknown backend"));
+    }
+
+    #[test]
+    fn capacities_past_what_the_kernel_can_hold_are_refused() {
+        let at = |key: &str, n: u64| format!("{GOOD}[capacity]\n{key} = {n}\n");
+        for key in ["processes", "peers"] {
+            assert!(Config::parse(&at(key, u64::from(MAX_PROCESSES))).is_ok());
+            let e = Config::parse(&at(key, u64::from(MAX_PROCESSES) + 1)).unwrap_err();
+            assert!(
+                e.contains(&format!("key `{key}`")) && e.contains("1 to 4194304"),
+                "{e}"
+            );
+            assert!(Config::parse(&at(key, 4294967295)).is_err());
+        }
+    }
+
+    #[test]
+    fn user_and_exe_constraints_read_check_and_resolve() {
+        let c = Config::parse(&format!(
+            "{GOOD}user = [\"root\", 65534, \"netio-no-such-user\"]\nexe = [\"/usr/sbin/x\"]\n"
+        ))
+        .unwrap();
+        let t = &c.targets[0];
+        assert_eq!(
+            t.user.as_deref(),
+            Some(
+                &[
+                    User::Name("root".into()),
+                    User::Uid(65534),
+                    User::Name("netio-no-such-user".into())
+                ][..]
+            )
+        );
+        let uids = t.uids().unwrap();
+        assert_eq!(uids.uids.into_iter().collect::<Vec<_>>(), [0, 65534]);
+        assert_eq!(uids.unknown, ["netio-no-such-user"]);
+        assert_eq!(t.exes(), Some(&[PathBuf::from("/usr/sbin/x")][..]));
+        let notes: Vec<String> = c.notices().iter().map(|n| n.describe("")).collect();
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("no user \"netio-no-such-user\"")),
+            "{notes:?}"
+        );
+        // Absent: no constraint.
+        let plain = Config::parse(GOOD).unwrap();
+        assert!(plain.targets[0].uids().is_none() && plain.targets[0].exes().is_none());
+        for (bad, why) in [
+            ("user = [\"my sql\"]", "not a user name"),
+            ("user = [4294967295]", "out of range"),
+            ("user = []", "empty"),
+            ("exe = [\"x\"]", "not an absolute path"),
+            ("exe = [\"/a/../b\"]", "no `.` or `..`"),
+        ] {
+            let e = Config::parse(&format!("{GOOD}{bad}\n")).unwrap_err();
+            assert!(e.contains("line 5") && e.contains(why), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -61,6 +61,9 @@ pub const DEFAULT_FACILITY: &str = "daemon";
 pub const DEFAULT_APP_NAME: &str = "netio";
 /// `queue`: records held while the destination is down or slow.
 pub const DEFAULT_QUEUE: u32 = 10_000;
+/// `ca_file`, `client_cert`, `client_key` larger than this are refused: a
+/// system's whole CA bundle is a few hundred kilobytes.
+pub const MAX_TLS_FILE_BYTES: u64 = 4 << 20;
 
 /// One `[[syslog]]` destination.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]

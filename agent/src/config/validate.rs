@@ -3,11 +3,13 @@
 //! `Invalid::describe` can give its line.
 
 use std::collections::HashSet;
+use std::path::Path;
 use std::time::Duration;
 
-use super::error::{At, Invalid};
+use super::error::{shown, At, Invalid};
 use super::syslog::{Syslog, Transport, FACILITIES};
-use super::Config;
+use super::users::User;
+use super::{Config, MAX_PEERS, MAX_PROCESSES};
 
 impl Config {
     pub(super) fn validate(&self) -> Result<(), Invalid> {
@@ -31,14 +33,24 @@ impl Config {
                 ),
             ));
         }
-        for (key, n) in [
-            ("processes", self.capacity.processes),
-            ("peers", self.capacity.peers),
+        for (key, n, max, why) in [
+            (
+                "processes",
+                self.capacity.processes,
+                MAX_PROCESSES,
+                "the most processes Linux can have at once",
+            ),
+            (
+                "peers",
+                self.capacity.peers,
+                MAX_PEERS,
+                "each takes kernel memory on every CPU: see docs/config.md",
+            ),
         ] {
-            if n == 0 {
+            if n == 0 || n > max {
                 return Err(Invalid::at(
                     &[At::Key("capacity"), At::Key(key)],
-                    format!("[capacity] key `{key}` must be at least 1"),
+                    format!("[capacity] key `{key}`: {n} is out of range; use 1 to {max} ({why})"),
                 ));
             }
         }
@@ -132,6 +144,35 @@ impl Config {
                     );
                 }
             }
+            if let Some(users) = &t.user {
+                if users.is_empty() {
+                    return bad(
+                        &[At::Key("user")],
+                        "key `user` is empty: leave it out to allow any user".into(),
+                    );
+                }
+                for (j, u) in users.iter().enumerate() {
+                    if let Some(why) = u.invalid() {
+                        return bad(
+                            &[At::Key("user"), At::Index(j)],
+                            format!("key `user`: {why}"),
+                        );
+                    }
+                }
+            }
+            if let Some(exes) = &t.exe {
+                if exes.is_empty() {
+                    return bad(
+                        &[At::Key("exe")],
+                        "key `exe` is empty: leave it out to allow any executable".into(),
+                    );
+                }
+                for (j, e) in exes.iter().enumerate() {
+                    if let Some(why) = exe_invalid(e) {
+                        return bad(&[At::Key("exe"), At::Index(j)], format!("key `exe`: {why}"));
+                    }
+                }
+            }
             for (j, p) in t.process.iter().enumerate() {
                 let entry = [At::Key("process"), At::Index(j)];
                 if p.is_empty() || p.contains('/') || p.contains('\0') {
@@ -149,6 +190,70 @@ impl Config {
             }
         }
         Ok(())
+    }
+}
+
+/// Why `exe` could never name a process's executable, if it could not: the
+/// kernel names one by its absolute path, with no `.`, `..` or empty part.
+fn exe_invalid(exe: &Path) -> Option<String> {
+    let text = exe.to_string_lossy();
+    let Some(rest) = text.strip_prefix('/') else {
+        return Some(format!(
+            "{} is not an absolute path like \"/usr/sbin/mariadbd\"",
+            shown(&text)
+        ));
+    };
+    if text.len() >= 4096 || text.contains('\0') {
+        return Some(format!("{} is not a path", shown(&text)));
+    }
+    if rest.split('/').any(|part| ["", ".", ".."].contains(&part)) {
+        return Some(format!(
+            "{} is not a file's path as the kernel writes it: no `.` or `..`, no `//`, no `/` at the end",
+            shown(&text)
+        ));
+    }
+    None
+}
+
+impl Config {
+    /// What is allowed but likely not what was meant, in this system as it
+    /// is now: a `user` name it does not know, an `exe` that is not there
+    /// or is a symlink (a process's executable is the file itself).
+    pub(super) fn notices(&self) -> Vec<Invalid> {
+        let mut notes = Vec::new();
+        for (i, t) in self.targets.iter().enumerate() {
+            let here = [At::Key("target"), At::Index(i)];
+            let at = format!("[[target]] #{} (`{}`)", i + 1, t.name);
+            let unknown = t.uids().map(|u| u.unknown).unwrap_or_default();
+            for name in unknown {
+                let j = t
+                    .user
+                    .iter()
+                    .flatten()
+                    .position(|u| *u == User::Name(name.clone()));
+                let note = format!(
+                    "key `user`: no user {name:?} on this system (yet): until there is, no process counts as this user"
+                );
+                let way = [At::Key("user"), At::Index(j.unwrap_or_default())];
+                notes.push(Invalid::at(&way, note).within(&here, &at));
+            }
+            for (j, exe) in t.exes().into_iter().flatten().enumerate() {
+                let note = match std::fs::canonicalize(exe) {
+                    Ok(real) if real != *exe => format!(
+                        "key `exe`: {} resolves to {}: a process's executable is the file itself, so no process runs {0}; write {1:?}",
+                        exe.display(),
+                        real.display()
+                    ),
+                    Ok(_) => continue,
+                    Err(e) => format!(
+                        "key `exe`: {}: {e} (yet): until it is there, no process runs it",
+                        exe.display()
+                    ),
+                };
+                notes.push(Invalid::at(&[At::Key("exe"), At::Index(j)], note).within(&here, &at));
+            }
+        }
+        notes
     }
 }
 

@@ -38,7 +38,7 @@ reminder = "3s"
 
 /// `BASE` with the line `old` replaced by `new` (which may be several
 /// lines, or empty to drop it).
-fn with(old: &str, new: &str) -> String {
+pub(crate) fn with(old: &str, new: &str) -> String {
     assert!(BASE.lines().any(|l| l == old), "BASE has no line {old:?}");
     BASE.lines()
         .map(|l| if l == old { new } else { l })
@@ -58,7 +58,7 @@ fn syslog(lines: &[&str]) -> String {
 }
 
 /// `BASE` with `extra` lines after the line `after`.
-fn after(after: &str, extra: &str) -> String {
+pub(crate) fn after(after: &str, extra: &str) -> String {
     with(after, &format!("{after}\n{extra}"))
 }
 
@@ -69,7 +69,7 @@ enum File {
     Directory,
 }
 
-struct Case {
+pub(crate) struct Case {
     what: &'static str,
     file: File,
     /// The line the error must name, by its content (the first line
@@ -79,7 +79,12 @@ struct Case {
     key: Option<&'static str>,
 }
 
-fn case(what: &'static str, text: String, line: Option<&'static str>, key: &'static str) -> Case {
+pub(crate) fn case(
+    what: &'static str,
+    text: String,
+    line: Option<&'static str>,
+    key: &'static str,
+) -> Case {
     Case {
         what,
         file: File::Text(text),
@@ -663,7 +668,7 @@ fn problems(c: &Case, path: &Path, expected_line: Option<usize>, args: &[&str]) 
 
 /// Writes each case's file and runs `check-config` and `run` on it; every
 /// way netio's answer falls short, by case.
-fn refusals(scratch: &Scratch, cases: &[Case]) -> Result<(), String> {
+pub(crate) fn refusals(scratch: &Scratch, cases: &[Case]) -> Result<(), String> {
     let mut failures = Vec::new();
     let mut failed = std::collections::BTreeSet::new();
     for (i, c) in cases.iter().enumerate() {
@@ -756,7 +761,7 @@ fn interval_too_long_for_the_clock_is_refused_without_a_panic() {
 
 /// Runs `netio check-config FILE`, which must succeed; returns what it
 /// printed minus its first line (the `# FILE: valid` comment).
-fn effective(path: &Path) -> String {
+pub(crate) fn effective(path: &Path) -> String {
     let out = run_limited(
         Command::new(netio_bin()).arg("check-config").arg(path),
         Duration::from_secs(20),

@@ -1,8 +1,10 @@
-//! The agent's behaviour on the host: its command line and config errors,
-//! thresholds and reloads, the journal and syslog outputs against a real
-//! journald and rsyslog, targets by cgroup, and hostile process names. They run the real netio
-//! as root on the host's kernel; each test owns its netio, scratch dir and
-//! process names, and the journald tests take turns on `JOURNALD`.
+//! The agent's behaviour on the host: its command line, config errors, the
+//! config file against a hostile local user and config values at their
+//! limits, thresholds and reloads, the journal and syslog outputs against a
+//! real journald and rsyslog, targets by cgroup, and hostile process names.
+//! They run the real netio as root on the host's kernel; each test owns its
+//! netio, scratch dir and process names, and the journald tests take turns
+//! on `JOURNALD`.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -10,6 +12,8 @@ mod common;
 mod cgroups;
 mod cli;
 mod config_errors;
+mod config_files;
+mod config_values;
 mod hostile_names;
 mod journal;
 mod syslog;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::config::Syslog;
+use crate::config::{read_trusted, Syslog, MAX_TLS_FILE_BYTES};
 
 /// The CA bundle of Debian's ca-certificates, used when `ca_file` is unset.
 pub const SYSTEM_CA_FILE: &str = "/etc/ssl/certs/ca-certificates.crt";
@@ -53,6 +53,12 @@ pub enum TlsSetupError {
         path: PathBuf,
         error: rustls::pki_types::pem::Error,
     },
+    #[error("{key} {}: {why}", path.display())]
+    Untrusted {
+        key: &'static str,
+        path: PathBuf,
+        why: String,
+    },
     #[error("{key} {}: holds no PEM certificate", path.display())]
     NoCerts { key: &'static str, path: PathBuf },
     #[error("ca_file {}: no usable CA certificate in it", .0.display())]
@@ -87,7 +93,8 @@ pub(super) fn tls_config(c: &Syslog) -> Result<rustls::ClientConfig, TlsSetupErr
     match (&c.client_cert, &c.client_key) {
         (Some(cert), Some(key)) => {
             let chain = read_certs(cert, "client_cert")?;
-            let key = PrivateKeyDer::from_pem_file(key).map_err(|error| TlsSetupError::Key {
+            let pem = read_pem(key, "client_key")?;
+            let key = PrivateKeyDer::from_pem_slice(&pem).map_err(|error| TlsSetupError::Key {
                 path: key.clone(),
                 error,
             })?;
@@ -99,12 +106,22 @@ pub(super) fn tls_config(c: &Syslog) -> Result<rustls::ClientConfig, TlsSetupErr
     }
 }
 
+/// A TLS file, read only if no one but root could have written it.
+fn read_pem(path: &Path, key: &'static str) -> Result<Vec<u8>, TlsSetupError> {
+    read_trusted(path, MAX_TLS_FILE_BYTES).map_err(|why| TlsSetupError::Untrusted {
+        key,
+        path: path.to_path_buf(),
+        why,
+    })
+}
+
 fn read_certs(
     path: &Path,
     key: &'static str,
 ) -> Result<Vec<CertificateDer<'static>>, TlsSetupError> {
-    let certs: Vec<_> = CertificateDer::pem_file_iter(path)
-        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+    let pem = read_pem(path, key)?;
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
         .map_err(|error| TlsSetupError::ReadCerts {
             key,
             path: path.to_path_buf(),

@@ -1,0 +1,236 @@
+//! Config values at their limits: a rate or a capacity that overflows, or
+//! that `run` could not honour, is refused by `check-config` with the line
+//! and the key, as every other config error; an error about a huge line
+//! shows a short piece of it; and the target constraints `user` and `exe`
+//! are read, checked and printed back.
+
+use crate::common;
+use crate::config_errors::{after, case, effective, refusals, with};
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::{netio_bin, output_within, Scratch};
+
+/// The most processes Linux can have at once (PID_MAX_LIMIT on 64-bit),
+/// which netio documents as the limit of both capacities.
+const MAX_CAPACITY: u64 = 4_194_304;
+
+#[test]
+fn overflowing_rates_and_unhonourable_capacities_are_refused_with_line_and_key() {
+    let scratch = Scratch::new("value-limits");
+    let sent = r#"sent = "1MiB/s""#;
+    let rate = |what, value: &'static str| case(what, with(sent, value), Some(value), "sent");
+    let cases = [
+        rate("a rate of 100000 EiB/s", r#"sent = "100000EiB/s""#),
+        rate("a rate of exactly 2^64 B/s", r#"sent = "16EiB/s""#),
+        rate(
+            "a rate one byte past u64",
+            r#"sent = "18446744073709551616B/s""#,
+        ),
+        rate(
+            "a fractional rate past u64",
+            r#"sent = "15.9999999999999999999 EiB/s""#,
+        ),
+        case(
+            "processes = u32::MAX",
+            with("processes = 64", "processes = 4294967295"),
+            Some("processes = 4294967295"),
+            "processes",
+        ),
+        case(
+            "processes one past the limit",
+            with("processes = 64", "processes = 4194305"),
+            Some("processes = 4194305"),
+            "processes",
+        ),
+        case(
+            "peers = u32::MAX",
+            with("peers = 64", "peers = 4294967295"),
+            Some("peers = 4294967295"),
+            "peers",
+        ),
+        case(
+            "peers one past the limit",
+            with("peers = 64", "peers = 4194305"),
+            Some("peers = 4194305"),
+            "peers",
+        ),
+    ];
+    if let Err(e) = refusals(&scratch, &cases) {
+        panic!("{e}");
+    }
+}
+
+/// The limits themselves are accepted, and printed back as given.
+#[test]
+fn the_largest_rate_and_capacities_are_accepted_as_written() {
+    let scratch = Scratch::new("value-max");
+    let text = with("processes = 64", &format!("processes = {MAX_CAPACITY}"))
+        .replace("peers = 64", &format!("peers = {MAX_CAPACITY}"))
+        .replace(r#"sent = "1MiB/s""#, r#"sent = "18446744073709551615B/s""#);
+    let path = scratch.path("max.conf");
+    std::fs::write(&path, text).unwrap();
+    let printed = effective(&path);
+    for line in [
+        format!("processes = {MAX_CAPACITY}"),
+        format!("peers = {MAX_CAPACITY}"),
+        r#"sent = "18446744073709551615B/s""#.to_string(),
+    ] {
+        assert!(
+            printed.lines().any(|l| l == line),
+            "check-config did not print {line:?}:\n{printed}"
+        );
+    }
+}
+
+/// An error on a 200 KB line shows the start of the line and a marker, not
+/// the whole line, and cuts on a character boundary (a line of `é`); the
+/// value echoed in the message itself is cut the same way.
+#[test]
+fn an_error_on_a_huge_line_shows_a_short_cut_snippet() {
+    let scratch = Scratch::new("huge-line");
+    let long = "x".repeat(200_000);
+    let accents = "é".repeat(100_000);
+    let lines = [
+        ("unknown key", format!("bogus = \"{long}\""), "bogus"),
+        (
+            "interval in words",
+            format!("interval = \"{long}\""),
+            "interval",
+        ),
+        (
+            "output of accents",
+            format!("output = \"{accents}\""),
+            "output",
+        ),
+        ("rate in words", format!("sent = \"{accents}\""), "sent"),
+    ];
+    let mut wrong = Vec::new();
+    for (what, line, key) in lines {
+        let text = match key {
+            "bogus" => after(r#"interval = "1s""#, &line),
+            "interval" => with(r#"interval = "1s""#, &line),
+            "output" => with(r#"output = "json""#, &line),
+            _ => with(r#"sent = "1MiB/s""#, &line),
+        };
+        let n = text.lines().position(|l| l == line).unwrap() + 1;
+        let path = scratch.path(&format!("{key}.conf"));
+        std::fs::write(&path, &text).unwrap();
+        let out = output_within(
+            Command::new(netio_bin()).arg("check-config").arg(&path),
+            Duration::from_secs(20),
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        let first: String = err.chars().take(300).collect();
+        if out.status.code() != Some(2)
+            || err.contains("panicked")
+            || err.len() > 1500
+            || !err.contains(&format!("line {n}"))
+            || !err.contains(key)
+            || !err.contains('…')
+        {
+            wrong.push(format!(
+                "{what}: exit {}, {} bytes of stderr (want exit 2, at most 1500, the line, `{key}` and a … marker): {first}",
+                out.status,
+                err.len()
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// `user` and `exe`: values that could never match a process are refused
+/// where they are written.
+#[test]
+fn bad_user_and_exe_constraints_are_refused_with_line_and_key() {
+    let scratch = Scratch::new("constraints-bad");
+    let process = r#"process = ["dbd"]"#;
+    let add = |what, line: &'static str, key| case(what, after(process, line), Some(line), key);
+    let cases = [
+        add("a user name with a space", r#"user = ["my sql"]"#, "user"),
+        add("a user name with a colon", r#"user = ["mysql:x"]"#, "user"),
+        add("an empty user name", r#"user = [""]"#, "user"),
+        add("digits as a user name", r#"user = ["999"]"#, "user"),
+        add(
+            "a user name of 33 characters",
+            r#"user = ["abcdefghijklmnopqrstuvwxyz0123456"]"#,
+            "user",
+        ),
+        add("a uid past u32", r#"user = [4294967296]"#, "user"),
+        add("the uid that means none", r#"user = [4294967295]"#, "user"),
+        add("a negative uid", r#"user = [-1]"#, "user"),
+        add("a uid as a float", r#"user = [1.5]"#, "user"),
+        add("an empty user list", r#"user = []"#, "user"),
+        add("user as a string", r#"user = "mysql""#, "user"),
+        add("a relative exe", r#"exe = ["mariadbd"]"#, "exe"),
+        add(
+            "an exe with ..",
+            r#"exe = ["/usr/sbin/../sbin/mariadbd"]"#,
+            "exe",
+        ),
+        add("an exe with //", r#"exe = ["/usr//sbin/mariadbd"]"#, "exe"),
+        add("an exe ending in /", r#"exe = ["/usr/sbin/"]"#, "exe"),
+        add("an empty exe list", r#"exe = []"#, "exe"),
+        add("exe as a string", r#"exe = "/usr/sbin/mariadbd""#, "exe"),
+    ];
+    if let Err(e) = refusals(&scratch, &cases) {
+        panic!("{e}");
+    }
+}
+
+/// Good constraints are printed back as written, with what the names
+/// resolve to; a user name this system does not know (yet), an `exe` that
+/// is not there (yet) or that is a symlink (a process's executable is the
+/// file itself) are warnings naming the line and the key, not errors.
+#[test]
+fn user_and_exe_constraints_parse_print_and_warn() {
+    let scratch = Scratch::new("constraints-good");
+    let link = scratch.path("env-link");
+    std::os::unix::fs::symlink("/usr/bin/env", &link).unwrap();
+    let user = r#"user = ["root", 65534, "netio-no-such-user"]"#;
+    let exe = format!(
+        r#"exe = ["/usr/bin/env", "{}", "/nonexistent/netio-db"]"#,
+        link.display()
+    );
+    let text = after(r#"process = ["dbd"]"#, &format!("{user}\n{exe}"));
+    let line_of = |l: &str| text.lines().position(|x| x == l).unwrap() + 1;
+    let path = scratch.path("constraints.conf");
+    std::fs::write(&path, &text).unwrap();
+    let printed = effective(&path);
+    for line in [user, &exe] {
+        assert!(
+            printed.lines().any(|l| l == line),
+            "check-config did not print {line:?}:\n{printed}"
+        );
+    }
+    assert!(
+        printed.contains(
+            "# target \"db\" runs as: root = uid 0, uid 65534 (nobody), netio-no-such-user: no such user (yet)"
+        ),
+        "check-config should show what the names resolve to:\n{printed}"
+    );
+    let out = output_within(
+        Command::new(netio_bin()).arg("check-config").arg(&path),
+        Duration::from_secs(20),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    let warnings: Vec<&str> = err.lines().filter(|l| l.contains("warning")).collect();
+    let wants = [
+        (line_of(user), "`user`", "netio-no-such-user"),
+        (line_of(&exe), "`exe`", "resolves to /usr/bin/env"),
+        (line_of(&exe), "`exe`", "/nonexistent/netio-db"),
+    ];
+    assert_eq!(
+        warnings.len(),
+        wants.len(),
+        "want {} warnings:\n{err}",
+        wants.len()
+    );
+    for (w, (n, key, what)) in warnings.iter().zip(wants) {
+        assert!(
+            w.contains(&format!("line {n}")) && w.contains(key) && w.contains(what),
+            "want line {n}, {key} and {what:?} in {w:?}"
+        );
+    }
+}
