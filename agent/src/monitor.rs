@@ -97,7 +97,7 @@ impl Monitor {
     /// (sinks keep their own fallbacks).
     fn write(&mut self, r: &Record) {
         if let Err(e) = self.sink.write(r) {
-            eprintln!("netio: cannot write a {} record: {e}", r.kind().name());
+            tell!("netio: cannot write a {} record: {e}", r.kind().name());
         }
     }
 
@@ -113,7 +113,7 @@ impl Monitor {
             if now >= self.deadline {
                 self.flush()?;
                 if let Err(e) = self.rescan(true) {
-                    eprintln!("netio: {e}");
+                    tell!("netio: {e}");
                 }
                 self.deadline += self.config.interval;
                 if self.deadline <= Instant::now() {
@@ -170,7 +170,7 @@ impl Monitor {
         let mut new = match Config::load(&self.config_path) {
             Ok(c) => c,
             Err(e) => {
-                eprintln!("netio: reload refused: {e}");
+                tell!("netio: reload refused: {e}");
                 let r = Record::config_rejected(&path, &e.message);
                 self.write(&r);
                 let _ = self.sink.flush();
@@ -184,11 +184,11 @@ impl Monitor {
             .tracker
             .load_matchers(&self.probes, &self.config, &mut self.warnings)
         {
-            eprintln!("netio: reload: {e}");
+            tell!("netio: reload: {e}");
         }
         self.tracker.untrack_unconfigured(&self.probes);
         if let Err(e) = self.rescan(true) {
-            eprintln!("netio: reload: {e}");
+            tell!("netio: reload: {e}");
         }
         if interval_changed {
             self.deadline = self.interval_start + self.config.interval;

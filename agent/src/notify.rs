@@ -25,7 +25,7 @@ impl Notifier {
             let addr = match address(path.as_encoded_bytes()) {
                 Ok(a) => a,
                 Err(e) => {
-                    eprintln!(
+                    tell!(
                         "netio: NOTIFY_SOCKET={} is not usable ({e}): not notifying the service manager",
                         path.to_string_lossy()
                     );
@@ -35,7 +35,7 @@ impl Notifier {
             match UnixDatagram::unbound() {
                 Ok(s) => Some((s, addr)),
                 Err(e) => {
-                    eprintln!("netio: cannot open a socket to notify the service manager: {e}");
+                    tell!("netio: cannot open a socket to notify the service manager: {e}");
                     None
                 }
             }
@@ -61,7 +61,7 @@ impl Notifier {
         if let Err(e) = sock.send_to_addr(state.as_bytes(), addr) {
             if !self.complained {
                 self.complained = true;
-                eprintln!("netio: cannot notify the service manager ({e}); going on without");
+                tell!("netio: cannot notify the service manager ({e}); going on without");
             }
         }
     }

@@ -39,7 +39,7 @@ pub fn run(args: RunArgs, load: &LoadOptions) -> Result<(), ExitError> {
     };
     for a in &attempts {
         if let Err(why) = &a.result {
-            eprintln!("netio: backend {} passed over: {why}", a.backend);
+            tell!("netio: backend {} passed over: {why}", a.backend);
         }
     }
     let sink = sink::from_config(&config).map_err(ExitError::failed)?;

@@ -188,7 +188,7 @@ impl Tracker {
                     self.next_user_gen = (self.next_user_gen + 1) & !USER_GEN_BIT;
                     let gen = USER_GEN_BIT | self.next_user_gen;
                     if let Err(e) = probes.track(pid, gen, target) {
-                        eprintln!("netio: {e}");
+                        tell!("netio: {e}");
                         continue;
                     }
                     gen

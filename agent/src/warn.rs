@@ -12,7 +12,7 @@ impl Warnings {
     /// Says `msg` on stderr unless it was said before.
     pub fn once(&mut self, msg: String) {
         if !self.said.contains(&msg) {
-            eprintln!("netio: {msg}");
+            tell!("netio: {msg}");
             self.said.insert(msg);
         }
     }

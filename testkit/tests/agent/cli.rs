@@ -229,3 +229,161 @@ fn kernel_command_reports_each_backend_usable_or_why_not() {
         );
     }
 }
+
+/// A pipe whose reading end is closed already: every write to it fails
+/// with EPIPE, as when `head` has read what it wanted and exited.
+fn closed_pipe() -> std::fs::File {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills the two-element array it is given.
+    let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
+    assert_eq!(rc, 0, "pipe2: {}", std::io::Error::last_os_error());
+    // SAFETY: both descriptors were just made and are owned here alone.
+    unsafe {
+        libc::close(fds[0]);
+        std::os::fd::FromRawFd::from_raw_fd(fds[1])
+    }
+}
+
+/// netio's exit status with stdout and stderr both into closed pipes.
+fn status_into_closed_pipes(args: &[&str]) -> std::process::ExitStatus {
+    let mut child = Command::new(netio_bin())
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(closed_pipe())
+        .stderr(closed_pipe())
+        .spawn()
+        .expect("spawn netio");
+    let deadline = std::time::Instant::now() + LIMIT;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("netio {args:?} still running after {LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A config with an error on a 200 KB line.
+fn config_with_a_long_bad_line(scratch: &Scratch) -> String {
+    let path = scratch.path("long.conf");
+    let text = format!("interval = \"1s\"\nbogus = \"{}\"\n", "x".repeat(200_000));
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+/// Whatever netio prints, a reader that went away (`| head`) ends the
+/// output quietly: the exit status is the one netio has with a reader,
+/// never a panic (101) or an abort (SIGABRT, as a release build with
+/// panic=abort had when a print to stderr failed).
+#[test]
+fn output_into_a_closed_pipe_ends_quietly_with_the_usual_status() {
+    let scratch = Scratch::new("cli-epipe");
+    let good = valid_config(&scratch);
+    let bad = config_with_a_long_bad_line(&scratch);
+    let mut wrong = Vec::new();
+    for args in [
+        vec!["check-config", good.as_str()],
+        vec!["check-config", bad.as_str()],
+        vec!["run", "--config", bad.as_str()],
+        vec!["run", "--config", "/nonexistent/netio.conf"],
+        vec!["kernel"],
+        vec!["--help"],
+        vec!["--version"],
+        vec!["no-such-command"],
+    ] {
+        let usual = netio(&args).status;
+        let closed = status_into_closed_pipes(&args);
+        if closed.code() != usual.code() || usual.code().is_none() {
+            wrong.push(format!(
+                "netio {args:?}: {closed} into closed pipes, {usual} with a reader"
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// The same through a shell, as an operator types it: `check-config | head
+/// -1` has check-config's own status.
+#[test]
+fn check_config_piped_to_head_exits_with_its_own_status() {
+    let scratch = Scratch::new("cli-head");
+    let good = valid_config(&scratch);
+    let bad = config_with_a_long_bad_line(&scratch);
+    let netio = netio_bin();
+    for (config, redirect, head, want) in [
+        (&good, "", "head -1", "0"),
+        (&bad, "2>&1", "head -c 100", "2"),
+    ] {
+        let script = format!(
+            "'{}' check-config '{config}' {redirect} | {head} >/dev/null; echo ${{PIPESTATUS[0]}}",
+            netio.display()
+        );
+        let out = output_within(Command::new("bash").arg("-c").arg(&script), LIMIT);
+        let status = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        assert_eq!(
+            status,
+            want,
+            "`{script}`: netio's status; stderr: {}",
+            stderr(&out)
+        );
+    }
+}
+
+/// A running agent whose stderr goes away (journald's stream socket when
+/// journald restarts, a pipe whose reader died) goes on counting: a warning
+/// it cannot write is dropped, never a panic. A refused reload is the
+/// warning here; the agent must write its `config_rejected` record, keep
+/// running and stop cleanly.
+#[test]
+fn a_running_agent_whose_stderr_is_gone_goes_on() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    common::require_root();
+    let scratch = Scratch::new("cli-stderr-gone");
+    let config = valid_config(&scratch);
+    let mut child = Command::new(netio_bin())
+        .args(["run", "--config", &config, "--output", "json"])
+        .args(["--backend", &common::backend()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(closed_pipe())
+        .spawn()
+        .expect("spawn netio");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let wait_for = |event: &str| {
+        let deadline = std::time::Instant::now() + LIMIT;
+        while let Ok(line) =
+            rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+        {
+            if line.contains(&format!("\"NETIO_EVENT\":\"{event}\"")) {
+                return true;
+            }
+        }
+        false
+    };
+    assert!(wait_for("started"), "netio did not start");
+    std::fs::write(&config, "interval = \"1s\"\nbogus = 1\n").unwrap();
+    // SAFETY: kill on the pid of a child not reaped yet.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGHUP) };
+    let rejected = wait_for("config_rejected");
+    let alive = child.try_wait().expect("try_wait").is_none();
+    // SAFETY: as above.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let status = child.wait().expect("wait netio");
+    assert!(
+        rejected && alive,
+        "after a refused reload with stderr gone: config_rejected written {rejected}, \
+         still running {alive}, exit {status}"
+    );
+    assert!(status.success(), "netio exited {status}");
+}

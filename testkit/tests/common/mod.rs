@@ -451,7 +451,7 @@ pub fn backend() -> String {
     std::env::var("NETIO_TEST_BACKEND").unwrap_or_else(|_| "auto".into())
 }
 
-fn require_root() {
+pub fn require_root() {
     // SAFETY: geteuid has no preconditions.
     let euid = unsafe { libc::geteuid() };
     assert_eq!(

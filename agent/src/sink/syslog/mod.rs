@@ -156,7 +156,7 @@ impl Sink for SyslogSink {
             self.unreported += 1;
             if !self.dropping {
                 self.dropping = true;
-                eprintln!(
+                tell!(
                     "netio: syslog {}: its queue of {} records is full (the collector is down or slow); dropping records and counting them",
                     self.name, self.capacity
                 );
@@ -211,7 +211,7 @@ impl Drop for SyslogSink {
         }
         let lost = undelivered(&st);
         if lost > 0 {
-            eprintln!(
+            tell!(
                 "netio: syslog {}: {lost} records not delivered at exit",
                 self.name
             );

@@ -68,7 +68,7 @@ pub(super) fn send_loop(shared: &Shared, dest: &Destination) {
                 match dest.format.render(&gap, SystemTime::now()) {
                     Ok(m) => m,
                     Err(e) => {
-                        eprintln!("netio: syslog {name}: {e}");
+                        tell!("netio: syslog {name}: {e}");
                         pop(shared);
                         continue;
                     }
@@ -91,16 +91,14 @@ pub(super) fn send_loop(shared: &Shared, dest: &Destination) {
                 pop(shared);
                 backoff = MIN_BACKOFF;
                 if failing.take().is_some() {
-                    eprintln!("netio: syslog {name}: delivering records again");
+                    tell!("netio: syslog {name}: delivering records again");
                 }
             }
             Err(e) => {
                 conn = None;
                 let why = e.to_string();
                 if failing.as_deref() != Some(why.as_str()) {
-                    eprintln!(
-                        "netio: syslog {name}: {why}; records wait in its queue and are retried"
-                    );
+                    tell!("netio: syslog {name}: {why}; records wait in its queue and are retried");
                     failing = Some(why);
                 }
                 if closing {
