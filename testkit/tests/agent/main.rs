@@ -18,3 +18,4 @@ mod hostile_names;
 mod journal;
 mod syslog;
 mod thresholds;
+mod unit_lookalike;
