@@ -81,6 +81,7 @@ pub fn cgroup_root() -> &'static str {
 /// The cgroup path of a systemd unit: the directory of that name below
 /// the cgroup2 mount (system.slice/x.service, or deeper for user units).
 pub fn unit_cgroup(unit: &str) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
     let root = std::path::Path::new(cgroup_root());
     let mut level = vec![root.to_path_buf()];
     for _ in 0..4 {
@@ -90,7 +91,8 @@ pub fn unit_cgroup(unit: &str) -> Option<String> {
                 continue;
             };
             for e in entries.flatten() {
-                if !e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                let Ok(meta) = e.metadata() else { continue };
+                if !meta.is_dir() {
                     continue;
                 }
                 if e.file_name().to_str() == Some(unit) {
@@ -102,7 +104,15 @@ pub fn unit_cgroup(unit: &str) -> Option<String> {
                         .into_owned();
                     return Some(format!("/{rel}"));
                 }
-                next.push(e.path());
+                // Down only through groups root owns: systemd hands a user
+                // (user@UID.service) or a unit with Delegate= a subtree of
+                // their own, where they may name a group like any unit. Only
+                // root makes groups in a root-owned one, so a match is
+                // never below a user's subtree (its own group may be a
+                // delegated unit's).
+                if meta.uid() == 0 {
+                    next.push(e.path());
+                }
             }
         }
         level = next;
