@@ -8,6 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixDatagram;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -39,12 +40,29 @@ pub fn journald_start() {
         return;
     }
     std::fs::create_dir_all("/run/systemd/journal").unwrap();
-    // Detached: it must not hold the test's output pipes open.
-    Command::new("setsid")
+    // Detached: it must not hold the test's output pipes open, nor any
+    // other descriptor it would inherit (cargo's jobserver pipe, a lock a
+    // caller's flock(1) holds): it outlives the tests.
+    let mut command = Command::new("setsid");
+    command
         .args(["-f", "/lib/systemd/systemd-journald"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: close_range is async-signal-safe; it only marks descriptors
+    // close-on-exec.
+    unsafe {
+        command.pre_exec(|| {
+            libc::syscall(
+                libc::SYS_close_range,
+                3u32,
+                u32::MAX,
+                libc::CLOSE_RANGE_CLOEXEC,
+            );
+            Ok(())
+        });
+    }
+    command
         .status()
         .expect("start systemd-journald (Debian package systemd)");
     let deadline = Instant::now() + Duration::from_secs(10);
