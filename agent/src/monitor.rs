@@ -223,7 +223,7 @@ impl Monitor {
         let mut records = Vec::new();
         let backend = self.probes.backend().name();
         for ((tgid, gen), delta) in deltas {
-            let (proc, appeared) = self.tracker.known((tgid, gen), delta.target);
+            let (proc, appeared) = self.tracker.known(&self.probes, (tgid, gen), delta.target);
             if proc.ignored {
                 self.write_appeared(appeared);
                 continue;

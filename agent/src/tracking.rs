@@ -3,8 +3,12 @@
 //! rescan that finds what runs, and the kernel's lifecycle events (fork,
 //! exec, exit) that keep the tracked set current between rescans.
 //!
-//! A process is final once the kernel no longer tracks its (pid,
-//! generation): nothing can add to its counters after that.
+//! A process is who it is by its PID and start time: userspace tracks only
+//! what /proc shows alive, and checks after tracking it that it is still
+//! the same and alive, so that no entry outlives its process
+//! (docs/kernels.md, "Which processes"). A process is final once the
+//! kernel no longer tracks its (pid, generation): nothing can add to its
+//! counters after that.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -14,16 +18,21 @@ use netio_probes::{
 };
 
 use crate::config::Config;
-use crate::discovery;
+use crate::discovery::{self, Life, ProcInfo};
 use crate::interval::ProcKey;
 use crate::warn::Warnings;
 
 /// A tracked process as the records name it.
 #[derive(Debug)]
 pub struct Proc {
+    /// The target its bytes count for (after a confirmed exec, not always
+    /// the one its counters carry).
     pub target: TargetId,
     pub comm: String,
-    /// Tracked by a 15-byte name prefix that turned out to be another name.
+    /// Its start time, where netio read it from /proc as this process.
+    pub start: Option<u64>,
+    /// Not a target's: its bytes are not reported (a name that only shared
+    /// a long name's first 15 bytes, a PID that changed hands).
     pub ignored: bool,
     /// Bytes since it was tracked, for its exit record.
     pub total: TrafficVal,
@@ -49,10 +58,6 @@ pub struct Tracker {
     cgroups: Vec<(usize, String)>,
     /// What the kernel's cgroup map holds: (cgroup id, target), sorted.
     cgroup_ids: Vec<(u64, TargetId)>,
-    /// Thread groups whose exit the kernel reported since the last rescan:
-    /// /proc still lists a process while it exits, and the rescan must not
-    /// track it again.
-    exited: HashSet<u32>,
     procs: HashMap<ProcKey, Proc>,
     next_user_gen: u32,
 }
@@ -165,55 +170,103 @@ impl Tracker {
         announce: bool,
     ) -> Result<Vec<Appeared>, MapError> {
         self.refresh_cgroups(probes, config, warnings)?;
-        let mut out = Vec::new();
         let procs = discovery::scan();
-        let info: HashMap<u32, &discovery::ProcInfo> = procs.iter().map(|p| (p.pid, p)).collect();
+        let info: HashMap<u32, &ProcInfo> = procs.iter().map(|p| (p.pid, p)).collect();
+        self.sweep(probes, &info);
+        let mut out = Vec::new();
         for (pid, index) in discovery::select(config, &self.cgroups, &procs) {
-            let target = self.ids[index];
-            let p = info[&pid];
-            let gen = match probes.tracked(pid) {
-                Some((_, gen)) if self.procs.contains_key(&(pid, gen)) => continue,
-                // The kernel tracked it at fork or exec and its event is
-                // not read yet: it appears here, and the event, when read,
-                // finds it known.
-                Some((_, gen)) => gen,
-                None => {
-                    // Untracked in the kernel: new to netio, or exiting
-                    // (its exit hook drops the entry before /proc does).
-                    // Its exit event, if any, is in the ring buffer by now.
-                    out.extend(self.drain_events(probes, config));
-                    if self.exited.contains(&pid) {
-                        continue;
-                    }
-                    self.next_user_gen = (self.next_user_gen + 1) & !USER_GEN_BIT;
-                    let gen = USER_GEN_BIT | self.next_user_gen;
-                    if let Err(e) = probes.track(pid, gen, target) {
-                        eprintln!("netio: {e}");
-                        continue;
-                    }
-                    gen
-                }
-            };
-            self.procs.insert(
-                (pid, gen),
-                Proc {
-                    target,
-                    comm: p.comm.clone(),
-                    ignored: false,
-                    total: TrafficVal::default(),
-                },
-            );
-            if announce {
-                out.push(Appeared {
-                    target,
-                    pid,
-                    ppid: p.ppid,
-                    comm: p.comm.clone(),
-                });
+            if let Some(a) = self.track_found(probes, info[&pid], self.ids[index]) {
+                out.extend(announce.then_some(a));
             }
         }
-        self.exited.clear();
         Ok(out)
+    }
+
+    /// Tracks `p`, which /proc showed alive, for `target`, unless the
+    /// kernel does already; returns it if it is new to netio.
+    fn track_found(&mut self, probes: &Probes, p: &ProcInfo, target: TargetId) -> Option<Appeared> {
+        let pid = p.pid;
+        let (target, gen) = match probes.tracked(pid) {
+            Some((_, gen)) if self.procs.contains_key(&(pid, gen)) => return None,
+            // The kernel tracked it at fork or exec and its event is not
+            // read yet: it appears here if /proc still shows the process
+            // it read, and the event, when read, finds it known.
+            Some((t, gen)) => {
+                let same = discovery::identity(pid).is_some_and(|(start, _)| start == p.start);
+                if !same || probes.tracked(pid) != Some((t, gen)) {
+                    return None;
+                }
+                (t, gen)
+            }
+            None => {
+                self.next_user_gen = (self.next_user_gen + 1) & !USER_GEN_BIT;
+                let gen = USER_GEN_BIT | self.next_user_gen;
+                match probes.track(pid, gen, target) {
+                    Ok(true) => {}
+                    // Tracked by the kernel meanwhile: its event tells.
+                    Ok(false) => return None,
+                    Err(e) => {
+                        eprintln!("netio: {e}");
+                        return None;
+                    }
+                }
+                // The kernel's exit hook drops a process's entry when its
+                // last thread exits; one put in after that would outlive
+                // it. Seen alive after the insert, the process has a thread
+                // that has not reached the hook yet (docs/kernels.md).
+                let still = discovery::identity(pid) == Some((p.start, Life::Alive));
+                if !still {
+                    probes.untrack_gen(pid, gen);
+                    // Whatever it counted meanwhile is not the target's.
+                    self.procs.insert((pid, gen), self.proc_of(p, target, true));
+                    return None;
+                }
+                (target, gen)
+            }
+        };
+        self.procs
+            .insert((pid, gen), self.proc_of(p, target, false));
+        Some(Appeared {
+            target,
+            pid,
+            ppid: p.ppid,
+            comm: p.comm.clone(),
+        })
+    }
+
+    fn proc_of(&self, p: &ProcInfo, target: TargetId, ignored: bool) -> Proc {
+        Proc {
+            target,
+            comm: p.comm.clone(),
+            start: Some(p.start),
+            ignored,
+            total: TrafficVal::default(),
+        }
+    }
+
+    /// Untracks what userspace tracked and /proc shows gone or another
+    /// process now. The check after tracking makes this never happen; should
+    /// it, no entry outlives its process by more than an interval.
+    fn sweep(&self, probes: &Probes, info: &HashMap<u32, &ProcInfo>) {
+        for (&(pid, gen), proc) in &self.procs {
+            let Some(start) = proc.start.filter(|_| gen & USER_GEN_BIT != 0) else {
+                continue;
+            };
+            if proc.ignored || probes.tracked(pid).map(|(_, g)| g) != Some(gen) {
+                continue;
+            }
+            let now = match info.get(&pid) {
+                Some(p) => Some((p.start, p.life)),
+                None => discovery::identity(pid),
+            };
+            let gone = match now {
+                Some((s, life)) => s != start || life == Life::Dead,
+                None => true,
+            };
+            if gone && probes.untrack_gen(pid, gen) {
+                eprintln!("netio: PID {pid} was still tracked after its process ended; untracked");
+            }
+        }
     }
 
     /// Reads every lifecycle event the kernel has sent, returning the
@@ -232,20 +285,19 @@ impl Tracker {
         config: &Config,
         e: LifecycleEvent,
     ) -> Option<Appeared> {
-        if e.kind == LifecycleKind::Exit {
-            self.exited.insert(e.tgid);
-        }
         let key = (e.tgid, e.gen);
         let target = e.target;
         let is_new = !self.procs.contains_key(&key);
-        let ignored =
-            e.kind == LifecycleKind::Exec && e.matched && !self.name_confirmed(config, &e, target);
+        let ignored = e.kind == LifecycleKind::Exec
+            && e.matched
+            && !self.name_confirmed(probes, config, &e, target);
         if ignored {
-            probes.untrack(e.tgid);
+            probes.untrack_gen(e.tgid, e.gen);
         }
         let proc = self.procs.entry(key).or_insert_with(|| Proc {
             target,
             comm: e.comm.clone(),
+            start: None,
             ignored,
             total: TrafficVal::default(),
         });
@@ -259,7 +311,7 @@ impl Tracker {
         // The kernel knows the parent at fork; after an exec, /proc does.
         let ppid = match e.kind {
             LifecycleKind::Fork => e.ppid,
-            _ => discovery::read_proc(e.tgid).map(|p| p.ppid).unwrap_or(0),
+            _ => read_tracked(probes, key).map(|p| p.ppid).unwrap_or(0),
         };
         Some(Appeared {
             target,
@@ -272,12 +324,18 @@ impl Tracker {
     /// Whether a process the kernel matched at exec by name is the target's:
     /// the kernel compares the 15 bytes it keeps of a name, and the
     /// configured name may be longer.
-    fn name_confirmed(&self, config: &Config, e: &LifecycleEvent, target: TargetId) -> bool {
+    fn name_confirmed(
+        &self,
+        probes: &Probes,
+        config: &Config,
+        e: &LifecycleEvent,
+        target: TargetId,
+    ) -> bool {
         if e.comm.len() < netio_probes::COMM_MAX {
             return true;
         }
         let base = e.filename.rsplit('/').next().unwrap_or("").to_string();
-        let exe = discovery::read_proc(e.tgid).and_then(|p| p.exe_name);
+        let exe = read_tracked(probes, (e.tgid, e.gen)).and_then(|p| p.exe_name);
         let wanted = self.target_name(target);
         [Some(base), exe].into_iter().flatten().any(|n| {
             config
@@ -304,22 +362,31 @@ impl Tracker {
 
     /// The tracked process `key`, made known now if its bytes came before
     /// its fork or exec event was read: then it is returned to appear,
-    /// before its first traffic record.
-    pub fn known(&mut self, key: ProcKey, target: TargetId) -> (&mut Proc, Option<Appeared>) {
+    /// before its first traffic record. /proc names it only while the
+    /// kernel still tracks it as `key`: a PID that changed hands since
+    /// would name another process.
+    pub fn known(
+        &mut self,
+        probes: &Probes,
+        key: ProcKey,
+        target: TargetId,
+    ) -> (&mut Proc, Option<Appeared>) {
         let mut appeared = None;
         let proc = self.procs.entry(key).or_insert_with(|| {
-            let p = discovery::read_proc(key.0);
-            let comm = p.as_ref().map(|p| p.comm.clone()).unwrap_or_default();
-            let ppid = p.as_ref().map(|p| p.ppid).unwrap_or(0);
+            let p = read_tracked(probes, key);
+            let comm = p
+                .as_ref()
+                .map_or_else(|| "?".to_string(), |p| p.comm.clone());
             appeared = Some(Appeared {
                 target,
                 pid: key.0,
-                ppid,
+                ppid: p.as_ref().map_or(0, |p| p.ppid),
                 comm: comm.clone(),
             });
             Proc {
                 target,
                 comm,
+                start: p.map(|p| p.start),
                 ignored: false,
                 total: TrafficVal::default(),
             }
@@ -353,7 +420,15 @@ impl Tracker {
             .iter()
             .filter(|(_, p)| !self.configured(p.target))
         {
-            probes.untrack(key.0);
+            probes.untrack_gen(key.0, key.1);
         }
     }
+}
+
+/// /proc's view of the process the kernel tracks as `key`, read and then
+/// checked to be that one still: the kernel drops the entry when the
+/// process exits, before its PID can be anyone else's.
+fn read_tracked(probes: &Probes, key: ProcKey) -> Option<ProcInfo> {
+    let p = discovery::read_proc(key.0)?;
+    (probes.tracked(key.0).map(|(_, g)| g) == Some(key.1)).then_some(p)
 }

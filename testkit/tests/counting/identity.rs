@@ -1,0 +1,221 @@
+//! Process identity under attack: a zombie whose PID another process takes,
+//! a name that is not UTF-8, a target whose main thread has exited. netio
+//! must count each target's processes exactly and never count anyone
+//! else's bytes for them. The attacker runs as nobody (uid 65534) wherever
+//! it is an unprivileged user.
+
+use crate::common;
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::time::{Duration, Instant};
+
+use common::{
+    exchange, record_pid, tracked_program, unique_name, Bytes, Netio, Program, Scratch, TARGET,
+};
+
+const NOBODY: &str = "65534";
+
+fn s(n: u64) -> String {
+    n.to_string()
+}
+
+/// Polls `what` every 20 ms until it holds or `limit` passes.
+fn wait_for(limit: Duration, mut what: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if what() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    what()
+}
+
+/// A /proc/PID/stat's comm (as bytes), state and parent.
+fn stat_of(pid: u32) -> Option<(Vec<u8>, u8, u32)> {
+    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    let open = stat.iter().position(|&b| b == b'(')?;
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let rest = std::str::from_utf8(stat.get(close + 2..)?).ok()?;
+    let mut fields = rest.split(' ');
+    let state = *fields.next()?.as_bytes().first()?;
+    let ppid = fields.next()?.parse().ok()?;
+    Some((stat[open + 1..close].to_vec(), state, ppid))
+}
+
+/// The children of `pid`, from every process's parent in /proc.
+fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&p| stat_of(p).is_some_and(|(_, _, ppid)| ppid == pid))
+        .collect()
+}
+
+/// The NETIO_COMM of `pid`'s process traffic records.
+fn comms_of(records: &common::Records, pid: u32) -> Vec<String> {
+    records
+        .traffic()
+        .filter(|v| v["NETIO_SCOPE"] == "process" && record_pid(v) == Some(pid))
+        .filter_map(|v| v["NETIO_COMM"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// A child of a tracked process exits and its parent leaves it a zombie
+/// across several interval ends (each with its /proc rescan), then reaps
+/// it; an unrelated process of nobody's is forced onto that PID and moves
+/// bytes. netio must count the child's bytes and never nobody's.
+#[test]
+fn a_zombies_pid_taken_by_an_unrelated_process_is_never_counted_for_the_target() {
+    let (_scratch, tracked, netio) = tracked_program("zombie", "1s");
+    let args = ["--size", "300000", "--zombie-ms", "3500", "--uid", NOBODY];
+    let (server, _) = exchange(
+        &tracked,
+        &Program::original(),
+        "zombie",
+        "127.0.0.1:0",
+        "127.0.0.1",
+        &args,
+    );
+    let zombie = server.extra("zombie_pid").expect("zombie_pid") as u32;
+    assert_eq!(
+        server.raw["extra"]["zombie_state"], "Z",
+        "the child was not a zombie while its parent held it"
+    );
+    let child = server.per_pid[&zombie];
+    assert_eq!(
+        child,
+        Bytes {
+            sent: 300_000,
+            received: 300_000
+        }
+    );
+
+    // Nobody's downloader, started by an untracked process, on that PID.
+    let size = "300017";
+    let other = Program::original().server("bulk", "127.0.0.1:0", &["--size", size]);
+    let intruder = Program::original().client(
+        "bulk",
+        &other.addr("127.0.0.1"),
+        &[
+            "--size",
+            size,
+            "--take-pid",
+            &zombie.to_string(),
+            "--uid",
+            NOBODY,
+        ],
+    );
+    other.finish();
+    assert_eq!(intruder.pid, zombie, "the intruder did not get the PID");
+
+    let records = netio.stop();
+    let counted = records
+        .process_totals()
+        .get(&zombie)
+        .copied()
+        .unwrap_or_default();
+    assert_eq!(
+        counted, child,
+        "netio's bytes for PID {zombie}: the zombie child's ({child}) and nothing of nobody's \
+         process that took its PID ({})",
+        intruder.per_pid[&zombie]
+    );
+    records.assert_exact(&server.per_pid, "127.0.0.1");
+}
+
+/// A descendant of a target renames itself to bytes that are not UTF-8
+/// before netio starts, so only the /proc scan can find it: it is tracked
+/// through its parent and counted to the byte, under its (lossy) name.
+#[test]
+fn a_descendant_whose_name_is_not_utf8_is_found_by_the_proc_scan() {
+    let scratch = Scratch::new("non-utf8");
+    let name = unique_name("ntt");
+    let parent = Program::named(&scratch, &name);
+    let size: u64 = 77_777;
+    let args = [
+        "--count",
+        "1",
+        "--size",
+        &s(size),
+        "--child-name",
+        "\\xff\\xfe",
+        "--uid",
+        NOBODY,
+        "--timeout-secs",
+        "200",
+        "--deadline-secs",
+        "300",
+    ];
+    let server = parent.server("forking", "127.0.0.1:0", &args);
+    // The connection makes the child; it renames itself and waits for bytes.
+    let mut conn = TcpStream::connect(server.addr("127.0.0.1")).expect("connect");
+    let mut child = None;
+    assert!(
+        wait_for(Duration::from_secs(10), || {
+            child = children_of(server.pid())
+                .into_iter()
+                .find(|&c| stat_of(c).is_some_and(|(comm, _, _)| comm == b"\xff\xfe"));
+            child.is_some()
+        }),
+        "the server's child did not rename itself to \\xff\\xfe"
+    );
+    let child = child.unwrap();
+
+    let netio = Netio::start(&scratch, "1s", &[(TARGET, &[name.as_str()])]);
+    conn.write_all(&vec![7u8; size as usize]).expect("upload");
+    conn.shutdown(Shutdown::Write).expect("shutdown");
+    let mut back = Vec::new();
+    conn.read_to_end(&mut back).expect("download");
+    assert_eq!(back.len() as u64, size, "the child sent the wrong amount");
+    let truth = server.finish();
+    assert_eq!(
+        truth.per_pid.keys().copied().collect::<Vec<_>>(),
+        vec![child],
+        "only the renamed child should have moved bytes"
+    );
+
+    let records = netio.stop();
+    records.assert_exact(&truth.per_pid, "127.0.0.1");
+    let comms = comms_of(&records, child);
+    assert!(
+        comms
+            .iter()
+            .all(|c| c == "\u{fffd}\u{fffd}" || c.to_ascii_lowercase().contains("\\xff\\xfe")),
+        "the child's records should carry its name, \\xff\\xfe: {comms:?}"
+    );
+}
+
+/// A target's main thread exits (a zombie thread-group leader, which has no
+/// memory map and so no readable /proc/PID/exe) while a worker thread goes
+/// on serving; netio starts after that and must find and count it.
+#[test]
+fn a_target_whose_main_thread_has_exited_is_found_and_counted() {
+    let scratch = Scratch::new("leader-exit");
+    let name = unique_name("ntt");
+    let tracked = Program::named(&scratch, &name);
+    let size = "3000017";
+    let args = [
+        "--size",
+        size,
+        "--timeout-secs",
+        "200",
+        "--deadline-secs",
+        "300",
+    ];
+    let server = tracked.server("leader-exit", "127.0.0.1:0", &args);
+    assert!(
+        wait_for(Duration::from_secs(10), || {
+            stat_of(server.pid()).is_some_and(|(_, state, _)| state == b'Z')
+        }),
+        "the server's main thread did not exit"
+    );
+    let netio = Netio::start(&scratch, "1s", &[(TARGET, &[name.as_str()])]);
+    let client = Program::original().client("leader-exit", &server.addr("127.0.0.1"), &args);
+    let truth = server.finish();
+    assert_eq!((truth.sent, truth.received), (client.received, client.sent));
+    assert_eq!(truth.raw["extra"]["leader_state"], "Z");
+    netio.stop().assert_exact(&truth.per_pid, "127.0.0.1");
+}
