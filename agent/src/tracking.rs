@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use netio_probes::{
-    LifecycleEvent, LifecycleKind, MapError, Probes, TargetId, TrafficVal, USER_GEN_BIT,
+    LifecycleEvent, LifecycleKind, MapError, Match, Probes, TargetId, TrafficVal, USER_GEN_BIT,
 };
 
 use crate::config::Config;
@@ -47,6 +47,17 @@ pub struct Appeared {
     pub comm: String,
 }
 
+/// What userspace decided about a process the kernel matched at exec by
+/// the 15 bytes it keeps of a name. Children it forked before the kernel
+/// learned of the decision were tracked as it was; they share it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// Not a target's process, nor were its ancestors: untracked.
+    Reject,
+    /// Its full name is this target's.
+    Retarget(TargetId),
+}
+
 #[derive(Debug, Default)]
 pub struct Tracker {
     /// Target names by id. Ids are never reused while netio runs, so a
@@ -59,6 +70,9 @@ pub struct Tracker {
     /// What the kernel's cgroup map holds: (cgroup id, target), sorted.
     cgroup_ids: Vec<(u64, TargetId)>,
     procs: HashMap<ProcKey, Proc>,
+    /// Verdicts by PID, with the generation they were given to: for the
+    /// fork events of children made before them, and a later exec.
+    verdicts: HashMap<u32, (Verdict, u32)>,
     next_user_gen: u32,
 }
 
@@ -173,6 +187,10 @@ impl Tracker {
         let procs = discovery::scan();
         let info: HashMap<u32, &ProcInfo> = procs.iter().map(|p| (p.pid, p)).collect();
         self.sweep(probes, &info);
+        // A verdict is for the children a process forked before it: one
+        // that is gone forks no more.
+        self.verdicts
+            .retain(|pid, _| info.get(pid).is_some_and(|p| p.life != Life::Dead));
         let mut out = Vec::new();
         for (pid, index) in discovery::select(config, &self.cgroups, &procs) {
             if let Some(a) = self.track_found(probes, info[&pid], self.ids[index]) {
@@ -224,6 +242,7 @@ impl Tracker {
                 (target, gen)
             }
         };
+        self.verdicts.remove(&pid);
         self.procs
             .insert((pid, gen), self.proc_of(p, target, false));
         Some(Appeared {
@@ -286,26 +305,47 @@ impl Tracker {
         e: LifecycleEvent,
     ) -> Option<Appeared> {
         let key = (e.tgid, e.gen);
-        let target = e.target;
         let is_new = !self.procs.contains_key(&key);
-        let ignored = e.kind == LifecycleKind::Exec
-            && e.matched
-            && !self.name_confirmed(probes, config, &e, target);
-        if ignored {
-            probes.untrack_gen(e.tgid, e.gen);
-        }
+        let verdict = match e.kind {
+            LifecycleKind::Fork => {
+                // A new process at this PID; it shares its parent's verdict.
+                self.verdicts.remove(&e.tgid);
+                self.verdicts.get(&e.ppid).map(|&(v, _)| v)
+            }
+            LifecycleKind::Exec => self.exec_verdict(probes, config, &e),
+            LifecycleKind::Exit => {
+                self.verdicts.remove(&e.tgid);
+                None
+            }
+        };
         let proc = self.procs.entry(key).or_insert_with(|| Proc {
-            target,
+            target: e.target,
             comm: e.comm.clone(),
             start: None,
-            ignored,
+            ignored: false,
             total: TrafficVal::default(),
         });
         if e.kind == LifecycleKind::Exec {
             proc.comm = e.comm.clone();
-            proc.ignored = ignored;
         }
-        if !is_new || ignored || e.kind == LifecycleKind::Exit || e.gen == 0 {
+        if e.gen != 0 && e.kind != LifecycleKind::Exit {
+            match verdict {
+                Some(Verdict::Reject) => {
+                    probes.untrack_gen(e.tgid, e.gen);
+                    proc.ignored = true;
+                }
+                Some(Verdict::Retarget(t)) => {
+                    probes.retarget(e.tgid, e.gen, t);
+                    proc.target = t;
+                }
+                None => {}
+            }
+            if let Some(v) = verdict {
+                self.verdicts.insert(e.tgid, (v, e.gen));
+            }
+        }
+        let target = proc.target;
+        if !is_new || proc.ignored || e.kind == LifecycleKind::Exit || e.gen == 0 {
             return None;
         }
         // The kernel knows the parent at fork; after an exec, /proc does.
@@ -321,28 +361,43 @@ impl Tracker {
         })
     }
 
-    /// Whether a process the kernel matched at exec by name is the target's:
-    /// the kernel compares the 15 bytes it keeps of a name, and the
-    /// configured name may be longer.
-    fn name_confirmed(
+    /// What an exec means for a process (see `verdict_at_exec`). The
+    /// verdict before it counts where the kernel tracked the process as the
+    /// one that got it: under that generation still.
+    fn exec_verdict(
+        &mut self,
+        probes: &Probes,
+        config: &Config,
+        e: &LifecycleEvent,
+    ) -> Option<Verdict> {
+        let before = self
+            .verdicts
+            .remove(&e.tgid)
+            .filter(|&(_, gen)| gen == e.gen)
+            .map(|(v, _)| v);
+        let fills = e.comm.len() >= netio_probes::COMM_MAX;
+        verdict_at_exec(e.matched, fills, before, e.target, || {
+            self.full_name_target(probes, config, e)
+        })
+    }
+
+    /// The target whose configured name the exec'd file has in full, of
+    /// those the kernel's 15 bytes of its name may stand for: by the
+    /// basename of the path exec'd, or of the executable /proc shows.
+    fn full_name_target(
         &self,
         probes: &Probes,
         config: &Config,
         e: &LifecycleEvent,
-        target: TargetId,
-    ) -> bool {
-        if e.comm.len() < netio_probes::COMM_MAX {
-            return true;
-        }
-        let base = e.filename.rsplit('/').next().unwrap_or("").to_string();
+    ) -> Option<TargetId> {
+        let base = e.filename.rsplit('/').next().map(str::to_string);
         let exe = read_tracked(probes, (e.tgid, e.gen)).and_then(|p| p.exe_name);
-        let wanted = self.target_name(target);
-        [Some(base), exe].into_iter().flatten().any(|n| {
-            config
-                .target_of(&n)
-                .map(|i| config.targets[i as usize].name == wanted)
-                .unwrap_or(false)
-        })
+        [base, exe]
+            .into_iter()
+            .flatten()
+            .filter(|n| n.as_bytes().starts_with(e.comm.as_bytes()))
+            .find_map(|n| config.target_of(&n))
+            .map(|i| self.ids[i as usize])
     }
 
     /// The processes whose counters are final: those the kernel no longer
@@ -425,10 +480,106 @@ impl Tracker {
     }
 }
 
+/// What an exec the kernel tracked as `matched`, for `tracked_for`, means
+/// for a process that had the verdict `before`. The kernel matches names on
+/// the 15 bytes it keeps of them, and a configured name may be longer: a
+/// match on a name that fills those bytes is confirmed on the full name
+/// (`full_name`, the target it is configured for). The kernel tracked the
+/// process as it was before (Prefix), or, where it was nothing of a
+/// target's, for the name's target (Name).
+fn verdict_at_exec(
+    matched: Match,
+    fills: bool,
+    before: Option<Verdict>,
+    tracked_for: TargetId,
+    full_name: impl FnOnce() -> Option<TargetId>,
+) -> Option<Verdict> {
+    let named = match matched {
+        // Still what it was, or what it was made.
+        Match::Inherited => return before,
+        Match::Cgroup => return None,
+        Match::Name if !fills => return None,
+        Match::Name | Match::Prefix => full_name(),
+    };
+    match (named, matched) {
+        (Some(t), _) if t == tracked_for => None,
+        (Some(t), _) => Some(Verdict::Retarget(t)),
+        (None, Match::Prefix) => before,
+        (None, _) => Some(Verdict::Reject),
+    }
+}
+
 /// /proc's view of the process the kernel tracks as `key`, read and then
 /// checked to be that one still: the kernel drops the entry when the
 /// process exits, before its PID can be anyone else's.
 fn read_tracked(probes: &Probes, key: ProcKey) -> Option<ProcInfo> {
     let p = discovery::read_proc(key.0)?;
     (probes.tracked(key.0).map(|(_, g)| g) == Some(key.1)).then_some(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(i: u16) -> TargetId {
+        TargetId::from(i)
+    }
+
+    #[test]
+    fn a_lookalike_of_a_long_name_stays_what_it_was() {
+        let (a, b) = (t(0), t(1));
+        // Tracked for a before: it stays a's, whatever a's verdict was.
+        assert_eq!(verdict_at_exec(Match::Prefix, true, None, a, || None), None);
+        let rejected = Some(Verdict::Reject);
+        assert_eq!(
+            verdict_at_exec(Match::Prefix, true, rejected, a, || None),
+            rejected
+        );
+        // Nothing of a target's before: it is no target's.
+        assert_eq!(
+            verdict_at_exec(Match::Name, true, None, b, || None),
+            Some(Verdict::Reject)
+        );
+    }
+
+    #[test]
+    fn a_long_name_in_full_moves_the_process_to_its_target() {
+        let (a, b) = (t(0), t(1));
+        assert_eq!(
+            verdict_at_exec(Match::Prefix, true, None, a, || Some(b)),
+            Some(Verdict::Retarget(b))
+        );
+        assert_eq!(
+            verdict_at_exec(Match::Prefix, true, None, b, || Some(b)),
+            None
+        );
+        assert_eq!(
+            verdict_at_exec(Match::Name, true, None, b, || Some(b)),
+            None
+        );
+        // A real target's name ends an earlier rejection.
+        let rejected = Some(Verdict::Reject);
+        assert_eq!(
+            verdict_at_exec(Match::Name, true, rejected, b, || Some(b)),
+            None
+        );
+    }
+
+    #[test]
+    fn short_names_cgroups_and_inherited_tracking_need_no_confirmation() {
+        let named = || -> Option<TargetId> { panic!("nothing to confirm") };
+        let (a, b) = (t(0), t(1));
+        assert_eq!(verdict_at_exec(Match::Name, false, None, a, named), None);
+        assert_eq!(verdict_at_exec(Match::Cgroup, true, None, a, named), None);
+        // An exec that changes nothing keeps what was decided before.
+        let moved = Some(Verdict::Retarget(b));
+        assert_eq!(
+            verdict_at_exec(Match::Inherited, true, moved, a, named),
+            moved
+        );
+        assert_eq!(
+            verdict_at_exec(Match::Inherited, true, None, a, named),
+            None
+        );
+    }
 }

@@ -1,17 +1,20 @@
 //! Process identity under attack: a zombie whose PID another process takes,
-//! a name that is not UTF-8, a target whose main thread has exited. netio
-//! must count each target's processes exactly and never count anyone
-//! else's bytes for them. The attacker runs as nobody (uid 65534) wherever
-//! it is an unprivileged user.
+//! a lookalike of a long target name, a name that is not UTF-8, a target
+//! whose main thread has exited. netio must count each target's processes
+//! exactly and never count anyone else's bytes for them. The attacker runs
+//! as nobody (uid 65534) wherever it is an unprivileged user.
 
 use crate::common;
 
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::time::{Duration, Instant};
 
 use common::{
-    exchange, record_pid, tracked_program, unique_name, Bytes, Netio, Program, Scratch, TARGET,
+    exchange, record_pid, tracked_program, unique_name, unique_suffix, Bytes, Netio, Program,
+    Scratch, TARGET,
 };
 
 const NOBODY: &str = "65534";
@@ -124,6 +127,135 @@ fn a_zombies_pid_taken_by_an_unrelated_process_is_never_counted_for_the_target()
         intruder.per_pid[&zombie]
     );
     records.assert_exact(&server.per_pid, "127.0.0.1");
+}
+
+/// A 21-byte target name, a lookalike with the same first 15 bytes (all the
+/// kernel keeps of a name), and a short name, all unique to one test.
+struct Names {
+    long: String,
+    lookalike: String,
+    short: String,
+}
+
+impl Names {
+    fn new() -> Self {
+        let u = unique_suffix();
+        let names = Names {
+            long: format!("ntl-{u}-database"),
+            lookalike: format!("ntl-{u}-dazzle"),
+            short: format!("nts-{u}"),
+        };
+        assert_eq!(
+            names.long.as_bytes()[..15],
+            names.lookalike.as_bytes()[..15]
+        );
+        names
+    }
+}
+
+/// A tracked server forks children that each drop to nobody and exec
+/// `exec`, then serve their connection; returns its ground truth.
+fn children_exec(scratch: &Scratch, parent: &Program, exec: &str) -> common::Truth {
+    let exec = Program::named(scratch, exec);
+    let path = exec.path.to_str().expect("UTF-8 scratch path").to_owned();
+    let args = [
+        "--count", "4", "--size", "22000", "--reexec", &path, "--uid", NOBODY,
+    ];
+    let (server, _) = exchange(
+        parent,
+        &Program::original(),
+        "forking",
+        "127.0.0.1:0",
+        "127.0.0.1",
+        &args,
+    );
+    let comms = server.raw["extra"]["child_comms"]
+        .as_object()
+        .expect("child_comms");
+    assert!(
+        comms
+            .values()
+            .all(|c| c.as_str() == Some(&exec.name()[..15])),
+        "the children did not all exec {}: {comms:?}",
+        exec.name()
+    );
+    assert_eq!(server.per_pid.len(), 4, "expected four children's bytes");
+    server
+}
+
+/// The case: the children of a process tracked by a long name exec
+/// a lookalike of it. They stay their parent's, counted to the byte.
+#[test]
+fn children_execing_a_lookalike_of_their_targets_long_name_stay_counted() {
+    let scratch = Scratch::new("lookalike");
+    let n = Names::new();
+    let netio = Netio::start(&scratch, "1s", &[(TARGET, &[n.long.as_str()])]);
+    let parent = Program::named(&scratch, &n.long);
+    let server = children_exec(&scratch, &parent, &n.lookalike);
+    netio.stop().assert_exact(&server.per_pid, "127.0.0.1");
+}
+
+/// The children of a target's process exec a lookalike of another target's
+/// long name: they stay their parent target's, and the other gets nothing.
+#[test]
+fn children_execing_a_lookalike_of_another_targets_long_name_stay_their_parents() {
+    let scratch = Scratch::new("lookalike-other");
+    let n = Names::new();
+    let targets: &[(&str, &[&str])] = &[(TARGET, &[n.short.as_str()]), ("long", &[&n.long])];
+    let netio = Netio::start(&scratch, "1s", targets);
+    let parent = Program::named(&scratch, &n.short);
+    let server = children_exec(&scratch, &parent, &n.lookalike);
+    let none = BTreeMap::new();
+    netio
+        .stop()
+        .assert_exact_for(&[(TARGET, &server.per_pid), ("long", &none)], "127.0.0.1");
+}
+
+/// The other side of the same check: children that exec the long name
+/// itself become that target's from their exec on, every byte of it.
+#[test]
+fn children_execing_another_targets_long_name_count_for_that_target() {
+    let scratch = Scratch::new("longname");
+    let n = Names::new();
+    let targets: &[(&str, &[&str])] = &[(TARGET, &[n.short.as_str()]), ("long", &[&n.long])];
+    let netio = Netio::start(&scratch, "1s", targets);
+    let parent = Program::named(&scratch, &n.short);
+    let server = children_exec(&scratch, &parent, &n.long);
+    let none = BTreeMap::new();
+    netio
+        .stop()
+        .assert_exact_for(&[(TARGET, &none), ("long", &server.per_pid)], "127.0.0.1");
+}
+
+/// Nobody runs a lookalike of a long target name: it is no target, and
+/// nothing it moves is counted (the kernel matched its first 15 bytes).
+#[test]
+fn an_untracked_lookalike_of_a_long_name_is_not_counted() {
+    let scratch = Scratch::new("lookalike-untracked");
+    let n = Names::new();
+    let netio = Netio::start(&scratch, "1s", &[(TARGET, &[n.long.as_str()])]);
+    let lookalike = Program::named(&scratch, &n.lookalike);
+    let server = lookalike.server_with("bulk", "127.0.0.1:0", &["--size", "22000"], |cmd| {
+        cmd.uid(65534).gid(65534);
+    });
+    Program::original().client("bulk", &server.addr("127.0.0.1"), &["--size", "22000"]);
+    let intruder = server.finish();
+    // A tracked pair in the same run shows netio was counting at all.
+    let (tracked, _) = exchange(
+        &Program::named(&scratch, &n.long),
+        &Program::original(),
+        "bulk",
+        "127.0.0.1:0",
+        "127.0.0.1",
+        &["--size", "65536"],
+    );
+    let records = netio.stop();
+    assert!(
+        !records.traffic_pids().contains(&intruder.pid),
+        "netio reported traffic for nobody's lookalike (pid {})",
+        intruder.pid
+    );
+    records.assert_exact(&tracked.per_pid, "127.0.0.1");
 }
 
 /// A descendant of a target renames itself to bytes that are not UTF-8
