@@ -255,9 +255,14 @@ fn exec_plan(
     sys::ExecPlan::new(path, &args).map_err(|e| format!("exec args: {e}"))
 }
 
-/// The per-connection work of a child, whether forked or re-exec'd.
+/// The per-connection work of a child, whether forked or re-exec'd. It
+/// waits for the first byte with poll(), not inside a read: a child may be
+/// made before netio starts, and a read already blocked when netio attaches
+/// returns unseen by fexit and kretprobe programs.
 pub(crate) fn serve_child(stream: &TcpStream, size: u64, report_fd: RawFd) -> Result<(), String> {
     let tally = Tally::default();
+    sys::wait_readable(stream, stream.read_timeout().ok().flatten())
+        .map_err(|e| format!("wait for the first byte: {e}"))?;
     handle_bulk(stream, size, &tally)?;
     report_to_parent(&tally, report_fd)
 }

@@ -42,6 +42,22 @@ pub fn recv(fd: &impl AsRawFd, buf: &mut [u8], flags: libc::c_int) -> io::Result
     })
 }
 
+/// Waits until `fd` is readable (or its peer closed), up to `timeout`
+/// (forever when None).
+pub fn wait_readable(fd: &impl AsRawFd, timeout: Option<std::time::Duration>) -> io::Result<()> {
+    let ms = timeout.map_or(-1, |t| t.as_millis().min(i32::MAX as u128) as libc::c_int);
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    match retry(|| check(unsafe { libc::poll(&mut p, 1, ms) }))? {
+        0 => Err(io::Error::from(io::ErrorKind::TimedOut)),
+        _ => Ok(()),
+    }
+}
+
 /// Dissolves a TCP socket's connection (`connect` with AF_UNSPEC) so the
 /// same socket can connect again.
 pub fn disconnect(fd: &impl AsRawFd) -> io::Result<()> {
