@@ -53,7 +53,7 @@ struct Stat {
 }
 
 impl Stat {
-    /// Reads it as bytes: comm may be any 15 bytes but NUL and newline.
+    /// Reads it as bytes: a comm may be any 15 bytes but NUL.
     fn read(path: &str) -> Option<Stat> {
         Stat::parse(&fs::read(path).ok()?)
     }
