@@ -9,6 +9,7 @@ use crate::common;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::time::{Duration, Instant};
 
@@ -64,6 +65,25 @@ fn comms_of(records: &common::Records, pid: u32) -> Vec<String> {
         .filter(|v| v["NETIO_SCOPE"] == "process" && record_pid(v) == Some(pid))
         .filter_map(|v| v["NETIO_COMM"].as_str().map(str::to_owned))
         .collect()
+}
+
+/// Runs `f` while netio is stopped (SIGSTOP): the kernel tracks and counts
+/// on, and netio reads what happened meanwhile only after it, in order, as
+/// if it had been slow to. What a process does before netio has read its
+/// exec event is thus done before, every time.
+fn with_netio_stopped<T>(netio: &Netio, f: impl FnOnce() -> T) -> T {
+    let pid = netio.pid();
+    // SAFETY: signals to the netio child this test started.
+    unsafe { libc::kill(pid as libc::pid_t, libc::SIGSTOP) };
+    assert!(
+        wait_for(Duration::from_secs(10), || {
+            stat_of(pid).is_some_and(|(_, state, _)| state == b'T')
+        }),
+        "netio did not stop"
+    );
+    let out = f();
+    unsafe { libc::kill(pid as libc::pid_t, libc::SIGCONT) };
+    out
 }
 
 /// A child of a tracked process exits and its parent leaves it a zombie
@@ -212,7 +232,8 @@ fn children_execing_a_lookalike_of_another_targets_long_name_stay_their_parents(
 }
 
 /// The other side of the same check: children that exec the long name
-/// itself become that target's from their exec on, every byte of it.
+/// itself become that target's from their exec on, every byte of it, also
+/// what they move before netio has read their exec (netio is stopped).
 #[test]
 fn children_execing_another_targets_long_name_count_for_that_target() {
     let scratch = Scratch::new("longname");
@@ -220,7 +241,44 @@ fn children_execing_another_targets_long_name_count_for_that_target() {
     let targets: &[(&str, &[&str])] = &[(TARGET, &[n.short.as_str()]), ("long", &[&n.long])];
     let netio = Netio::start(&scratch, "1s", targets);
     let parent = Program::named(&scratch, &n.short);
-    let server = children_exec(&scratch, &parent, &n.long);
+    let server = with_netio_stopped(&netio, || children_exec(&scratch, &parent, &n.long));
+    let none = BTreeMap::new();
+    netio
+        .stop()
+        .assert_exact_for(&[(TARGET, &none), ("long", &server.per_pid)], "127.0.0.1");
+}
+
+/// A process whose parent exec'd a long target name is that target's from
+/// its fork on, also when it was forked before netio read the exec: here a
+/// script of another target execs the long name, which forks a child per
+/// connection, all while netio is stopped.
+#[test]
+fn children_forked_before_a_long_name_is_confirmed_count_for_its_target() {
+    let scratch = Scratch::new("longname-fork");
+    let n = Names::new();
+    let targets: &[(&str, &[&str])] = &[(TARGET, &[n.short.as_str()]), ("long", &[&n.long])];
+    let netio = Netio::start(&scratch, "1s", targets);
+    let long = Program::named(&scratch, &n.long);
+    let script = Program {
+        path: scratch.path(&n.short),
+    };
+    let body = format!("#!/bin/sh\nexec '{}' \"$@\"\n", long.path.display());
+    std::fs::write(&script.path, body).expect("write the script");
+    std::fs::set_permissions(&script.path, std::fs::Permissions::from_mode(0o755))
+        .expect("chmod the script");
+    let args = ["--count", "3", "--size", "22000"];
+    let server = with_netio_stopped(&netio, || {
+        let (server, _) = exchange(
+            &script,
+            &Program::original(),
+            "forking",
+            "127.0.0.1:0",
+            "127.0.0.1",
+            &args,
+        );
+        server
+    });
+    assert_eq!(server.per_pid.len(), 3, "expected three children's bytes");
     let none = BTreeMap::new();
     netio
         .stop()
@@ -228,18 +286,24 @@ fn children_execing_another_targets_long_name_count_for_that_target() {
 }
 
 /// Nobody runs a lookalike of a long target name: it is no target, and
-/// nothing it moves is counted (the kernel matched its first 15 bytes).
+/// nothing it moves is counted (the kernel matched its first 15 bytes),
+/// nor anything of the children it forks before netio has read its exec
+/// (netio is stopped meanwhile).
 #[test]
-fn an_untracked_lookalike_of_a_long_name_is_not_counted() {
+fn an_untracked_lookalike_of_a_long_name_and_its_children_are_not_counted() {
     let scratch = Scratch::new("lookalike-untracked");
     let n = Names::new();
     let netio = Netio::start(&scratch, "1s", &[(TARGET, &[n.long.as_str()])]);
     let lookalike = Program::named(&scratch, &n.lookalike);
-    let server = lookalike.server_with("bulk", "127.0.0.1:0", &["--size", "22000"], |cmd| {
-        cmd.uid(65534).gid(65534);
+    let args = ["--count", "2", "--size", "22000"];
+    let intruder = with_netio_stopped(&netio, || {
+        let server = lookalike.server_with("forking", "127.0.0.1:0", &args, |cmd| {
+            cmd.uid(65534).gid(65534);
+        });
+        Program::original().client("forking", &server.addr("127.0.0.1"), &args);
+        server.finish()
     });
-    Program::original().client("bulk", &server.addr("127.0.0.1"), &["--size", "22000"]);
-    let intruder = server.finish();
+    assert_eq!(intruder.per_pid.len(), 2, "expected two children's bytes");
     // A tracked pair in the same run shows netio was counting at all.
     let (tracked, _) = exchange(
         &Program::named(&scratch, &n.long),
@@ -250,11 +314,14 @@ fn an_untracked_lookalike_of_a_long_name_is_not_counted() {
         &["--size", "65536"],
     );
     let records = netio.stop();
-    assert!(
-        !records.traffic_pids().contains(&intruder.pid),
-        "netio reported traffic for nobody's lookalike (pid {})",
-        intruder.pid
-    );
+    let reported = records.traffic_pids();
+    for pid in intruder.per_pid.keys().chain([&intruder.pid]) {
+        assert!(
+            !reported.contains(pid),
+            "netio reported traffic for pid {pid} of nobody's lookalike (pid {})",
+            intruder.pid
+        );
+    }
     records.assert_exact(&tracked.per_pid, "127.0.0.1");
 }
 
