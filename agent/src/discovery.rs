@@ -7,50 +7,141 @@ use std::fs;
 
 use crate::config::Config;
 
+/// Task flags of /proc/PID/stat (include/linux/sched.h): a thread on its
+/// way out of do_exit(), and a kernel thread.
+const PF_EXITING: u32 = 0x0000_0004;
+const PF_KTHREAD: u32 = 0x0020_0000;
+
+/// Where a process is in its life, from its threads' states and flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Life {
+    /// A thread of it is neither exiting nor a zombie: it may still run.
+    Alive,
+    /// Every thread is exiting, not all of them are zombies yet.
+    Exiting,
+    /// Every thread is a zombie or gone: the kernel's exit hook has run.
+    Dead,
+}
+
 #[derive(Debug, Clone)]
 pub struct ProcInfo {
     pub pid: u32,
     pub ppid: u32,
+    /// The name as the kernel keeps it, lossily as UTF-8 (for records).
     pub comm: String,
-    /// Basename of /proc/PID/exe; None for kernel threads and the gone.
+    /// The name exactly, if it is UTF-8 (config names are).
+    pub name: Option<String>,
+    /// When the process started (clock ticks after boot): with the PID,
+    /// who it is. A PID reused is another process with another start.
+    pub start: u64,
+    pub kthread: bool,
+    pub life: Life,
+    /// Basename of the executable, read through a live thread; None for
+    /// kernel threads, the gone and names that are not UTF-8.
     pub exe_name: Option<String>,
     /// cgroup v2 path ("/system.slice/x.service"), if on the unified hierarchy.
     pub cgroup: Option<String>,
 }
 
+/// The fields of one task's /proc stat file that netio reads.
+struct Stat {
+    comm: Vec<u8>,
+    state: u8,
+    ppid: u32,
+    flags: u32,
+    start: u64,
+}
+
+impl Stat {
+    /// Reads it as bytes: a comm may be any 15 bytes but NUL.
+    fn read(path: &str) -> Option<Stat> {
+        Stat::parse(&fs::read(path).ok()?)
+    }
+
+    fn parse(stat: &[u8]) -> Option<Stat> {
+        // comm may itself contain ") ": it ends at the last one.
+        let open = stat.iter().position(|&b| b == b'(')?;
+        let close = stat.iter().rposition(|&b| b == b')')?;
+        let comm = stat.get(open + 1..close)?.to_vec();
+        let rest = std::str::from_utf8(stat.get(close + 2..)?).ok()?;
+        // Fields from the third on (proc_pid_stat(5)): state, ppid, ...
+        let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
+        Some(Stat {
+            comm,
+            state: *fields.first()?.as_bytes().first()?,
+            ppid: fields.get(1)?.parse().ok()?,
+            flags: fields.get(6)?.parse().ok()?,
+            start: fields.get(19)?.parse().ok()?,
+        })
+    }
+
+    fn zombie(&self) -> bool {
+        matches!(self.state, b'Z' | b'X' | b'x')
+    }
+
+    /// Neither exiting nor a zombie: it may still make system calls.
+    fn live(&self) -> bool {
+        !self.zombie() && self.flags & PF_EXITING == 0
+    }
+}
+
+/// How the process `pid` whose leader is `leader` lives, and the /proc
+/// directory of a live thread of it to read the rest through (a leader
+/// that exited alone has no memory map, so no readable exe).
+fn life_of(pid: u32, leader: &Stat) -> (Life, Option<String>) {
+    if leader.live() {
+        return (Life::Alive, Some(format!("/proc/{pid}")));
+    }
+    let mut life = Life::Dead;
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return (life, None);
+    };
+    for tid in tasks.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok()) {
+        let dir = format!("/proc/{pid}/task/{tid}");
+        match Stat::read(&format!("{dir}/stat")) {
+            Some(t) if t.live() => return (Life::Alive, Some(dir)),
+            Some(t) if !t.zombie() => life = Life::Exiting,
+            _ => {}
+        }
+    }
+    (life, None)
+}
+
 pub fn read_proc(pid: u32) -> Option<ProcInfo> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // comm may itself contain ") ": it ends at the last one.
-    let open = stat.find('(')?;
-    let close = stat.rfind(')')?;
-    let comm = stat.get(open + 1..close)?.to_string();
-    let mut rest = stat.get(close + 2..)?.split_whitespace();
-    let _state = rest.next()?;
-    let ppid = rest.next()?.parse().ok()?;
-    let exe_name = fs::read_link(format!("/proc/{pid}/exe"))
-        .ok()
-        .and_then(|p| {
-            let name = p.file_name()?.to_string_lossy().into_owned();
-            // A replaced binary reads as "name (deleted)".
-            Some(
-                name.strip_suffix(" (deleted)")
-                    .map(str::to_string)
-                    .unwrap_or(name),
-            )
-        });
-    let cgroup = fs::read_to_string(format!("/proc/{pid}/cgroup"))
-        .ok()
+    let stat = Stat::read(&format!("/proc/{pid}/stat"))?;
+    let (life, dir) = life_of(pid, &stat);
+    let kthread = stat.flags & PF_KTHREAD != 0;
+    let dir = dir.filter(|_| !kthread);
+    let exe_name = dir.as_ref().and_then(|d| {
+        let path = fs::read_link(format!("{d}/exe")).ok()?;
+        let name = path.file_name()?.to_str()?;
+        // A replaced binary reads as "name (deleted)".
+        Some(name.strip_suffix(" (deleted)").unwrap_or(name).to_string())
+    });
+    let cgroup = dir
+        .and_then(|d| fs::read_to_string(format!("{d}/cgroup")).ok())
         .and_then(|c| {
             c.lines()
                 .find_map(|l| l.strip_prefix("0::").map(str::to_string))
         });
     Some(ProcInfo {
         pid,
-        ppid,
-        comm,
+        ppid: stat.ppid,
+        comm: String::from_utf8_lossy(&stat.comm).into_owned(),
+        name: String::from_utf8(stat.comm).ok(),
+        start: stat.start,
+        kthread,
+        life,
         exe_name,
         cgroup,
     })
+}
+
+/// Who is at `pid` now and how it lives, read again after a change to its
+/// tracking: its start time and life.
+pub fn identity(pid: u32) -> Option<(u64, Life)> {
+    let stat = Stat::read(&format!("/proc/{pid}/stat"))?;
+    Some((stat.start, life_of(pid, &stat).0))
 }
 
 /// Where cgroup v2 is mounted: /sys/fs/cgroup on unified hosts,
@@ -166,10 +257,12 @@ pub fn scan() -> Vec<ProcInfo> {
 /// The target (index in the config) a process belongs to by its own name
 /// or its cgroup. `cgroups` are the resolved (target index, cgroup path).
 pub fn match_name(config: &Config, cgroups: &[(usize, String)], p: &ProcInfo) -> Option<usize> {
-    // Kernel threads have no executable.
-    p.exe_name.as_ref()?;
-    config
-        .target_of(&p.comm)
+    if p.kthread {
+        return None;
+    }
+    p.name
+        .as_deref()
+        .and_then(|n| config.target_of(n))
         .or_else(|| p.exe_name.as_deref().and_then(|n| config.target_of(n)))
         .map(|t| t as usize)
         .or_else(|| {
@@ -183,7 +276,8 @@ pub fn match_name(config: &Config, cgroups: &[(usize, String)], p: &ProcInfo) ->
 
 /// Processes to track: those matched by name, and every descendant of one
 /// (a forked child counts for its parent's target, as the kernel does at
-/// fork), each with its target.
+/// fork), each with its target. Only the living: an exiting process or a
+/// zombie would outlive its tracking.
 pub fn select(
     config: &Config,
     cgroups: &[(usize, String)],
@@ -191,7 +285,7 @@ pub fn select(
 ) -> Vec<(u32, usize)> {
     let by_pid: HashMap<u32, &ProcInfo> = procs.iter().map(|p| (p.pid, p)).collect();
     let mut out = Vec::new();
-    for p in procs {
+    for p in procs.iter().filter(|p| p.life == Life::Alive) {
         let mut cur = Some(p);
         let mut hops = 0;
         while let Some(c) = cur {
@@ -218,17 +312,89 @@ mod tests {
             pid,
             ppid,
             comm: comm.into(),
+            name: Some(comm.into()),
+            start: u64::from(pid) * 100,
+            kthread: false,
+            life: Life::Alive,
             exe_name: Some(comm.into()),
             cgroup: Some(format!("/g{}", pid % 2)),
         }
     }
 
+    const PG: &str = "interval = \"1s\"\n[[target]]\nname = \"pg\"\nprocess = [\"postgres\"]\n";
+
+    /// A stat line as the kernel writes it, up to the start time (field 22).
+    fn stat_line(comm: &[u8], state: char, flags: u32, start: u64) -> Vec<u8> {
+        let mut line = b"42 (".to_vec();
+        line.extend_from_slice(comm);
+        let rest =
+            format!(") {state} 7 42 42 0 -1 {flags} 0 0 0 0 1 2 0 0 20 0 3 0 {start} 1000 10 \n");
+        line.extend_from_slice(rest.as_bytes());
+        line
+    }
+
     #[test]
-    fn descendants_of_a_target_are_selected_with_it() {
+    fn stat_is_read_as_bytes_whatever_the_name() {
+        let st = Stat::parse(&stat_line(b"\xff\xfe", 'S', 0x40_0100, 987_654)).unwrap();
+        assert_eq!(st.comm, b"\xff\xfe");
+        assert_eq!((st.state, st.ppid, st.start), (b'S', 7, 987_654));
+        assert!(st.live());
+        // A name may hold ") " itself: it ends at the last one.
+        let st = Stat::parse(&stat_line(b"a) Z 1 (b", 'R', 0, 5)).unwrap();
+        assert_eq!(
+            (st.comm.as_slice(), st.state, st.start),
+            (&b"a) Z 1 (b"[..], b'R', 5)
+        );
+    }
+
+    #[test]
+    fn exiting_and_zombie_threads_are_not_live() {
+        let exiting = Stat::parse(&stat_line(b"x", 'R', PF_EXITING, 1)).unwrap();
+        assert!(!exiting.live() && !exiting.zombie());
+        let zombie = Stat::parse(&stat_line(b"x", 'Z', PF_EXITING, 1)).unwrap();
+        assert!(!zombie.live() && zombie.zombie());
+    }
+
+    #[test]
+    fn only_living_processes_are_selected_but_any_is_an_ancestor() {
+        let c = Config::parse(PG).unwrap();
+        let mut procs = vec![
+            p(10, 1, "postgres"),
+            p(11, 10, "worker"),
+            p(12, 10, "worker"),
+            p(13, 10, "worker"),
+        ];
+        // A leader that exited alone: its process lives on in its threads.
+        procs[0].life = Life::Alive;
+        procs[0].exe_name = None;
+        procs[1].life = Life::Exiting;
+        procs[2].life = Life::Dead;
+        let mut sel = select(&c, &[], &procs);
+        sel.sort();
+        assert_eq!(sel, vec![(10, 0), (13, 0)]);
+    }
+
+    #[test]
+    fn kernel_threads_and_names_that_only_read_alike_are_no_target() {
+        let c = Config::parse(PG).unwrap();
+        let mut kthread = p(2, 0, "postgres");
+        kthread.kthread = true;
+        kthread.exe_name = None;
+        assert_eq!(match_name(&c, &[(0, "/g0".into())], &kthread), None);
+        let mut lossy = p(3, 1, "x");
+        lossy.comm = "\u{fffd}".into();
+        lossy.name = None;
+        lossy.exe_name = None;
         let c = Config::parse(
-            "interval = \"1s\"\n[[target]]\nname = \"pg\"\nprocess = [\"postgres\"]\n",
+            "interval = \"1s\"\n[[target]]\nname = \"u\"\nprocess = [\"\u{fffd}\"]\n",
         )
         .unwrap();
+        assert_eq!(match_name(&c, &[], &lossy), None);
+    }
+
+    #[test]
+    fn descendants_of_a_target_are_selected_with_it() {
+        let c = Config::parse(PG).unwrap();
         let procs = [
             p(1, 0, "init"),
             p(10, 1, "postgres"),
@@ -257,5 +423,7 @@ mod tests {
         let me = read_proc(std::process::id()).unwrap();
         assert_eq!(me.ppid, std::os::unix::process::parent_id());
         assert!(me.exe_name.is_some());
+        assert_eq!((me.life, me.kthread), (Life::Alive, false));
+        assert_eq!(identity(me.pid), Some((me.start, Life::Alive)));
     }
 }

@@ -9,7 +9,7 @@ use std::io;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use netio_probes::{MapError, PeerAddr, Probes, Stats};
+use netio_probes::{MapError, PeerAddr, Probes, Stats, TrafficVal};
 
 use crate::config::{Config, Threshold};
 use crate::interval::{self, Counter, Counters, Totals};
@@ -222,12 +222,15 @@ impl Monitor {
         let mut totals = Totals::default();
         let mut records = Vec::new();
         let backend = self.probes.backend().name();
-        for ((tgid, gen), delta) in deltas {
-            let (proc, appeared) = self.tracker.known((tgid, gen), delta.target);
+        for ((tgid, gen), mut delta) in deltas {
+            let (proc, appeared) = self.tracker.known(&self.probes, (tgid, gen), delta.target);
             if proc.ignored {
                 self.write_appeared(appeared);
                 continue;
             }
+            // Moved to another target by a confirmed exec, it counts there
+            // with what its counters still hold under the one before.
+            delta.target = proc.target;
             interval::add(&mut proc.total, delta.total);
             let comm = proc.comm.clone();
             self.write_appeared(appeared);
@@ -247,7 +250,7 @@ impl Monitor {
             if top == 0 {
                 continue;
             }
-            let (shown, other) = interval::top_peers(delta.peers, top);
+            let (shown, other) = interval::top_peers(one_per_peer(delta.peers), top);
             let other = other.map(|v| (PeerAddr::Other, v));
             for (peer, v) in shown.into_iter().chain(other) {
                 let f = TrafficFields {
@@ -353,6 +356,20 @@ impl Monitor {
     }
 }
 
+/// A process's peers, each once: its counters carry the target they were
+/// counted for, and one moved to another target has a counter of each.
+fn one_per_peer(mut peers: Vec<(PeerAddr, TrafficVal)>) -> Vec<(PeerAddr, TrafficVal)> {
+    peers.sort_by_key(|p| p.0);
+    peers.dedup_by(|later, kept| {
+        let same = later.0 == kept.0;
+        if same {
+            interval::add(&mut kept.1, later.1);
+        }
+        same
+    });
+    peers
+}
+
 /// A kernel counter's key as interval arithmetic sees it.
 fn counter_of(k: &netio_probes::TrafficKey) -> Counter {
     Counter {
@@ -371,5 +388,21 @@ fn limits(th: &Threshold) -> Limits {
         peer_received: th.peer_received.map(|r| r.0),
         sustain: th.sustain,
         reminder: th.reminder,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_peer_counted_under_two_targets_is_one_peer() {
+        let ip = |n| PeerAddr::Ip(std::net::IpAddr::from([10, 0, 0, n]));
+        let v = |sent, received| TrafficVal { sent, received };
+        let peers = vec![(ip(2), v(1, 2)), (ip(1), v(5, 0)), (ip(2), v(10, 20))];
+        assert_eq!(
+            one_per_peer(peers),
+            vec![(ip(1), v(5, 0)), (ip(2), v(11, 22))]
+        );
     }
 }

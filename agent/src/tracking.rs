@@ -3,27 +3,36 @@
 //! rescan that finds what runs, and the kernel's lifecycle events (fork,
 //! exec, exit) that keep the tracked set current between rescans.
 //!
-//! A process is final once the kernel no longer tracks its (pid,
-//! generation): nothing can add to its counters after that.
+//! A process is who it is by its PID and start time: userspace tracks only
+//! what /proc shows alive, and checks after tracking it that it is still
+//! the same and alive, so that no entry outlives its process
+//! (docs/kernels.md, "Which processes"). A process is final once the
+//! kernel no longer tracks its (pid, generation): nothing can add to its
+//! counters after that.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use netio_probes::{
-    LifecycleEvent, LifecycleKind, MapError, Probes, TargetId, TrafficVal, USER_GEN_BIT,
+    LifecycleEvent, LifecycleKind, MapError, Match, Probes, TargetId, TrafficVal, USER_GEN_BIT,
 };
 
 use crate::config::Config;
-use crate::discovery;
+use crate::discovery::{self, Life, ProcInfo};
 use crate::interval::ProcKey;
 use crate::warn::Warnings;
 
 /// A tracked process as the records name it.
 #[derive(Debug)]
 pub struct Proc {
+    /// The target its bytes count for (after a confirmed exec, not always
+    /// the one its counters carry).
     pub target: TargetId,
     pub comm: String,
-    /// Tracked by a 15-byte name prefix that turned out to be another name.
+    /// Its start time, where netio read it from /proc as this process.
+    pub start: Option<u64>,
+    /// Not a target's: its bytes are not reported (a name that only shared
+    /// a long name's first 15 bytes, a PID that changed hands).
     pub ignored: bool,
     /// Bytes since it was tracked, for its exit record.
     pub total: TrafficVal,
@@ -38,6 +47,17 @@ pub struct Appeared {
     pub comm: String,
 }
 
+/// What userspace decided about a process the kernel matched at exec by
+/// the 15 bytes it keeps of a name. Children it forked before the kernel
+/// learned of the decision were tracked as it was; they share it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// Not a target's process, nor were its ancestors: untracked.
+    Reject,
+    /// Its full name is this target's.
+    Retarget(TargetId),
+}
+
 #[derive(Debug, Default)]
 pub struct Tracker {
     /// Target names by id. Ids are never reused while netio runs, so a
@@ -49,11 +69,10 @@ pub struct Tracker {
     cgroups: Vec<(usize, String)>,
     /// What the kernel's cgroup map holds: (cgroup id, target), sorted.
     cgroup_ids: Vec<(u64, TargetId)>,
-    /// Thread groups whose exit the kernel reported since the last rescan:
-    /// /proc still lists a process while it exits, and the rescan must not
-    /// track it again.
-    exited: HashSet<u32>,
     procs: HashMap<ProcKey, Proc>,
+    /// Verdicts by PID, with the generation they were given to: for the
+    /// fork events of children made before them, and a later exec.
+    verdicts: HashMap<u32, (Verdict, u32)>,
     next_user_gen: u32,
 }
 
@@ -165,55 +184,108 @@ impl Tracker {
         announce: bool,
     ) -> Result<Vec<Appeared>, MapError> {
         self.refresh_cgroups(probes, config, warnings)?;
-        let mut out = Vec::new();
         let procs = discovery::scan();
-        let info: HashMap<u32, &discovery::ProcInfo> = procs.iter().map(|p| (p.pid, p)).collect();
+        let info: HashMap<u32, &ProcInfo> = procs.iter().map(|p| (p.pid, p)).collect();
+        self.sweep(probes, &info);
+        // A verdict is for the children a process forked before it: one
+        // that is gone forks no more.
+        self.verdicts
+            .retain(|pid, _| info.get(pid).is_some_and(|p| p.life != Life::Dead));
+        let mut out = Vec::new();
         for (pid, index) in discovery::select(config, &self.cgroups, &procs) {
-            let target = self.ids[index];
-            let p = info[&pid];
-            let gen = match probes.tracked(pid) {
-                Some((_, gen)) if self.procs.contains_key(&(pid, gen)) => continue,
-                // The kernel tracked it at fork or exec and its event is
-                // not read yet: it appears here, and the event, when read,
-                // finds it known.
-                Some((_, gen)) => gen,
-                None => {
-                    // Untracked in the kernel: new to netio, or exiting
-                    // (its exit hook drops the entry before /proc does).
-                    // Its exit event, if any, is in the ring buffer by now.
-                    out.extend(self.drain_events(probes, config));
-                    if self.exited.contains(&pid) {
-                        continue;
-                    }
-                    self.next_user_gen = (self.next_user_gen + 1) & !USER_GEN_BIT;
-                    let gen = USER_GEN_BIT | self.next_user_gen;
-                    if let Err(e) = probes.track(pid, gen, target) {
-                        tell!("netio: {e}");
-                        continue;
-                    }
-                    gen
-                }
-            };
-            self.procs.insert(
-                (pid, gen),
-                Proc {
-                    target,
-                    comm: p.comm.clone(),
-                    ignored: false,
-                    total: TrafficVal::default(),
-                },
-            );
-            if announce {
-                out.push(Appeared {
-                    target,
-                    pid,
-                    ppid: p.ppid,
-                    comm: p.comm.clone(),
-                });
+            if let Some(a) = self.track_found(probes, info[&pid], self.ids[index]) {
+                out.extend(announce.then_some(a));
             }
         }
-        self.exited.clear();
         Ok(out)
+    }
+
+    /// Tracks `p`, which /proc showed alive, for `target`, unless the
+    /// kernel does already; returns it if it is new to netio.
+    fn track_found(&mut self, probes: &Probes, p: &ProcInfo, target: TargetId) -> Option<Appeared> {
+        let pid = p.pid;
+        let (target, gen) = match probes.tracked(pid) {
+            Some((_, gen)) if self.procs.contains_key(&(pid, gen)) => return None,
+            // The kernel tracked it at fork or exec and its event is not
+            // read yet: it appears here if /proc still shows the process
+            // it read, and the event, when read, finds it known.
+            Some((t, gen)) => {
+                let same = discovery::identity(pid).is_some_and(|(start, _)| start == p.start);
+                if !same || probes.tracked(pid) != Some((t, gen)) {
+                    return None;
+                }
+                (t, gen)
+            }
+            None => {
+                self.next_user_gen = (self.next_user_gen + 1) & !USER_GEN_BIT;
+                let gen = USER_GEN_BIT | self.next_user_gen;
+                match probes.track(pid, gen, target) {
+                    Ok(true) => {}
+                    // Tracked by the kernel meanwhile: its event tells.
+                    Ok(false) => return None,
+                    Err(e) => {
+                        tell!("netio: {e}");
+                        return None;
+                    }
+                }
+                // The kernel's exit hook drops a process's entry when its
+                // last thread exits; one put in after that would outlive
+                // it. Seen alive after the insert, the process has a thread
+                // that has not reached the hook yet (docs/kernels.md).
+                let still = discovery::identity(pid) == Some((p.start, Life::Alive));
+                if !still {
+                    probes.untrack_gen(pid, gen);
+                    // Whatever it counted meanwhile is not the target's.
+                    self.procs.insert((pid, gen), self.proc_of(p, target, true));
+                    return None;
+                }
+                (target, gen)
+            }
+        };
+        self.verdicts.remove(&pid);
+        self.procs
+            .insert((pid, gen), self.proc_of(p, target, false));
+        Some(Appeared {
+            target,
+            pid,
+            ppid: p.ppid,
+            comm: p.comm.clone(),
+        })
+    }
+
+    fn proc_of(&self, p: &ProcInfo, target: TargetId, ignored: bool) -> Proc {
+        Proc {
+            target,
+            comm: p.comm.clone(),
+            start: Some(p.start),
+            ignored,
+            total: TrafficVal::default(),
+        }
+    }
+
+    /// Untracks what userspace tracked and /proc shows gone or another
+    /// process now. The check after tracking makes this never happen; should
+    /// it, no entry outlives its process by more than an interval.
+    fn sweep(&self, probes: &Probes, info: &HashMap<u32, &ProcInfo>) {
+        for (&(pid, gen), proc) in &self.procs {
+            let Some(start) = proc.start.filter(|_| gen & USER_GEN_BIT != 0) else {
+                continue;
+            };
+            if proc.ignored || probes.tracked(pid).map(|(_, g)| g) != Some(gen) {
+                continue;
+            }
+            let now = match info.get(&pid) {
+                Some(p) => Some((p.start, p.life)),
+                None => discovery::identity(pid),
+            };
+            let gone = match now {
+                Some((s, life)) => s != start || life == Life::Dead,
+                None => true,
+            };
+            if gone && probes.untrack_gen(pid, gen) {
+                tell!("netio: PID {pid} was still tracked after its process ended; untracked");
+            }
+        }
     }
 
     /// Reads every lifecycle event the kernel has sent, returning the
@@ -232,34 +304,54 @@ impl Tracker {
         config: &Config,
         e: LifecycleEvent,
     ) -> Option<Appeared> {
-        if e.kind == LifecycleKind::Exit {
-            self.exited.insert(e.tgid);
-        }
         let key = (e.tgid, e.gen);
-        let target = e.target;
         let is_new = !self.procs.contains_key(&key);
-        let ignored =
-            e.kind == LifecycleKind::Exec && e.matched && !self.name_confirmed(config, &e, target);
-        if ignored {
-            probes.untrack(e.tgid);
-        }
+        let verdict = match e.kind {
+            LifecycleKind::Fork => {
+                // A new process at this PID; it shares its parent's verdict.
+                self.verdicts.remove(&e.tgid);
+                self.verdicts.get(&e.ppid).map(|&(v, _)| v)
+            }
+            LifecycleKind::Exec => self.exec_verdict(probes, config, &e),
+            LifecycleKind::Exit => {
+                self.verdicts.remove(&e.tgid);
+                None
+            }
+        };
         let proc = self.procs.entry(key).or_insert_with(|| Proc {
-            target,
+            target: e.target,
             comm: e.comm.clone(),
-            ignored,
+            start: None,
+            ignored: false,
             total: TrafficVal::default(),
         });
         if e.kind == LifecycleKind::Exec {
             proc.comm = e.comm.clone();
-            proc.ignored = ignored;
         }
-        if !is_new || ignored || e.kind == LifecycleKind::Exit || e.gen == 0 {
+        if e.gen != 0 && e.kind != LifecycleKind::Exit {
+            match verdict {
+                Some(Verdict::Reject) => {
+                    probes.untrack_gen(e.tgid, e.gen);
+                    proc.ignored = true;
+                }
+                Some(Verdict::Retarget(t)) => {
+                    probes.retarget(e.tgid, e.gen, t);
+                    proc.target = t;
+                }
+                None => {}
+            }
+            if let Some(v) = verdict {
+                self.verdicts.insert(e.tgid, (v, e.gen));
+            }
+        }
+        let target = proc.target;
+        if !is_new || proc.ignored || e.kind == LifecycleKind::Exit || e.gen == 0 {
             return None;
         }
         // The kernel knows the parent at fork; after an exec, /proc does.
         let ppid = match e.kind {
             LifecycleKind::Fork => e.ppid,
-            _ => discovery::read_proc(e.tgid).map(|p| p.ppid).unwrap_or(0),
+            _ => read_tracked(probes, key).map(|p| p.ppid).unwrap_or(0),
         };
         Some(Appeared {
             target,
@@ -269,22 +361,43 @@ impl Tracker {
         })
     }
 
-    /// Whether a process the kernel matched at exec by name is the target's:
-    /// the kernel compares the 15 bytes it keeps of a name, and the
-    /// configured name may be longer.
-    fn name_confirmed(&self, config: &Config, e: &LifecycleEvent, target: TargetId) -> bool {
-        if e.comm.len() < netio_probes::COMM_MAX {
-            return true;
-        }
-        let base = e.filename.rsplit('/').next().unwrap_or("").to_string();
-        let exe = discovery::read_proc(e.tgid).and_then(|p| p.exe_name);
-        let wanted = self.target_name(target);
-        [Some(base), exe].into_iter().flatten().any(|n| {
-            config
-                .target_of(&n)
-                .map(|i| config.targets[i as usize].name == wanted)
-                .unwrap_or(false)
+    /// What an exec means for a process (see `verdict_at_exec`). The
+    /// verdict before it counts where the kernel tracked the process as the
+    /// one that got it: under that generation still.
+    fn exec_verdict(
+        &mut self,
+        probes: &Probes,
+        config: &Config,
+        e: &LifecycleEvent,
+    ) -> Option<Verdict> {
+        let before = self
+            .verdicts
+            .remove(&e.tgid)
+            .filter(|&(_, gen)| gen == e.gen)
+            .map(|(v, _)| v);
+        let fills = e.comm.len() >= netio_probes::COMM_MAX;
+        verdict_at_exec(e.matched, fills, before, e.target, || {
+            self.full_name_target(probes, config, e)
         })
+    }
+
+    /// The target whose configured name the exec'd file has in full, of
+    /// those the kernel's 15 bytes of its name may stand for: by the
+    /// basename of the path exec'd, or of the executable /proc shows.
+    fn full_name_target(
+        &self,
+        probes: &Probes,
+        config: &Config,
+        e: &LifecycleEvent,
+    ) -> Option<TargetId> {
+        let base = e.filename.rsplit('/').next().map(str::to_string);
+        let exe = read_tracked(probes, (e.tgid, e.gen)).and_then(|p| p.exe_name);
+        [base, exe]
+            .into_iter()
+            .flatten()
+            .filter(|n| n.as_bytes().starts_with(e.comm.as_bytes()))
+            .find_map(|n| config.target_of(&n))
+            .map(|i| self.ids[i as usize])
     }
 
     /// The processes whose counters are final: those the kernel no longer
@@ -304,22 +417,31 @@ impl Tracker {
 
     /// The tracked process `key`, made known now if its bytes came before
     /// its fork or exec event was read: then it is returned to appear,
-    /// before its first traffic record.
-    pub fn known(&mut self, key: ProcKey, target: TargetId) -> (&mut Proc, Option<Appeared>) {
+    /// before its first traffic record. /proc names it only while the
+    /// kernel still tracks it as `key`: a PID that changed hands since
+    /// would name another process.
+    pub fn known(
+        &mut self,
+        probes: &Probes,
+        key: ProcKey,
+        target: TargetId,
+    ) -> (&mut Proc, Option<Appeared>) {
         let mut appeared = None;
         let proc = self.procs.entry(key).or_insert_with(|| {
-            let p = discovery::read_proc(key.0);
-            let comm = p.as_ref().map(|p| p.comm.clone()).unwrap_or_default();
-            let ppid = p.as_ref().map(|p| p.ppid).unwrap_or(0);
+            let p = read_tracked(probes, key);
+            let comm = p
+                .as_ref()
+                .map_or_else(|| "?".to_string(), |p| p.comm.clone());
             appeared = Some(Appeared {
                 target,
                 pid: key.0,
-                ppid,
+                ppid: p.as_ref().map_or(0, |p| p.ppid),
                 comm: comm.clone(),
             });
             Proc {
                 target,
                 comm,
+                start: p.map(|p| p.start),
                 ignored: false,
                 total: TrafficVal::default(),
             }
@@ -353,7 +475,111 @@ impl Tracker {
             .iter()
             .filter(|(_, p)| !self.configured(p.target))
         {
-            probes.untrack(key.0);
+            probes.untrack_gen(key.0, key.1);
         }
+    }
+}
+
+/// What an exec the kernel tracked as `matched`, for `tracked_for`, means
+/// for a process that had the verdict `before`. The kernel matches names on
+/// the 15 bytes it keeps of them, and a configured name may be longer: a
+/// match on a name that fills those bytes is confirmed on the full name
+/// (`full_name`, the target it is configured for). The kernel tracked the
+/// process as it was before (Prefix), or, where it was nothing of a
+/// target's, for the name's target (Name).
+fn verdict_at_exec(
+    matched: Match,
+    fills: bool,
+    before: Option<Verdict>,
+    tracked_for: TargetId,
+    full_name: impl FnOnce() -> Option<TargetId>,
+) -> Option<Verdict> {
+    let named = match matched {
+        // Still what it was, or what it was made.
+        Match::Inherited => return before,
+        Match::Cgroup => return None,
+        Match::Name if !fills => return None,
+        Match::Name | Match::Prefix => full_name(),
+    };
+    match (named, matched) {
+        (Some(t), _) if t == tracked_for => None,
+        (Some(t), _) => Some(Verdict::Retarget(t)),
+        (None, Match::Prefix) => before,
+        (None, _) => Some(Verdict::Reject),
+    }
+}
+
+/// /proc's view of the process the kernel tracks as `key`, read and then
+/// checked to be that one still: the kernel drops the entry when the
+/// process exits, before its PID can be anyone else's.
+fn read_tracked(probes: &Probes, key: ProcKey) -> Option<ProcInfo> {
+    let p = discovery::read_proc(key.0)?;
+    (probes.tracked(key.0).map(|(_, g)| g) == Some(key.1)).then_some(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(i: u16) -> TargetId {
+        TargetId::from(i)
+    }
+
+    #[test]
+    fn a_lookalike_of_a_long_name_stays_what_it_was() {
+        let (a, b) = (t(0), t(1));
+        // Tracked for a before: it stays a's, whatever a's verdict was.
+        assert_eq!(verdict_at_exec(Match::Prefix, true, None, a, || None), None);
+        let rejected = Some(Verdict::Reject);
+        assert_eq!(
+            verdict_at_exec(Match::Prefix, true, rejected, a, || None),
+            rejected
+        );
+        // Nothing of a target's before: it is no target's.
+        assert_eq!(
+            verdict_at_exec(Match::Name, true, None, b, || None),
+            Some(Verdict::Reject)
+        );
+    }
+
+    #[test]
+    fn a_long_name_in_full_moves_the_process_to_its_target() {
+        let (a, b) = (t(0), t(1));
+        assert_eq!(
+            verdict_at_exec(Match::Prefix, true, None, a, || Some(b)),
+            Some(Verdict::Retarget(b))
+        );
+        assert_eq!(
+            verdict_at_exec(Match::Prefix, true, None, b, || Some(b)),
+            None
+        );
+        assert_eq!(
+            verdict_at_exec(Match::Name, true, None, b, || Some(b)),
+            None
+        );
+        // A real target's name ends an earlier rejection.
+        let rejected = Some(Verdict::Reject);
+        assert_eq!(
+            verdict_at_exec(Match::Name, true, rejected, b, || Some(b)),
+            None
+        );
+    }
+
+    #[test]
+    fn short_names_cgroups_and_inherited_tracking_need_no_confirmation() {
+        let named = || -> Option<TargetId> { panic!("nothing to confirm") };
+        let (a, b) = (t(0), t(1));
+        assert_eq!(verdict_at_exec(Match::Name, false, None, a, named), None);
+        assert_eq!(verdict_at_exec(Match::Cgroup, true, None, a, named), None);
+        // An exec that changes nothing keeps what was decided before.
+        let moved = Some(Verdict::Retarget(b));
+        assert_eq!(
+            verdict_at_exec(Match::Inherited, true, moved, a, named),
+            moved
+        );
+        assert_eq!(
+            verdict_at_exec(Match::Inherited, true, None, a, named),
+            None
+        );
     }
 }

@@ -33,7 +33,9 @@ pub use libbpf_log::LibbpfHint;
 pub use loader::{probe_backends, Capacity, LoadOptions, Loaded, Probes};
 pub use progs::Prog;
 pub use report::{Attempt, BackendReport, BlindSpot, HashPathReason, OptionalGroup};
-pub use wire::{LifecycleEvent, LifecycleKind, PeerAddr, Stats, TargetId, TrafficKey, TrafficVal};
+pub use wire::{
+    LifecycleEvent, LifecycleKind, Match, PeerAddr, Stats, TargetId, TrafficKey, TrafficVal,
+};
 
 /// The generated skeleton: the one Rust view of the structs and enums in
 /// `bpf/netio.h`.

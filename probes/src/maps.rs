@@ -108,10 +108,12 @@ impl Probes {
         Ok(())
     }
 
-    /// Tracks a process found by userspace and creates its fallback entry.
-    /// Its slot's count goes up before a new entry exists and the slot's
-    /// epoch moves on, as in the kernel's track_insert().
-    pub fn track(&self, tgid: u32, gen: u32, target: TargetId) -> Result<(), MapError> {
+    /// Tracks a process found by userspace and creates its fallback entry;
+    /// false, changing nothing, when the PID is tracked already (the kernel
+    /// tracked it meanwhile, at fork or exec: its entry stands). Its slot's
+    /// count goes up before a new entry exists and the slot's epoch moves
+    /// on, as in the kernel's track_insert().
+    pub fn track(&self, tgid: u32, gen: u32, target: TargetId) -> Result<bool, MapError> {
         let t = types::tracked {
             target: target.to_map(),
             r#gen,
@@ -120,19 +122,16 @@ impl Probes {
         let (k, v) = (tgid.to_ne_bytes(), pod_bytes(&t));
         let slot = self.shared.slot(tgid);
         slot.fetch_add(SLOT_ONE, Ordering::SeqCst);
-        let res = if map.update(&k, v, MapFlags::NO_EXIST).is_ok() {
-            Ok(())
-        } else if map.update(&k, v, MapFlags::EXIST).is_ok() {
+        let res = map.update(&k, v, MapFlags::NO_EXIST);
+        if res.is_err() {
             slot.fetch_sub(SLOT_ONE, Ordering::SeqCst);
-            Ok(())
-        } else {
-            // Deleted in between, or the map is full.
-            map.update(&k, v, MapFlags::NO_EXIST).inspect_err(|_| {
-                slot.fetch_sub(SLOT_ONE, Ordering::SeqCst);
-            })
-        };
+        }
         slot.fetch_add(SLOT_EPOCH_STEP, Ordering::SeqCst);
-        res.map_err(|error| MapError::Track { tgid, error })?;
+        match res {
+            Ok(()) => {}
+            Err(e) if e.kind() == libbpf_rs::ErrorKind::AlreadyExists => return Ok(false),
+            Err(error) => return Err(MapError::Track { tgid, error }),
+        }
         let key = types::traffic_key {
             tgid,
             r#gen,
@@ -148,7 +147,42 @@ impl Probes {
             .maps
             .traffic
             .update_percpu(pod_bytes(&key), &zeros, MapFlags::NO_EXIST);
-        Ok(())
+        Ok(true)
+    }
+
+    /// Moves the process tracked as (tgid, gen) to `target`, keeping its
+    /// generation; nothing if the PID is tracked otherwise now (its process
+    /// exited, another took the PID). The slot's epoch moves on, so sockets
+    /// it owns are checked again.
+    pub fn retarget(&self, tgid: u32, gen: u32, target: TargetId) -> bool {
+        if self.tracked(tgid).map(|(_, g)| g) != Some(gen) {
+            return false;
+        }
+        let t = types::tracked {
+            target: target.to_map(),
+            r#gen,
+        };
+        let done = self
+            .skel
+            .maps
+            .tracked
+            .update(&tgid.to_ne_bytes(), pod_bytes(&t), MapFlags::EXIST)
+            .is_ok();
+        self.shared
+            .slot(tgid)
+            .fetch_add(SLOT_EPOCH_STEP, Ordering::SeqCst);
+        done
+    }
+
+    /// Untracks the process tracked as (tgid, gen), and nothing else: a
+    /// process the kernel tracks at that PID now under another generation
+    /// stays tracked.
+    pub fn untrack_gen(&self, tgid: u32, gen: u32) -> bool {
+        if self.tracked(tgid).map(|(_, g)| g) != Some(gen) {
+            return false;
+        }
+        self.untrack(tgid);
+        true
     }
 
     /// The target and generation the kernel holds for a tracked process, if any.

@@ -108,6 +108,38 @@ pub enum LifecycleKind {
     Exit,
 }
 
+/// How the kernel tracked a process at exec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Match {
+    /// It was tracked before and stays so (or it is a fork or exit).
+    Inherited,
+    /// Its name is a configured one's first 15 bytes or all of it: when it
+    /// fills the 15 bytes, userspace confirms the full name.
+    Name,
+    /// Its cgroup is a target's.
+    Cgroup,
+    /// Its name fills the 15 bytes and matched, but it was tracked before
+    /// or its cgroup is a target's: the kernel tracks it as that (under a
+    /// new generation if for another target than the name's) until
+    /// userspace confirms the full name.
+    Prefix,
+}
+
+const MATCH_NAME: u32 = types::netio_match::MATCH_NAME.0;
+const MATCH_CGROUP: u32 = types::netio_match::MATCH_CGROUP.0;
+const MATCH_PREFIX: u32 = types::netio_match::MATCH_PREFIX.0;
+
+impl Match {
+    fn from_raw(m: u32) -> Match {
+        match m {
+            MATCH_NAME => Match::Name,
+            MATCH_CGROUP => Match::Cgroup,
+            MATCH_PREFIX => Match::Prefix,
+            _ => Match::Inherited,
+        }
+    }
+}
+
 const EV_EXEC: u32 = types::netio_event_kind::EV_EXEC.0;
 const EV_FORK: u32 = types::netio_event_kind::EV_FORK.0;
 
@@ -120,9 +152,8 @@ pub struct LifecycleEvent {
     /// 0 when the kernel could not track it (tracked map full).
     pub gen: u32,
     pub target: TargetId,
-    /// Exec: the kernel matched the name (on at most 15 bytes); false for a
-    /// cgroup match or inherited tracking.
-    pub matched: bool,
+    /// Exec: how the kernel tracked it.
+    pub matched: Match,
     pub comm: String,
     pub filename: String,
 }
@@ -144,7 +175,7 @@ impl LifecycleEvent {
             ppid: e.ppid,
             gen: e.r#gen,
             target: TargetId::from_map(e.target)?,
-            matched: e.matched == types::netio_match::MATCH_NAME.0,
+            matched: Match::from_raw(e.matched),
             comm: cstr(&as_u8(&e.comm)),
             filename: cstr(&as_u8(&e.filename)),
         })
@@ -249,14 +280,24 @@ mod tests {
         assert_eq!(d.kind, LifecycleKind::Fork);
         assert_eq!((d.tgid, d.ppid, d.gen), (5, 4, 2));
         assert_eq!(d.target, TargetId::from(1));
-        assert!(d.matched);
+        assert_eq!(d.matched, Match::Name);
         assert_eq!(d.comm, "postgres");
         assert_eq!(d.filename, "");
         e.matched = types::netio_match::MATCH_CGROUP.0;
         e.kind = types::netio_event_kind::EV_EXIT.0;
         let d = LifecycleEvent::from_raw(pod_bytes(&e)).unwrap();
         assert_eq!(d.kind, LifecycleKind::Exit);
-        assert!(!d.matched);
+        assert_eq!(d.matched, Match::Cgroup);
+        e.matched = types::netio_match::MATCH_PREFIX.0;
+        assert_eq!(
+            LifecycleEvent::from_raw(pod_bytes(&e)).unwrap().matched,
+            Match::Prefix
+        );
+        e.matched = 0;
+        assert_eq!(
+            LifecycleEvent::from_raw(pod_bytes(&e)).unwrap().matched,
+            Match::Inherited
+        );
         e.target = u32::from(u16::MAX) + 1;
         assert!(LifecycleEvent::from_raw(pod_bytes(&e)).is_none());
     }

@@ -43,6 +43,13 @@ scenarios (the client and server of a run must use the same one):
   paced        client sends at the rates of --phases (a steady, known rate
                for threshold tests); the server echoes every byte back as it
                arrives, serving its --count connections concurrently
+  zombie       bulk on one connection, served by a child the server forks,
+               which then stays a zombie for --zombie-ms before the server
+               reaps it; extra.zombie_pid is its PID, extra.zombie_state the
+               state /proc showed for it at the end of that time (Z)
+  leader-exit  bulk, --count connections in turn, served by a worker thread
+               after the main thread has exited (the thread-group leader is a
+               zombie while the process runs on)
 
 options:
   --size BYTES          payload (per connection where there are several)
@@ -53,7 +60,8 @@ options:
   --request BYTES       request size (short, pingpong, pid-reuse; default 100)
   --reply BYTES         server reply size (waitall, peek, splice, short,
                         pingpong, pid-reuse)
-  --child-name NAME     forking: comm set with prctl(PR_SET_NAME) in each child
+  --child-name NAME     forking: comm set with prctl(PR_SET_NAME) in each child;
+                        \\xHH is the byte HH (a name need not be UTF-8)
   --reexec PATH         forking: each child execs PATH instead of renaming
   --parent-bytes BYTES  forking: before each fork the parent itself reads
                         BYTES of the upload and sends BYTES back on the
@@ -68,6 +76,13 @@ options:
   --dir DIR             sendfile: directory for the source file (default TMPDIR)
   --phases RATE:MS,...  paced: send RATE bytes per second for MS milliseconds,
                         then the next phase (e.g. 256k:2000,2m:8000)
+  --uid UID             forking, zombie: each child drops to UID (and its
+                        group to UID) before its work or exec; client with
+                        --take-pid: the process on that PID runs as UID
+  --zombie-ms MS        zombie: how long the child stays a zombie (default 3000)
+  --take-pid PID        client: run the scenario in a child forked onto PID
+                        (by writing /proc/sys/kernel/ns_last_pid; root), once
+                        that PID is free; its report is the run's
   --hold-ms MS          stay alive until MS after start before exiting
   --timeout-secs S      socket and accept timeout (default 30)
   --deadline-secs S     SIGALRM kills the process after S seconds (default 120)
@@ -87,6 +102,8 @@ pub enum Scenario {
     Forking,
     PidReuse,
     Paced,
+    Zombie,
+    LeaderExit,
 }
 
 impl FromStr for Scenario {
@@ -106,6 +123,8 @@ impl FromStr for Scenario {
             "forking" => Self::Forking,
             "pid-reuse" => Self::PidReuse,
             "paced" => Self::Paced,
+            "zombie" => Self::Zombie,
+            "leader-exit" => Self::LeaderExit,
             other => return Err(format!("unknown scenario {other:?}")),
         })
     }
@@ -126,6 +145,8 @@ impl Scenario {
             Self::Forking => "forking",
             Self::PidReuse => "pid-reuse",
             Self::Paced => "paced",
+            Self::Zombie => "zombie",
+            Self::LeaderExit => "leader-exit",
         }
     }
 
@@ -167,7 +188,7 @@ pub enum Role {
     ConnChild,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Options {
     pub role: Role,
     pub scenario: Scenario,
@@ -180,11 +201,15 @@ pub struct Options {
     pub reply: u64,
     /// paced: (bytes per second, how long), in order.
     pub phases: Vec<(u64, Duration)>,
-    pub child_name: Option<String>,
+    /// forking: the children's comm, as bytes.
+    pub child_name: Option<Vec<u8>>,
     pub reexec: Option<PathBuf>,
     pub parent_bytes: u64,
     pub open: Duration,
     pub then_connect: Option<std::net::SocketAddrV4>,
+    pub uid: Option<u32>,
+    pub zombie: Duration,
+    pub take_pid: Option<u32>,
     pub dir: Option<PathBuf>,
     pub hold: Duration,
     pub timeout: Duration,
@@ -219,6 +244,28 @@ fn phases(s: &str) -> Result<Vec<(u64, Duration)>, String> {
             Ok((bytes(rate)?, Duration::from_millis(number("phases", ms)?)))
         })
         .collect()
+}
+
+/// A name given on the command line, where `\xHH` stands for the byte HH
+/// (arguments reach the program as UTF-8, comms need not be).
+fn unescape(s: &str) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    let mut rest = s.as_bytes();
+    while let Some((&b, tail)) = rest.split_first() {
+        if let Some(hex) = tail.strip_prefix(b"x").filter(|_| b == b'\\') {
+            let byte = hex
+                .get(..2)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| format!("{s:?}: \\x needs two hex digits"))?;
+            out.push(byte);
+            rest = &hex[2..];
+        } else {
+            out.push(b);
+            rest = tail;
+        }
+    }
+    Ok(out)
 }
 
 fn number<T: FromStr>(key: &str, s: &str) -> Result<T, String> {
@@ -271,6 +318,9 @@ impl Options {
             parent_bytes: 0,
             open: Duration::ZERO,
             then_connect: None,
+            uid: None,
+            zombie: Duration::from_secs(3),
+            take_pid: None,
             dir: None,
             hold: Duration::ZERO,
             timeout: Duration::from_secs(30),
@@ -300,7 +350,7 @@ impl Options {
                 "request" => o.request = bytes(v)?,
                 "reply" => o.reply = bytes(v)?,
                 "phases" => o.phases = phases(v)?,
-                "child-name" => o.child_name = Some(v.clone()),
+                "child-name" => o.child_name = Some(unescape(v)?),
                 "reexec" => o.reexec = Some(PathBuf::from(v)),
                 "parent-bytes" => o.parent_bytes = bytes(v)?,
                 "open-ms" => o.open = Duration::from_millis(number(key, v)?),
@@ -310,6 +360,9 @@ impl Options {
                             .map_err(|_| format!("--then-connect: bad IPv4 address {v:?}"))?,
                     )
                 }
+                "uid" => o.uid = Some(number(key, v)?),
+                "zombie-ms" => o.zombie = Duration::from_millis(number(key, v)?),
+                "take-pid" if role == Role::Client => o.take_pid = Some(number(key, v)?),
                 "dir" => o.dir = Some(PathBuf::from(v)),
                 "hold-ms" => o.hold = Duration::from_millis(number(key, v)?),
                 "timeout-secs" => o.timeout = Duration::from_secs(number(key, v)?),
@@ -344,6 +397,9 @@ impl Options {
         }
         if o.scenario == Scenario::Paced && o.role == Role::Client && o.phases.is_empty() {
             return Err("the paced client needs --phases RATE:MS,...".into());
+        }
+        if o.take_pid.is_some_and(|p| p < 2) {
+            return Err("--take-pid needs a PID above 1".into());
         }
         if o.scenario == Scenario::WaitAll && o.size > i32::MAX as u64 {
             return Err("waitall --size must fit one recv()".into());

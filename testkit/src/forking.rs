@@ -17,7 +17,7 @@ use crate::sys;
 use crate::tally::{recv_exact, send_counted, Report, Tally, CHUNK};
 
 /// Default name for renamed children; anything but the tracked name works.
-const CHILD_NAME: &str = "fork-child";
+const CHILD_NAME: &[u8] = b"fork-child";
 
 /// Each child report is one line well under PIPE_BUF, so concurrent
 /// writes never interleave. The pipe is only drained once all children are
@@ -54,6 +54,7 @@ pub fn serve(listener: &TcpListener, o: &Options, tally: &Tally) -> Result<Repor
                 Some(plan) => {
                     let err = sys::clear_cloexec(stream.as_raw_fd())
                         .and_then(|_| sys::clear_cloexec(report_w.as_raw_fd()))
+                        .and_then(|_| o.uid.map_or(Ok(()), sys::drop_privileges))
                         .err()
                         .unwrap_or_else(|| plan.exec());
                     eprintln!("netio-traffic: forking child: re-exec failed: {err}");
@@ -66,6 +67,11 @@ pub fn serve(listener: &TcpListener, o: &Options, tally: &Tally) -> Result<Repor
                     sys::arm_deadline(o.deadline_secs);
                     let code = match renamed
                         .map_err(|e| format!("prctl: {e}"))
+                        .and_then(|_| {
+                            o.uid
+                                .map_or(Ok(()), sys::drop_privileges)
+                                .map_err(|e| format!("drop privileges: {e}"))
+                        })
                         .and_then(|_| serve_child(&stream, o.size, report_w.as_raw_fd()))
                     {
                         Ok(()) => 0,
@@ -128,11 +134,11 @@ pub fn serve(listener: &TcpListener, o: &Options, tally: &Tally) -> Result<Repor
 
 /// How many forks may miss the first child's PID (another fork on the
 /// machine took it first) before the run gives up.
-const PID_ATTEMPTS: u32 = 1000;
+pub(crate) const PID_ATTEMPTS: u32 = 1000;
 
 /// Exit code of a child that did not get the PID it was meant to reuse: it
 /// touched nothing, and the parent forks again.
-const WRONG_PID: i32 = 3;
+pub(crate) const WRONG_PID: i32 = 3;
 
 /// The pid-reuse server: one connection, whose exchanges are served in turn
 /// by children that each exit after one; every child after the first has
@@ -249,24 +255,29 @@ fn exec_plan(
     sys::ExecPlan::new(path, &args).map_err(|e| format!("exec args: {e}"))
 }
 
-/// The per-connection work of a child, whether forked or re-exec'd.
-fn serve_child(stream: &TcpStream, size: u64, report_fd: RawFd) -> Result<(), String> {
+/// The per-connection work of a child, whether forked or re-exec'd. It
+/// waits for the first byte with poll(), not inside a read: a child may be
+/// made before netio starts, and a read already blocked when netio attaches
+/// returns unseen by fexit and kretprobe programs.
+pub(crate) fn serve_child(stream: &TcpStream, size: u64, report_fd: RawFd) -> Result<(), String> {
     let tally = Tally::default();
+    sys::wait_readable(stream, stream.read_timeout().ok().flatten())
+        .map_err(|e| format!("wait for the first byte: {e}"))?;
     handle_bulk(stream, size, &tally)?;
     report_to_parent(&tally, report_fd)
 }
 
 /// One child's report, as `report_to_parent` wrote it.
-struct ChildReport {
-    pid: u32,
-    sent: u64,
-    received: u64,
-    line: Value,
+pub(crate) struct ChildReport {
+    pub pid: u32,
+    pub sent: u64,
+    pub received: u64,
+    pub line: Value,
 }
 
 /// Reads the children's reports, once every child holding the pipe's write
 /// end has exited.
-fn child_reports(report_r: std::os::fd::OwnedFd) -> Result<Vec<ChildReport>, String> {
+pub(crate) fn child_reports(report_r: std::os::fd::OwnedFd) -> Result<Vec<ChildReport>, String> {
     let mut text = String::new();
     std::fs::File::from(report_r)
         .read_to_string(&mut text)
@@ -301,7 +312,7 @@ fn report_to_parent(tally: &Tally, report_fd: RawFd) -> Result<(), String> {
 
 /// A raw write: the report fd is shared with the parent and siblings and
 /// must not be closed by a File wrapper going out of scope.
-fn write_all_fd(fd: RawFd, mut buf: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_all_fd(fd: RawFd, mut buf: &[u8]) -> std::io::Result<()> {
     while !buf.is_empty() {
         // SAFETY: buf is a valid readable slice.
         let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };

@@ -9,6 +9,7 @@
 mod cli;
 mod client;
 mod forking;
+mod identity;
 mod net;
 mod server;
 mod sys;
@@ -39,7 +40,10 @@ fn main() -> ExitCode {
     sys::arm_deadline(o.deadline_secs);
     let result = match o.role {
         Role::Server => server::run(&o),
-        Role::Client => client::run(&o),
+        Role::Client => match o.take_pid {
+            Some(pid) => identity::take_pid(&o, pid, client::run),
+            None => client::run(&o),
+        },
         Role::ConnChild => forking::conn_child(&o),
     };
     match result {

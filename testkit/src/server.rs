@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 
 use crate::cli::{Options, Scenario};
 use crate::tally::{recv_exact, recv_to_eof, send_counted, Report, Tally, CHUNK};
-use crate::{forking, net, sys};
+use crate::{forking, identity, net, sys};
 
 /// Scenario-specific facts worth showing in the report (e.g. how many
 /// bytes were peeked); summed across connections.
@@ -49,6 +49,8 @@ pub fn run(o: &Options) -> Result<Option<Report>, String> {
         Scenario::Threaded | Scenario::Paced => serve_threaded(&listener, o, &tally)?,
         Scenario::Forking => return forking::serve(&listener, o, &tally).map(Some),
         Scenario::PidReuse => return forking::serve_pid_reuse(&listener, o, &tally).map(Some),
+        Scenario::Zombie => return identity::serve_zombie(&listener, o, &tally).map(Some),
+        Scenario::LeaderExit => identity::serve_leader_exit(listener, o),
         Scenario::PingPong => {
             // --count is the number of exchanges, all on one connection.
             let (stream, peer) = net::accept(&listener, o.timeout).map_err(io_ctx("accept"))?;
@@ -117,6 +119,7 @@ fn handle(
         Scenario::PingPong => handle_pingpong(stream, o, tally),
         Scenario::Paced => handle_echo(stream, tally),
         Scenario::PidReuse => unreachable!("served by forking::serve_pid_reuse"),
+        Scenario::Zombie | Scenario::LeaderExit => unreachable!("served in identity.rs"),
     }
 }
 

@@ -42,6 +42,22 @@ pub fn recv(fd: &impl AsRawFd, buf: &mut [u8], flags: libc::c_int) -> io::Result
     })
 }
 
+/// Waits until `fd` is readable (or its peer closed), up to `timeout`
+/// (forever when None).
+pub fn wait_readable(fd: &impl AsRawFd, timeout: Option<std::time::Duration>) -> io::Result<()> {
+    let ms = timeout.map_or(-1, |t| t.as_millis().min(i32::MAX as u128) as libc::c_int);
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    match retry(|| check(unsafe { libc::poll(&mut p, 1, ms) }))? {
+        0 => Err(io::Error::from(io::ErrorKind::TimedOut)),
+        _ => Ok(()),
+    }
+}
+
 /// Dissolves a TCP socket's connection (`connect` with AF_UNSPEC) so the
 /// same socket can connect again.
 pub fn disconnect(fd: &impl AsRawFd) -> io::Result<()> {
@@ -131,11 +147,14 @@ pub fn clear_cloexec(fd: RawFd) -> io::Result<()> {
 /// Sets this thread's comm (the name netio matches processes on). The
 /// kernel silently truncates to 15 bytes, so we refuse longer names to keep
 /// tests honest about what name they expect.
-pub fn set_comm(name: &str) -> io::Result<()> {
+pub fn set_comm(name: &[u8]) -> io::Result<()> {
     if name.len() > 15 {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("comm {name:?} is longer than 15 bytes"),
+            format!(
+                "comm {:?} is longer than 15 bytes",
+                String::from_utf8_lossy(name)
+            ),
         ));
     }
     let c = CString::new(name)?;
@@ -144,11 +163,39 @@ pub fn set_comm(name: &str) -> io::Result<()> {
     Ok(())
 }
 
-/// The kernel's comm for this process, as netio would see it.
+/// The kernel's comm for this process, as netio would see it (lossily,
+/// where it is not UTF-8).
 pub fn comm() -> String {
-    std::fs::read_to_string("/proc/self/comm")
-        .map(|s| s.trim_end().to_owned())
+    std::fs::read("/proc/self/comm")
+        .map(|b| String::from_utf8_lossy(&b).trim_end().to_owned())
         .unwrap_or_default()
+}
+
+/// Becomes `uid` (user and group, no supplementary groups) for good: the
+/// unprivileged user of an attack.
+pub fn drop_privileges(uid: u32) -> io::Result<()> {
+    // SAFETY: plain credential calls; a null list with length 0 is valid.
+    check(unsafe { libc::setgroups(0, std::ptr::null()) })?;
+    check(unsafe { libc::setgid(uid) })?;
+    check(unsafe { libc::setuid(uid) })?;
+    Ok(())
+}
+
+/// Ends the calling thread only (the raw `exit`, not `exit_group`), with no
+/// unwinding: the process runs on in its other threads. What
+/// `pthread_exit` ends with, without its unwinding through Rust frames.
+pub fn exit_thread() -> ! {
+    loop {
+        // SAFETY: SYS_exit takes a status and does not return.
+        unsafe { libc::syscall(libc::SYS_exit, 0) };
+    }
+}
+
+/// The state letter /proc shows for `pid` (R, S, Z, ...), if it exists.
+pub fn proc_state(pid: libc::pid_t) -> Option<char> {
+    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    stat.get(close + 2).map(|&b| b as char)
 }
 
 pub fn pid() -> u32 {

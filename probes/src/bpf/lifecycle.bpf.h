@@ -115,36 +115,52 @@ SEC("raw_tp/sched_process_exec")
 int BPF_PROG(raw_tp_exec, struct task_struct *p, int old_pid, struct linux_binprm *bprm)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	/* systemd forks, moves the child into the unit's cgroup, then execs:
+	 * the exec is where a unit's process is first seen. */
+	__u64 cg = bpf_get_current_cgroup_id();
 	struct comm_key ck = {};
 	struct tracked *cur, t = {};
-	__u32 *target;
+	/* The target it is tracked for (base), the one the match is for
+	 * (want), and how it matched. */
+	__u32 *name, *group, base, want, matched;
 
 	bpf_get_current_comm(ck.comm, sizeof(ck.comm));
-	__u32 matched = MATCH_NAME;
-
-	target = bpf_map_lookup_elem(&names, &ck);
-	if (!target) {
-		matched = MATCH_CGROUP;
-		/* systemd forks, moves the child into the unit's cgroup, then
-		 * execs: the exec is where a unit's process is first seen. */
-		__u64 cg = bpf_get_current_cgroup_id();
-
-		target = bpf_map_lookup_elem(&cgroups, &cg);
-	}
+	name = bpf_map_lookup_elem(&names, &ck);
+	group = bpf_map_lookup_elem(&cgroups, &cg);
 	cur = bpf_map_lookup_elem(&tracked, &tgid);
-	if (target) {
-		if (cur && cur->target == *target) {
+	/* A name that fills the comm may be only a longer one's first 15
+	 * bytes: the process stays what it was (its tracking, else its
+	 * cgroup's target) until userspace confirms the full name, under a new
+	 * generation if that could move it to the name's target. (Each pointer
+	 * tested on its own: the verifier refuses a pointer OR.) */
+	matched = MATCH_PREFIX;
+	if (name && ck.comm[NETIO_COMM_MATCH - 1] && cur) {
+		base = cur->target;
+		want = *name;
+	} else if (name && ck.comm[NETIO_COMM_MATCH - 1] && group) {
+		base = *group;
+		want = *name;
+	} else if (name) {
+		matched = MATCH_NAME;
+		base = want = *name;
+	} else if (group) {
+		matched = MATCH_CGROUP;
+		base = want = *group;
+	} else {
+		if (cur) {
+			/* Still the same process, still the target's: what a
+			 * database child execs (COPY ... PROGRAM, archive_command)
+			 * stays counted. */
 			t = *cur;
-		} else if (!track(tgid, *target, &t)) {
-			t.gen = 0;
+			emit(EV_EXEC, tgid, 0, &t, 0, BPF_CORE_READ(bprm, filename));
 		}
-		emit(EV_EXEC, tgid, 0, &t, matched, BPF_CORE_READ(bprm, filename));
-	} else if (cur) {
-		/* Still the same process, still the target's: what a database
-		 * child execs (COPY ... PROGRAM, archive_command) stays counted. */
-		t = *cur;
-		emit(EV_EXEC, tgid, 0, &t, 0, BPF_CORE_READ(bprm, filename));
+		return 0;
 	}
+	if (cur && cur->target == want)
+		t = *cur;
+	else if (!track(tgid, base, &t))
+		t.gen = 0;
+	emit(EV_EXEC, tgid, 0, &t, matched, BPF_CORE_READ(bprm, filename));
 	return 0;
 }
 

@@ -86,10 +86,13 @@ enum netio_stat {
 	STAT_MAX,
 };
 
-/* How an exec'd process was matched. */
+/* How an exec'd process was matched. MATCH_PREFIX: its name fills the 15
+ * bytes and matched, but it was tracked before or its cgroup is a target's,
+ * and it stays so until userspace confirms the full name. */
 enum netio_match {
 	MATCH_NAME = 1,
 	MATCH_CGROUP = 2,
+	MATCH_PREFIX = 3,
 };
 
 enum netio_event_kind {
@@ -114,7 +117,8 @@ struct lifecycle_event {
 	__u32 gen;
 	__u32 target;
 	/* EV_EXEC: MATCH_NAME (maybe on a 15-byte prefix: userspace
-	 * confirms), MATCH_CGROUP, or 0 when tracking was inherited. */
+	 * confirms), MATCH_CGROUP, MATCH_PREFIX, or 0 when tracking was
+	 * inherited. */
 	__u32 matched;
 	char comm[NETIO_COMM_LEN];
 	char filename[NETIO_PATH_LEN];

@@ -373,6 +373,36 @@ fn cgroup_target_counts_an_exec_whose_name_fills_the_comm() {
     records.assert_exact_for(&[("cg", &truth.per_pid)], "127.0.0.1");
 }
 
+/// A process exec'd into a cgroup target under a lookalike of another
+/// target's long name (the same first 15 bytes, all the kernel keeps of a
+/// name) stays the cgroup's from its first byte: a name match the full
+/// name does not confirm must not take it away. The interval is long, so
+/// no rescan could make up for it.
+#[test]
+fn cgroup_target_keeps_an_exec_named_like_another_targets_long_name() {
+    let scratch = Scratch::new("cgroup-lookalike");
+    let mount = cgroup2_mount();
+    let u = unique_suffix();
+    let cg = Group::create(&mount, &format!("netio-test-{u}"));
+    let long = format!("ntcgl-{u}-database");
+    let lookalike = Program::named(&scratch, &format!("ntcgl-{u}-dazzle"));
+    assert_eq!(long.as_bytes()[..15], lookalike.name().as_bytes()[..15]);
+    let targets = format!(
+        "[[target]]\nname = \"cg\"\ncgroup = \"{}\"\n\n\
+         [[target]]\nname = \"long\"\nprocess = [\"{long}\"]\n",
+        cg.rel
+    );
+    let config = write_config(&scratch, "60s", &targets);
+    let netio = start_netio(&config, unified_layout(&mount));
+    let server = lookalike.server_with("bulk", "127.0.0.1:0", &["--size", SIZE], |cmd| {
+        cg.exec_in(cmd)
+    });
+    let truth = serve_one(server);
+    let records = netio.stop();
+    let none = BTreeMap::new();
+    records.assert_exact_for(&[("cg", &truth.per_pid), ("long", &none)], "127.0.0.1");
+}
+
 /// `systemctl restart` removes a unit's cgroup and makes a new one at the
 /// same path. What is exec'd into the new one must be matched as before.
 #[test]
