@@ -2,7 +2,9 @@
 //! that `run` could not honour, is refused by `check-config` with the line
 //! and the key, as every other config error; an error about a huge line
 //! shows a short piece of it; and the target constraints `user` and `exe`
-//! are read, checked and printed back.
+//! are read, checked and printed back. And what a new user writes first:
+//! rates in bits, negative values and wrong types, a missing key, each
+//! answered with the right form.
 
 use crate::common;
 use crate::config_errors::{after, case, effective, refusals, with};
@@ -233,4 +235,93 @@ fn user_and_exe_constraints_parse_print_and_warn() {
             "want line {n}, {key} and {what:?} in {w:?}"
         );
     }
+}
+
+/// A file a new user might write, with one line to vary.
+fn newcomer(line: &str) -> String {
+    format!(
+        "# netio, first try\n\ninterval = \"10s\"\n\n[[target]]\nname = \"r\"\nprocess = [\"redis-server\"]\n\n[target.threshold]\n{line}\n"
+    )
+}
+
+/// `check-config` on `text`: its exit status and stderr.
+fn check(scratch: &Scratch, file: &str, text: &str) -> (Option<i32>, String, String) {
+    let path = scratch.path(file);
+    std::fs::write(&path, text).unwrap();
+    let out = output_within(
+        Command::new(netio_bin()).arg("check-config").arg(&path),
+        Duration::from_secs(20),
+    );
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.code(), err, path.display().to_string())
+}
+
+/// Each mistake of the issue's first hour, and netio's whole answer to it:
+/// why, and the right form for that key, on the line that has it.
+#[test]
+fn a_newcomers_mistakes_are_refused_with_the_right_form_for_the_key() {
+    let scratch = Scratch::new("newcomer");
+    let cases = [
+        (
+            "interval as a number",
+            newcomer(r#"sent = "50MiB/s""#).replace(r#"interval = "10s""#, "interval = 10"),
+            "line 3: key `interval`: 10 is a number, but `interval` takes a duration in quotes, \
+             a number and a unit: write interval = \"10s\" (at `interval = 10`)",
+        ),
+        (
+            "process as a string",
+            newcomer(r#"sent = "50MiB/s""#).replace(
+                r#"process = ["redis-server"]"#,
+                r#"process = "redis-server""#,
+            ),
+            "line 7: [[target]] #1 (`r`): key `process`: \"redis-server\" is a string, but \
+             `process` takes a list of strings in quotes, even of one: write process = \
+             [\"redis-server\"] (at `process = \"redis-server\"`)",
+        ),
+        (
+            "a negative rate",
+            newcomer(r#"sent = "-5MiB/s""#),
+            "line 10: [[target]] #1 (`r`): [target.threshold] key `sent`: \"-5MiB/s\" is \
+             negative, and a rate cannot be: write sent = \"5MiB/s\" (at `sent = \"-5MiB/s\"`)",
+        ),
+        (
+            "megabits written Mb/s",
+            newcomer(r#"sent = "50 Mb/s""#),
+            "line 10: [[target]] #1 (`r`): [target.threshold] key `sent`: \"50 Mb/s\" is \
+             ambiguous: a lowercase b is a bit to some and a byte to others: write sent = \
+             \"50 Mbit/s\" for megabits, or \"50 MB/s\" for megabytes (at `sent = \"50 Mb/s\"`)",
+        ),
+        (
+            "a negative duration",
+            newcomer(r#"sent = "50MiB/s""#).replace(r#"interval = "10s""#, r#"interval = "-10s""#),
+            "line 3: key `interval`: \"-10s\" is negative, and a duration cannot be: write \
+             interval = \"10s\" (at `interval = \"-10s\"`)",
+        ),
+        (
+            "no interval",
+            newcomer(r#"sent = "50MiB/s""#).replace("interval = \"10s\"\n", ""),
+            "missing key `interval` at the top level: add it above the first [table], like \
+             interval = \"10s\"",
+        ),
+        (
+            "a target without a name",
+            format!(
+                "{}\n[[target]]\nprocess = [\"mariadbd\"]\n",
+                newcomer(r#"sent = "50MiB/s""#)
+            ),
+            "line 12: [[target]] #2: missing key `name`: add it, like name = \"postgresql\" \
+             (at `[[target]]`)",
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (i, (what, text, want)) in cases.iter().enumerate() {
+        let (status, err, path) = check(&scratch, &format!("case-{i}.conf"), text);
+        let want = format!("netio: {path}: {want}\n");
+        if status != Some(2) || err != want {
+            wrong.push(format!(
+                "{what}: exit {status:?}, stderr\n  {err:?}\nwant\n  {want:?}"
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
