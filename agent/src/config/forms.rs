@@ -2,7 +2,9 @@
 //! its example in docs/config.md (documented.rs holds the two together).
 //! An error shows from them the right form of what was written
 //! (`interval = "10s"` for `interval = 10`, `process = ["redis-server"]`
-//! for `process = "redis-server"`), and a missing key how to add it.
+//! for `process = "redis-server"`), and a missing key how to add it; and
+//! `check-config` prints the rates and durations a file spelt out as it
+//! spelt them (`Written`).
 
 use toml_edit::Value;
 
@@ -91,6 +93,11 @@ fn form(way: &[Step]) -> Option<&'static (&'static str, &'static str, Kind, &'st
     let (key, table) = keys.split_last()?;
     let table = table.join(".");
     FORMS.iter().find(|(t, k, ..)| *t == table && k == key)
+}
+
+/// The kind of value of the key a way leads to.
+pub(super) fn kind(way: &[Step]) -> Option<Kind> {
+    form(way).map(|f| f.2)
 }
 
 /// A required key the table (`label`, at `way`; the top level without
@@ -193,5 +200,65 @@ fn made_of(kind: Kind, v: &Value) -> Option<String> {
             (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.to_string())
         }
         _ => None,
+    }
+}
+
+/// The rates and durations a file spelt out, as it spelt them, by their
+/// way: `check-config` prints them so, rather than as netio normalises
+/// them ("50MB/s", not "50000000B/s"; "90s", not "1m 30s").
+#[derive(Debug, Clone, Default)]
+pub(super) struct Written(Vec<(Vec<Step>, String)>);
+
+impl Written {
+    /// The strings of `doc` that are values of a rate or duration key.
+    pub(super) fn of(doc: &toml_edit::ImDocument<&str>) -> Written {
+        let mut found = Vec::new();
+        let mut way = Vec::new();
+        collect(doc.as_item(), &mut way, &mut found);
+        Written(found)
+    }
+
+    /// Puts each value as written into `doc`, the config as serialized.
+    pub(super) fn restore(&self, doc: &mut toml_edit::DocumentMut) {
+        for (way, written) in &self.0 {
+            let mut item = Some(doc.as_item_mut());
+            for step in way {
+                item = item.and_then(|i| match step {
+                    Step::Key(k) => i.get_mut(k.as_str()),
+                    Step::Index(n) => i.get_mut(*n),
+                });
+            }
+            if let Some(value) = item.and_then(|i| i.as_value_mut()) {
+                let decor = value.decor().clone();
+                *value = Value::from(written.as_str());
+                *value.decor_mut() = decor;
+            }
+        }
+    }
+}
+
+fn collect(item: &toml_edit::Item, way: &mut Vec<Step>, found: &mut Vec<(Vec<Step>, String)>) {
+    use toml_edit::Item;
+    let mut visit = |way: &mut Vec<Step>, step: Step, item: &Item| {
+        way.push(step);
+        collect(item, way, found);
+        way.pop();
+    };
+    match item {
+        Item::Table(t) => t
+            .iter()
+            .for_each(|(k, i)| visit(way, Step::Key(k.to_string()), i)),
+        Item::ArrayOfTables(a) => {
+            for (n, t) in a.iter().enumerate() {
+                way.push(Step::Index(n));
+                t.iter()
+                    .for_each(|(k, i)| visit(way, Step::Key(k.to_string()), i));
+                way.pop();
+            }
+        }
+        Item::Value(Value::String(s)) if matches!(kind(way), Some(Duration | Rate)) => {
+            found.push((way.clone(), s.value().clone()));
+        }
+        _ => {}
     }
 }

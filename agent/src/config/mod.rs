@@ -5,7 +5,7 @@
 //! them (unknown keys are errors), `validate.rs` holds the rules beyond the
 //! types, `error.rs` gives every error its file, line and key, `forms.rs`
 //! the right form of each key, and `check-config` prints them back through
-//! `Serialize`. `file.rs` reads
+//! `Serialize`, rates and durations as the file wrote them. `file.rs` reads
 //! the file, and the files it names, only if no one but root could have
 //! written them; `users.rs` resolves a target's `user` names.
 
@@ -91,6 +91,9 @@ pub struct Config {
     /// far), each with its line: for stderr, not the file.
     #[serde(skip)]
     pub warnings: Vec<String>,
+    /// The rates and durations as the file spelt them, for `effective`.
+    #[serde(skip)]
+    written: forms::Written,
 }
 
 /// `json_schema`: the field names of `json` output.
@@ -298,7 +301,10 @@ impl Config {
 
     /// Parses and checks a config's text; errors name the line and the key.
     pub fn parse(text: &str) -> Result<Config, String> {
-        let config: Config = toml::from_str(text).map_err(|e| describe_toml_error(text, &e))?;
+        let mut config: Config = toml::from_str(text).map_err(|e| describe_toml_error(text, &e))?;
+        if let Ok(doc) = toml_edit::ImDocument::parse(text) {
+            config.written = forms::Written::of(&doc);
+        }
         config.validate().map_err(|e| e.describe(text))?;
         Ok(config)
     }
@@ -320,10 +326,15 @@ impl Config {
         }
     }
 
-    /// The config as netio runs it, defaults filled in, as TOML; then, as
-    /// comments, the uids its `user` names stand for now.
+    /// The config as netio runs it, defaults filled in, as TOML, with its
+    /// rates and durations as the file wrote them; then, as comments, the
+    /// uids its `user` names stand for now.
     pub fn effective(&self) -> String {
-        let mut text = toml::to_string(self).expect("a config read from TOML writes as TOML");
+        let text = toml::to_string(self).expect("a config read from TOML writes as TOML");
+        let mut doc: toml_edit::DocumentMut =
+            text.parse().expect("toml writes TOML that toml_edit reads");
+        self.written.restore(&mut doc);
+        let mut text = doc.to_string();
         for t in &self.targets {
             if let Some(users) = &t.user {
                 text.push_str(&format!(
@@ -568,6 +579,29 @@ mod tests {
             "line 5: [[target]] #2: missing key `name`: add it, like name = \"postgresql\" \
              (at `[[target]]`)"
         );
+    }
+
+    /// check-config prints rates and durations as the file wrote them;
+    /// defaults as netio writes them.
+    #[test]
+    fn the_effective_config_keeps_rates_and_durations_as_written() {
+        let text = format!(
+            "{GOOD}[target.threshold]\nsent = \"50MB/s\"\nreceived = \"400 Mbit/s\"\nfor = \"90s\"\n"
+        )
+        .replace("\"2s\"", "\"2000ms\"");
+        let printed = Config::parse(&text).unwrap().effective();
+        for line in [
+            "interval = \"2000ms\"",
+            "sent = \"50MB/s\"",
+            "received = \"400 Mbit/s\"",
+            "for = \"90s\"",
+            "reminder = \"10m\"",
+        ] {
+            assert!(
+                printed.lines().any(|l| l == line),
+                "no {line:?} in:\n{printed}"
+            );
+        }
     }
 
     #[test]

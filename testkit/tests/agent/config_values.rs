@@ -4,7 +4,8 @@
 //! shows a short piece of it; and the target constraints `user` and `exe`
 //! are read, checked and printed back. And what a new user writes first:
 //! rates in bits, negative values and wrong types, a missing key, each
-//! answered with the right form.
+//! answered with the right form; and check-config printing rates and
+//! durations as they were written.
 
 use crate::common;
 use crate::config_errors::{after, case, effective, refusals, with};
@@ -324,4 +325,31 @@ fn a_newcomers_mistakes_are_refused_with_the_right_form_for_the_key() {
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// Bits are accepted when spelt as bits, and check-config prints rates
+/// and durations as the file wrote them, not as bytes per second or
+/// humantime's spelling.
+#[test]
+fn rates_in_bits_are_accepted_and_check_config_prints_values_as_written() {
+    let scratch = Scratch::new("as-written");
+    let text = newcomer(
+        "sent = \"50 Mbit/s\"\nreceived = \"50MB/s\"\npeer_sent = \"1.5 Gbit/s\"\nfor = \"90s\"",
+    )
+    .replace(r#"interval = "10s""#, r#"interval = "10000ms""#);
+    let path = scratch.path("as-written.conf");
+    std::fs::write(&path, &text).unwrap();
+    let printed = effective(&path);
+    for line in [
+        r#"interval = "10000ms""#,
+        r#"sent = "50 Mbit/s""#,
+        r#"received = "50MB/s""#,
+        r#"peer_sent = "1.5 Gbit/s""#,
+        r#"for = "90s""#,
+    ] {
+        assert!(
+            printed.lines().any(|l| l == line),
+            "check-config did not print {line:?} as written:\n{printed}"
+        );
+    }
 }
