@@ -218,6 +218,14 @@ impl Written {
         Written(found)
     }
 
+    /// What the file wrote at `way`, if it spelt that value out.
+    pub(super) fn at(&self, way: &[Step]) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(w, _)| w.as_slice() == way)
+            .map(|(_, s)| s.as_str())
+    }
+
     /// Puts each value as written into `doc`, the config as serialized.
     pub(super) fn restore(&self, doc: &mut toml_edit::DocumentMut) {
         for (way, written) in &self.0 {

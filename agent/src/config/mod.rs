@@ -581,6 +581,43 @@ mod tests {
         );
     }
 
+    /// `for` shorter than one interval, written or by default, is allowed
+    /// and warned of: it works as one interval.
+    #[test]
+    fn a_sustain_shorter_than_the_interval_is_a_warning_saying_what_it_does() {
+        let notes = |text: &str| -> Vec<String> {
+            let c = Config::parse(text).unwrap();
+            c.notices().iter().map(|n| n.describe(text)).collect()
+        };
+        let th = |interval: &str, lines: &str| {
+            format!("{GOOD}[target.threshold]\nsent = \"1MiB/s\"\n{lines}").replacen(
+                "\"2s\"",
+                &format!("{interval:?}"),
+                1,
+            )
+        };
+        assert_eq!(
+            notes(&th("10000ms", "for = \"2s\"\n")),
+            [
+                "line 7: [[target]] #1 (`db`): [target.threshold] key `for`: \"2s\" is shorter \
+              than one interval (\"10000ms\"): netio sees a rate once an interval, so one \
+              interval above the limit is a breach, and one at or below it a recovery; write \
+              for = \"10s\" to say so, or shorten the interval (at `for = \"2s\"`)"
+            ]
+        );
+        assert_eq!(
+            notes(&th("1m", "")),
+            [
+                "line 5: [[target]] #1 (`db`): [target.threshold] has no `for`, and its default, \
+              \"30s\", is shorter than one interval (\"1m\"): netio sees a rate once an \
+              interval, so one interval above the limit is a breach, and one at or below it a \
+              recovery; write for = \"1m\" to say so (at `[target.threshold]`)"
+            ]
+        );
+        assert!(notes(&th("10s", "for = \"10s\"\n")).is_empty());
+        assert!(notes(&th("10s", "")).is_empty());
+    }
+
     /// check-config prints rates and durations as the file wrote them;
     /// defaults as netio writes them.
     #[test]

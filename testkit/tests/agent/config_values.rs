@@ -3,9 +3,9 @@
 //! and the key, as every other config error; an error about a huge line
 //! shows a short piece of it; and the target constraints `user` and `exe`
 //! are read, checked and printed back. And what a new user writes first:
-//! rates in bits, negative values and wrong types, a missing key, each
-//! answered with the right form; and check-config printing rates and
-//! durations as they were written.
+//! rates in bits, negative values and wrong types, a missing key, a `for`
+//! shorter than the interval, each answered with the right form; and
+//! check-config printing rates and durations as they were written.
 
 use crate::common;
 use crate::config_errors::{after, case, effective, refusals, with};
@@ -352,4 +352,28 @@ fn rates_in_bits_are_accepted_and_check_config_prints_values_as_written() {
             "check-config did not print {line:?} as written:\n{printed}"
         );
     }
+}
+
+/// A `for` shorter than one interval works as one interval (a rate is
+/// seen once an interval): allowed, and warned of, with what it does and
+/// the form that says so.
+#[test]
+fn a_for_shorter_than_the_interval_is_warned_of_with_what_it_does() {
+    let scratch = Scratch::new("short-for");
+    let (status, err, path) = check(
+        &scratch,
+        "short-for.conf",
+        &newcomer("sent = \"50MiB/s\"\nfor = \"2s\""),
+    );
+    assert_eq!(status, Some(0), "{err}");
+    assert_eq!(
+        err,
+        format!(
+            "netio: {path}: warning: line 11: [[target]] #1 (`r`): [target.threshold] key \
+             `for`: \"2s\" is shorter than one interval (\"10s\"): netio sees a rate once an \
+             interval, so one interval above the limit is a breach, and one at or below it a \
+             recovery; write for = \"10s\" to say so, or shorten the interval (at `for = \
+             \"2s\"`)\n"
+        )
+    );
 }
