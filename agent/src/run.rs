@@ -3,7 +3,7 @@
 //! `started` record, hands over to the sampling loop until SIGTERM, then
 //! writes `stopping`.
 
-use netio_probes::{LoadOptions, Loaded, Probes};
+use netio_probes::{Attempt, BackendChoice, LoadOptions, Loaded, Probes};
 
 use crate::cli::RunArgs;
 use crate::config::Config;
@@ -29,13 +29,7 @@ pub fn run(args: RunArgs, load: &LoadOptions) -> Result<(), ExitError> {
         .map_err(|e| ExitError::Failed(format!("cannot set up signal handling: {e}")))?;
     let (loaded, attempts) = Probes::load(config.backend, config.capacity(), load);
     let Some(Loaded { probes, report }) = loaded else {
-        let mut msg = format!("no backend could be loaded (asked for {}):", config.backend);
-        for a in &attempts {
-            if let Err(why) = &a.result {
-                msg.push_str(&format!("\n  {}: {why}", a.backend));
-            }
-        }
-        return Err(ExitError::Failed(msg));
+        return Err(ExitError::Failed(no_backend(config.backend, &attempts)));
     };
     for a in &attempts {
         if let Err(why) = &a.result {
@@ -76,4 +70,44 @@ pub fn run(args: RunArgs, load: &LoadOptions) -> Result<(), ExitError> {
         .map_err(|e| ExitError::Failed(format!("cannot write records: {e}")))?;
     monitor.sink().finish();
     Ok(())
+}
+
+/// Why no backend loaded: each backend's reason. When netio lacks the
+/// privileges to load any BPF program, that is said first, with what to
+/// do, and not again for each backend.
+fn no_backend(asked: BackendChoice, attempts: &[Attempt]) -> String {
+    let failed: Vec<_> = attempts
+        .iter()
+        .filter_map(|a| Some((a.backend, a.result.as_ref().err()?)))
+        .collect();
+    let denied: Vec<_> = failed.iter().filter_map(|(_, e)| e.denied()).collect();
+    let unprivileged = denied
+        .first()
+        .filter(|_| denied.iter().all(|d| d.lacks_privileges()));
+    let mut msg = match unprivileged {
+        Some(d) if d.euid == 0 => format!(
+            "needs CAP_BPF and CAP_PERFMON to load its BPF programs, and runs as root \
+             without {}: give them to it (a container or the unit's \
+             CapabilityBoundingSet took them)\n",
+            d.lacking.join(" and ")
+        ),
+        Some(d) => format!(
+            "needs root, or CAP_BPF and CAP_PERFMON, to load its BPF programs, and runs as \
+             uid {} without {}: run it as root (sudo netio run), or as the netio.service \
+             unit\n",
+            d.euid,
+            d.lacking.join(" and ")
+        ),
+        None => String::new(),
+    };
+    msg.push_str(&format!("no backend could be loaded (asked for {asked}):"));
+    for (backend, why) in failed {
+        let why = if unprivileged.is_some() {
+            why.without_cause()
+        } else {
+            why
+        };
+        msg.push_str(&format!("\n  {backend}: {why}"));
+    }
+    msg
 }

@@ -27,7 +27,8 @@ mod wire;
 
 pub use backend::{Backend, BackendChoice};
 pub use error::{
-    Disabled, KretprobeError, KretprobeStep, LoadError, MapError, NoSocketPath, Unsupported,
+    Denied, Disabled, KretprobeError, KretprobeStep, LoadError, Lockdown, MapError, NoSocketPath,
+    Unsupported,
 };
 pub use libbpf_log::LibbpfHint;
 pub use loader::{probe_backends, Capacity, LoadOptions, Loaded, Probes};

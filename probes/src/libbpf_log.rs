@@ -58,10 +58,17 @@ pub(crate) fn hint() -> LibbpfHint {
 }
 
 fn hint_of(log: &[String]) -> LibbpfHint {
-    let lines: Vec<&str> = log.iter().flat_map(|m| m.lines()).map(str::trim).collect();
+    // libbpf starts its messages with "libbpf: ", which the hint says once.
+    let lines: Vec<&str> = log
+        .iter()
+        .flat_map(|m| m.lines())
+        .map(|l| l.trim().trim_start_matches("libbpf: "))
+        .collect();
     let prog = lines.iter().find(|l| {
         l.contains("prog '") && (l.contains("failed to load") || l.contains("load failed"))
     });
+    // The verifier's last word; a log that is only libbpf's markers (a
+    // program refused before the verifier ran) has none.
     let verifier = lines
         .iter()
         .position(|l| l.starts_with("processed ") && l.contains(" insns"))
@@ -69,6 +76,7 @@ fn hint_of(log: &[String]) -> LibbpfHint {
             lines[..i]
                 .iter()
                 .rev()
+                .take_while(|l| !l.ends_with("-- BEGIN PROG LOAD LOG --"))
                 .find(|l| !l.is_empty() && !l.starts_with(';'))
         });
     let last = lines
@@ -95,11 +103,11 @@ mod tests {
     fn a_hint_names_the_program_and_the_verifiers_last_word() {
         let h = hint_of(&log(&[
             "libbpf: prog 'fexit_tcp_sendmsg': BPF program load failed: -EINVAL",
-            "libbpf: prog 'fexit_tcp_sendmsg': -- BEGIN PROG LOAD LOG --\nR1 invalid mem access\n; comment\nprocessed 12 insns (limit 1000000)",
+            "libbpf: prog 'fexit_tcp_sendmsg': -- BEGIN PROG LOAD LOG --\nR1 invalid mem access\n; comment\nprocessed 12 insns (limit 1000000)\n-- END PROG LOAD LOG --",
         ]));
         assert_eq!(
             h.to_string(),
-            " (libbpf: libbpf: prog 'fexit_tcp_sendmsg': BPF program load failed: -EINVAL; \
+            " (libbpf: prog 'fexit_tcp_sendmsg': BPF program load failed: -EINVAL; \
              verifier: R1 invalid mem access)"
         );
     }
@@ -107,10 +115,25 @@ mod tests {
     #[test]
     fn a_hint_without_a_program_is_the_last_failure_and_without_one_nothing() {
         let h = hint_of(&log(&["libbpf: map 'x': failed to create", "all fine"]));
+        assert_eq!(h.to_string(), " (libbpf: map 'x': failed to create)");
+        assert_eq!(hint_of(&log(&["all fine"])).to_string(), "");
+    }
+
+    /// What libbpf logs when the kernel refuses a program before verifying
+    /// it (EPERM on Linux 6.18, as root): no verifier words to quote.
+    #[test]
+    fn a_program_refused_before_the_verifier_ran_has_no_verifier_part() {
+        let h = hint_of(&log(&[
+            "libbpf: prog 'iter_drain_sockets': BPF program load failed: -EPERM",
+            "libbpf: permission error while running as root; try raising 'ulimit -l'? current value: 8.0 MiB",
+            "libbpf: prog 'iter_drain_sockets': -- BEGIN PROG LOAD LOG --\nprocessed 0 insns (limit 1000000) max_states_per_insn 0 total_states 0 peak_states 0 mark_read 0\n-- END PROG LOAD LOG --",
+            "libbpf: prog 'iter_drain_sockets': failed to load: -EPERM",
+            "libbpf: failed to load object 'netio_bpf'",
+            "libbpf: failed to load BPF skeleton 'netio_bpf': -EPERM",
+        ]));
         assert_eq!(
             h.to_string(),
-            " (libbpf: libbpf: map 'x': failed to create)"
+            " (libbpf: prog 'iter_drain_sockets': BPF program load failed: -EPERM)"
         );
-        assert_eq!(hint_of(&log(&["all fine"])).to_string(), "");
     }
 }

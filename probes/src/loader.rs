@@ -203,11 +203,9 @@ impl Probes {
             cap.peers.saturating_add(cap.processes),
             "traffic",
         )?;
-        let mut skel = open.load().map_err(|error| LoadError::Load {
-            backend,
-            error,
-            hint: libbpf_log::hint(),
-        })?;
+        let mut skel = open
+            .load()
+            .map_err(|error| LoadError::load(backend, error, libbpf_log::hint()))?;
 
         let mut links = Vec::new();
         let mut retprobes = Vec::new();
@@ -244,11 +242,9 @@ impl Probes {
                     }
                 }
             }
-            let link = loaded.attach().map_err(|error| LoadError::Attach {
-                prog,
-                error,
-                hint: libbpf_log::hint(),
-            })?;
+            let link = loaded
+                .attach()
+                .map_err(|error| LoadError::attach(prog, error, libbpf_log::hint()))?;
             links.push(link);
         }
         let mut attached_optional = Vec::new();
@@ -281,11 +277,7 @@ impl Probes {
             let iter = SOCKET_ITER
                 .loaded(&skel.progs)
                 .attach_iter(skel.maps.sk_accts.as_fd())
-                .map_err(|error| LoadError::Attach {
-                    prog: SOCKET_ITER,
-                    error,
-                    hint: libbpf_log::hint(),
-                })?;
+                .map_err(|error| LoadError::attach(SOCKET_ITER, error, libbpf_log::hint()))?;
             Some(iter)
         } else {
             None

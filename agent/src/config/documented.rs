@@ -14,6 +14,7 @@ use serde::de::value::Error;
 use serde::de::{DeserializeSeed, Error as _, IntoDeserializer, MapAccess, SeqAccess, Visitor};
 use serde::{forward_to_deserialize_any, Deserialize, Deserializer};
 
+use super::forms::{Kind, FORMS};
 use super::Config;
 
 /// A table's way from the top of the file: `[]`, `["target", "threshold"]`.
@@ -314,20 +315,74 @@ fn every_documented_example_is_accepted_as_written() {
     let effective = effective(&text);
     let lines: BTreeSet<&str> = effective.lines().map(str::trim).collect();
     for row in docs.values().flat_map(|s| &s.rows) {
-        // check-config writes rates in its own format; everything else
-        // as the example does.
-        let used = if row.kind.starts_with("rate") {
-            lines
-                .iter()
-                .any(|l| l.starts_with(&format!("{} = ", row.key)))
-        } else {
-            lines.contains(row.example.as_str())
-        };
         assert!(
-            used,
+            lines.contains(row.example.as_str()),
             "documented example `{}` is not what check-config says netio uses:\n{effective}",
             row.example
         );
+    }
+}
+
+/// The forms errors show (forms.rs) cover every key netio accepts, and
+/// the example of each is the one docs/config.md gives.
+#[test]
+fn every_key_has_a_form_whose_example_is_the_documented_one() {
+    let mut keys: BTreeSet<(String, String)> = BTreeSet::new();
+    for (path, fields) in code_tables() {
+        for key in fields {
+            keys.insert((path.join("."), key));
+        }
+    }
+    let forms: BTreeSet<(String, String)> = FORMS
+        .iter()
+        .map(|(t, k, ..)| (t.to_string(), k.to_string()))
+        .collect();
+    assert_eq!(forms, keys, "forms.rs and the structs' keys differ");
+    let docs = documented();
+    for (table, key, kind, example) in FORMS {
+        let path: TablePath = table
+            .split('.')
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+            .collect();
+        let row = docs
+            .get(&path)
+            .and_then(|s| s.rows.iter().find(|r| r.key == key));
+        match (row, kind) {
+            (_, Kind::Table | Kind::Tables) => {
+                let mut header = path.clone();
+                header.push(key.to_string());
+                let header = header.join(".");
+                let header = match kind {
+                    Kind::Table => format!("[{header}]"),
+                    _ => format!("[[{header}]]"),
+                };
+                assert_eq!(example, header, "the header of `{key}`");
+            }
+            (Some(row), _) => {
+                assert_eq!(
+                    row.example,
+                    format!("{key} = {example}"),
+                    "the example of `{key}` in forms.rs and docs/config.md"
+                );
+                let documented = match row.kind.split(',').next().unwrap() {
+                    "duration" => Kind::Duration,
+                    "rate" => Kind::Rate,
+                    "string" | "path" => Kind::Text,
+                    "list of strings" | "list of paths" => Kind::List,
+                    "list of user names and uids" => Kind::Users,
+                    "boolean" => Kind::Flag,
+                    "integer" => Kind::Count,
+                    other => panic!("`{key}`: docs/config.md's type {other:?} has no kind"),
+                };
+                assert_eq!(
+                    kind, documented,
+                    "the kind of `{key}`: docs say {:?}",
+                    row.kind
+                );
+            }
+            (None, _) => panic!("docs/config.md has no row for `{key}`"),
+        }
     }
 }
 

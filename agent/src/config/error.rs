@@ -4,6 +4,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use super::forms;
+
 /// A config that could not be used, with where and why.
 #[derive(Debug)]
 pub struct ConfigError {
@@ -85,13 +87,198 @@ fn locate(text: &str, at: &[At]) -> Option<usize> {
     found.map(|span| span.start)
 }
 
-/// toml's errors carry a byte span; operators want a line number and the key.
+/// Stands, in the message of a value's own deserializer (units.rs), for
+/// the key the value was given to, which only the error's place in the
+/// file can name: `describe_toml_error` puts it in. SUB, a control
+/// character no quoted value in a message holds (`shown` escapes them).
+pub(super) const KEY: &str = "\u{1a}";
+
+/// toml's errors carry a byte span; operators want a line number, the
+/// key and its table, and, for a value of the wrong type or a missing key,
+/// the right form (forms.rs). A missing top-level key has no line: the
+/// span toml gives it is the file's start, often a comment.
 pub(super) fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
-    with_line(
-        text,
-        e.span().map(|span| span.start),
-        e.message().trim_end(),
-    )
+    let message = e.message().trim_end();
+    let described = match (toml_edit::ImDocument::parse(text), e.span()) {
+        (Ok(doc), Some(span)) => explain(&doc, text, span, message),
+        _ => None,
+    };
+    let (offset, message) = described.unwrap_or_else(|| {
+        let plain = message.replace(&format!("{KEY} = "), "");
+        (e.span().map(|span| span.start), plain)
+    });
+    with_line(text, offset, &message)
+}
+
+/// The message of a toml error at `span`, with its key and table and the
+/// right form where forms.rs has one; `None` where the plain message says
+/// it (syntax errors, unknown keys).
+fn explain(
+    doc: &toml_edit::ImDocument<&str>,
+    text: &str,
+    span: std::ops::Range<usize>,
+    message: &str,
+) -> Option<(Option<usize>, String)> {
+    if let Some(key) = message
+        .strip_prefix("missing field `")
+        .and_then(|m| m.strip_suffix('`'))
+    {
+        if span.is_empty() {
+            return Some((None, forms::missing(None, &[], key)));
+        }
+        let (way, Found::Table) = find(doc, span.start)? else {
+            return None;
+        };
+        let label = table_label(doc, &way);
+        return Some((Some(span.start), forms::missing(Some(&label), &way, key)));
+    }
+    let (way, found) = find(doc, span.start)?;
+    let at = way.iter().rposition(|s| matches!(s, Step::Key(_)))?;
+    let Step::Key(key) = &way[at] else {
+        return None;
+    };
+    let label = table_label(doc, &way[..at]);
+    let prefix = match label.chars().last() {
+        None => String::new(),
+        Some(']') => format!("{label} "),
+        Some(_) => format!("{label}: "),
+    };
+    let raw = text[span.clone()].lines().next().unwrap_or("").trim();
+    let raw = escape_controls(&cut(raw, VALUE_CHARS));
+    let wrong_type = [
+        "invalid type: ",
+        "invalid value: ",
+        "wanted string or table",
+    ]
+    .iter()
+    .any(|p| message.starts_with(p));
+    let said = if message.contains(KEY) {
+        message.replace(KEY, key)
+    } else if let Some(right) = wrong_type
+        .then(|| forms::wrong_type(&way[..=at], way.len() > at + 1, &raw, &found))
+        .flatten()
+    {
+        right
+    } else if matches!(found, Found::Value(_)) {
+        message.to_string()
+    } else {
+        return None;
+    };
+    Some((Some(span.start), format!("{prefix}key `{key}`: {said}")))
+}
+
+/// One step of the way to a value as the file spells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Step {
+    Key(String),
+    Index(usize),
+}
+
+/// What sits at an error's place: a value, or a table whose header it is.
+pub(super) enum Found<'a> {
+    Value(&'a toml_edit::Value),
+    Table,
+}
+
+/// The way to the deepest value at byte `offset`, or to the table whose
+/// header starts there.
+fn find<'a>(doc: &'a toml_edit::ImDocument<&str>, offset: usize) -> Option<(Vec<Step>, Found<'a>)> {
+    let mut way = Vec::new();
+    let found = item_at(doc.as_item(), offset, &mut way)?;
+    Some((way, found))
+}
+
+fn item_at<'a>(item: &'a toml_edit::Item, offset: usize, way: &mut Vec<Step>) -> Option<Found<'a>> {
+    use toml_edit::Item;
+    match item {
+        Item::Value(v) => value_at(v, offset, way),
+        Item::Table(t) => table_at(t, offset, way),
+        Item::ArrayOfTables(tables) => tables.iter().enumerate().find_map(|(i, t)| {
+            way.push(Step::Index(i));
+            let found = table_at(t, offset, way);
+            if found.is_none() {
+                way.pop();
+            }
+            found
+        }),
+        Item::None => None,
+    }
+}
+
+fn table_at<'a>(
+    table: &'a toml_edit::Table,
+    offset: usize,
+    way: &mut Vec<Step>,
+) -> Option<Found<'a>> {
+    for (key, item) in table.iter() {
+        way.push(Step::Key(key.to_string()));
+        if let Some(found) = item_at(item, offset, way) {
+            return Some(found);
+        }
+        way.pop();
+    }
+    let header = table.span().is_some_and(|s| s.start == offset);
+    (header && !way.is_empty()).then_some(Found::Table)
+}
+
+fn value_at<'a>(
+    value: &'a toml_edit::Value,
+    offset: usize,
+    way: &mut Vec<Step>,
+) -> Option<Found<'a>> {
+    let span = value.span()?;
+    if !span.contains(&offset) {
+        return None;
+    }
+    let inner = match value {
+        toml_edit::Value::Array(a) => a.iter().enumerate().find_map(|(i, v)| {
+            way.push(Step::Index(i));
+            let found = value_at(v, offset, way);
+            if found.is_none() {
+                way.pop();
+            }
+            found
+        }),
+        _ => None,
+    };
+    inner.or(Some(Found::Value(value)))
+}
+
+/// How messages name the table a way leads to: `[capacity]`,
+/// `[[target]] #2 (`db`)`, `[[target]] #1 (`db`): [target.threshold]`,
+/// or nothing for the top level. A target is named as validate.rs names it.
+fn table_label(doc: &toml_edit::ImDocument<&str>, way: &[Step]) -> String {
+    let mut label = String::new();
+    let mut keys: Vec<&str> = Vec::new();
+    let mut item = Some(doc.as_item());
+    for (n, step) in way.iter().enumerate() {
+        match step {
+            Step::Key(k) => {
+                keys.push(k);
+                item = item.and_then(|i| i.get(k.as_str()));
+                if !matches!(way.get(n + 1), Some(Step::Index(_))) {
+                    if !label.is_empty() {
+                        label.push_str(": ");
+                    }
+                    label.push_str(&format!("[{}]", keys.join(".")));
+                }
+            }
+            Step::Index(i) => {
+                item = item.and_then(|t| t.get(*i));
+                if !label.is_empty() {
+                    label.push_str(": ");
+                }
+                label.push_str(&format!("[[{}]] #{}", keys.join("."), i + 1));
+                if let Some(name) = item.and_then(|t| t.get("name")).and_then(|n| n.as_str()) {
+                    label.push_str(&format!(
+                        " (`{}`)",
+                        escape_controls(&cut(name, VALUE_CHARS))
+                    ));
+                }
+            }
+        }
+    }
+    label
 }
 
 /// How much of the offending line an error shows: enough to recognise it.

@@ -3,8 +3,9 @@
 //! TOML, every key documented in docs/config.md and the shipped
 //! `netio.conf`. The structs below are the schema: serde reads a file into
 //! them (unknown keys are errors), `validate.rs` holds the rules beyond the
-//! types, `error.rs` gives every error its file, line and key, and
-//! `check-config` prints them back through `Serialize`. `file.rs` reads
+//! types, `error.rs` gives every error its file, line and key, `forms.rs`
+//! the right form of each key, and `check-config` prints them back through
+//! `Serialize`, rates and durations as the file wrote them. `file.rs` reads
 //! the file, and the files it names, only if no one but root could have
 //! written them; `users.rs` resolves a target's `user` names.
 
@@ -12,6 +13,7 @@
 mod documented;
 mod error;
 mod file;
+mod forms;
 mod reload;
 mod syslog;
 mod units;
@@ -89,6 +91,9 @@ pub struct Config {
     /// far), each with its line: for stderr, not the file.
     #[serde(skip)]
     pub warnings: Vec<String>,
+    /// The rates and durations as the file spelt them, for `effective`.
+    #[serde(skip)]
+    written: forms::Written,
 }
 
 /// `json_schema`: the field names of `json` output.
@@ -296,7 +301,10 @@ impl Config {
 
     /// Parses and checks a config's text; errors name the line and the key.
     pub fn parse(text: &str) -> Result<Config, String> {
-        let config: Config = toml::from_str(text).map_err(|e| describe_toml_error(text, &e))?;
+        let mut config: Config = toml::from_str(text).map_err(|e| describe_toml_error(text, &e))?;
+        if let Ok(doc) = toml_edit::ImDocument::parse(text) {
+            config.written = forms::Written::of(&doc);
+        }
         config.validate().map_err(|e| e.describe(text))?;
         Ok(config)
     }
@@ -318,10 +326,15 @@ impl Config {
         }
     }
 
-    /// The config as netio runs it, defaults filled in, as TOML; then, as
-    /// comments, the uids its `user` names stand for now.
+    /// The config as netio runs it, defaults filled in, as TOML, with its
+    /// rates and durations as the file wrote them; then, as comments, the
+    /// uids its `user` names stand for now.
     pub fn effective(&self) -> String {
-        let mut text = toml::to_string(self).expect("a config read from TOML writes as TOML");
+        let text = toml::to_string(self).expect("a config read from TOML writes as TOML");
+        let mut doc: toml_edit::DocumentMut =
+            text.parse().expect("toml writes TOML that toml_edit reads");
+        self.written.restore(&mut doc);
+        let mut text = doc.to_string();
         for t in &self.targets {
             if let Some(users) = &t.user {
                 text.push_str(&format!(
@@ -444,6 +457,187 @@ mod tests {
         ] {
             let e = Config::parse(&format!("{GOOD}{bad}\n")).unwrap_err();
             assert!(e.contains("line 5") && e.contains(why), "{bad}: {e}");
+        }
+    }
+
+    /// A value of the wrong type, for each kind of key: what it is, what
+    /// the key takes, and the right form, made of what was written where
+    /// that says what was meant, else the key's example.
+    #[test]
+    fn a_value_of_the_wrong_type_gets_the_right_form_for_its_key() {
+        let wrong = |config: String, want: &str| {
+            assert_eq!(Config::parse(&config).unwrap_err(), want, "{config}");
+        };
+        let top = |line: &str| format!("{line}\n{GOOD}").replacen("interval = \"2s\"\n", "", 1);
+        let end = |lines: &str| format!("{GOOD}{lines}\n");
+        wrong(
+            top("interval = 10"),
+            "line 1: key `interval`: 10 is a number, but `interval` takes a duration in \
+             quotes, a number and a unit: write interval = \"10s\" (at `interval = 10`)",
+        );
+        wrong(
+            top("interval = 1.5"),
+            "line 1: key `interval`: 1.5 is a number, but `interval` takes a duration in \
+             quotes, a number and a unit: write interval = \"1.5s\" (at `interval = 1.5`)",
+        );
+        wrong(
+            top("interval = true"),
+            "line 1: key `interval`: true is a boolean, but `interval` takes a duration in \
+             quotes, a number and a unit: like interval = \"10s\" (at `interval = true`)",
+        );
+        wrong(
+            format!("backend = 5\n{GOOD}"),
+            "line 1: key `backend`: 5 is a number, but `backend` takes a string in quotes: \
+             like backend = \"tracepoint\" (at `backend = 5`)",
+        );
+        wrong(
+            format!("output = [\"json\"]\n{GOOD}"),
+            "line 1: key `output`: [\"json\"] is a list, but `output` takes a string in \
+             quotes: write output = \"json\" (at `output = [\"json\"]`)",
+        );
+        wrong(
+            end("[records]\nper_process = \"yes\""),
+            "line 6: [records] key `per_process`: \"yes\" is a string, but `per_process` \
+             takes true or false, without quotes: write per_process = true (at \
+             `per_process = \"yes\"`)",
+        );
+        wrong(
+            end("[records]\ntop_peers = -1"),
+            "line 6: [records] key `top_peers`: -1 is negative, but `top_peers` takes a whole \
+             number, without quotes: like top_peers = 3 (at `top_peers = -1`)",
+        );
+        wrong(
+            end("[capacity]\npeers = 99999999999"),
+            "line 6: [capacity] key `peers`: 99999999999 is too large, but `peers` takes a \
+             whole number, without quotes: like peers = 32768 (at `peers = 99999999999`)",
+        );
+        wrong(
+            end("[capacity]\nprocesses = \"64\""),
+            "line 6: [capacity] key `processes`: \"64\" is a string, but `processes` takes a \
+             whole number, without quotes: write processes = 64 (at `processes = \"64\"`)",
+        );
+        wrong(
+            end("user = \"mysql\""),
+            "line 5: [[target]] #1 (`db`): key `user`: \"mysql\" is a string, but `user` \
+             takes a list of user names in quotes and uids, even of one: write user = \
+             [\"mysql\"] (at `user = \"mysql\"`)",
+        );
+        wrong(
+            end("user = [1.5]"),
+            "line 5: [[target]] #1 (`db`): key `user`: 1.5 is a number, but each entry of \
+             `user` is a user name in quotes or a uid: like user = [\"mysql\"] (at `user = \
+             [1.5]`)",
+        );
+        wrong(
+            end("cgroup = [\"/a\"]"),
+            "line 5: [[target]] #1 (`db`): key `cgroup`: [\"/a\"] is a list, but `cgroup` \
+             takes a string in quotes: write cgroup = \"/a\" (at `cgroup = [\"/a\"]`)",
+        );
+        wrong(
+            end("threshold = \"high\""),
+            "line 5: [[target]] #1 (`db`): key `threshold`: \"high\" is a string, but \
+             `threshold` is a table: write [target.threshold] on a line of its own, with its \
+             keys below it (at `threshold = \"high\"`)",
+        );
+        wrong(
+            "interval = \"1s\"\n[target]\nname = \"db\"\n".into(),
+            "line 2: key `target`: [target] is a table, but `target` is a list of tables: \
+             write [[target]], in double brackets, on a line of its own for each, with its \
+             keys below it (at `[target]`)",
+        );
+        wrong(
+            end("[target.threshold]\nsent = 1048576"),
+            "line 6: [[target]] #1 (`db`): [target.threshold] key `sent`: 1048576 is a \
+             number, but `sent` takes a rate in quotes, a size per second: write sent = \
+             \"1MiB/s\" (at `sent = 1048576`)",
+        );
+        wrong(
+            end("[[syslog]]\naddress = \"/dev/log\"\nqueue = \"big\""),
+            "line 7: [[syslog]] #1: key `queue`: \"big\" is a string, but `queue` takes a \
+             whole number, without quotes: like queue = 50000 (at `queue = \"big\"`)",
+        );
+    }
+
+    /// A missing required key is named with its table and how to add it;
+    /// at the top level without a line, as toml's place for it is the
+    /// file's start, often a comment.
+    #[test]
+    fn a_missing_key_is_named_with_its_table_and_how_to_add_it() {
+        let no_interval = format!("# netio\n\n{GOOD}").replace("interval = \"2s\"\n", "");
+        assert_eq!(
+            Config::parse(&no_interval).unwrap_err(),
+            "missing key `interval` at the top level: add it above the first [table], like \
+             interval = \"10s\""
+        );
+        assert_eq!(
+            Config::parse(&format!("{GOOD}[[syslog]]\ntransport = \"tcp\"\n")).unwrap_err(),
+            "line 5: [[syslog]] #1: missing key `address`: add it, like address = \
+             \"logs.example.net:6514\" (at `[[syslog]]`)"
+        );
+        assert_eq!(
+            Config::parse(&format!("{GOOD}[[target]]\nprocess = [\"x\"]\n")).unwrap_err(),
+            "line 5: [[target]] #2: missing key `name`: add it, like name = \"postgresql\" \
+             (at `[[target]]`)"
+        );
+    }
+
+    /// `for` shorter than one interval, written or by default, is allowed
+    /// and warned of: it works as one interval.
+    #[test]
+    fn a_sustain_shorter_than_the_interval_is_a_warning_saying_what_it_does() {
+        let notes = |text: &str| -> Vec<String> {
+            let c = Config::parse(text).unwrap();
+            c.notices().iter().map(|n| n.describe(text)).collect()
+        };
+        let th = |interval: &str, lines: &str| {
+            format!("{GOOD}[target.threshold]\nsent = \"1MiB/s\"\n{lines}").replacen(
+                "\"2s\"",
+                &format!("{interval:?}"),
+                1,
+            )
+        };
+        assert_eq!(
+            notes(&th("10000ms", "for = \"2s\"\n")),
+            [
+                "line 7: [[target]] #1 (`db`): [target.threshold] key `for`: \"2s\" is shorter \
+              than one interval (\"10000ms\"): netio sees a rate once an interval, so one \
+              interval above the limit is a breach, and one at or below it a recovery; write \
+              for = \"10s\" to say so, or shorten the interval (at `for = \"2s\"`)"
+            ]
+        );
+        assert_eq!(
+            notes(&th("1m", "")),
+            [
+                "line 5: [[target]] #1 (`db`): [target.threshold] has no `for`, and its default, \
+              \"30s\", is shorter than one interval (\"1m\"): netio sees a rate once an \
+              interval, so one interval above the limit is a breach, and one at or below it a \
+              recovery; write for = \"1m\" to say so (at `[target.threshold]`)"
+            ]
+        );
+        assert!(notes(&th("10s", "for = \"10s\"\n")).is_empty());
+        assert!(notes(&th("10s", "")).is_empty());
+    }
+
+    /// check-config prints rates and durations as the file wrote them;
+    /// defaults as netio writes them.
+    #[test]
+    fn the_effective_config_keeps_rates_and_durations_as_written() {
+        let text = format!(
+            "{GOOD}[target.threshold]\nsent = \"50MB/s\"\nreceived = \"400 Mbit/s\"\nfor = \"90s\"\n"
+        )
+        .replace("\"2s\"", "\"2000ms\"");
+        let printed = Config::parse(&text).unwrap().effective();
+        for line in [
+            "interval = \"2000ms\"",
+            "sent = \"50MB/s\"",
+            "received = \"400 Mbit/s\"",
+            "for = \"90s\"",
+            "reminder = \"10m\"",
+        ] {
+            assert!(
+                printed.lines().any(|l| l == line),
+                "no {line:?} in:\n{printed}"
+            );
         }
     }
 

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
 
-use super::error::{shown, At, Invalid};
+use super::error::{shown, At, Invalid, Step};
 use super::syslog::{Syslog, Transport, FACILITIES};
 use super::users::User;
 use super::{Config, MAX_PEERS, MAX_PROCESSES};
@@ -224,6 +224,9 @@ impl Config {
         for (i, t) in self.targets.iter().enumerate() {
             let here = [At::Key("target"), At::Index(i)];
             let at = format!("[[target]] #{} (`{}`)", i + 1, t.name);
+            if let Some(note) = self.short_sustain(i) {
+                notes.push(note.within(&here, &at));
+            }
             let unknown = t.uids().map(|u| u.unknown).unwrap_or_default();
             for name in unknown {
                 let j = t
@@ -254,6 +257,57 @@ impl Config {
             }
         }
         notes
+    }
+}
+
+impl Config {
+    /// A threshold `for` shorter than one interval, written or by default,
+    /// works as one interval: a rate is seen once an interval. Allowed (it
+    /// says "the first interval above"), but said, with the form that says
+    /// what it does. docs/config.md gives the reasons.
+    fn short_sustain(&self, target: usize) -> Option<Invalid> {
+        let th = self.targets[target].threshold.as_ref()?;
+        if th.sustain >= self.interval {
+            return None;
+        }
+        let spelt = |way: &[Step], d: Duration| {
+            self.written
+                .at(way)
+                .map_or_else(|| humantime::format_duration(d).to_string(), str::to_string)
+        };
+        let key = |k: &str| Step::Key(k.to_string());
+        let sustain_way = [
+            key("target"),
+            Step::Index(target),
+            key("threshold"),
+            key("for"),
+        ];
+        let interval = shown(&spelt(&[key("interval")], self.interval));
+        let does = "netio sees a rate once an interval, so one interval above the limit is a \
+                    breach, and one at or below it a recovery";
+        let right = format!(
+            "for = {}",
+            shown(&humantime::format_duration(self.interval).to_string())
+        );
+        let (way, note) = match self.written.at(&sustain_way) {
+            Some(written) => (
+                vec![At::Key("threshold"), At::Key("for")],
+                format!(
+                    "[target.threshold] key `for`: {} is shorter than one interval \
+                     ({interval}): {does}; write {right} to say so, or shorten the interval",
+                    shown(written)
+                ),
+            ),
+            None => (
+                vec![At::Key("threshold")],
+                format!(
+                    "[target.threshold] has no `for`, and its default, {}, is shorter than \
+                     one interval ({interval}): {does}; write {right} to say so",
+                    shown(&spelt(&sustain_way, th.sustain))
+                ),
+            ),
+        };
+        Some(Invalid::at(&way, note))
     }
 }
 

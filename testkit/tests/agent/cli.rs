@@ -230,6 +230,108 @@ fn kernel_command_reports_each_backend_usable_or_why_not() {
     }
 }
 
+/// netio run as `nobody` (uid and gid 65534, no groups), which leaves it
+/// no capabilities: a user who has not read that it needs root.
+fn netio_as_nobody(args: &[&str]) -> Output {
+    use std::os::unix::process::CommandExt;
+    common::require_root();
+    let mut cmd = Command::new(netio_bin());
+    cmd.args(args);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setgroups(0, std::ptr::null()) != 0
+                || libc::setgid(65534) != 0
+                || libc::setuid(65534) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    output_within(&mut cmd, LIMIT)
+}
+
+/// What netio says when the kernel answers EPERM as nobody: the same
+/// cause, with its remedy, at the end of every backend it refused.
+const NOBODY_CAUSE: &str = "netio runs as uid 65534, not root, without CAP_BPF and \
+                            CAP_PERFMON: run it as root, or give it CAP_BPF and CAP_PERFMON";
+
+/// A user's first try: `netio run` without root says first what it needs
+/// and what to do, then why each backend failed, the cause not repeated;
+/// `netio kernel` gives the cause on each backend the kernel refused.
+/// libbpf's own words appear once per backend, with one "libbpf:".
+#[test]
+fn without_root_run_and_kernel_say_netio_needs_root_or_cap_bpf_and_cap_perfmon() {
+    let scratch = Scratch::new("cli-nobody");
+    let config = valid_config(&scratch);
+    let out = netio_as_nobody(&["run", "--config", &config, "--output", "json"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "netio run as nobody:\n{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(
+        lines[..2],
+        [
+            "netio: needs root, or CAP_BPF and CAP_PERFMON, to load its BPF programs, and \
+             runs as uid 65534 without CAP_BPF and CAP_PERFMON: run it as root (sudo netio \
+             run), or as the netio.service unit",
+            "no backend could be loaded (asked for auto):",
+        ],
+        "netio run as nobody:\n{err}"
+    );
+    let mut refused = 0;
+    for line in &lines[2..] {
+        assert!(line.starts_with("  "), "{line:?} in:\n{err}");
+        assert!(
+            !line.contains("CAP_") && line.matches("libbpf:").count() <= 1,
+            "the cause said again, or libbpf: twice, in {line:?}"
+        );
+        refused += line.contains("Operation not permitted") as usize;
+    }
+    assert!(refused >= 1, "no backend refused with EPERM:\n{err}");
+
+    let out = netio_as_nobody(&["kernel"]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let refused: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("Operation not permitted"))
+        .collect();
+    assert!(!refused.is_empty(), "netio kernel as nobody:\n{stdout}");
+    for line in refused {
+        assert!(
+            line.ends_with(&format!("-EPERM): {NOBODY_CAUSE}"))
+                && line.matches("libbpf:").count() == 1,
+            "{line:?}"
+        );
+    }
+}
+
+/// As root, a backend the kernel refuses with EPERM anyway (Linux 6.18
+/// here refuses fentry) is the kernel's policy: netio says so, with what
+/// it found of kernel lockdown, instead of a bare "Operation not
+/// permitted". Where every backend loads, nothing is refused to check.
+#[test]
+fn as_root_a_backend_refused_with_eperm_names_the_kernels_policy_and_lockdown() {
+    common::require_root();
+    let out = netio(&["kernel"]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    for line in stdout.lines() {
+        assert!(line.matches("libbpf:").count() <= 1, "{line:?}");
+        if line.contains("Operation not permitted") {
+            assert!(
+                line.contains(
+                    "-EPERM): netio has CAP_BPF and CAP_PERFMON as root, so it is the \
+                     kernel's policy: kernel lockdown is "
+                ) && line.contains(
+                    "; a hardened kernel or a security module can refuse these programs \
+                     even to root, and the kernel log (dmesg) may say which"
+                ),
+                "{line:?}"
+            );
+        }
+    }
+}
+
 /// A pipe whose reading end is closed already: every write to it fails
 /// with EPIPE, as when `head` has read what it wanted and exited.
 fn closed_pipe() -> std::fs::File {

@@ -2,7 +2,10 @@
 //! that `run` could not honour, is refused by `check-config` with the line
 //! and the key, as every other config error; an error about a huge line
 //! shows a short piece of it; and the target constraints `user` and `exe`
-//! are read, checked and printed back.
+//! are read, checked and printed back. And what a new user writes first:
+//! rates in bits, negative values and wrong types, a missing key, a `for`
+//! shorter than the interval, each answered with the right form; and
+//! check-config printing rates and durations as they were written.
 
 use crate::common;
 use crate::config_errors::{after, case, effective, refusals, with};
@@ -233,4 +236,144 @@ fn user_and_exe_constraints_parse_print_and_warn() {
             "want line {n}, {key} and {what:?} in {w:?}"
         );
     }
+}
+
+/// A file a new user might write, with one line to vary.
+fn newcomer(line: &str) -> String {
+    format!(
+        "# netio, first try\n\ninterval = \"10s\"\n\n[[target]]\nname = \"r\"\nprocess = [\"redis-server\"]\n\n[target.threshold]\n{line}\n"
+    )
+}
+
+/// `check-config` on `text`: its exit status and stderr.
+fn check(scratch: &Scratch, file: &str, text: &str) -> (Option<i32>, String, String) {
+    let path = scratch.path(file);
+    std::fs::write(&path, text).unwrap();
+    let out = output_within(
+        Command::new(netio_bin()).arg("check-config").arg(&path),
+        Duration::from_secs(20),
+    );
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.code(), err, path.display().to_string())
+}
+
+/// Each mistake of the issue's first hour, and netio's whole answer to it:
+/// why, and the right form for that key, on the line that has it.
+#[test]
+fn a_newcomers_mistakes_are_refused_with_the_right_form_for_the_key() {
+    let scratch = Scratch::new("newcomer");
+    let cases = [
+        (
+            "interval as a number",
+            newcomer(r#"sent = "50MiB/s""#).replace(r#"interval = "10s""#, "interval = 10"),
+            "line 3: key `interval`: 10 is a number, but `interval` takes a duration in quotes, \
+             a number and a unit: write interval = \"10s\" (at `interval = 10`)",
+        ),
+        (
+            "process as a string",
+            newcomer(r#"sent = "50MiB/s""#).replace(
+                r#"process = ["redis-server"]"#,
+                r#"process = "redis-server""#,
+            ),
+            "line 7: [[target]] #1 (`r`): key `process`: \"redis-server\" is a string, but \
+             `process` takes a list of strings in quotes, even of one: write process = \
+             [\"redis-server\"] (at `process = \"redis-server\"`)",
+        ),
+        (
+            "a negative rate",
+            newcomer(r#"sent = "-5MiB/s""#),
+            "line 10: [[target]] #1 (`r`): [target.threshold] key `sent`: \"-5MiB/s\" is \
+             negative, and a rate cannot be: write sent = \"5MiB/s\" (at `sent = \"-5MiB/s\"`)",
+        ),
+        (
+            "megabits written Mb/s",
+            newcomer(r#"sent = "50 Mb/s""#),
+            "line 10: [[target]] #1 (`r`): [target.threshold] key `sent`: \"50 Mb/s\" is \
+             ambiguous: a lowercase b is a bit to some and a byte to others: write sent = \
+             \"50 Mbit/s\" for megabits, or \"50 MB/s\" for megabytes (at `sent = \"50 Mb/s\"`)",
+        ),
+        (
+            "a negative duration",
+            newcomer(r#"sent = "50MiB/s""#).replace(r#"interval = "10s""#, r#"interval = "-10s""#),
+            "line 3: key `interval`: \"-10s\" is negative, and a duration cannot be: write \
+             interval = \"10s\" (at `interval = \"-10s\"`)",
+        ),
+        (
+            "no interval",
+            newcomer(r#"sent = "50MiB/s""#).replace("interval = \"10s\"\n", ""),
+            "missing key `interval` at the top level: add it above the first [table], like \
+             interval = \"10s\"",
+        ),
+        (
+            "a target without a name",
+            format!(
+                "{}\n[[target]]\nprocess = [\"mariadbd\"]\n",
+                newcomer(r#"sent = "50MiB/s""#)
+            ),
+            "line 12: [[target]] #2: missing key `name`: add it, like name = \"postgresql\" \
+             (at `[[target]]`)",
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (i, (what, text, want)) in cases.iter().enumerate() {
+        let (status, err, path) = check(&scratch, &format!("case-{i}.conf"), text);
+        let want = format!("netio: {path}: {want}\n");
+        if status != Some(2) || err != want {
+            wrong.push(format!(
+                "{what}: exit {status:?}, stderr\n  {err:?}\nwant\n  {want:?}"
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// Bits are accepted when spelt as bits, and check-config prints rates
+/// and durations as the file wrote them, not as bytes per second or
+/// humantime's spelling.
+#[test]
+fn rates_in_bits_are_accepted_and_check_config_prints_values_as_written() {
+    let scratch = Scratch::new("as-written");
+    let text = newcomer(
+        "sent = \"50 Mbit/s\"\nreceived = \"50MB/s\"\npeer_sent = \"1.5 Gbit/s\"\nfor = \"90s\"",
+    )
+    .replace(r#"interval = "10s""#, r#"interval = "10000ms""#);
+    let path = scratch.path("as-written.conf");
+    std::fs::write(&path, &text).unwrap();
+    let printed = effective(&path);
+    for line in [
+        r#"interval = "10000ms""#,
+        r#"sent = "50 Mbit/s""#,
+        r#"received = "50MB/s""#,
+        r#"peer_sent = "1.5 Gbit/s""#,
+        r#"for = "90s""#,
+    ] {
+        assert!(
+            printed.lines().any(|l| l == line),
+            "check-config did not print {line:?} as written:\n{printed}"
+        );
+    }
+}
+
+/// A `for` shorter than one interval works as one interval (a rate is
+/// seen once an interval): allowed, and warned of, with what it does and
+/// the form that says so.
+#[test]
+fn a_for_shorter_than_the_interval_is_warned_of_with_what_it_does() {
+    let scratch = Scratch::new("short-for");
+    let (status, err, path) = check(
+        &scratch,
+        "short-for.conf",
+        &newcomer("sent = \"50MiB/s\"\nfor = \"2s\""),
+    );
+    assert_eq!(status, Some(0), "{err}");
+    assert_eq!(
+        err,
+        format!(
+            "netio: {path}: warning: line 11: [[target]] #1 (`r`): [target.threshold] key \
+             `for`: \"2s\" is shorter than one interval (\"10s\"): netio sees a rate once an \
+             interval, so one interval above the limit is a breach, and one at or below it a \
+             recovery; write for = \"10s\" to say so, or shorten the interval (at `for = \
+             \"2s\"`)\n"
+        )
+    );
 }
