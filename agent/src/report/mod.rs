@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aggregate::{Aggregate, By};
 use journal::Source;
-use render::Span;
+use render::{End, Span};
 
 use crate::error::ExitError;
 
@@ -79,7 +79,7 @@ pub fn parse(args: &[String]) -> Result<ReportArgs, ExitError> {
 /// "2d", written as the config writes durations) is that long before
 /// `now`; anything else is a time journalctl reads itself ("2026-12-01
 /// 10:00", "today", "@1764547200") and refuses with its reason if it cannot.
-fn when(written: &str, now: SystemTime) -> String {
+fn when(written: &str, now: SystemTime) -> End {
     match humantime::parse_duration(written.trim()) {
         Ok(ago) => {
             let at = now.checked_sub(ago).unwrap_or(UNIX_EPOCH);
@@ -87,23 +87,31 @@ fn when(written: &str, now: SystemTime) -> String {
                 .duration_since(UNIX_EPOCH)
                 .unwrap_or(Duration::ZERO)
                 .as_micros();
-            format!("@{}.{:06}", us / 1_000_000, us % 1_000_000)
+            End {
+                written: written.to_string(),
+                journalctl: format!("@{}.{:06}", us / 1_000_000, us % 1_000_000),
+                at_us: Some(us as u64),
+            }
         }
-        Err(_) => written.to_string(),
+        Err(_) => End {
+            written: written.to_string(),
+            journalctl: written.to_string(),
+            at_us: None,
+        },
     }
 }
 
 pub fn report(args: &ReportArgs) -> Result<(), ExitError> {
     let now = SystemTime::now();
-    let resolve = |w: &Option<String>| w.as_ref().map(|w| (w.clone(), when(w, now)));
+    let resolve = |w: &Option<String>| w.as_ref().map(|w| when(w, now));
     let span = Span {
         since: resolve(&args.since),
         until: resolve(&args.until),
     };
     let jargs = journal::arguments(
         &args.source,
-        span.since.as_ref().map(|s| s.1.as_str()),
-        span.until.as_ref().map(|s| s.1.as_str()),
+        span.since.as_ref().map(|s| s.journalctl.as_str()),
+        span.until.as_ref().map(|s| s.journalctl.as_str()),
         args.by,
     );
     let mut agg = Aggregate::new(args.by);
@@ -183,10 +191,13 @@ mod tests {
     #[test]
     fn a_duration_is_that_long_ago_and_anything_else_goes_to_journalctl() {
         let now = UNIX_EPOCH + Duration::from_micros(1_764_640_000_250_000);
-        assert_eq!(when("1h", now), "@1764636400.250000");
-        assert_eq!(when("1h 30m", now), "@1764634600.250000");
-        assert_eq!(when("2026-12-01 10:00", now), "2026-12-01 10:00");
-        assert_eq!(when("today", now), "today");
-        assert_eq!(when("@1764547200", now), "@1764547200");
+        let given = |w: &str| when(w, now).journalctl;
+        assert_eq!(given("1h"), "@1764636400.250000");
+        assert_eq!(given("1h 30m"), "@1764634600.250000");
+        assert_eq!(when("1h", now).at_us, Some(1_764_636_400_250_000));
+        assert_eq!(given("2026-12-01 10:00"), "2026-12-01 10:00");
+        assert_eq!(given("today"), "today");
+        assert_eq!(given("@1764547200"), "@1764547200");
+        assert_eq!(when("today", now).at_us, None);
     }
 }

@@ -10,12 +10,21 @@ use super::aggregate::{Aggregate, By, Key, Row};
 use crate::record::printable;
 use crate::sink::time::rfc3339_utc;
 
-/// The span the report was asked for, as the operator wrote it and as
-/// journalctl was given it.
+/// The span the report was asked for; an end not given is the journal's
+/// start, or now.
 #[derive(Debug, Clone, Default)]
 pub struct Span {
-    pub since: Option<(String, String)>,
-    pub until: Option<(String, String)>,
+    pub since: Option<End>,
+    pub until: Option<End>,
+}
+
+/// One end of the span: as the operator wrote it, as journalctl is given
+/// it, and the time it is when netio knows it (a duration ago).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct End {
+    pub written: String,
+    pub journalctl: String,
+    pub at_us: Option<u64>,
 }
 
 /// `1.0 KiB`, `25.9 MiB`: one decimal from KiB up, bytes below.
@@ -107,9 +116,13 @@ fn key_head(by: By) -> &'static [&'static str] {
 }
 
 fn span_words(span: &Span) -> String {
-    let end = |e: &Option<(String, String)>, none: &str| match e {
-        Some((written, given)) if written == given => written.clone(),
-        Some((written, given)) => format!("{written} ({given})"),
+    let end = |e: &Option<End>, none: &str| match e {
+        Some(End {
+            written,
+            at_us: Some(at),
+            ..
+        }) => format!("{written} ago ({})", short_time(*at)),
+        Some(e) => e.written.clone(),
         None => none.to_string(),
     };
     format!(
@@ -253,8 +266,11 @@ fn degraded_text(a: &Aggregate) -> String {
 
 /// One JSON object for scripts: raw integers, RFC 3339 times.
 pub fn json(a: &Aggregate, span: &Span) -> Value {
-    let end = |e: &Option<(String, String)>| match e {
-        Some((_, given)) => Value::String(given.clone()),
+    let end = |e: &Option<End>| match e {
+        Some(End {
+            at_us: Some(at), ..
+        }) => Value::String(time(*at)),
+        Some(e) => Value::String(e.written.clone()),
         None => Value::Null,
     };
     let rows: Vec<Value> = a

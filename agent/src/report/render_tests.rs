@@ -65,7 +65,11 @@ fn sample() -> Aggregate {
 
 fn span() -> Span {
     Span {
-        since: Some(("1h".into(), "@1796166000.000000".into())),
+        since: Some(End {
+            written: "1h".into(),
+            journalctl: "@1796166000.000000".into(),
+            at_us: Some(1_796_166_000_000_000),
+        }),
         until: None,
     }
 }
@@ -76,7 +80,7 @@ fn the_table_is_busiest_first_in_human_units_with_totals_and_breaches() {
     let lines: Vec<&str> = t.lines().collect();
     assert_eq!(
         lines[0],
-        "netio.service traffic by peer, since 1h (@1796166000.000000) until now: \
+        "netio.service traffic by peer, since 1h ago (2026-12-01T23:00:00Z) until now: \
          3 records read, 2026-12-02T00:00:00Z to 2026-12-02T00:00:01Z"
     );
     assert_eq!(
@@ -103,7 +107,7 @@ fn the_table_is_busiest_first_in_human_units_with_totals_and_breaches() {
 fn json_keeps_raw_integers_and_rfc3339_times() {
     let v = json(&sample(), &span());
     assert_eq!(v["by"], "peer");
-    assert_eq!(v["since"], "@1796166000.000000");
+    assert_eq!(v["since"], "2026-12-01T23:00:00.000000Z");
     assert_eq!(v["until"], Value::Null);
     assert_eq!(v["total"], json!({"sent": 27_160_576u64, "received": 2000}));
     assert_eq!(
