@@ -14,8 +14,7 @@ usage:
   netio run [--config FILE] [--backend auto|fentry|tracepoint|kprobe] [--output auto|journal|json|text]
   netio kernel
   netio check-config [FILE]
-  netio report [--since WHEN] [--until WHEN] [--by target|process|peer] [--json]
-               [--directory DIR | --file FILE]
+  netio report [--since WHEN] [--until WHEN] [--by target|process|peer] [--json] [--directory DIR|--file FILE]
   netio --version | --help
 
 run           count the TCP bytes of the configured targets and write records

@@ -327,7 +327,7 @@ fn report_counts_netio_services_entries_and_none_a_user_forged_in_its_name() {
     let _lock = JOURNALD.lock().unwrap_or_else(|e| e.into_inner());
     journald_start();
     let unit = UnitCgroup::create("system.slice/netio.service");
-    let target = format!("forged-{}", unique_suffix());
+    let target = format!("trust-{}", unique_suffix());
     let start = SystemTime::now();
     let tag = |how: &str| format!("{target}-{how}");
     let root = Writer {
