@@ -147,9 +147,14 @@ pub fn read(args: &[String], mut each: impl FnMut(&Value)) -> Result<Said, Strin
         let said = if stderr.is_empty() {
             String::new()
         } else {
-            format!(": {}", stderr.join("; "))
+            format!(": {}", stderr.join("; ").trim_end_matches('.'))
         };
-        return Err(format!("journalctl failed ({status}){said}"));
+        let hint = if said.to_lowercase().contains("permission") {
+            "; reading the system journal needs root, or the group systemd-journal or adm"
+        } else {
+            ""
+        };
+        return Err(format!("journalctl failed ({status}){said}{hint}"));
     }
     Ok(Said { stderr })
 }
