@@ -476,3 +476,111 @@ fn report_without_journalctl_or_records_says_what_is_missing() {
         "journalctl's own reason: {stderr}"
     );
 }
+
+/// netio.service's threshold records of `target`, as journalctl selects
+/// them.
+fn trusted_thresholds(target: &str, since: &str) -> Vec<Value> {
+    let _ = Command::new("journalctl").arg("--sync").status();
+    let out = Command::new("journalctl")
+        .args(["-o", "json", "--no-pager", "--all"])
+        .arg(format!("--since={since}"))
+        .args(["_SYSTEMD_UNIT=netio.service", "_UID=0"])
+        .args([
+            "NETIO_EVENT=threshold_exceeded",
+            "NETIO_EVENT=threshold_reminder",
+            "NETIO_EVENT=threshold_recovered",
+        ])
+        .arg(format!("NETIO_TARGET={target}"))
+        .output()
+        .expect("journalctl");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// A real breach: netio as the unit, a 1MiB/s limit on what the target
+/// sends, 3 s at twice that, then quiet. The report's breach row must say
+/// what netio's threshold records say: how often, how high, recovered.
+#[test]
+fn report_lists_the_breaches_netio_wrote_with_their_peak_rate() {
+    let _lock = JOURNALD.lock().unwrap_or_else(|e| e.into_inner());
+    journald_start();
+    let unit = UnitCgroup::create("system.slice/netio.service");
+    let scratch = Scratch::new("report-breach");
+    let name = unique_name("ntb");
+    let target = format!("breach-{}", unique_suffix());
+    let tracked = Program::named(&scratch, &name);
+    let config = scratch.path("netio.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "interval = \"1s\"\n\n[[target]]\nname = \"{target}\"\nprocess = [\"{name}\"]\n\n\
+             [target.threshold]\nsent = \"1MiB/s\"\nfor = \"1s\"\n"
+        ),
+    )
+    .unwrap();
+    let start = SystemTime::now();
+    let mut netio = JournalNetio::start_bin_with(&netio_bin(), &config, |cmd| unit.exec_in(cmd));
+    netio.wait_started(true);
+    // The server echoes: it sends at the client's rate.
+    let server = tracked.server("paced", "127.0.0.1:0", &["--count", "1"]);
+    Program::original().client(
+        "paced",
+        &server.addr("127.0.0.1"),
+        &["--phases", "2m:3000,64k:2500"],
+    );
+    server.finish();
+    std::thread::sleep(Duration::from_millis(1500));
+    let (status, stderr) = netio.stop();
+    assert!(status.success(), "netio failed: {stderr:?}");
+    let since = since_arg(start);
+
+    let records = trusted_thresholds(&target, &since);
+    let count = |kind: &str| records.iter().filter(|r| r["NETIO_EVENT"] == kind).count() as u64;
+    let peak = records
+        .iter()
+        .filter(|r| r["NETIO_EVENT"] != "threshold_recovered")
+        .filter_map(|r| num(r, "NETIO_RATE_BYTES_PER_SEC"))
+        .max();
+    assert!(
+        count("threshold_exceeded") >= 1 && count("threshold_recovered") >= 1,
+        "3 s at 2MiB/s over a 1MiB/s limit, then quiet, must exceed and recover: {records:?}"
+    );
+
+    let v = report_json(&["--since", &since]);
+    let breaches: Vec<&Value> = v["breaches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["target"] == target.as_str())
+        .collect();
+    assert_eq!(breaches.len(), 1, "one threshold, one row: {v}");
+    let b = breaches[0];
+    assert_eq!(b["direction"], "sent");
+    assert_eq!(b["peer"], Value::Null);
+    assert_eq!(
+        (num(b, "exceeded"), num(b, "reminders"), num(b, "recovered")),
+        (
+            Some(count("threshold_exceeded")),
+            Some(count("threshold_reminder")),
+            Some(count("threshold_recovered"))
+        ),
+        "the report vs netio's threshold records: {v}"
+    );
+    assert_eq!(num(b, "peak_rate"), peak);
+    assert!(peak.unwrap() > 1 << 20, "the peak is above the limit");
+    assert_eq!(num(b, "threshold"), Some(1 << 20));
+    assert_eq!(b["open"], false, "it recovered: {v}");
+
+    let (table, _) = report(&["--since", &since]);
+    let line = table
+        .lines()
+        .skip_while(|l| *l != "threshold breaches")
+        .find(|l| l.starts_with(&target))
+        .unwrap_or_else(|| panic!("no breach line for {target}:\n{table}"));
+    assert!(
+        line.contains("1.0 MiB/s") && line.ends_with("recovered"),
+        "{line}"
+    );
+}
