@@ -7,24 +7,29 @@ use netio_probes::{Backend, BackendChoice, LoadOptions};
 
 use crate::config::{self, Output};
 use crate::error::ExitError;
+use crate::report;
 
 pub const USAGE: &str = "\
 usage:
   netio run [--config FILE] [--backend auto|fentry|tracepoint|kprobe] [--output auto|journal|json|text]
   netio kernel
   netio check-config [FILE]
+  netio report [--since WHEN] [--until WHEN] [--by target|process|peer] [--json] [--directory DIR|--file FILE]
   netio --version | --help
 
 run           count the TCP bytes of the configured targets and write records
               (default config: /etc/netio/netio.conf)
 kernel        load and attach each backend on this kernel and say which work
 check-config  validate a config and print it as netio understands it
+report        sum netio.service's records in the journal over a span (WHEN: a
+              duration ago like 1h, or a time journalctl reads), busiest first
 ";
 
 pub enum Command {
     Run(RunArgs),
     Kernel,
     CheckConfig(PathBuf),
+    Report(report::ReportArgs),
     Version,
     Help,
 }
@@ -45,6 +50,7 @@ pub fn parse(args: &[String]) -> Result<Command, ExitError> {
                 .map(String::as_str)
                 .unwrap_or(config::DEFAULT_PATH),
         ))),
+        Some("report") => report::parse(&args[1..]).map(Command::Report),
         Some("--version" | "-V") => Ok(Command::Version),
         Some("--help" | "-h" | "help") => Ok(Command::Help),
         Some(_) => Err(ExitError::Usage(format!(

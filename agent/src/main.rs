@@ -1,7 +1,7 @@
 //! `netio`: exact per-process TCP byte accounting for database servers.
 //!
 //! Commands: `run` (the agent), `kernel` (which backends work here and why
-//! not), `check-config`. Usage errors and invalid configs exit 2, runtime
+//! not), `check-config`, `report` (netio's records in the journal, summed). Usage errors and invalid configs exit 2, runtime
 //! failures 1. docs/architecture.md says where each part lives.
 
 /// stdout for command output: a closed pipe (`netio kernel | head`) ends
@@ -32,6 +32,7 @@ mod losses;
 mod monitor;
 mod notify;
 mod record;
+mod report;
 mod run;
 mod signals;
 mod sink;
@@ -52,6 +53,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(args, &load),
         Command::Kernel => inspect::kernel(&load),
         Command::CheckConfig(path) => inspect::check_config(&path),
+        Command::Report(args) => report::report(&args),
         Command::Version => {
             say!("netio {VERSION}");
             Ok(())

@@ -1,10 +1,10 @@
 //! The agent's behaviour on the host: its command line, config errors, the
 //! config file against a hostile local user and config values at their
 //! limits, thresholds and reloads, the journal and syslog outputs against a
-//! real journald and rsyslog, targets by cgroup, and hostile process names.
-//! They run the real netio as root on the host's kernel; each test owns its
-//! netio, scratch dir and process names, and the journald tests take turns
-//! on `JOURNALD`.
+//! real journald and rsyslog, `netio report` on the records read back,
+//! targets by cgroup, and hostile process names. They run the real netio as
+//! root on the host's kernel; each test owns its netio, scratch dir and
+//! process names, and the journald tests take turns on `JOURNALD`.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -16,6 +16,7 @@ mod config_files;
 mod config_values;
 mod hostile_names;
 mod journal;
+mod report;
 mod syslog;
 mod thresholds;
 mod unit_lookalike;
