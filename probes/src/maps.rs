@@ -98,7 +98,8 @@ impl Shared {
     fn entry(&self, tgid: u32) -> Option<&AtomicU64> {
         // SAFETY: within the mapping, which lives as long as self; the
         // kernel writes each entry in one aligned 8-byte store.
-        (tgid < self.entries).then(|| unsafe { AtomicU64::from_ptr(self.tracked.add(tgid as usize)) })
+        (tgid < self.entries)
+            .then(|| unsafe { AtomicU64::from_ptr(self.tracked.add(tgid as usize)) })
     }
 
     /// (done, begun), read in that order.
@@ -122,10 +123,7 @@ impl Drop for Shared {
 
 /// An entry's word: struct tracked as the kernel stores it.
 fn word(target: u32, gen: u32) -> u64 {
-    let t = types::tracked {
-        target,
-        r#gen,
-    };
+    let t = types::tracked { target, r#gen };
     u64::from_ne_bytes(pod_bytes(&t).try_into().expect("struct tracked is 8 bytes"))
 }
 
@@ -165,26 +163,31 @@ impl Probes {
         Ok(())
     }
 
-    /// Sets the cgroups (by id) whose processes the kernel tracks at exec.
-    pub fn set_cgroups(&self, cgroups: &[(u64, TargetId)]) -> Result<(), MapError> {
+    /// Sets the cgroups (by id) whose processes the kernel tracks at exec,
+    /// in order, those no longer wanted dropped first. Returns those that
+    /// could not be set (the map is full): the rest are set all the same.
+    pub fn set_cgroups(&self, cgroups: &[(u64, TargetId)]) -> Vec<(u64, TargetId)> {
         let map = &self.skel.maps.cgroups;
-        let old: Vec<Vec<u8>> = map.keys().collect();
-        let wanted: Vec<Vec<u8>> = cgroups
+        let wanted: std::collections::HashSet<Vec<u8>> = cgroups
             .iter()
             .map(|(id, _)| id.to_ne_bytes().to_vec())
             .collect();
-        for (id, target) in cgroups {
-            map.update(
-                &id.to_ne_bytes(),
-                &target.to_map().to_ne_bytes(),
-                MapFlags::ANY,
-            )
-            .map_err(|error| MapError::Cgroup { id: *id, error })?;
-        }
+        let old: Vec<Vec<u8>> = map.keys().collect();
         for k in old.into_iter().filter(|k| !wanted.contains(k)) {
             let _ = map.delete(&k);
         }
-        Ok(())
+        cgroups
+            .iter()
+            .filter(|(id, target)| {
+                map.update(
+                    &id.to_ne_bytes(),
+                    &target.to_map().to_ne_bytes(),
+                    MapFlags::ANY,
+                )
+                .is_err()
+            })
+            .copied()
+            .collect()
     }
 
     /// Tracks a process found by userspace and creates its fallback entry;
