@@ -197,3 +197,55 @@ fn a_worker_forked_past_a_crowd_of_children_is_still_counted() {
         .collect();
     assert!(full.is_empty(), "no process went untracked: {full:?}");
 }
+
+/// Restores pid_max when dropped, whatever the test did.
+struct PidMax(String);
+
+impl Drop for PidMax {
+    fn drop(&mut self) {
+        let _ = std::fs::write("/proc/sys/kernel/pid_max", &self.0);
+    }
+}
+
+/// The tracked map holds the PIDs up to pid_max as it was at start. Raised
+/// after that, a tracked process's child on a PID past it cannot be
+/// tracked: a `degraded` record says so and names the target, rather than
+/// the child's bytes going missing unsaid.
+#[test]
+fn a_child_on_a_pid_past_the_tracked_map_is_reported_for_its_target() {
+    let (_scratch, tracked, netio) = tracked_program("pid-max", "1s");
+    let old = std::fs::read_to_string("/proc/sys/kernel/pid_max").expect("read pid_max");
+    let before: u32 = old.trim().parse().expect("pid_max is a number");
+    if before >= (1 << 22) - 2000 {
+        eprintln!("pid_max is at its limit already: nothing past the tracked map to test");
+        return;
+    }
+    let restore = PidMax(old.trim().to_string());
+    let want = before + 1000;
+    std::fs::write("/proc/sys/kernel/pid_max", (want + 1000).to_string()).expect("raise pid_max");
+    let server = Program::original().server("bulk", "127.0.0.1:0", &["--size", "1000"]);
+    let client = tracked.client(
+        "bulk",
+        &server.addr("127.0.0.1"),
+        &["--size", "1000", "--take-pid", &want.to_string()],
+    );
+    server.finish();
+    drop(restore);
+    assert_eq!(
+        client.pid, want,
+        "the tracked client's child did not get PID {want}"
+    );
+    let records = netio.stop();
+    let untracked: Vec<_> = records
+        .records
+        .iter()
+        .filter(|v| event(v) == Some("degraded") && v["NETIO_REASON"] == "process_untracked")
+        .collect();
+    assert!(
+        untracked
+            .iter()
+            .any(|v| v["NETIO_TARGET"] == TARGET && num(v, "NETIO_COUNT") >= Some(1)),
+        "a degraded record must name the target whose child on PID {want} was not tracked: \
+         {untracked:?}"
+    );
+}
