@@ -110,6 +110,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn alarms_add_up_by_reason_and_target() {
+        let (a, b) = (TargetId::from(0), TargetId::from(1));
+        let mut alarms = Vec::new();
+        raise(&mut alarms, PROCESS_UNTRACKED, a, 1);
+        raise(&mut alarms, PROCESS_UNTRACKED, b, 1);
+        raise(&mut alarms, PROCESS_UNTRACKED, a, 2);
+        raise(&mut alarms, CGROUP_MAP_FULL, a, 5);
+        let got: Vec<_> = alarms
+            .iter()
+            .map(|x| (x.reason, x.target, x.count))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("process_untracked", a, 3),
+                ("process_untracked", b, 1),
+                ("cgroup_map_full", a, 5)
+            ]
+        );
+    }
+
+    #[test]
     fn only_the_kinds_that_moved_are_reported_with_their_growth() {
         let last = Stats {
             peer_overflow: 5,

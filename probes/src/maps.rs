@@ -400,7 +400,10 @@ fn read_iter_to_end(mut iter: impl std::io::Read) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::{read_iter_to_end, MAX_AGAIN, SLOT_EPOCH_STEP, SLOT_ONE, TRACK_SLOTS};
+    use super::{
+        read_iter_to_end, unword, word, GEN_NONE, GONE, MAX_AGAIN, SLOT_EPOCH_STEP, SLOT_ONE,
+        TRACK_SLOTS,
+    };
     use std::io::{self, ErrorKind, Read};
 
     /// Plays back a list of read results, as the kernel's iterator would.
@@ -455,5 +458,15 @@ mod tests {
         // The epoch's steps leave the count's 32 bits alone.
         assert_eq!(SLOT_EPOCH_STEP & u64::from(u32::MAX), 0);
         assert!(SLOT_ONE <= u64::from(u32::MAX));
+    }
+
+    #[test]
+    fn a_tracked_entry_is_one_word_and_gone_is_no_process() {
+        assert_eq!(unword(word(7, 0x8000_0001)), (7, 0x8000_0001));
+        // What userspace leaves is no process's, and not empty: only the
+        // kernel's exit hook empties an entry.
+        assert_eq!(unword(GONE).1, GEN_NONE);
+        assert_ne!(GONE, 0);
+        assert_eq!(unword(0).1, GEN_NONE);
     }
 }
