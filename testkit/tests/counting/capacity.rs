@@ -161,6 +161,9 @@ fn a_worker_forked_past_a_crowd_of_children_is_still_counted() {
         "65534",
         "--deadline-secs",
         "300",
+        // Forking 4,200 children takes a while in an emulated guest.
+        "--timeout-secs",
+        "120",
     ];
     let (server, _) = exchange(
         &tracked,
