@@ -211,12 +211,15 @@ pub fn unit_cgroup(unit: &str) -> Option<String> {
     None
 }
 
+/// The most groups a configured cgroup path resolves to (itself and those
+/// below it): the cgroup map is sized for this many a path.
+pub const MAX_GROUPS: usize = 256;
+
 /// The ids the kernel gives a cgroup v2 group and every group below it
 /// (bpf_get_current_cgroup_id): their directories' inode numbers. Empty
 /// when the group does not exist (yet).
 pub fn cgroup_ids(path: &str) -> Vec<u64> {
     use std::os::unix::fs::MetadataExt;
-    const MAX_GROUPS: usize = 256;
     let mut ids = Vec::new();
     let mut stack = vec![std::path::PathBuf::from(format!("{}{path}", cgroup_root()))];
     while let Some(dir) = stack.pop() {

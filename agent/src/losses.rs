@@ -1,8 +1,55 @@
 //! What the kernel side could not count or deliver in an interval, from
 //! its loss counters (which only grow): each kind that moved becomes one
-//! `degraded` record, so no loss is silent.
+//! `degraded` record, so no loss is silent. And what one target could not
+//! do (`Alarm`): a `degraded` record that names the target.
 
-use netio_probes::Stats;
+use netio_probes::{Stats, TargetId};
+
+/// Something a target could not do, `count` times since the last record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alarm {
+    pub reason: &'static str,
+    pub target: TargetId,
+    pub count: u64,
+    pub detail: &'static str,
+}
+
+/// A process of the target (a child of a tracked one, or one the rescan
+/// found) could not be tracked: its bytes are not counted.
+pub const PROCESS_UNTRACKED: (&str, &str) = (
+    "process_untracked",
+    "a process of this target could not be tracked and its bytes are not counted: its PID is \
+     beyond the tracked map, sized to pid_max when netio started; restart netio",
+);
+
+/// Cgroups of the target did not fit the cgroup map: processes exec'd into
+/// them are found by the next /proc rescan, not at exec.
+pub const CGROUP_MAP_FULL: (&str, &str) = (
+    "cgroup_map_full",
+    "cgroups of this target did not fit the cgroup map (sized at start): processes exec'd into \
+     them are tracked from the next rescan, not from their first byte; restart netio",
+);
+
+/// Adds one `(reason, detail)` of `target` to `alarms`.
+pub fn raise(
+    alarms: &mut Vec<Alarm>,
+    (reason, detail): (&'static str, &'static str),
+    target: TargetId,
+    n: u64,
+) {
+    match alarms
+        .iter_mut()
+        .find(|a| a.reason == reason && a.target == target)
+    {
+        Some(a) => a.count += n,
+        None => alarms.push(Alarm {
+            reason,
+            target,
+            count: n,
+            detail,
+        }),
+    }
+}
 
 /// One kind of loss in one interval.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +85,7 @@ pub fn between(last: &Stats, now: &Stats) -> Vec<Loss> {
             "process_map_full",
             now.track_full - last.track_full,
             None,
-            "new processes of a target could not be tracked; raise capacity.processes",
+            "new processes of a target could not be tracked (PIDs beyond the tracked map)",
         ),
         loss(
             "events_dropped",
@@ -61,6 +108,28 @@ pub fn between(last: &Stats, now: &Stats) -> Vec<Loss> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn alarms_add_up_by_reason_and_target() {
+        let (a, b) = (TargetId::from(0), TargetId::from(1));
+        let mut alarms = Vec::new();
+        raise(&mut alarms, PROCESS_UNTRACKED, a, 1);
+        raise(&mut alarms, PROCESS_UNTRACKED, b, 1);
+        raise(&mut alarms, PROCESS_UNTRACKED, a, 2);
+        raise(&mut alarms, CGROUP_MAP_FULL, a, 5);
+        let got: Vec<_> = alarms
+            .iter()
+            .map(|x| (x.reason, x.target, x.count))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("process_untracked", a, 3),
+                ("process_untracked", b, 1),
+                ("cgroup_map_full", a, 5)
+            ]
+        );
+    }
 
     #[test]
     fn only_the_kinds_that_moved_are_reported_with_their_growth() {

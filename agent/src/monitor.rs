@@ -348,6 +348,10 @@ impl Monitor {
         for l in losses::between(&self.last_stats, &now) {
             self.write(&Record::degraded(l.reason, l.count, l.lost_bytes, l.detail));
         }
+        for a in self.tracker.take_alarms() {
+            let target = self.tracker.target_name(a.target).to_string();
+            self.write(&Record::degraded_for(a.reason, &target, a.count, a.detail));
+        }
         self.last_stats = now;
     }
 

@@ -372,6 +372,21 @@ impl Record {
             )
     }
 
+    /// Something a target lost or could not do; `count` of it since the
+    /// last such record. The target is named in MESSAGE and NETIO_TARGET.
+    pub fn degraded_for(reason: &str, target: &str, count: u64, detail: &str) -> Self {
+        let msg = Message::new("netio degraded:")
+            .str("reason", reason)
+            .str("target", target)
+            .num("count", count)
+            .opt_str("detail", (!detail.is_empty()).then_some(detail));
+        Record::new(Kind::Degraded)
+            .str(field::REASON, reason)
+            .str(field::TARGET, target)
+            .num(field::COUNT, count)
+            .message(msg)
+    }
+
     /// Something was lost or could not be done; `count` of it since the last
     /// such record.
     pub fn degraded(reason: &str, count: u64, lost_bytes: Option<u64>, detail: &str) -> Self {

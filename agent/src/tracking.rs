@@ -20,6 +20,7 @@ use netio_probes::{
 use crate::config::Config;
 use crate::discovery::{self, Life, ProcInfo};
 use crate::interval::ProcKey;
+use crate::losses::{self, Alarm};
 use crate::warn::Warnings;
 
 /// A tracked process as the records name it.
@@ -74,6 +75,8 @@ pub struct Tracker {
     /// fork events of children made before them, and a later exec.
     verdicts: HashMap<u32, (Verdict, u32)>,
     next_user_gen: u32,
+    /// What targets could not do since the last `degraded` records.
+    alarms: Vec<Alarm>,
 }
 
 impl Tracker {
@@ -124,17 +127,20 @@ impl Tracker {
             names.extend(t.process.iter().map(|p| (p.clone(), *id)));
         }
         probes.set_names(&names)?;
-        self.refresh_cgroups(probes, config, warnings)
+        self.refresh_cgroups(probes, config, warnings);
+        Ok(())
+    }
+
+    /// What targets could not do since the last call, for `degraded`
+    /// records that name them.
+    pub fn take_alarms(&mut self) -> Vec<Alarm> {
+        std::mem::take(&mut self.alarms)
     }
 
     /// Units may start after netio: their cgroups are resolved again on
-    /// every rescan.
-    fn refresh_cgroups(
-        &mut self,
-        probes: &Probes,
-        config: &Config,
-        warnings: &mut Warnings,
-    ) -> Result<(), MapError> {
+    /// every rescan. Groups that do not fit the kernel's map are reported
+    /// for their target; the others are matched all the same.
+    fn refresh_cgroups(&mut self, probes: &Probes, config: &Config, warnings: &mut Warnings) {
         let mut resolved = Vec::new();
         let mut ids = Vec::new();
         for (i, (t, &id)) in config.targets.iter().zip(&self.ids).enumerate() {
@@ -151,6 +157,14 @@ impl Tracker {
                 // The group and every group below it: a service may put its
                 // processes in sub-cgroups (Delegate=yes).
                 let found = discovery::cgroup_ids(&path);
+                if found.len() >= discovery::MAX_GROUPS {
+                    warnings.once(format!(
+                        "target {}: cgroup {path} has {} groups or more: processes exec'd into \
+                         those past them are tracked from the next rescan, not at exec",
+                        t.name,
+                        discovery::MAX_GROUPS
+                    ));
+                }
                 if found.is_empty() {
                     warnings.once(format!(
                         "target {}: cgroup {path} does not exist below {} (yet)",
@@ -163,13 +177,16 @@ impl Tracker {
             }
         }
         // A unit restarted gets a new cgroup at the same path: compare ids.
-        ids.sort_unstable();
-        if ids != self.cgroup_ids {
-            probes.set_cgroups(&ids)?;
-            self.cgroup_ids = ids;
+        // Set in the config's order, so that the first targets' fit.
+        let mut sorted = ids.clone();
+        sorted.sort_unstable();
+        if sorted != self.cgroup_ids {
+            for (_, target) in probes.set_cgroups(&ids) {
+                losses::raise(&mut self.alarms, losses::CGROUP_MAP_FULL, target, 1);
+            }
+            self.cgroup_ids = sorted;
         }
         self.cgroups = resolved;
-        Ok(())
     }
 
     /// Tracks what runs now and the kernel does not know yet: processes of
@@ -183,7 +200,14 @@ impl Tracker {
         warnings: &mut Warnings,
         announce: bool,
     ) -> Result<Vec<Appeared>, MapError> {
-        self.refresh_cgroups(probes, config, warnings)?;
+        self.refresh_cgroups(probes, config, warnings);
+        if netio_probes::pid_max() > probes.pid_capacity() {
+            warnings.once(format!(
+                "pid_max was raised above {} after netio started: processes with PIDs past it \
+                 cannot be tracked (each is reported); restart netio",
+                probes.pid_capacity()
+            ));
+        }
         let procs = discovery::scan();
         let info: HashMap<u32, &ProcInfo> = procs.iter().map(|p| (p.pid, p)).collect();
         self.sweep(probes, &info);
@@ -225,6 +249,7 @@ impl Tracker {
                     Ok(false) => return None,
                     Err(e) => {
                         tell!("netio: {e}");
+                        losses::raise(&mut self.alarms, losses::PROCESS_UNTRACKED, target, 1);
                         return None;
                     }
                 }
@@ -304,6 +329,12 @@ impl Tracker {
         config: &Config,
         e: LifecycleEvent,
     ) -> Option<Appeared> {
+        if e.gen == 0 && e.kind != LifecycleKind::Exit {
+            // The kernel could not track it (its PID is beyond the tracked
+            // map): an alarm for the target it was to count for.
+            losses::raise(&mut self.alarms, losses::PROCESS_UNTRACKED, e.target, 1);
+            return None;
+        }
         let key = (e.tgid, e.gen);
         let is_new = !self.procs.contains_key(&key);
         let verdict = match e.kind {

@@ -95,6 +95,8 @@ pub enum LoadError {
     },
     #[error("the BPF object's .bss is not mapped")]
     NoBss,
+    #[error("cannot map the tracked map into memory: {0}")]
+    MapTracked(io::Error),
     #[error("cannot open the event ring buffer: {0}")]
     RingBuffer(libbpf_rs::Error),
 }
@@ -358,8 +360,11 @@ pub enum MapError {
     },
     #[error("cannot set cgroup {id}: {error}")]
     Cgroup { id: u64, error: libbpf_rs::Error },
-    #[error("cannot track process {tgid}: {error}")]
-    Track { tgid: u32, error: libbpf_rs::Error },
+    #[error(
+        "cannot track process {tgid}: its PID is beyond the {entries} the tracked map holds \
+         (pid_max was raised after netio started: restart netio)"
+    )]
+    PidBeyond { tgid: u32, entries: u32 },
     #[error("cannot drain sockets: {0}")]
     DrainOpen(libbpf_rs::Error),
     #[error("cannot drain sockets: {0}")]

@@ -32,6 +32,7 @@ pub use error::{
 };
 pub use libbpf_log::LibbpfHint;
 pub use loader::{probe_backends, Capacity, LoadOptions, Loaded, Probes};
+pub use maps::{pid_max, PID_MAX_LIMIT};
 pub use progs::Prog;
 pub use report::{Attempt, BackendReport, BlindSpot, HashPathReason, OptionalGroup};
 pub use wire::{

@@ -25,7 +25,8 @@ use crate::wire::LifecycleEvent;
 /// Map capacities, from the config.
 #[derive(Debug, Clone, Copy)]
 pub struct Capacity {
-    /// Tracked processes at once.
+    /// Tracked processes with a fallback counter of their own at once: the
+    /// traffic map's share beside `peers` (tracking itself has no limit).
     pub processes: u32,
     /// (process, peer) pairs with their own counters at once.
     pub peers: u32,
@@ -195,7 +196,8 @@ impl Probes {
             m.set_max_entries(n.max(1))
                 .map_err(|error| LoadError::Size { map, error })
         };
-        size(&mut open.maps.tracked, cap.processes, "tracked")?;
+        // One entry a PID, so that no number of processes fills it.
+        size(&mut open.maps.tracked, crate::maps::pid_max(), "tracked")?;
         size(&mut open.maps.names, cap.names, "names")?;
         size(&mut open.maps.cgroups, cap.cgroups, "cgroups")?;
         size(

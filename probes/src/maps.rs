@@ -23,18 +23,68 @@ const SLOT_EPOCH_STEP: u64 =
 /// sockets each (docs/kernels.md, "the socket path").
 const MAX_AGAIN: u32 = 1000;
 
+/// An entry of `tracked` that no process has (netio.h, enum netio_gen).
+const GEN_NONE: u32 = types::netio_gen::GEN_NONE.0;
+/// What userspace leaves in an entry it untracks: never emptied here, so
+/// that the kernel's exit hook is the only one to empty an entry and a
+/// slot's count stays right (docs/kernels.md, "The tracked map").
+const GONE: u64 = types::netio_gen::GONE_TARGET.0 as u64;
+
+/// The most PIDs Linux can have (PID_MAX_LIMIT): the tracked array's size
+/// when /proc/sys/kernel/pid_max cannot be read.
+pub const PID_MAX_LIMIT: u32 = 1 << 22;
+
+/// The host's pid_max now: what the tracked array holds, one entry a PID.
+pub fn pid_max() -> u32 {
+    std::fs::read_to_string("/proc/sys/kernel/pid_max")
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .filter(|&n| n > 0)
+        .map_or(PID_MAX_LIMIT, |n| n.min(PID_MAX_LIMIT))
+}
+
 /// The globals the kernel programs and userspace both write: the tracking
 /// slots in front of `tracked` and the drain counts. They live in the
 /// object's memory-mapped .bss, shared with the kernel, so they are only
-/// touched through atomics.
+/// touched through atomics. And `tracked` itself, mapped too, each entry an
+/// 8-byte word changed by userspace only through compare-and-exchange.
 pub(crate) struct Shared {
     bss: *mut types::bss,
+    tracked: *mut u64,
+    entries: u32,
+    mapped: usize,
 }
 
 impl Shared {
     pub fn of(skel: &mut NetioSkel<'static>) -> Result<Shared, LoadError> {
+        use std::os::fd::{AsFd, AsRawFd};
         let bss = skel.maps.bss_data.as_deref_mut().ok_or(LoadError::NoBss)? as *mut types::bss;
-        Ok(Shared { bss })
+        let map = &skel.maps.tracked;
+        let entries = map.max_entries();
+        // SAFETY: sysconf has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as usize;
+        let mapped = (entries as usize * size_of::<u64>()).div_ceil(page) * page;
+        // SAFETY: a shared mapping of the map's fd, of the size the kernel
+        // made it (BPF_F_MMAPABLE); unmapped in drop.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                mapped,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                map.as_fd().as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(LoadError::MapTracked(std::io::Error::last_os_error()));
+        }
+        Ok(Shared {
+            bss,
+            tracked: ptr.cast(),
+            entries,
+            mapped,
+        })
     }
 
     fn slot(&self, tgid: u32) -> &AtomicU64 {
@@ -42,6 +92,14 @@ impl Shared {
         // SAFETY: the mapping lives as long as the skeleton, which Probes
         // holds beside this; the kernel writes the slot only atomically too.
         unsafe { AtomicU64::from_ptr(std::ptr::addr_of_mut!((*self.bss).track_slots[i])) }
+    }
+
+    /// The tracked entry of `tgid`, or None past the array's end.
+    fn entry(&self, tgid: u32) -> Option<&AtomicU64> {
+        // SAFETY: within the mapping, which lives as long as self; the
+        // kernel writes each entry in one aligned 8-byte store.
+        (tgid < self.entries)
+            .then(|| unsafe { AtomicU64::from_ptr(self.tracked.add(tgid as usize)) })
     }
 
     /// (done, begun), read in that order.
@@ -54,6 +112,25 @@ impl Shared {
             (d, begun.load(Ordering::SeqCst))
         }
     }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `of`, used by nothing after this.
+        unsafe { libc::munmap(self.tracked.cast(), self.mapped) };
+    }
+}
+
+/// An entry's word: struct tracked as the kernel stores it.
+fn word(target: u32, gen: u32) -> u64 {
+    let t = types::tracked { target, r#gen };
+    u64::from_ne_bytes(pod_bytes(&t).try_into().expect("struct tracked is 8 bytes"))
+}
+
+/// (target, generation) of an entry's word.
+fn unword(w: u64) -> (u32, u32) {
+    let t: types::tracked = read_pod(&w.to_ne_bytes()).expect("struct tracked is 8 bytes");
+    (t.target, t.r#gen)
 }
 
 impl Probes {
@@ -86,51 +163,64 @@ impl Probes {
         Ok(())
     }
 
-    /// Sets the cgroups (by id) whose processes the kernel tracks at exec.
-    pub fn set_cgroups(&self, cgroups: &[(u64, TargetId)]) -> Result<(), MapError> {
+    /// Sets the cgroups (by id) whose processes the kernel tracks at exec,
+    /// in order, those no longer wanted dropped first. Returns those that
+    /// could not be set (the map is full): the rest are set all the same.
+    pub fn set_cgroups(&self, cgroups: &[(u64, TargetId)]) -> Vec<(u64, TargetId)> {
         let map = &self.skel.maps.cgroups;
-        let old: Vec<Vec<u8>> = map.keys().collect();
-        let wanted: Vec<Vec<u8>> = cgroups
+        let wanted: std::collections::HashSet<Vec<u8>> = cgroups
             .iter()
             .map(|(id, _)| id.to_ne_bytes().to_vec())
             .collect();
-        for (id, target) in cgroups {
-            map.update(
-                &id.to_ne_bytes(),
-                &target.to_map().to_ne_bytes(),
-                MapFlags::ANY,
-            )
-            .map_err(|error| MapError::Cgroup { id: *id, error })?;
-        }
+        let old: Vec<Vec<u8>> = map.keys().collect();
         for k in old.into_iter().filter(|k| !wanted.contains(k)) {
             let _ = map.delete(&k);
         }
-        Ok(())
+        cgroups
+            .iter()
+            .filter(|(id, target)| {
+                map.update(
+                    &id.to_ne_bytes(),
+                    &target.to_map().to_ne_bytes(),
+                    MapFlags::ANY,
+                )
+                .is_err()
+            })
+            .copied()
+            .collect()
     }
 
     /// Tracks a process found by userspace and creates its fallback entry;
     /// false, changing nothing, when the PID is tracked already (the kernel
     /// tracked it meanwhile, at fork or exec: its entry stands). Its slot's
-    /// count goes up before a new entry exists and the slot's epoch moves
-    /// on, as in the kernel's track_insert().
+    /// count goes up before an empty entry is filled and the slot's epoch
+    /// moves on, as in the kernel's track_insert().
     pub fn track(&self, tgid: u32, gen: u32, target: TargetId) -> Result<bool, MapError> {
-        let t = types::tracked {
-            target: target.to_map(),
-            r#gen,
-        };
-        let map = &self.skel.maps.tracked;
-        let (k, v) = (tgid.to_ne_bytes(), pod_bytes(&t));
+        let e = self.shared.entry(tgid).ok_or(MapError::PidBeyond {
+            tgid,
+            entries: self.shared.entries,
+        })?;
+        let new = word(target.to_map(), r#gen);
         let slot = self.shared.slot(tgid);
-        slot.fetch_add(SLOT_ONE, Ordering::SeqCst);
-        let res = map.update(&k, v, MapFlags::NO_EXIST);
-        if res.is_err() {
-            slot.fetch_sub(SLOT_ONE, Ordering::SeqCst);
-        }
-        slot.fetch_add(SLOT_EPOCH_STEP, Ordering::SeqCst);
-        match res {
-            Ok(()) => {}
-            Err(e) if e.kind() == libbpf_rs::ErrorKind::AlreadyExists => return Ok(false),
-            Err(error) => return Err(MapError::Track { tgid, error }),
+        loop {
+            let old = e.load(Ordering::SeqCst);
+            if unword(old).1 != GEN_NONE {
+                return Ok(false);
+            }
+            if old == 0 {
+                slot.fetch_add(SLOT_ONE, Ordering::SeqCst);
+            }
+            let done = e
+                .compare_exchange(old, new, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok();
+            if old == 0 && !done {
+                // Filled meanwhile, by the kernel, which counted it.
+                slot.fetch_sub(SLOT_ONE, Ordering::SeqCst);
+            }
+            if done {
+                slot.fetch_add(SLOT_EPOCH_STEP, Ordering::SeqCst);
+                break;
+            }
         }
         let key = types::traffic_key {
             tgid,
@@ -150,59 +240,56 @@ impl Probes {
         Ok(true)
     }
 
-    /// Moves the process tracked as (tgid, gen) to `target`, keeping its
-    /// generation; nothing if the PID is tracked otherwise now (its process
-    /// exited, another took the PID). The slot's epoch moves on, so sockets
-    /// it owns are checked again.
-    pub fn retarget(&self, tgid: u32, gen: u32, target: TargetId) -> bool {
-        if self.tracked(tgid).map(|(_, g)| g) != Some(gen) {
+    /// Replaces the entry of the process tracked as (tgid, gen) with
+    /// `new`, in one compare-and-exchange: nothing if the PID is tracked
+    /// otherwise now (its process exited, another took the PID). Neither
+    /// entry is empty, so the slot's count stays; its epoch moves on, so
+    /// sockets the process owns are checked again.
+    fn swap_entry(&self, tgid: u32, gen: u32, new: u64) -> bool {
+        let Some(e) = self.shared.entry(tgid) else {
+            return false;
+        };
+        let old = e.load(Ordering::SeqCst);
+        if unword(old).1 != r#gen || r#gen == GEN_NONE {
             return false;
         }
-        let t = types::tracked {
-            target: target.to_map(),
-            r#gen,
-        };
-        let done = self
-            .skel
-            .maps
-            .tracked
-            .update(&tgid.to_ne_bytes(), pod_bytes(&t), MapFlags::EXIST)
+        let done = e
+            .compare_exchange(old, new, Ordering::SeqCst, Ordering::SeqCst)
             .is_ok();
-        self.shared
-            .slot(tgid)
-            .fetch_add(SLOT_EPOCH_STEP, Ordering::SeqCst);
+        if done {
+            self.shared
+                .slot(tgid)
+                .fetch_add(SLOT_EPOCH_STEP, Ordering::SeqCst);
+        }
         done
+    }
+
+    /// Moves the process tracked as (tgid, gen) to `target`, keeping its
+    /// generation; nothing if the PID is tracked otherwise now.
+    pub fn retarget(&self, tgid: u32, gen: u32, target: TargetId) -> bool {
+        self.swap_entry(tgid, r#gen, word(target.to_map(), r#gen))
     }
 
     /// Untracks the process tracked as (tgid, gen), and nothing else: a
     /// process the kernel tracks at that PID now under another generation
-    /// stays tracked.
+    /// stays tracked. The entry is left GONE, which the kernel empties when
+    /// the PID's process exits.
     pub fn untrack_gen(&self, tgid: u32, gen: u32) -> bool {
-        if self.tracked(tgid).map(|(_, g)| g) != Some(gen) {
-            return false;
-        }
-        self.untrack(tgid);
-        true
+        self.swap_entry(tgid, r#gen, GONE)
     }
 
     /// The target and generation the kernel holds for a tracked process, if any.
     pub fn tracked(&self, tgid: u32) -> Option<(TargetId, u32)> {
-        let v = self
-            .skel
-            .maps
-            .tracked
-            .lookup(&tgid.to_ne_bytes(), MapFlags::ANY)
-            .ok()??;
-        let t: types::tracked = read_pod(&v)?;
-        Some((TargetId::from_map(t.target)?, t.r#gen))
+        let (target, r#gen) = unword(self.shared.entry(tgid)?.load(Ordering::SeqCst));
+        if r#gen == GEN_NONE {
+            return None;
+        }
+        Some((TargetId::from_map(target)?, r#gen))
     }
 
-    pub fn untrack(&self, tgid: u32) {
-        if self.skel.maps.tracked.delete(&tgid.to_ne_bytes()).is_ok() {
-            self.shared
-                .slot(tgid)
-                .fetch_add(SLOT_EPOCH_STEP - SLOT_ONE, Ordering::SeqCst);
-        }
+    /// How many PIDs the tracked array holds: the host's pid_max at load.
+    pub fn pid_capacity(&self) -> u32 {
+        self.shared.entries
     }
 
     /// Moves every socket's pending bytes into the traffic counters and waits
@@ -313,7 +400,10 @@ fn read_iter_to_end(mut iter: impl std::io::Read) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::{read_iter_to_end, MAX_AGAIN, SLOT_EPOCH_STEP, SLOT_ONE, TRACK_SLOTS};
+    use super::{
+        read_iter_to_end, unword, word, GEN_NONE, GONE, MAX_AGAIN, SLOT_EPOCH_STEP, SLOT_ONE,
+        TRACK_SLOTS,
+    };
     use std::io::{self, ErrorKind, Read};
 
     /// Plays back a list of read results, as the kernel's iterator would.
@@ -368,5 +458,15 @@ mod tests {
         // The epoch's steps leave the count's 32 bits alone.
         assert_eq!(SLOT_EPOCH_STEP & u64::from(u32::MAX), 0);
         assert!(SLOT_ONE <= u64::from(u32::MAX));
+    }
+
+    #[test]
+    fn a_tracked_entry_is_one_word_and_gone_is_no_process() {
+        assert_eq!(unword(word(7, 0x8000_0001)), (7, 0x8000_0001));
+        // What userspace leaves is no process's, and not empty: only the
+        // kernel's exit hook empties an entry.
+        assert_eq!(unword(GONE).1, GEN_NONE);
+        assert_ne!(GONE, 0);
+        assert_eq!(unword(0).1, GEN_NONE);
     }
 }

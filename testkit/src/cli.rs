@@ -50,6 +50,12 @@ scenarios (the client and server of a run must use the same one):
   leader-exit  bulk, --count connections in turn, served by a worker thread
                after the main thread has exited (the thread-group leader is a
                zombie while the process runs on)
+  escape       bulk on one connection, served by a worker that leaves the
+               server's lineage: first the server forks --paused children
+               that wait to be killed, then a child that setsid()s and forks
+               the worker, which re-execs --reexec PATH (another name) and
+               serves the connection; the server kills the paused children
+               once the worker is started; per_pid has the worker's bytes
 
 options:
   --size BYTES          payload (per connection where there are several)
@@ -79,6 +85,7 @@ options:
   --uid UID             forking, zombie: each child drops to UID (and its
                         group to UID) before its work or exec; client with
                         --take-pid: the process on that PID runs as UID
+  --paused N            escape: paused children forked first (default 4200)
   --zombie-ms MS        zombie: how long the child stays a zombie (default 3000)
   --take-pid PID        client: run the scenario in a child forked onto PID
                         (by writing /proc/sys/kernel/ns_last_pid; root), once
@@ -104,6 +111,7 @@ pub enum Scenario {
     Paced,
     Zombie,
     LeaderExit,
+    Escape,
 }
 
 impl FromStr for Scenario {
@@ -125,6 +133,7 @@ impl FromStr for Scenario {
             "paced" => Self::Paced,
             "zombie" => Self::Zombie,
             "leader-exit" => Self::LeaderExit,
+            "escape" => Self::Escape,
             other => return Err(format!("unknown scenario {other:?}")),
         })
     }
@@ -147,6 +156,7 @@ impl Scenario {
             Self::Paced => "paced",
             Self::Zombie => "zombie",
             Self::LeaderExit => "leader-exit",
+            Self::Escape => "escape",
         }
     }
 
@@ -209,6 +219,7 @@ pub struct Options {
     pub then_connect: Option<std::net::SocketAddrV4>,
     pub uid: Option<u32>,
     pub zombie: Duration,
+    pub paused: u64,
     pub take_pid: Option<u32>,
     pub dir: Option<PathBuf>,
     pub hold: Duration,
@@ -320,6 +331,7 @@ impl Options {
             then_connect: None,
             uid: None,
             zombie: Duration::from_secs(3),
+            paused: 4200,
             take_pid: None,
             dir: None,
             hold: Duration::ZERO,
@@ -361,6 +373,7 @@ impl Options {
                     )
                 }
                 "uid" => o.uid = Some(number(key, v)?),
+                "paused" => o.paused = number(key, v)?,
                 "zombie-ms" => o.zombie = Duration::from_millis(number(key, v)?),
                 "take-pid" if role == Role::Client => o.take_pid = Some(number(key, v)?),
                 "dir" => o.dir = Some(PathBuf::from(v)),
@@ -391,6 +404,9 @@ impl Options {
         }
         if o.parent_bytes > o.size {
             return Err("--parent-bytes cannot exceed --size".into());
+        }
+        if o.scenario == Scenario::Escape && o.role == Role::Server && o.reexec.is_none() {
+            return Err("the escape server needs --reexec PATH".into());
         }
         if o.parent_bytes > 0 && o.reexec.is_some() {
             return Err("--parent-bytes works with renaming children, not --reexec".into());

@@ -228,7 +228,7 @@ pub fn serve_pid_reuse(
     Ok(report)
 }
 
-fn exec_plan(
+pub(crate) fn exec_plan(
     path: &std::path::Path,
     stream: &TcpStream,
     report_fd: RawFd,

@@ -1,6 +1,7 @@
 //! Scenarios about a process's identity, as an attacker plays with it: a
 //! child left a zombie, a PID taken over by another process, a process
-//! whose main thread has exited. Each still counts its own bytes.
+//! whose main thread has exited, a worker that leaves its server's lineage
+//! behind a crowd of children. Each still counts its own bytes.
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -10,7 +11,9 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::cli::Options;
-use crate::forking::{child_reports, serve_child, write_all_fd, PID_ATTEMPTS, WRONG_PID};
+use crate::forking::{
+    child_reports, exec_plan, serve_child, write_all_fd, PID_ATTEMPTS, WRONG_PID,
+};
 use crate::server::handle_bulk;
 use crate::sys;
 use crate::tally::{Report, Tally};
@@ -62,6 +65,78 @@ pub fn serve_zombie(listener: &TcpListener, o: &Options, tally: &Tally) -> Resul
         "zombie_state".into(),
         json!(state.map(String::from).unwrap_or_default()),
     );
+    Ok(report)
+}
+
+/// The escape server: --paused children that wait to be killed, then a
+/// child that setsid()s and forks the worker, which re-execs --reexec (its
+/// parent is gone at once: it is init's) and serves one bulk connection.
+/// The paused children are killed once the worker is on its own.
+pub fn serve_escape(listener: &TcpListener, o: &Options, tally: &Tally) -> Result<Report, String> {
+    let mut paused = Vec::new();
+    for _ in 0..o.paused {
+        match sys::fork().map_err(|e| format!("fork paused child: {e}"))? {
+            None => {
+                // SAFETY: prctl and pause take no pointers; the child dies
+                // with its parent, whatever happens to the run.
+                unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+                loop {
+                    unsafe { libc::pause() };
+                }
+            }
+            Some(pid) => paused.push(pid),
+        }
+    }
+    let (stream, peer) =
+        crate::net::accept(listener, o.timeout).map_err(|e| format!("accept: {e}"))?;
+    tally.connection(peer.ip());
+    let (report_r, report_w) = sys::pipe().map_err(|e| format!("pipe: {e}"))?;
+    let path = o.reexec.as_deref().expect("checked by the parser");
+    let plan = exec_plan(path, &stream, report_w.as_raw_fd(), o)?;
+    let middle = match sys::fork().map_err(|e| format!("fork: {e}"))? {
+        None => {
+            // SAFETY: setsid takes nothing; a new session, as a daemon's.
+            unsafe { libc::setsid() };
+            match sys::fork() {
+                Ok(None) => {
+                    let err = sys::clear_cloexec(stream.as_raw_fd())
+                        .and_then(|_| sys::clear_cloexec(report_w.as_raw_fd()))
+                        .and_then(|_| o.uid.map_or(Ok(()), sys::drop_privileges))
+                        .err()
+                        .unwrap_or_else(|| plan.exec());
+                    eprintln!("netio-traffic: escape worker: re-exec failed: {err}");
+                    sys::exit_now(127);
+                }
+                Ok(Some(_)) => sys::exit_now(0),
+                Err(e) => {
+                    eprintln!("netio-traffic: escape: fork the worker: {e}");
+                    sys::exit_now(1);
+                }
+            }
+        }
+        Some(pid) => pid,
+    };
+    let status = sys::waitpid(middle).map_err(|e| format!("waitpid {middle}: {e}"))?;
+    if let Some(problem) = sys::exit_problem(status) {
+        return Err(format!("the worker's parent {problem}"));
+    }
+    for &pid in &paused {
+        // SAFETY: signals to children this process forked.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    for &pid in &paused {
+        sys::waitpid(pid).map_err(|e| format!("waitpid {pid}: {e}"))?;
+    }
+    drop(report_w);
+    drop(stream);
+    let reports = child_reports(report_r)?;
+    let [r] = reports.as_slice() else {
+        return Err(format!("{} worker reports, not one", reports.len()));
+    };
+    let mut report = Report::single("server", o.scenario.name(), tally);
+    report.per_pid.insert(r.pid, (r.sent, r.received));
+    report.extra.insert("worker_pid".into(), json!(r.pid));
+    report.extra.insert("paused".into(), json!(paused.len()));
     Ok(report)
 }
 

@@ -51,6 +51,7 @@ pub fn run(o: &Options) -> Result<Option<Report>, String> {
         Scenario::PidReuse => return forking::serve_pid_reuse(&listener, o, &tally).map(Some),
         Scenario::Zombie => return identity::serve_zombie(&listener, o, &tally).map(Some),
         Scenario::LeaderExit => identity::serve_leader_exit(listener, o),
+        Scenario::Escape => return identity::serve_escape(&listener, o, &tally).map(Some),
         Scenario::PingPong => {
             // --count is the number of exchanges, all on one connection.
             let (stream, peer) = net::accept(&listener, o.timeout).map_err(io_ctx("accept"))?;
@@ -119,7 +120,9 @@ fn handle(
         Scenario::PingPong => handle_pingpong(stream, o, tally),
         Scenario::Paced => handle_echo(stream, tally),
         Scenario::PidReuse => unreachable!("served by forking::serve_pid_reuse"),
-        Scenario::Zombie | Scenario::LeaderExit => unreachable!("served in identity.rs"),
+        Scenario::Zombie | Scenario::LeaderExit | Scenario::Escape => {
+            unreachable!("served in identity.rs")
+        }
     }
 }
 

@@ -47,6 +47,9 @@ pub const MAX_PROCESSES: u32 = 1 << 22;
 /// The most `peers`: the traffic map holds peers + processes entries, each
 /// about 120 bytes plus 16 per possible CPU (docs/config.md).
 pub const MAX_PEERS: u32 = 1 << 22;
+/// The most entries of the cgroup map (ids of groups of `unit` and
+/// `cgroup` targets): a hash map reserved up front, about 100 bytes each.
+pub const MAX_CGROUP_IDS: u32 = 1 << 16;
 /// `[records] per_process`: a target's total alone would not say which process.
 pub const DEFAULT_PER_PROCESS: bool = true;
 /// `[records] top_peers`: the busiest peers by name, the rest folded into `other`.
@@ -310,7 +313,8 @@ impl Config {
     }
 
     /// Map sizes. The name and cgroup maps get headroom so that a reload
-    /// adding targets fits without reloading the programs.
+    /// adding targets fits without reloading the programs; the cgroup map
+    /// holds every group a path can resolve to, twice over.
     pub fn capacity(&self) -> Capacity {
         let names: u32 = self.targets.iter().map(|t| t.process.len() as u32).sum();
         let cgroups: u32 = self
@@ -322,7 +326,12 @@ impl Config {
             processes: self.capacity.processes,
             peers: self.capacity.peers,
             names: names.saturating_mul(2).max(256),
-            cgroups: cgroups.saturating_mul(2).max(64),
+            // Each path resolves to up to MAX_GROUPS groups (itself and
+            // those below it), the map holds twice that.
+            cgroups: cgroups
+                .max(1)
+                .saturating_mul(2 * crate::discovery::MAX_GROUPS as u32)
+                .min(MAX_CGROUP_IDS),
         }
     }
 

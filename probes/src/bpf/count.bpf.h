@@ -94,7 +94,7 @@ static __always_inline bool tcp_peer_btf(struct sock *sk, struct traffic_key *ke
 static __always_inline struct tracked *tracked_tgid(__u32 *tgid)
 {
 	*tgid = bpf_get_current_pid_tgid() >> 32;
-	return bpf_map_lookup_elem(&tracked, tgid);
+	return tracked_get(tgid);
 }
 
 static __always_inline struct tracked *current_tracked(void)

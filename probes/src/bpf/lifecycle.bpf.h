@@ -31,40 +31,43 @@ static __always_inline void emit(__u32 kind, __u32 tgid, __u32 ppid, struct trac
 }
 
 /* Puts t in `tracked` for tgid, keeping its slot's count (docs/kernels.md,
- * "Still tracked"): one more for a new entry, the same for a replaced one;
- * either way the slot's epoch moves on. Userspace (Probes::track) does the
- * same steps. */
+ * "Still tracked"): one more, before it, for an entry that was empty, the
+ * same for one that held something (userspace never empties an entry, so
+ * it cannot empty it meanwhile); either way the slot's epoch moves on.
+ * False when the PID is beyond the array (pid_max raised after load). The
+ * entry is written in one 8-byte store, as userspace reads it. */
 static __always_inline bool track_insert(__u32 tgid, struct tracked *t)
 {
+	__u64 *e = (__u64 *)bpf_map_lookup_elem(&tracked, &tgid);
 	__u64 *slot = track_slot(tgid);
-	bool ok = true;
+	__u64 v;
 
-	__sync_fetch_and_add(slot, SLOT_ONE);
-	if (bpf_map_update_elem(&tracked, &tgid, t, BPF_NOEXIST) == 0)
-		goto done;
-	if (bpf_map_update_elem(&tracked, &tgid, t, BPF_EXIST) == 0) {
-		__sync_fetch_and_add(slot, -SLOT_ONE);
-		goto done;
-	}
-	/* Deleted in between, or the map is full. */
-	if (bpf_map_update_elem(&tracked, &tgid, t, BPF_NOEXIST) == 0)
-		goto done;
-	__sync_fetch_and_add(slot, -SLOT_ONE);
-	ok = false;
-done:
+	if (!e)
+		return false;
+	__builtin_memcpy(&v, t, sizeof(v));
+	if (*e == 0)
+		__sync_fetch_and_add(slot, SLOT_ONE);
+	*(volatile __u64 *)e = v;
 	__sync_fetch_and_add(slot, SLOT_EPOCH_STEP);
-	return ok;
+	return true;
 }
 
-/* Drops tgid from `tracked`; its slot's count after the entry is gone. */
+/* Empties tgid's entry, whatever it held (a process's, or one userspace
+ * untracked); its slot's count goes down after the entry is empty. Only
+ * here, at exit, does an entry become empty. */
 static __always_inline void track_delete(__u32 tgid)
 {
-	if (bpf_map_delete_elem(&tracked, &tgid) == 0)
-		__sync_fetch_and_add(track_slot(tgid), SLOT_EPOCH_STEP - SLOT_ONE);
+	__u64 *e = (__u64 *)bpf_map_lookup_elem(&tracked, &tgid);
+
+	if (!e || *e == 0)
+		return;
+	*(volatile __u64 *)e = 0;
+	__sync_fetch_and_add(track_slot(tgid), SLOT_EPOCH_STEP - SLOT_ONE);
 }
 
 /* Starts tracking tgid under target with a fresh generation, and creates
- * its fallback traffic entry. Returns false when the map is full. */
+ * its fallback traffic entry. Returns false when its PID is beyond the
+ * tracked array. */
 static __always_inline bool track(__u32 tgid, __u32 target, struct tracked *out)
 {
 	struct tracked t = { .target = target };
@@ -77,8 +80,12 @@ static __always_inline bool track(__u32 tgid, __u32 target, struct tracked *out)
 	if (!counter)
 		return false;
 	/* Preemption is off in these tracepoints, so the increment cannot
-	 * interleave on one CPU; the CPU id in the low bits keeps CPUs apart. */
+	 * interleave on one CPU; the CPU id in the low bits keeps CPUs apart.
+	 * A count whose kept bits are all zero is skipped: on CPU 0 it would
+	 * make GEN_NONE. */
 	*counter += 1;
+	if ((*counter & (GEN_KERNEL_MASK >> 8)) == 0)
+		*counter += 1;
 	t.gen = ((*counter << 8) | (bpf_get_smp_processor_id() & 0xff)) & GEN_KERNEL_MASK;
 	*out = t;
 	if (!track_insert(tgid, &t)) {
@@ -102,7 +109,7 @@ int BPF_PROG(raw_tp_fork, struct task_struct *parent, struct task_struct *child)
 
 	if (ptgid == ctgid)
 		return 0; /* a new thread: already counted under its group */
-	pt = bpf_map_lookup_elem(&tracked, &ptgid);
+	pt = tracked_get(&ptgid);
 	if (!pt)
 		return 0;
 	if (!track(ctgid, pt->target, &t))
@@ -127,7 +134,7 @@ int BPF_PROG(raw_tp_exec, struct task_struct *p, int old_pid, struct linux_binpr
 	bpf_get_current_comm(ck.comm, sizeof(ck.comm));
 	name = bpf_map_lookup_elem(&names, &ck);
 	group = bpf_map_lookup_elem(&cgroups, &cg);
-	cur = bpf_map_lookup_elem(&tracked, &tgid);
+	cur = tracked_get(&tgid);
 	/* A name that fills the comm may be only a longer one's first 15
 	 * bytes: the process stays what it was (its tracking, else its
 	 * cgroup's target) until userspace confirms the full name, under a new
@@ -173,12 +180,13 @@ int BPF_PROG(raw_tp_exit, struct task_struct *p)
 	/* Fires per thread; signal->live reaches 0 for the group's last one. */
 	if (BPF_CORE_READ(p, signal, live.counter) != 0)
 		return 0;
-	cur = bpf_map_lookup_elem(&tracked, &tgid);
-	if (!cur)
-		return 0;
-	t = *cur;
+	cur = tracked_get(&tgid);
+	if (cur)
+		t = *cur;
+	/* An entry userspace untracked is emptied too, unreported. */
 	track_delete(tgid);
-	emit(EV_EXIT, tgid, 0, &t, 0, NULL);
+	if (cur)
+		emit(EV_EXIT, tgid, 0, &t, 0, NULL);
 	return 0;
 }
 

@@ -8,12 +8,27 @@
 #ifndef NETIO_MAPS_BPF_H
 #define NETIO_MAPS_BPF_H
 
+/* Indexed by tgid, sized to the host's pid_max at load, so that no number
+ * of processes can fill it (docs/kernels.md, "The tracked map"). Mapped by
+ * userspace, which changes entries only by compare-and-exchange. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 32768);
 	__type(key, __u32);
 	__type(value, struct tracked);
 } tracked SEC(".maps");
+
+/* The tracking of thread group *tgid, or NULL when it is no process's (or
+ * its PID is beyond the array). */
+static __always_inline struct tracked *tracked_get(__u32 *tgid)
+{
+	struct tracked *t = bpf_map_lookup_elem(&tracked, tgid);
+
+	if (t && t->gen != GEN_NONE)
+		return t;
+	return NULL;
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

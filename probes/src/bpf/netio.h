@@ -27,11 +27,17 @@ enum netio_peer {
 	PEER_INET6 = 10,
 };
 
-/* Generations: the kernel's are masked to 31 bits, userspace's have the top
- * bit set, so the two never hand out the same one. */
+/* Generations: the kernel's are masked to 31 bits and never 0, userspace's
+ * have the top bit set, so the two never hand out the same one. GEN_NONE
+ * marks a `tracked` entry that is no process's: all zero (never tracked, or
+ * cleared when its process exited), or GONE_TARGET with GEN_NONE (untracked
+ * by userspace, cleared at the PID's next exit: docs/kernels.md, "The
+ * tracked map"). */
 enum netio_gen {
+	GEN_NONE = 0,
 	GEN_KERNEL_MASK = 0x7fffffff,
 	GEN_USER_BIT = 0x80000000,
+	GONE_TARGET = 0xffffffff,
 };
 
 /* The tracking slots in front of the tracked map (docs/kernels.md, "Still
@@ -47,8 +53,10 @@ enum netio_slot {
 
 #define SLOT_EPOCH_STEP ((__u64)SLOT_EPOCH_UNIT << SLOT_EPOCH_SHIFT)
 
-/* A tracked thread group. gen tells two processes apart that reuse one PID
- * (pid_max is 32768 on many hosts, and pgbench -C forks thousands a second). */
+/* A tracked thread group: the value at index tgid of the `tracked` array,
+ * tracked when gen is not GEN_NONE. gen tells two processes apart that
+ * reuse one PID (pid_max is 32768 on many hosts, and pgbench -C forks
+ * thousands a second). */
 struct tracked {
 	__u32 target;
 	__u32 gen;
@@ -80,7 +88,7 @@ enum netio_stat {
 	STAT_PEER_OVERFLOW = 0, /* events counted in the PEER_OTHER entry (traffic map full) */
 	STAT_LOST_EVENTS,	/* events not counted at all (even the fallback entry missing) */
 	STAT_LOST_BYTES,	/* bytes of those events */
-	STAT_TRACK_FULL,	/* a new process could not be tracked (tracked map full) */
+	STAT_TRACK_FULL,	/* a new process could not be tracked (PID beyond the tracked array) */
 	STAT_EVENTS_DROPPED,	/* ring buffer full: a lifecycle event was not delivered */
 	STAT_STASH_FULL,	/* entry/return pairing lost (stash map full) */
 	STAT_MAX,

@@ -63,7 +63,7 @@ static __always_inline void account_sk_slow(struct sk_acct *a, struct sock *sk, 
 					    __u32 epoch, __s64 bytes, bool sent)
 {
 	struct traffic_key key = { .tgid = tgid };
-	struct tracked *t = bpf_map_lookup_elem(&tracked, &tgid);
+	struct tracked *t = tracked_get(&tgid);
 
 	if (!t || !tcp_peer_btf(sk, &key))
 		return;
@@ -122,7 +122,7 @@ static __always_inline void account_btf(struct sock *sk, __s64 bytes, bool sent)
 		return;
 	}
 	key.tgid = tgid;
-	if ((t = bpf_map_lookup_elem(&tracked, &tgid)) && tcp_peer_btf(sk, &key))
+	if ((t = tracked_get(&tgid)) && tcp_peer_btf(sk, &key))
 		count(t, &key, bytes, sent);
 }
 

@@ -466,3 +466,99 @@ fn cgroup_target_counts_an_exec_in_a_cgroup_below_it() {
     let records = netio.stop();
     records.assert_exact_for(&[("cg", &truth.per_pid)], "127.0.0.1");
 }
+
+/// `n` groups below `parent`, named `sub-0` on; dropped before it.
+fn subgroups(mount: &Path, parent: &Group, n: usize) -> Vec<Group> {
+    (0..n)
+        .map(|i| Group::create(mount, &format!("{}/sub-{i}", &parent.rel[1..])))
+        .collect()
+}
+
+/// A unit that made 70 groups for its workers (more than the 64 the cgroup
+/// map once had room for): netio starts, and a process exec'd into the
+/// last of them is counted from its first byte.
+#[test]
+fn cgroup_target_with_70_groups_below_it_starts_and_counts() {
+    let scratch = Scratch::new("cgroup-many");
+    let mount = cgroup2_mount();
+    let u = unique_suffix();
+    let cg = Group::create(&mount, &format!("netio-test-{u}"));
+    let subs = subgroups(&mount, &cg, 70);
+    let config = write_config(
+        &scratch,
+        "60s",
+        &format!("[[target]]\nname = \"cg\"\ncgroup = \"{}\"\n", cg.rel),
+    );
+    let netio = start_netio(&config, unified_layout(&mount));
+    let truth = serve_one(bulk_server_in(&subs[69]));
+    let records = netio.stop();
+    records.assert_exact_for(&[("cg", &truth.per_pid)], "127.0.0.1");
+}
+
+/// A reload adds targets whose groups are more than the cgroup map holds
+/// (the map is sized at start). The rescan goes on: the groups that fit
+/// are matched, a process only the rescan can find (it was running before
+/// its name was configured) is tracked, and a `degraded` record names the
+/// target whose groups did not fit.
+#[test]
+fn a_full_cgroup_map_is_reported_and_the_rescan_tracks_the_rest() {
+    let scratch = Scratch::new("cgroup-full");
+    let mount = cgroup2_mount();
+    let u = unique_suffix();
+    let cg = Group::create(&mount, &format!("netio-test-{u}"));
+    let big1 = Group::create(&mount, &format!("netio-test-{u}-b1"));
+    let big2 = Group::create(&mount, &format!("netio-test-{u}-b2"));
+    // 1 + 256 + 256 groups, where one path's headroom is 512.
+    let _subs1 = subgroups(&mount, &big1, 255);
+    let _subs2 = subgroups(&mount, &big2, 255);
+    let first = format!("[[target]]\nname = \"cg\"\ncgroup = \"{}\"\n", cg.rel);
+    let config = write_config(&scratch, "60s", &first);
+    let mut netio = start_netio(&config, unified_layout(&mount));
+
+    let name = common::unique_name("ntn");
+    let named = Program::named(&scratch, &name);
+    let server = named.server("bulk", "127.0.0.1:0", &["--size", SIZE]);
+    std::fs::write(
+        &config,
+        format!(
+            "interval = \"60s\"\n{first}\
+             [[target]]\nname = \"big1\"\ncgroup = \"{}\"\n\
+             [[target]]\nname = \"big2\"\ncgroup = \"{}\"\n\
+             [[target]]\nname = \"named\"\nprocess = [\"{name}\"]\n",
+            big1.rel, big2.rel
+        ),
+    )
+    .expect("write the new config");
+    // SAFETY: a signal to the netio child this test started.
+    let rc = unsafe { libc::kill(netio.pid() as libc::pid_t, libc::SIGHUP) };
+    assert_eq!(rc, 0, "kill(SIGHUP): {}", std::io::Error::last_os_error());
+    assert!(
+        netio.wait_until(Duration::from_secs(20), |r| r
+            .iter()
+            .any(|v| event(v) == Some("config_reloaded"))),
+        "netio did not reload"
+    );
+    let by_name = serve_one(server);
+    let in_cg = serve_one(bulk_server_in(&cg));
+    let records = netio.stop();
+    let none = BTreeMap::new();
+    records.assert_exact_for(
+        &[
+            ("cg", &in_cg.per_pid),
+            ("named", &by_name.per_pid),
+            ("big1", &none),
+            ("big2", &none),
+        ],
+        "127.0.0.1",
+    );
+    let full: Vec<_> = records
+        .records
+        .iter()
+        .filter(|v| event(v) == Some("degraded") && v["NETIO_REASON"] == "cgroup_map_full")
+        .collect();
+    assert!(
+        full.iter()
+            .any(|v| v["NETIO_TARGET"] == "big2" && num(v, "NETIO_COUNT") >= Some(1)),
+        "a degraded record must name the target whose groups did not fit: {full:?}"
+    );
+}

@@ -1,11 +1,15 @@
 //! Full maps lose nothing silently: when the peer map is full, a process's
 //! new peers are counted in its `other` peer record, its totals stay exact,
 //! and a `degraded` record says what happened. Per-peer thresholds watch
-//! real peers only, never the `other` sum.
+//! real peers only, never the `other` sum. A tracked process cannot fill
+//! the tracking of its own descendants: however many children it makes,
+//! the next one is tracked.
 
 use crate::common;
 
-use common::{event, num, unique_name, Netio, Program, Scratch, TARGET};
+use common::{
+    event, exchange, num, tracked_program, unique_name, Bytes, Netio, Program, Scratch, TARGET,
+};
 
 #[test]
 fn full_peer_map_folds_new_peers_into_other_and_keeps_totals_exact() {
@@ -133,4 +137,118 @@ fn per_peer_thresholds_watch_real_peers_and_not_the_other_sum() {
         "one warning, for the peer counted apart: {exceeded:?}"
     );
     assert_ne!(exceeded[0], "other");
+}
+
+/// The issue's attack: a tracked server forks 4,200 paused children (more
+/// than the default `capacity.processes`, 4096), then a worker that
+/// setsid()s, double-forks and execs a program of another name as nobody;
+/// then the paused children are killed. The worker is init's child by then
+/// and no /proc rescan finds it again: it is counted only if it was tracked
+/// at its fork. Its bytes must be counted exactly, at the default capacity.
+#[test]
+fn a_worker_forked_past_a_crowd_of_children_is_still_counted() {
+    let (scratch, tracked, netio) = tracked_program("escape", "1s");
+    let worker = Program::named(&scratch, &unique_name("ntw"));
+    let path = worker.path.to_str().expect("UTF-8 scratch path").to_owned();
+    let args = [
+        "--paused",
+        "4200",
+        "--size",
+        "20000005",
+        "--reexec",
+        &path,
+        "--uid",
+        "65534",
+        "--deadline-secs",
+        "300",
+        // Forking 4,200 children takes a while in an emulated guest.
+        "--timeout-secs",
+        "120",
+    ];
+    let (server, _) = exchange(
+        &tracked,
+        &Program::original(),
+        "escape",
+        "127.0.0.1:0",
+        "127.0.0.1",
+        &args,
+    );
+    assert_eq!(server.extra("paused"), Some(4200));
+    let pid = server.extra("worker_pid").expect("worker_pid") as u32;
+    assert_eq!(
+        server.per_pid[&pid],
+        Bytes {
+            sent: 20_000_005,
+            received: 20_000_005
+        }
+    );
+    let records = netio.stop();
+    let got = records
+        .process_totals()
+        .get(&pid)
+        .copied()
+        .unwrap_or_default();
+    assert_eq!(
+        got, server.per_pid[&pid],
+        "the worker {pid}'s bytes, counted after its parent's 4,200 children"
+    );
+    records.assert_exact(&server.per_pid, "127.0.0.1");
+    let full: Vec<_> = records
+        .records
+        .iter()
+        .filter(|v| event(v) == Some("degraded") && v["NETIO_REASON"] == "process_map_full")
+        .collect();
+    assert!(full.is_empty(), "no process went untracked: {full:?}");
+}
+
+/// Restores pid_max when dropped, whatever the test did.
+struct PidMax(String);
+
+impl Drop for PidMax {
+    fn drop(&mut self) {
+        let _ = std::fs::write("/proc/sys/kernel/pid_max", &self.0);
+    }
+}
+
+/// The tracked map holds the PIDs up to pid_max as it was at start. Raised
+/// after that, a tracked process's child on a PID past it cannot be
+/// tracked: a `degraded` record says so and names the target, rather than
+/// the child's bytes going missing unsaid.
+#[test]
+fn a_child_on_a_pid_past_the_tracked_map_is_reported_for_its_target() {
+    let (_scratch, tracked, netio) = tracked_program("pid-max", "1s");
+    let old = std::fs::read_to_string("/proc/sys/kernel/pid_max").expect("read pid_max");
+    let before: u32 = old.trim().parse().expect("pid_max is a number");
+    if before >= (1 << 22) - 2000 {
+        eprintln!("pid_max is at its limit already: nothing past the tracked map to test");
+        return;
+    }
+    let restore = PidMax(old.trim().to_string());
+    let want = before + 1000;
+    std::fs::write("/proc/sys/kernel/pid_max", (want + 1000).to_string()).expect("raise pid_max");
+    let server = Program::original().server("bulk", "127.0.0.1:0", &["--size", "1000"]);
+    let client = tracked.client(
+        "bulk",
+        &server.addr("127.0.0.1"),
+        &["--size", "1000", "--take-pid", &want.to_string()],
+    );
+    server.finish();
+    drop(restore);
+    assert_eq!(
+        client.pid, want,
+        "the tracked client's child did not get PID {want}"
+    );
+    let records = netio.stop();
+    let untracked: Vec<_> = records
+        .records
+        .iter()
+        .filter(|v| event(v) == Some("degraded") && v["NETIO_REASON"] == "process_untracked")
+        .collect();
+    assert!(
+        untracked
+            .iter()
+            .any(|v| v["NETIO_TARGET"] == TARGET && num(v, "NETIO_COUNT") >= Some(1)),
+        "a degraded record must name the target whose child on PID {want} was not tracked: \
+         {untracked:?}"
+    );
 }
