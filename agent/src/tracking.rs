@@ -18,6 +18,7 @@ use netio_probes::{
 };
 
 use crate::config::Config;
+use crate::constraint::{Constraints, FileId};
 use crate::discovery::{self, Life, ProcInfo};
 use crate::interval::ProcKey;
 use crate::warn::Warnings;
@@ -29,6 +30,9 @@ pub struct Proc {
     /// the one its counters carry).
     pub target: TargetId,
     pub comm: String,
+    /// Its effective uid and executable, as netio last learned them.
+    pub uid: Option<u32>,
+    pub exe: Option<String>,
     /// Its start time, where netio read it from /proc as this process.
     pub start: Option<u64>,
     /// Not a target's: its bytes are not reported (a name that only shared
@@ -45,6 +49,8 @@ pub struct Appeared {
     pub pid: u32,
     pub ppid: u32,
     pub comm: String,
+    pub uid: Option<u32>,
+    pub exe: Option<String>,
 }
 
 /// What userspace decided about a process the kernel matched at exec by
@@ -74,6 +80,10 @@ pub struct Tracker {
     /// fork events of children made before them, and a later exec.
     verdicts: HashMap<u32, (Verdict, u32)>,
     next_user_gen: u32,
+    /// The targets' `user` and `exe` constraints as they stand now, and
+    /// the uids last given to the kernel.
+    constraints: Constraints,
+    kernel_uids: Vec<(TargetId, Option<Vec<u32>>)>,
 }
 
 impl Tracker {
@@ -119,12 +129,64 @@ impl Tracker {
             .iter()
             .map(|t| self.target_id(&t.name))
             .collect();
+        // The uids first: no name matches before its target's uids are in.
+        self.refresh_constraints(probes, config)?;
         let mut names = Vec::new();
         for (t, id) in config.targets.iter().zip(&self.ids) {
             names.extend(t.process.iter().map(|p| (p.clone(), *id)));
         }
         probes.set_names(&names)?;
         self.refresh_cgroups(probes, config, warnings)
+    }
+
+    /// Users may be created, and executables installed, after netio
+    /// starts: the constraints are read again on every rescan.
+    fn refresh_constraints(&mut self, probes: &Probes, config: &Config) -> Result<(), MapError> {
+        self.constraints = Constraints::of(config);
+        let uids: Vec<(TargetId, Option<Vec<u32>>)> = self
+            .ids
+            .iter()
+            .copied()
+            .zip(self.constraints.uids())
+            .collect();
+        if uids != self.kernel_uids {
+            let lists: Vec<(TargetId, Option<&[u32]>)> =
+                uids.iter().map(|(t, u)| (*t, u.as_deref())).collect();
+            probes.set_uids(&lists)?;
+            self.kernel_uids = uids;
+        }
+        Ok(())
+    }
+
+    fn index_of(&self, id: TargetId) -> Option<usize> {
+        self.ids.iter().position(|&i| i == id)
+    }
+
+    /// Whether the process the kernel tracks as `key` passes `target`'s
+    /// constraints, by what /proc shows of it (read, then checked to be it
+    /// still); `kernel_exe` is the file the kernel saw it exec. What cannot
+    /// be read passes no constraint.
+    fn admitted(
+        &self,
+        probes: &Probes,
+        key: ProcKey,
+        target: TargetId,
+        uid: Option<u32>,
+        kernel_exe: Option<FileId>,
+    ) -> bool {
+        let Some(index) = self.index_of(target) else {
+            return true;
+        };
+        if !self.constraints.constrained(index) {
+            return true;
+        }
+        let now = read_tracked(probes, key);
+        let uids = now.as_ref().and_then(|p| p.uids).or(uid.map(|u| (u, u)));
+        let exe: Vec<FileId> = kernel_exe
+            .into_iter()
+            .chain(now.and_then(|p| p.exe_id))
+            .collect();
+        self.constraints.admits(index, uids, &exe)
     }
 
     /// Units may start after netio: their cgroups are resolved again on
@@ -183,6 +245,7 @@ impl Tracker {
         warnings: &mut Warnings,
         announce: bool,
     ) -> Result<Vec<Appeared>, MapError> {
+        self.refresh_constraints(probes, config)?;
         self.refresh_cgroups(probes, config, warnings)?;
         let procs = discovery::scan();
         let info: HashMap<u32, &ProcInfo> = procs.iter().map(|p| (p.pid, p)).collect();
@@ -192,7 +255,7 @@ impl Tracker {
         self.verdicts
             .retain(|pid, _| info.get(pid).is_some_and(|p| p.life != Life::Dead));
         let mut out = Vec::new();
-        for (pid, index) in discovery::select(config, &self.cgroups, &procs) {
+        for (pid, index) in discovery::select(config, &self.cgroups, &self.constraints, &procs) {
             if let Some(a) = self.track_found(probes, info[&pid], self.ids[index]) {
                 out.extend(announce.then_some(a));
             }
@@ -250,6 +313,8 @@ impl Tracker {
             pid,
             ppid: p.ppid,
             comm: p.comm.clone(),
+            uid: p.uids.map(|(_, eff)| eff),
+            exe: p.exe.clone(),
         })
     }
 
@@ -257,6 +322,8 @@ impl Tracker {
         Proc {
             target,
             comm: p.comm.clone(),
+            uid: p.uids.map(|(_, eff)| eff),
+            exe: p.exe.clone(),
             start: Some(p.start),
             ignored,
             total: TrafficVal::default(),
@@ -312,21 +379,48 @@ impl Tracker {
                 self.verdicts.remove(&e.tgid);
                 self.verdicts.get(&e.ppid).map(|&(v, _)| v)
             }
-            LifecycleKind::Exec => self.exec_verdict(probes, config, &e),
+            LifecycleKind::Exec => self.exec_verdict(probes, config, &e).or_else(|| {
+                // Tracked anew by a name or cgroup (not as it was before):
+                // a target's only if it passes the target's constraints.
+                let new = is_new && matches!(e.matched, Match::Name | Match::Cgroup);
+                let exe = e.exe.map(FileId::from);
+                (new && !self.admitted(probes, key, e.target, Some(e.uid), exe))
+                    .then_some(Verdict::Reject)
+            }),
             LifecycleKind::Exit => {
                 self.verdicts.remove(&e.tgid);
                 None
             }
         };
+        // Who it is: its uid as the kernel read it; its executable as /proc
+        // shows it, else (gone already) the path it exec'd or, forked,
+        // its parent's.
+        let exe = match e.kind {
+            LifecycleKind::Exit => None,
+            _ => read_tracked(probes, key)
+                .and_then(|p| p.exe)
+                .or_else(|| match e.kind {
+                    LifecycleKind::Fork => self
+                        .procs
+                        .iter()
+                        .find(|(k, _)| k.0 == e.ppid)
+                        .and_then(|(_, p)| p.exe.clone()),
+                    _ => Some(e.filename.clone()).filter(|f| !f.is_empty()),
+                }),
+        };
         let proc = self.procs.entry(key).or_insert_with(|| Proc {
             target: e.target,
             comm: e.comm.clone(),
+            uid: Some(e.uid),
+            exe: exe.clone(),
             start: None,
             ignored: false,
             total: TrafficVal::default(),
         });
         if e.kind == LifecycleKind::Exec {
             proc.comm = e.comm.clone();
+            proc.uid = Some(e.uid);
+            proc.exe = exe;
         }
         if e.gen != 0 && e.kind != LifecycleKind::Exit {
             match verdict {
@@ -358,6 +452,8 @@ impl Tracker {
             pid: e.tgid,
             ppid,
             comm: e.comm,
+            uid: proc.uid,
+            exe: proc.exe.clone(),
         })
     }
 
@@ -398,6 +494,10 @@ impl Tracker {
             .filter(|n| n.as_bytes().starts_with(e.comm.as_bytes()))
             .find_map(|n| config.target_of(&n))
             .map(|i| self.ids[i as usize])
+            .filter(|&t| {
+                let exe = e.exe.map(FileId::from);
+                self.admitted(probes, (e.tgid, e.gen), t, Some(e.uid), exe)
+            })
     }
 
     /// The processes whose counters are final: those the kernel no longer
@@ -427,25 +527,46 @@ impl Tracker {
         target: TargetId,
     ) -> (&mut Proc, Option<Appeared>) {
         let mut appeared = None;
-        let proc = self.procs.entry(key).or_insert_with(|| {
+        if !self.procs.contains_key(&key) {
             let p = read_tracked(probes, key);
+            // Neither event seen (the ring buffer was full): a target's
+            // only if it passes the target's constraints or its parent is
+            // the target's.
+            let parent = p.as_ref().map_or(0, |p| p.ppid);
+            let inherited = self
+                .procs
+                .iter()
+                .any(|(k, q)| k.0 == parent && q.target == target && !q.ignored);
+            let ignored = !inherited && !self.admitted(probes, key, target, None, None);
+            if ignored {
+                probes.untrack_gen(key.0, key.1);
+            }
             let comm = p
                 .as_ref()
                 .map_or_else(|| "?".to_string(), |p| p.comm.clone());
-            appeared = Some(Appeared {
-                target,
-                pid: key.0,
-                ppid: p.as_ref().map_or(0, |p| p.ppid),
-                comm: comm.clone(),
-            });
-            Proc {
+            let proc = Proc {
                 target,
                 comm,
-                start: p.map(|p| p.start),
-                ignored: false,
+                uid: p.as_ref().and_then(|p| p.uids).map(|(_, eff)| eff),
+                exe: p.as_ref().and_then(|p| p.exe.clone()),
+                start: p.as_ref().map(|p| p.start),
+                ignored,
                 total: TrafficVal::default(),
+            };
+            self.procs.insert(key, proc);
+            if !ignored {
+                let proc = &self.procs[&key];
+                appeared = Some(Appeared {
+                    target,
+                    pid: key.0,
+                    ppid: parent,
+                    comm: proc.comm.clone(),
+                    uid: proc.uid,
+                    exe: proc.exe.clone(),
+                });
             }
-        });
+        }
+        let proc = self.procs.get_mut(&key).expect("inserted above");
         (proc, appeared)
     }
 

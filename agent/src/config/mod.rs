@@ -318,11 +318,17 @@ impl Config {
             .iter()
             .map(|t| t.unit.is_some() as u32 + t.cgroup.is_some() as u32)
             .sum();
+        let uids: u32 = self
+            .targets
+            .iter()
+            .filter_map(|t| t.user.as_ref().map(|u| u.len() as u32 + 1))
+            .sum();
         Capacity {
             processes: self.capacity.processes,
             peers: self.capacity.peers,
             names: names.saturating_mul(2).max(256),
             cgroups: cgroups.saturating_mul(2).max(64),
+            uids: uids.saturating_mul(2).max(256),
         }
     }
 
