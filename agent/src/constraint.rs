@@ -161,15 +161,14 @@ mod tests {
 
     #[test]
     fn device_numbers_decode_as_glibc_encodes_them() {
-        // makedev(259, 65537): major 259, minor 65537.
-        let dev = (259u64 & 0xfff) << 8
-            | (259u64 & !0xfff) << 32
-            | (65537u64 & 0xff)
-            | (65537u64 & !0xff) << 12;
+        // makedev(4097, 65537), both past what the old 8-bit fields held.
+        let (major, minor) = (4097u64, 65537u64);
+        let dev =
+            (major & 0xfff) << 8 | (major & !0xfff) << 32 | (minor & 0xff) | (minor & !0xff) << 12;
         let f = FileId::from_dev(dev, 9);
-        assert_eq!((f.major, f.minor, f.ino), (259, 65537, 9));
+        assert_eq!((f.major, f.minor, f.ino), (4097, 65537, 9));
         let k = KernelFileId {
-            major: 259,
+            major: 4097,
             minor: 65537,
             ino: 9,
         };

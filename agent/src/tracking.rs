@@ -250,6 +250,7 @@ impl Tracker {
         let procs = discovery::scan();
         let info: HashMap<u32, &ProcInfo> = procs.iter().map(|p| (p.pid, p)).collect();
         self.sweep(probes, &info);
+        self.refresh_who(probes, &info);
         // A verdict is for the children a process forked before it: one
         // that is gone forks no more.
         self.verdicts
@@ -330,6 +331,26 @@ impl Tracker {
         }
     }
 
+    /// A process may change its uid (a server that starts as root) or
+    /// exec: its records say who it is as of the last rescan. /proc read
+    /// it as the process the kernel still tracks under its generation.
+    fn refresh_who(&mut self, probes: &Probes, info: &HashMap<u32, &ProcInfo>) {
+        for (&(pid, gen), proc) in self.procs.iter_mut() {
+            let Some(p) = info.get(&pid).filter(|p| p.life != Life::Dead) else {
+                continue;
+            };
+            if proc.ignored || probes.tracked(pid).map(|(_, g)| g) != Some(gen) {
+                continue;
+            }
+            if let Some((_, eff)) = p.uids {
+                proc.uid = Some(eff);
+            }
+            if p.exe.is_some() {
+                proc.exe = p.exe.clone();
+            }
+        }
+    }
+
     /// Untracks what userspace tracked and /proc shows gone or another
     /// process now. The check after tracking makes this never happen; should
     /// it, no entry outlives its process by more than an interval.
@@ -392,26 +413,32 @@ impl Tracker {
                 None
             }
         };
-        // Who it is: its uid as the kernel read it; its executable as /proc
-        // shows it, else (gone already) the path it exec'd or, forked,
-        // its parent's.
+        // Who it is, as /proc shows it now; else (gone already) its uid as
+        // the kernel read it, and the path it exec'd or, forked, its
+        // parent's executable.
+        let now = match e.kind {
+            LifecycleKind::Exit => None,
+            _ => read_tracked(probes, key),
+        };
+        let uid = now
+            .as_ref()
+            .and_then(|p| p.uids)
+            .map_or(e.uid, |(_, eff)| eff);
         let exe = match e.kind {
             LifecycleKind::Exit => None,
-            _ => read_tracked(probes, key)
-                .and_then(|p| p.exe)
-                .or_else(|| match e.kind {
-                    LifecycleKind::Fork => self
-                        .procs
-                        .iter()
-                        .find(|(k, _)| k.0 == e.ppid)
-                        .and_then(|(_, p)| p.exe.clone()),
-                    _ => Some(e.filename.clone()).filter(|f| !f.is_empty()),
-                }),
+            _ => now.and_then(|p| p.exe).or_else(|| match e.kind {
+                LifecycleKind::Fork => self
+                    .procs
+                    .iter()
+                    .find(|(k, _)| k.0 == e.ppid)
+                    .and_then(|(_, p)| p.exe.clone()),
+                _ => Some(e.filename.clone()).filter(|f| !f.is_empty()),
+            }),
         };
         let proc = self.procs.entry(key).or_insert_with(|| Proc {
             target: e.target,
             comm: e.comm.clone(),
-            uid: Some(e.uid),
+            uid: Some(uid),
             exe: exe.clone(),
             start: None,
             ignored: false,
@@ -419,7 +446,7 @@ impl Tracker {
         });
         if e.kind == LifecycleKind::Exec {
             proc.comm = e.comm.clone();
-            proc.uid = Some(e.uid);
+            proc.uid = Some(uid);
             proc.exe = exe;
         }
         if e.gen != 0 && e.kind != LifecycleKind::Exit {
