@@ -402,11 +402,21 @@ impl Tracker {
             }
             LifecycleKind::Exec => self.exec_verdict(probes, config, &e).or_else(|| {
                 // Tracked anew by a name or cgroup (not as it was before):
-                // a target's only if it passes the target's constraints.
+                // a target's only if it passes the target's constraints;
+                // if not, what it was before (another target's child), or
+                // nothing.
                 let new = is_new && matches!(e.matched, Match::Name | Match::Cgroup);
                 let exe = e.exe.map(FileId::from);
-                (new && !self.admitted(probes, key, e.target, Some(e.uid), exe))
-                    .then_some(Verdict::Reject)
+                if !new || self.admitted(probes, key, e.target, Some(e.uid), exe) {
+                    return None;
+                }
+                let before = self
+                    .procs
+                    .iter()
+                    .find(|(k, p)| k.0 == e.tgid && k.1 != e.gen && !p.ignored)
+                    .map(|(_, p)| p.target)
+                    .filter(|&t| t != e.target);
+                Some(before.map_or(Verdict::Reject, Verdict::Retarget))
             }),
             LifecycleKind::Exit => {
                 self.verdicts.remove(&e.tgid);

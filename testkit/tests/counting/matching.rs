@@ -292,6 +292,38 @@ fn copies_of_the_executable_elsewhere_or_bound_over_it_count_nothing() {
     }
 }
 
+/// A target's children exec a file named like another target whose `exe`
+/// it is not: they stay their parent's, counted to the byte, and the
+/// other target gets nothing.
+#[test]
+fn a_child_execing_a_look_alike_of_another_target_stays_its_parents() {
+    let scratch = Scratch::new("exe-child");
+    let (parent_name, other_name) = (unique_name("ntt"), unique_name("nto"));
+    std::fs::create_dir(scratch.path("real")).expect("mkdir");
+    let real = scratch.path("real").join(&other_name);
+    std::fs::copy(common::traffic_bin(), &real).expect("copy the binary");
+    let look_alike = Program::named(&scratch, &other_name);
+    let text = format!(
+        "interval = \"1s\"\n[[target]]\nname = \"{TARGET}\"\nprocess = [\"{parent_name}\"]\n\
+         [[target]]\nname = \"other\"\nprocess = [\"{other_name}\"]\nexe = [{:?}]\n",
+        real.to_str().unwrap()
+    );
+    let cfg = scratch.path("netio.toml");
+    std::fs::write(&cfg, text).expect("write netio config");
+    let netio = Netio::start_file(&cfg);
+    let parent = Program::named(&scratch, &parent_name);
+    let path = look_alike.path.to_str().unwrap();
+    let args = ["--count", "2", "--size", "22000", "--reexec", path];
+    let server = parent.server("forking", "127.0.0.1:0", &args);
+    Program::original().client("forking", &server.addr("127.0.0.1"), &args);
+    let server = server.finish();
+    assert_eq!(server.per_pid.len(), 2, "expected two children's bytes");
+    let none = std::collections::BTreeMap::new();
+    netio
+        .stop()
+        .assert_exact_for(&[(TARGET, &server.per_pid), ("other", &none)], "127.0.0.1");
+}
+
 /// Runs `f` while netio is SIGSTOPped: it reads what happened meanwhile,
 /// in order, only after.
 fn with_stopped<T>(netio: &Netio, f: impl FnOnce() -> T) -> T {
