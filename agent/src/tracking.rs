@@ -339,15 +339,16 @@ impl Tracker {
             let Some(p) = info.get(&pid).filter(|p| p.life != Life::Dead) else {
                 continue;
             };
-            if proc.ignored || probes.tracked(pid).map(|(_, g)| g) != Some(gen) {
+            let uid = p.uids.map(|(_, eff)| eff).or(proc.uid);
+            let exe = p.exe.clone().or_else(|| proc.exe.clone());
+            // Only a change costs a look at the kernel's map.
+            if (uid, &exe) == (proc.uid, &proc.exe)
+                || proc.ignored
+                || probes.tracked(pid).map(|(_, g)| g) != Some(gen)
+            {
                 continue;
             }
-            if let Some((_, eff)) = p.uids {
-                proc.uid = Some(eff);
-            }
-            if p.exe.is_some() {
-                proc.exe = p.exe.clone();
-            }
+            (proc.uid, proc.exe) = (uid, exe);
         }
     }
 
