@@ -311,12 +311,12 @@ mod tests {
         assert_eq!(d.filename, "");
         assert_eq!((d.uid, d.exe), (0, None));
         e.uid = 105;
-        e.exe_dev = (8 << 20) | 0x10_0001;
+        e.exe_dev = (8 << 20) | 0x8_0001;
         e.exe_ino = 42;
         let d = LifecycleEvent::from_raw(pod_bytes(&e)).unwrap();
         let exe = KernelFileId {
             major: 8,
-            minor: 0x10_0001,
+            minor: 0x8_0001,
             ino: 42,
         };
         assert_eq!((d.uid, d.exe), (105, Some(exe)));
