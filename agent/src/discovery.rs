@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::fs;
 
 use crate::config::Config;
+use crate::constraint::{Constraints, FileId};
 
 /// Task flags of /proc/PID/stat (include/linux/sched.h): a thread on its
 /// way out of do_exit(), and a kernel thread.
@@ -41,6 +42,12 @@ pub struct ProcInfo {
     pub exe_name: Option<String>,
     /// cgroup v2 path ("/system.slice/x.service"), if on the unified hierarchy.
     pub cgroup: Option<String>,
+    /// Its real and effective uids, through a live thread.
+    pub uids: Option<(u32, u32)>,
+    /// Its executable's path as /proc shows it (lossily UTF-8), and the
+    /// file itself, through a live thread.
+    pub exe: Option<String>,
+    pub exe_id: Option<FileId>,
 }
 
 /// The fields of one task's /proc stat file that netio reads.
@@ -112,12 +119,18 @@ pub fn read_proc(pid: u32) -> Option<ProcInfo> {
     let (life, dir) = life_of(pid, &stat);
     let kthread = stat.flags & PF_KTHREAD != 0;
     let dir = dir.filter(|_| !kthread);
-    let exe_name = dir.as_ref().and_then(|d| {
-        let path = fs::read_link(format!("{d}/exe")).ok()?;
+    let exe_path = dir
+        .as_ref()
+        .and_then(|d| fs::read_link(format!("{d}/exe")).ok());
+    let exe_name = exe_path.as_ref().and_then(|path| {
         let name = path.file_name()?.to_str()?;
         // A replaced binary reads as "name (deleted)".
         Some(name.strip_suffix(" (deleted)").unwrap_or(name).to_string())
     });
+    let exe_id = dir
+        .as_ref()
+        .and_then(|d| FileId::of(std::path::Path::new(&format!("{d}/exe"))));
+    let uids = dir.as_ref().and_then(|d| uids_of(d));
     let cgroup = dir
         .and_then(|d| fs::read_to_string(format!("{d}/cgroup")).ok())
         .and_then(|c| {
@@ -134,7 +147,21 @@ pub fn read_proc(pid: u32) -> Option<ProcInfo> {
         life,
         exe_name,
         cgroup,
+        uids,
+        exe: exe_path.map(|p| p.to_string_lossy().into_owned()),
+        exe_id,
     })
+}
+
+/// The real and effective uids in a /proc task directory's status, as the
+/// init user namespace (netio's) sees them.
+fn uids_of(dir: &str) -> Option<(u32, u32)> {
+    let status = fs::read(format!("{dir}/status")).ok()?;
+    let line = status
+        .split(|&b| b == b'\n')
+        .find_map(|l| l.strip_prefix(b"Uid:"))?;
+    let mut ids = std::str::from_utf8(line).ok()?.split_ascii_whitespace();
+    Some((ids.next()?.parse().ok()?, ids.next()?.parse().ok()?))
 }
 
 /// Who is at `pid` now and how it lives, read again after a change to its
@@ -277,13 +304,28 @@ pub fn match_name(config: &Config, cgroups: &[(usize, String)], p: &ProcInfo) ->
         })
 }
 
-/// Processes to track: those matched by name, and every descendant of one
-/// (a forked child counts for its parent's target, as the kernel does at
-/// fork), each with its target. Only the living: an exiting process or a
-/// zombie would outlive its tracking.
+/// The target a process is by its name or cgroup and passes the
+/// constraints of (`user`, `exe`), if any.
+pub fn match_target(
+    config: &Config,
+    cgroups: &[(usize, String)],
+    constraints: &Constraints,
+    p: &ProcInfo,
+) -> Option<usize> {
+    let exe: Vec<FileId> = p.exe_id.into_iter().collect();
+    match_name(config, cgroups, p).filter(|&t| constraints.admits(t, p.uids, &exe))
+}
+
+/// Processes to track: those matched by name and passing their target's
+/// constraints, and every descendant of one (a forked child counts for its
+/// parent's target, as the kernel does at fork), each with its target. Only
+/// the living: an exiting process or a zombie would outlive its tracking.
+/// Checked at every rescan, so a server that starts as root and then
+/// becomes its user is found at the first rescan after.
 pub fn select(
     config: &Config,
     cgroups: &[(usize, String)],
+    constraints: &Constraints,
     procs: &[ProcInfo],
 ) -> Vec<(u32, usize)> {
     let by_pid: HashMap<u32, &ProcInfo> = procs.iter().map(|p| (p.pid, p)).collect();
@@ -292,7 +334,7 @@ pub fn select(
         let mut cur = Some(p);
         let mut hops = 0;
         while let Some(c) = cur {
-            if let Some(t) = match_name(config, cgroups, c) {
+            if let Some(t) = match_target(config, cgroups, constraints, c) {
                 out.push((p.pid, t));
                 break;
             }
@@ -321,7 +363,14 @@ mod tests {
             life: Life::Alive,
             exe_name: Some(comm.into()),
             cgroup: Some(format!("/g{}", pid % 2)),
+            uids: Some((0, 0)),
+            exe: Some(format!("/usr/bin/{comm}")),
+            exe_id: None,
         }
+    }
+
+    fn none() -> Constraints {
+        Constraints::default()
     }
 
     const PG: &str = "interval = \"1s\"\n[[target]]\nname = \"pg\"\nprocess = [\"postgres\"]\n";
@@ -372,7 +421,7 @@ mod tests {
         procs[0].exe_name = None;
         procs[1].life = Life::Exiting;
         procs[2].life = Life::Dead;
-        let mut sel = select(&c, &[], &procs);
+        let mut sel = select(&c, &[], &none(), &procs);
         sel.sort();
         assert_eq!(sel, vec![(10, 0), (13, 0)]);
     }
@@ -405,7 +454,7 @@ mod tests {
             p(12, 11, "sh"),
             p(20, 1, "bash"),
         ];
-        let mut sel = select(&c, &[], &procs);
+        let mut sel = select(&c, &[], &none(), &procs);
         sel.sort();
         assert_eq!(sel, vec![(10, 0), (11, 0), (12, 0)]);
     }
@@ -417,8 +466,30 @@ mod tests {
         let mut procs = vec![p(20, 1, "a"), p(21, 1, "b"), p(22, 1, "c")];
         procs[2].cgroup = Some("/g0/sub".into());
         procs[1].cgroup = Some("/g01".into());
-        let sel = select(&c, &[(0, "/g0".into())], &procs);
+        let sel = select(&c, &[(0, "/g0".into())], &none(), &procs);
         assert_eq!(sel, vec![(20, 0), (22, 0)]);
+    }
+
+    #[test]
+    fn constraints_keep_look_alikes_and_their_children_out() {
+        let c = Config::parse(&format!("{PG}user = [105]\n")).unwrap();
+        let mut procs = vec![
+            p(10, 1, "postgres"),
+            p(11, 10, "worker"),
+            p(20, 1, "postgres"),
+            p(21, 20, "worker"),
+        ];
+        procs[0].uids = Some((105, 105));
+        // A server that has not yet become its user: found once it has.
+        procs[2].uids = Some((0, 0));
+        let constraints = Constraints::of(&c);
+        let mut sel = select(&c, &[], &constraints, &procs);
+        sel.sort();
+        assert_eq!(sel, vec![(10, 0), (11, 0)]);
+        procs[2].uids = Some((105, 105));
+        let mut sel = select(&c, &[], &constraints, &procs);
+        sel.sort();
+        assert_eq!(sel, vec![(10, 0), (11, 0), (20, 0), (21, 0)]);
     }
 
     #[test]
@@ -426,6 +497,12 @@ mod tests {
         let me = read_proc(std::process::id()).unwrap();
         assert_eq!(me.ppid, std::os::unix::process::parent_id());
         assert!(me.exe_name.is_some());
+        let uid = unsafe { libc::getuid() };
+        let euid = unsafe { libc::geteuid() };
+        assert_eq!(me.uids, Some((uid, euid)));
+        let exe = std::env::current_exe().unwrap();
+        assert_eq!(me.exe.as_deref(), exe.to_str());
+        assert_eq!(me.exe_id, FileId::of(&exe));
         assert_eq!((me.life, me.kthread), (Life::Alive, false));
         assert_eq!(identity(me.pid), Some((me.start, Life::Alive)));
     }

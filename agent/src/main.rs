@@ -24,6 +24,7 @@ macro_rules! tell {
 
 mod cli;
 mod config;
+mod constraint;
 mod discovery;
 mod error;
 mod inspect;

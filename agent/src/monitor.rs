@@ -15,7 +15,7 @@ use crate::config::{Config, Threshold};
 use crate::interval::{self, Counter, Counters, Totals};
 use crate::losses;
 use crate::notify::Notifier;
-use crate::record::{Record, ThresholdFields, TrafficFields};
+use crate::record::{Record, ThresholdFields, TrafficFields, Who};
 use crate::signals::{wait_readable, Signal, Signals};
 use crate::sink::Sink;
 use crate::threshold::{Limits, Notice, Thresholds};
@@ -88,7 +88,13 @@ impl Monitor {
     fn write_appeared(&mut self, appeared: impl IntoIterator<Item = Appeared>) {
         for a in appeared {
             let target = self.tracker.target_name(a.target);
-            let r = Record::process_appeared(target, a.pid, a.ppid, &a.comm);
+            let who = Who {
+                pid: a.pid,
+                comm: &a.comm,
+                uid: a.uid,
+                exe: a.exe.as_deref(),
+            };
+            let r = Record::process_appeared(target, &who, a.ppid);
             self.write(&r);
         }
     }
@@ -232,7 +238,7 @@ impl Monitor {
             // with what its counters still hold under the one before.
             delta.target = proc.target;
             interval::add(&mut proc.total, delta.total);
-            let comm = proc.comm.clone();
+            let (comm, uid, exe) = (proc.comm.clone(), proc.uid, proc.exe.clone());
             self.write_appeared(appeared);
             totals.add(&delta);
             if !self.config.records.per_process {
@@ -245,7 +251,13 @@ impl Monitor {
                 interval_ms,
                 backend,
             };
-            records.push(Record::process_traffic(&fields, tgid, &comm));
+            let who = Who {
+                pid: tgid,
+                comm: &comm,
+                uid,
+                exe: exe.as_deref(),
+            };
+            records.push(Record::process_traffic(&fields, &who));
             let top = self.config.records.top_peers as usize;
             if top == 0 {
                 continue;
@@ -258,7 +270,7 @@ impl Monitor {
                     received: v.received,
                     ..fields
                 };
-                records.push(Record::peer_traffic(&f, tgid, &comm, &peer.to_string()));
+                records.push(Record::peer_traffic(&f, &who, &peer.to_string()));
             }
         }
 
@@ -293,10 +305,15 @@ impl Monitor {
         for key in &finished {
             if let Some(p) = self.tracker.remove(key) {
                 if !p.ignored {
+                    let who = Who {
+                        pid: key.0,
+                        comm: &p.comm,
+                        uid: p.uid,
+                        exe: p.exe.as_deref(),
+                    };
                     exited.push(Record::process_exited(
                         self.tracker.target_name(p.target),
-                        key.0,
-                        &p.comm,
+                        &who,
                         p.total.sent,
                         p.total.received,
                     ));

@@ -266,22 +266,33 @@ impl Record {
             .message(msg)
     }
 
+    /// The fields that say who a process is: its PID and name, and, where
+    /// netio could read them, its uid and executable.
+    fn who(self, w: &Who<'_>) -> Self {
+        let mut r = self.num(field::PID, w.pid as u64).str(field::COMM, w.comm);
+        if let Some(uid) = w.uid {
+            r = r.num(field::UID, uid as u64);
+        }
+        if let Some(exe) = w.exe {
+            r = r.str(field::EXE, exe);
+        }
+        r
+    }
+
     /// One process's bytes in one interval.
-    pub fn process_traffic(t: &TrafficFields<'_>, pid: u32, comm: &str) -> Self {
-        let msg = t.message(pid, comm, None);
+    pub fn process_traffic(t: &TrafficFields<'_>, w: &Who<'_>) -> Self {
+        let msg = t.message(w, None);
         t.add(Record::new(Kind::Traffic).str(field::SCOPE, "process"))
-            .num(field::PID, pid as u64)
-            .str(field::COMM, comm)
+            .who(w)
             .message(msg)
     }
 
     /// One process's bytes with one peer (or `other`: the peers past the
     /// busiest N) in one interval.
-    pub fn peer_traffic(t: &TrafficFields<'_>, pid: u32, comm: &str, peer: &str) -> Self {
-        let msg = t.message(pid, comm, Some(peer));
+    pub fn peer_traffic(t: &TrafficFields<'_>, w: &Who<'_>, peer: &str) -> Self {
+        let msg = t.message(w, Some(peer));
         t.add(Record::new(Kind::Traffic).str(field::SCOPE, "peer"))
-            .num(field::PID, pid as u64)
-            .str(field::COMM, comm)
+            .who(w)
             .str(field::PEER_ADDRESS, peer)
             .message(msg)
     }
@@ -316,38 +327,38 @@ impl Record {
             .message(msg)
     }
 
-    pub fn process_appeared(target: &str, pid: u32, ppid: u32, comm: &str) -> Self {
+    pub fn process_appeared(target: &str, w: &Who<'_>, ppid: u32) -> Self {
         Record::new(Kind::ProcessAppeared)
             .str(field::TARGET, target)
-            .num(field::PID, pid as u64)
+            .who(w)
             .num(field::PPID, ppid as u64)
-            .str(field::COMM, comm)
             .message(
-                Message::default()
-                    .str("target", target)
-                    .words("process appeared:")
-                    .num("pid", pid as u64)
-                    .num("ppid", ppid as u64)
-                    .str("comm", comm),
+                w.message(
+                    Message::default()
+                        .str("target", target)
+                        .words("process appeared:")
+                        .num("pid", w.pid as u64)
+                        .num("ppid", ppid as u64),
+                ),
             )
     }
 
     /// A tracked process is gone; its totals over the time it was tracked.
-    pub fn process_exited(target: &str, pid: u32, comm: &str, sent: u64, received: u64) -> Self {
+    pub fn process_exited(target: &str, w: &Who<'_>, sent: u64, received: u64) -> Self {
         Record::new(Kind::ProcessExited)
             .str(field::TARGET, target)
-            .num(field::PID, pid as u64)
-            .str(field::COMM, comm)
+            .who(w)
             .num(field::SENT_BYTES, sent)
             .num(field::RECEIVED_BYTES, received)
             .message(
-                Message::default()
-                    .str("target", target)
-                    .words("process exited:")
-                    .num("pid", pid as u64)
-                    .str("comm", comm)
-                    .num("sent", sent)
-                    .num("received", received),
+                w.message(
+                    Message::default()
+                        .str("target", target)
+                        .words("process exited:")
+                        .num("pid", w.pid as u64),
+                )
+                .num("sent", sent)
+                .num("received", received),
             )
     }
 
@@ -405,6 +416,26 @@ impl Record {
     }
 }
 
+/// Who a process is, for its records.
+#[derive(Clone, Copy, Debug)]
+pub struct Who<'a> {
+    pub pid: u32,
+    pub comm: &'a str,
+    /// Its effective uid.
+    pub uid: Option<u32>,
+    /// Its executable's path.
+    pub exe: Option<&'a str>,
+}
+
+impl Who<'_> {
+    /// Its name, uid and executable in MESSAGE, after its PID.
+    fn message(&self, m: Message) -> Message {
+        m.str("comm", self.comm)
+            .opt_num("uid", self.uid.map(u64::from))
+            .opt_str("exe", self.exe)
+    }
+}
+
 /// The fields every traffic record carries.
 #[derive(Clone, Copy)]
 pub struct TrafficFields<'a> {
@@ -421,15 +452,16 @@ impl TrafficFields<'_> {
     }
 
     /// A process or peer record's MESSAGE.
-    fn message(&self, pid: u32, comm: &str, peer: Option<&str>) -> Message {
-        Message::default()
-            .str("target", self.target)
-            .num("pid", pid as u64)
-            .str("comm", comm)
-            .opt_str("peer", peer)
-            .num("sent", self.sent)
-            .num("received", self.received)
-            .num("interval_ms", self.interval_ms)
+    fn message(&self, w: &Who<'_>, peer: Option<&str>) -> Message {
+        w.message(
+            Message::default()
+                .str("target", self.target)
+                .num("pid", w.pid as u64),
+        )
+        .opt_str("peer", peer)
+        .num("sent", self.sent)
+        .num("received", self.received)
+        .num("interval_ms", self.interval_ms)
     }
 
     fn add(&self, r: Record) -> Record {
@@ -461,4 +493,4 @@ pub struct ThresholdFields<'a> {
 mod tests;
 
 #[cfg(test)]
-pub use tests::samples;
+pub use tests::{postgres, samples};

@@ -18,10 +18,14 @@ use netio_probes::{
 };
 
 use crate::config::Config;
+use crate::constraint::{Constraints, FileId};
 use crate::discovery::{self, Life, ProcInfo};
 use crate::interval::ProcKey;
 use crate::losses::{self, Alarm};
 use crate::warn::Warnings;
+use verdict::{verdict_at_exec, Verdict};
+
+mod verdict;
 
 /// A tracked process as the records name it.
 #[derive(Debug)]
@@ -30,6 +34,9 @@ pub struct Proc {
     /// the one its counters carry).
     pub target: TargetId,
     pub comm: String,
+    /// Its effective uid and executable, as netio last learned them.
+    pub uid: Option<u32>,
+    pub exe: Option<String>,
     /// Its start time, where netio read it from /proc as this process.
     pub start: Option<u64>,
     /// Not a target's: its bytes are not reported (a name that only shared
@@ -46,17 +53,8 @@ pub struct Appeared {
     pub pid: u32,
     pub ppid: u32,
     pub comm: String,
-}
-
-/// What userspace decided about a process the kernel matched at exec by
-/// the 15 bytes it keeps of a name. Children it forked before the kernel
-/// learned of the decision were tracked as it was; they share it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Verdict {
-    /// Not a target's process, nor were its ancestors: untracked.
-    Reject,
-    /// Its full name is this target's.
-    Retarget(TargetId),
+    pub uid: Option<u32>,
+    pub exe: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -77,6 +75,10 @@ pub struct Tracker {
     next_user_gen: u32,
     /// What targets could not do since the last `degraded` records.
     alarms: Vec<Alarm>,
+    /// The targets' `user` and `exe` constraints as they stand now, and
+    /// the uids last given to the kernel.
+    constraints: Constraints,
+    kernel_uids: Vec<(TargetId, Option<Vec<u32>>)>,
 }
 
 impl Tracker {
@@ -122,6 +124,8 @@ impl Tracker {
             .iter()
             .map(|t| self.target_id(&t.name))
             .collect();
+        // The uids first: no name matches before its target's uids are in.
+        self.refresh_constraints(probes, config)?;
         let mut names = Vec::new();
         for (t, id) in config.targets.iter().zip(&self.ids) {
             names.extend(t.process.iter().map(|p| (p.clone(), *id)));
@@ -135,6 +139,56 @@ impl Tracker {
     /// records that name them.
     pub fn take_alarms(&mut self) -> Vec<Alarm> {
         std::mem::take(&mut self.alarms)
+    }
+
+    /// Users may be created, and executables installed, after netio
+    /// starts: the constraints are read again on every rescan.
+    fn refresh_constraints(&mut self, probes: &Probes, config: &Config) -> Result<(), MapError> {
+        self.constraints = Constraints::of(config);
+        let uids: Vec<(TargetId, Option<Vec<u32>>)> = self
+            .ids
+            .iter()
+            .copied()
+            .zip(self.constraints.uids())
+            .collect();
+        if uids != self.kernel_uids {
+            let lists: Vec<(TargetId, Option<&[u32]>)> =
+                uids.iter().map(|(t, u)| (*t, u.as_deref())).collect();
+            probes.set_uids(&lists)?;
+            self.kernel_uids = uids;
+        }
+        Ok(())
+    }
+
+    fn index_of(&self, id: TargetId) -> Option<usize> {
+        self.ids.iter().position(|&i| i == id)
+    }
+
+    /// Whether the process the kernel tracks as `key` passes `target`'s
+    /// constraints, by what /proc shows of it (read, then checked to be it
+    /// still); `kernel_exe` is the file the kernel saw it exec. What cannot
+    /// be read passes no constraint.
+    fn admitted(
+        &self,
+        probes: &Probes,
+        key: ProcKey,
+        target: TargetId,
+        uid: Option<u32>,
+        kernel_exe: Option<FileId>,
+    ) -> bool {
+        let Some(index) = self.index_of(target) else {
+            return true;
+        };
+        if !self.constraints.constrained(index) {
+            return true;
+        }
+        let now = read_tracked(probes, key);
+        let uids = now.as_ref().and_then(|p| p.uids).or(uid.map(|u| (u, u)));
+        let exe: Vec<FileId> = kernel_exe
+            .into_iter()
+            .chain(now.and_then(|p| p.exe_id))
+            .collect();
+        self.constraints.admits(index, uids, &exe)
     }
 
     /// Units may start after netio: their cgroups are resolved again on
@@ -200,6 +254,7 @@ impl Tracker {
         warnings: &mut Warnings,
         announce: bool,
     ) -> Result<Vec<Appeared>, MapError> {
+        self.refresh_constraints(probes, config)?;
         self.refresh_cgroups(probes, config, warnings);
         if netio_probes::pid_max() > probes.pid_capacity() {
             warnings.once(format!(
@@ -211,12 +266,13 @@ impl Tracker {
         let procs = discovery::scan();
         let info: HashMap<u32, &ProcInfo> = procs.iter().map(|p| (p.pid, p)).collect();
         self.sweep(probes, &info);
+        self.refresh_who(probes, &info);
         // A verdict is for the children a process forked before it: one
         // that is gone forks no more.
         self.verdicts
             .retain(|pid, _| info.get(pid).is_some_and(|p| p.life != Life::Dead));
         let mut out = Vec::new();
-        for (pid, index) in discovery::select(config, &self.cgroups, &procs) {
+        for (pid, index) in discovery::select(config, &self.cgroups, &self.constraints, &procs) {
             if let Some(a) = self.track_found(probes, info[&pid], self.ids[index]) {
                 out.extend(announce.then_some(a));
             }
@@ -275,6 +331,8 @@ impl Tracker {
             pid,
             ppid: p.ppid,
             comm: p.comm.clone(),
+            uid: p.uids.map(|(_, eff)| eff),
+            exe: p.exe.clone(),
         })
     }
 
@@ -282,9 +340,32 @@ impl Tracker {
         Proc {
             target,
             comm: p.comm.clone(),
+            uid: p.uids.map(|(_, eff)| eff),
+            exe: p.exe.clone(),
             start: Some(p.start),
             ignored,
             total: TrafficVal::default(),
+        }
+    }
+
+    /// A process may change its uid (a server that starts as root) or
+    /// exec: its records say who it is as of the last rescan. /proc read
+    /// it as the process the kernel still tracks under its generation.
+    fn refresh_who(&mut self, probes: &Probes, info: &HashMap<u32, &ProcInfo>) {
+        for (&(pid, gen), proc) in self.procs.iter_mut() {
+            let Some(p) = info.get(&pid).filter(|p| p.life != Life::Dead) else {
+                continue;
+            };
+            let uid = p.uids.map(|(_, eff)| eff).or(proc.uid);
+            let exe = p.exe.clone().or_else(|| proc.exe.clone());
+            // Only a change costs a look at the kernel's map.
+            if (uid, &exe) == (proc.uid, &proc.exe)
+                || proc.ignored
+                || probes.tracked(pid).map(|(_, g)| g) != Some(gen)
+            {
+                continue;
+            }
+            (proc.uid, proc.exe) = (uid, exe);
         }
     }
 
@@ -343,21 +424,64 @@ impl Tracker {
                 self.verdicts.remove(&e.tgid);
                 self.verdicts.get(&e.ppid).map(|&(v, _)| v)
             }
-            LifecycleKind::Exec => self.exec_verdict(probes, config, &e),
+            LifecycleKind::Exec => self.exec_verdict(probes, config, &e).or_else(|| {
+                // Tracked anew by a name or cgroup (not as it was before):
+                // a target's only if it passes the target's constraints;
+                // if not, what it was before (another target's child), or
+                // nothing.
+                let new = is_new && matches!(e.matched, Match::Name | Match::Cgroup);
+                let exe = e.exe.map(FileId::from);
+                if !new || self.admitted(probes, key, e.target, Some(e.uid), exe) {
+                    return None;
+                }
+                let before = self
+                    .procs
+                    .iter()
+                    .find(|(k, p)| k.0 == e.tgid && k.1 != e.gen && !p.ignored)
+                    .map(|(_, p)| p.target)
+                    .filter(|&t| t != e.target);
+                Some(before.map_or(Verdict::Reject, Verdict::Retarget))
+            }),
             LifecycleKind::Exit => {
                 self.verdicts.remove(&e.tgid);
                 None
             }
         };
+        // Who it is, as /proc shows it now; else (gone already) its uid as
+        // the kernel read it, and the path it exec'd or, forked, its
+        // parent's executable.
+        let now = match e.kind {
+            LifecycleKind::Exit => None,
+            _ => read_tracked(probes, key),
+        };
+        let uid = now
+            .as_ref()
+            .and_then(|p| p.uids)
+            .map_or(e.uid, |(_, eff)| eff);
+        let exe = match e.kind {
+            LifecycleKind::Exit => None,
+            _ => now.and_then(|p| p.exe).or_else(|| match e.kind {
+                LifecycleKind::Fork => self
+                    .procs
+                    .iter()
+                    .find(|(k, _)| k.0 == e.ppid)
+                    .and_then(|(_, p)| p.exe.clone()),
+                _ => Some(e.filename.clone()).filter(|f| !f.is_empty()),
+            }),
+        };
         let proc = self.procs.entry(key).or_insert_with(|| Proc {
             target: e.target,
             comm: e.comm.clone(),
+            uid: Some(uid),
+            exe: exe.clone(),
             start: None,
             ignored: false,
             total: TrafficVal::default(),
         });
         if e.kind == LifecycleKind::Exec {
             proc.comm = e.comm.clone();
+            proc.uid = Some(uid);
+            proc.exe = exe;
         }
         if e.gen != 0 && e.kind != LifecycleKind::Exit {
             match verdict {
@@ -389,6 +513,8 @@ impl Tracker {
             pid: e.tgid,
             ppid,
             comm: e.comm,
+            uid: proc.uid,
+            exe: proc.exe.clone(),
         })
     }
 
@@ -429,6 +555,10 @@ impl Tracker {
             .filter(|n| n.as_bytes().starts_with(e.comm.as_bytes()))
             .find_map(|n| config.target_of(&n))
             .map(|i| self.ids[i as usize])
+            .filter(|&t| {
+                let exe = e.exe.map(FileId::from);
+                self.admitted(probes, (e.tgid, e.gen), t, Some(e.uid), exe)
+            })
     }
 
     /// The processes whose counters are final: those the kernel no longer
@@ -458,25 +588,46 @@ impl Tracker {
         target: TargetId,
     ) -> (&mut Proc, Option<Appeared>) {
         let mut appeared = None;
-        let proc = self.procs.entry(key).or_insert_with(|| {
+        if !self.procs.contains_key(&key) {
             let p = read_tracked(probes, key);
+            // Neither event seen (the ring buffer was full): a target's
+            // only if it passes the target's constraints or its parent is
+            // the target's.
+            let parent = p.as_ref().map_or(0, |p| p.ppid);
+            let inherited = self
+                .procs
+                .iter()
+                .any(|(k, q)| k.0 == parent && q.target == target && !q.ignored);
+            let ignored = !inherited && !self.admitted(probes, key, target, None, None);
+            if ignored {
+                probes.untrack_gen(key.0, key.1);
+            }
             let comm = p
                 .as_ref()
                 .map_or_else(|| "?".to_string(), |p| p.comm.clone());
-            appeared = Some(Appeared {
-                target,
-                pid: key.0,
-                ppid: p.as_ref().map_or(0, |p| p.ppid),
-                comm: comm.clone(),
-            });
-            Proc {
+            let proc = Proc {
                 target,
                 comm,
-                start: p.map(|p| p.start),
-                ignored: false,
+                uid: p.as_ref().and_then(|p| p.uids).map(|(_, eff)| eff),
+                exe: p.as_ref().and_then(|p| p.exe.clone()),
+                start: p.as_ref().map(|p| p.start),
+                ignored,
                 total: TrafficVal::default(),
+            };
+            self.procs.insert(key, proc);
+            if !ignored {
+                let proc = &self.procs[&key];
+                appeared = Some(Appeared {
+                    target,
+                    pid: key.0,
+                    ppid: parent,
+                    comm: proc.comm.clone(),
+                    uid: proc.uid,
+                    exe: proc.exe.clone(),
+                });
             }
-        });
+        }
+        let proc = self.procs.get_mut(&key).expect("inserted above");
         (proc, appeared)
     }
 
@@ -511,106 +662,10 @@ impl Tracker {
     }
 }
 
-/// What an exec the kernel tracked as `matched`, for `tracked_for`, means
-/// for a process that had the verdict `before`. The kernel matches names on
-/// the 15 bytes it keeps of them, and a configured name may be longer: a
-/// match on a name that fills those bytes is confirmed on the full name
-/// (`full_name`, the target it is configured for). The kernel tracked the
-/// process as it was before (Prefix), or, where it was nothing of a
-/// target's, for the name's target (Name).
-fn verdict_at_exec(
-    matched: Match,
-    fills: bool,
-    before: Option<Verdict>,
-    tracked_for: TargetId,
-    full_name: impl FnOnce() -> Option<TargetId>,
-) -> Option<Verdict> {
-    let named = match matched {
-        // Still what it was, or what it was made.
-        Match::Inherited => return before,
-        Match::Cgroup => return None,
-        Match::Name if !fills => return None,
-        Match::Name | Match::Prefix => full_name(),
-    };
-    match (named, matched) {
-        (Some(t), _) if t == tracked_for => None,
-        (Some(t), _) => Some(Verdict::Retarget(t)),
-        (None, Match::Prefix) => before,
-        (None, _) => Some(Verdict::Reject),
-    }
-}
-
 /// /proc's view of the process the kernel tracks as `key`, read and then
 /// checked to be that one still: the kernel drops the entry when the
 /// process exits, before its PID can be anyone else's.
 fn read_tracked(probes: &Probes, key: ProcKey) -> Option<ProcInfo> {
     let p = discovery::read_proc(key.0)?;
     (probes.tracked(key.0).map(|(_, g)| g) == Some(key.1)).then_some(p)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn t(i: u16) -> TargetId {
-        TargetId::from(i)
-    }
-
-    #[test]
-    fn a_lookalike_of_a_long_name_stays_what_it_was() {
-        let (a, b) = (t(0), t(1));
-        // Tracked for a before: it stays a's, whatever a's verdict was.
-        assert_eq!(verdict_at_exec(Match::Prefix, true, None, a, || None), None);
-        let rejected = Some(Verdict::Reject);
-        assert_eq!(
-            verdict_at_exec(Match::Prefix, true, rejected, a, || None),
-            rejected
-        );
-        // Nothing of a target's before: it is no target's.
-        assert_eq!(
-            verdict_at_exec(Match::Name, true, None, b, || None),
-            Some(Verdict::Reject)
-        );
-    }
-
-    #[test]
-    fn a_long_name_in_full_moves_the_process_to_its_target() {
-        let (a, b) = (t(0), t(1));
-        assert_eq!(
-            verdict_at_exec(Match::Prefix, true, None, a, || Some(b)),
-            Some(Verdict::Retarget(b))
-        );
-        assert_eq!(
-            verdict_at_exec(Match::Prefix, true, None, b, || Some(b)),
-            None
-        );
-        assert_eq!(
-            verdict_at_exec(Match::Name, true, None, b, || Some(b)),
-            None
-        );
-        // A real target's name ends an earlier rejection.
-        let rejected = Some(Verdict::Reject);
-        assert_eq!(
-            verdict_at_exec(Match::Name, true, rejected, b, || Some(b)),
-            None
-        );
-    }
-
-    #[test]
-    fn short_names_cgroups_and_inherited_tracking_need_no_confirmation() {
-        let named = || -> Option<TargetId> { panic!("nothing to confirm") };
-        let (a, b) = (t(0), t(1));
-        assert_eq!(verdict_at_exec(Match::Name, false, None, a, named), None);
-        assert_eq!(verdict_at_exec(Match::Cgroup, true, None, a, named), None);
-        // An exec that changes nothing keeps what was decided before.
-        let moved = Some(Verdict::Retarget(b));
-        assert_eq!(
-            verdict_at_exec(Match::Inherited, true, moved, a, named),
-            moved
-        );
-        assert_eq!(
-            verdict_at_exec(Match::Inherited, true, None, a, named),
-            None
-        );
-    }
 }

@@ -358,6 +358,8 @@ pub enum MapError {
         name: String,
         error: libbpf_rs::Error,
     },
+    #[error("cannot set the uids of a target's `user`: {error}")]
+    Uids { error: libbpf_rs::Error },
     #[error("cannot set cgroup {id}: {error}")]
     Cgroup { id: u64, error: libbpf_rs::Error },
     #[error(

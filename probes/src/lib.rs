@@ -36,7 +36,8 @@ pub use maps::{pid_max, PID_MAX_LIMIT};
 pub use progs::Prog;
 pub use report::{Attempt, BackendReport, BlindSpot, HashPathReason, OptionalGroup};
 pub use wire::{
-    LifecycleEvent, LifecycleKind, Match, PeerAddr, Stats, TargetId, TrafficKey, TrafficVal,
+    KernelFileId, LifecycleEvent, LifecycleKind, Match, PeerAddr, Stats, TargetId, TrafficKey,
+    TrafficVal,
 };
 
 /// The generated skeleton: the one Rust view of the structs and enums in

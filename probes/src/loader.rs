@@ -34,6 +34,8 @@ pub struct Capacity {
     pub names: u32,
     /// Configured units and cgroups.
     pub cgroups: u32,
+    /// Uids of targets' `user` lists, and one marker per such target.
+    pub uids: u32,
 }
 
 impl Default for Capacity {
@@ -43,6 +45,7 @@ impl Default for Capacity {
             peers: 16384,
             names: 256,
             cgroups: 64,
+            uids: 256,
         }
     }
 }
@@ -200,6 +203,7 @@ impl Probes {
         size(&mut open.maps.tracked, crate::maps::pid_max(), "tracked")?;
         size(&mut open.maps.names, cap.names, "names")?;
         size(&mut open.maps.cgroups, cap.cgroups, "cgroups")?;
+        size(&mut open.maps.target_uids, cap.uids, "target_uids")?;
         size(
             &mut open.maps.traffic,
             cap.peers.saturating_add(cap.processes),
@@ -339,6 +343,7 @@ pub fn probe_backends(opts: &LoadOptions) -> Vec<Attempt> {
         peers: 16,
         names: 4,
         cgroups: 4,
+        uids: 4,
     };
     Backend::PREFERENCE
         .iter()

@@ -190,6 +190,38 @@ impl Probes {
             .collect()
     }
 
+    /// Sets the uids the kernel allows each target with a `user`
+    /// constraint at exec (`None`: any). A newly constrained target's
+    /// marker goes in first and stale uids go last, so no exec sees a
+    /// target less constrained than both the old and the new list.
+    pub fn set_uids(&self, uids: &[(TargetId, Option<&[u32]>)]) -> Result<(), MapError> {
+        let map = &self.skel.maps.target_uids;
+        let key = |target: TargetId, uid: u32| {
+            pod_bytes(&types::uid_key {
+                target: target.to_map(),
+                uid,
+            })
+            .to_vec()
+        };
+        let marker = types::netio_uid::UID_CONSTRAINED.0;
+        let old: Vec<Vec<u8>> = map.keys().collect();
+        let mut wanted = Vec::new();
+        for (target, list) in uids {
+            if let Some(list) = list {
+                wanted.push(key(*target, marker));
+                wanted.extend(list.iter().map(|&u| key(*target, u)));
+            }
+        }
+        for k in &wanted {
+            map.update(k, &[1], MapFlags::ANY)
+                .map_err(|error| MapError::Uids { error })?;
+        }
+        for k in old.into_iter().filter(|k| !wanted.contains(k)) {
+            let _ = map.delete(&k);
+        }
+        Ok(())
+    }
+
     /// Tracks a process found by userspace and creates its fallback entry;
     /// false, changing nothing, when the PID is tracked already (the kernel
     /// tracked it meanwhile, at fork or exec: its entry stands). Its slot's

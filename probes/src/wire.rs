@@ -156,6 +156,30 @@ pub struct LifecycleEvent {
     pub matched: Match,
     pub comm: String,
     pub filename: String,
+    /// Its effective uid, global (not as a user namespace maps it).
+    pub uid: u32,
+    /// Exec: the file it exec'd, as the kernel knows it.
+    pub exe: Option<KernelFileId>,
+}
+
+/// A file as the kernel knows it: its file system's device number (the
+/// kernel's encoding: major in the top 12 bits, minor in the low 20) and
+/// its inode number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KernelFileId {
+    pub major: u32,
+    pub minor: u32,
+    pub ino: u64,
+}
+
+impl KernelFileId {
+    fn from_raw(dev: u32, ino: u64) -> Option<Self> {
+        (ino != 0).then_some(KernelFileId {
+            major: dev >> 20,
+            minor: dev & 0xf_ffff,
+            ino,
+        })
+    }
 }
 
 impl LifecycleEvent {
@@ -178,6 +202,8 @@ impl LifecycleEvent {
             matched: Match::from_raw(e.matched),
             comm: cstr(&as_u8(&e.comm)),
             filename: cstr(&as_u8(&e.filename)),
+            uid: e.uid,
+            exe: KernelFileId::from_raw(e.exe_dev, e.exe_ino),
         })
     }
 }
@@ -283,6 +309,17 @@ mod tests {
         assert_eq!(d.matched, Match::Name);
         assert_eq!(d.comm, "postgres");
         assert_eq!(d.filename, "");
+        assert_eq!((d.uid, d.exe), (0, None));
+        e.uid = 105;
+        e.exe_dev = (8 << 20) | 0x8_0001;
+        e.exe_ino = 42;
+        let d = LifecycleEvent::from_raw(pod_bytes(&e)).unwrap();
+        let exe = KernelFileId {
+            major: 8,
+            minor: 0x8_0001,
+            ino: 42,
+        };
+        assert_eq!((d.uid, d.exe), (105, Some(exe)));
         e.matched = types::netio_match::MATCH_CGROUP.0;
         e.kind = types::netio_event_kind::EV_EXIT.0;
         let d = LifecycleEvent::from_raw(pod_bytes(&e)).unwrap();

@@ -322,6 +322,11 @@ impl Config {
             .iter()
             .map(|t| t.unit.is_some() as u32 + t.cgroup.is_some() as u32)
             .sum();
+        let uids: u32 = self
+            .targets
+            .iter()
+            .filter_map(|t| t.user.as_ref().map(|u| u.len() as u32 + 1))
+            .sum();
         Capacity {
             processes: self.capacity.processes,
             peers: self.capacity.peers,
@@ -332,6 +337,7 @@ impl Config {
                 .max(1)
                 .saturating_mul(2 * crate::discovery::MAX_GROUPS as u32)
                 .min(MAX_CGROUP_IDS),
+            uids: uids.saturating_mul(2).max(256),
         }
     }
 

@@ -157,7 +157,7 @@ impl Message {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{field, Kind, Record, Started, ThresholdFields, TrafficFields, Value};
+    use crate::record::{field, Kind, Record, Started, ThresholdFields, TrafficFields, Value, Who};
     use netio_probes::{Attempt, Backend, BackendReport, Disabled, Prog};
 
     fn quoted(s: &str) -> String {
@@ -239,11 +239,13 @@ mod tests {
         Other(String, String),
     }
 
-    const KEYS: [&str; 24] = [
+    const KEYS: [&str; 26] = [
         "target",
         "pid",
         "ppid",
         "comm",
+        "uid",
+        "exe",
         "peer",
         "sent",
         "received",
@@ -431,13 +433,28 @@ mod tests {
             }];
             // An empty detail is left out.
             let detail = if h.is_empty() { vec![] } else { s("detail", h) };
+            // A hostile name and a hostile executable's path.
+            let who = Who {
+                pid: 7,
+                comm: h,
+                uid: Some(65534),
+                exe: Some(h),
+            };
+            let named = |mut v: Vec<Part>| {
+                v.extend(
+                    [s("comm", h), n("uid", 65534), s("exe", h)]
+                        .into_iter()
+                        .flatten(),
+                );
+                v
+            };
             let cases: Vec<(Record, Vec<Vec<Part>>)> = vec![
                 (
-                    Record::process_traffic(&t, 7, h),
+                    Record::process_traffic(&t, &who),
                     vec![
                         s("target", h),
                         n("pid", 7),
-                        s("comm", h),
+                        named(vec![]),
                         n("sent", 10),
                         n("received", 20),
                         n("interval_ms", 1000),
@@ -456,11 +473,11 @@ mod tests {
                     ],
                 ),
                 (
-                    Record::peer_traffic(&t, 7, h, h),
+                    Record::peer_traffic(&t, &who, h),
                     vec![
                         s("target", h),
                         n("pid", 7),
-                        s("comm", h),
+                        named(vec![]),
                         s("peer", h),
                         n("sent", 10),
                         n("received", 20),
@@ -480,22 +497,21 @@ mod tests {
                     ],
                 ),
                 (
-                    Record::process_appeared(h, 7, 1, h),
+                    Record::process_appeared(h, &who, 1),
                     vec![
                         s("target", h),
                         w("process appeared:"),
                         n("pid", 7),
-                        n("ppid", 1),
-                        s("comm", h),
+                        named(n("ppid", 1)),
                     ],
                 ),
                 (
-                    Record::process_exited(h, 7, h, 1, 2),
+                    Record::process_exited(h, &who, 1, 2),
                     vec![
                         s("target", h),
                         w("process exited:"),
                         n("pid", 7),
-                        s("comm", h),
+                        named(vec![]),
                         n("sent", 1),
                         n("received", 2),
                     ],
@@ -583,8 +599,18 @@ mod tests {
             interval_ms: 1000,
             backend: "kprobe",
         };
-        let r = Record::process_traffic(&t, 7, &name);
+        let exe = format!("/tmp/{name}");
+        let who = Who {
+            pid: 7,
+            comm: &name,
+            uid: Some(0),
+            exe: Some(&exe),
+        };
+        let r = Record::process_traffic(&t, &who);
         assert_eq!(r.get(field::COMM), Some(&Value::Str(name.clone())));
+        assert_eq!(r.get(field::EXE), Some(&Value::Str(exe.clone())));
+        assert_eq!(r.get(field::UID), Some(&Value::Num(0)));
         assert!(message(&r).contains(r#"comm="x\u001b[2K\n\u0022\ufffd\ufffd""#));
+        assert!(message(&r).contains(r#"uid=0 exe="/tmp/x\u001b[2K\n\u0022\ufffd\ufffd""#));
     }
 }

@@ -8,6 +8,16 @@ use netio_probes::{Backend, Prog};
 
 use super::*;
 
+/// A PostgreSQL backend as its records name it.
+pub fn postgres() -> Who<'static> {
+    Who {
+        pid: 7,
+        comm: "postgres",
+        uid: Some(105),
+        exe: Some("/usr/lib/postgresql/15/bin/postgres"),
+    }
+}
+
 #[test]
 fn traffic_message_carries_the_numbers_as_key_value() {
     let t = TrafficFields {
@@ -17,7 +27,7 @@ fn traffic_message_carries_the_numbers_as_key_value() {
         interval_ms: 500,
         backend: "tracepoint",
     };
-    let r = Record::peer_traffic(&t, 7, "postgres", "::1");
+    let r = Record::peer_traffic(&t, &postgres(), "::1");
     let Value::Str(m) = r.get(field::MESSAGE).unwrap() else {
         panic!()
     };
@@ -28,6 +38,13 @@ fn traffic_message_carries_the_numbers_as_key_value() {
     assert_eq!(r.get(field::SENT_BYTES), Some(&Value::Num(10)));
     assert_eq!(r.get(field::RECEIVED_BYTES_PER_SEC), Some(&Value::Num(40)));
     assert_eq!(r.get(field::PEER_ADDRESS), Some(&Value::Str("::1".into())));
+    assert_eq!(r.get(field::UID), Some(&Value::Num(105)));
+    assert!(
+        m.contains(
+            r#"comm="postgres" uid=105 exe="/usr/lib/postgresql/15/bin/postgres" peer="::1""#
+        ),
+        "{m}"
+    );
 }
 
 fn report(backend: Backend, programs: &[Prog]) -> BackendReport {
@@ -253,13 +270,13 @@ pub fn samples() -> Vec<Record> {
             processes: 1,
         }),
         Record::target_traffic(&t, 2),
-        Record::process_traffic(&t, 7, "postgres"),
-        Record::peer_traffic(&t, 7, "postgres", "::1"),
+        Record::process_traffic(&t, &postgres()),
+        Record::peer_traffic(&t, &postgres(), "::1"),
         Record::threshold(Kind::ThresholdExceeded, &th),
         Record::threshold(Kind::ThresholdReminder, &th),
         Record::threshold(Kind::ThresholdRecovered, &th),
-        Record::process_appeared("db", 7, 1, "postgres"),
-        Record::process_exited("db", 7, "postgres", 1, 2),
+        Record::process_appeared("db", &postgres(), 1),
+        Record::process_exited("db", &postgres(), 1, 2),
         Record::config_reloaded("/etc/netio/netio.conf", ""),
         Record::config_rejected("/etc/netio/netio.conf", "line 1: bad"),
         Record::degraded("r", 1, Some(2), "x"),

@@ -18,7 +18,7 @@ pub const ECS_VERSION: &str = "8.11.0";
 /// Each netio field and its ECS name. `NETIO_PEER_ADDRESS` goes to
 /// `source.ip` when it is an address, and to `netio.peer_address` when it
 /// is `other` (the peers folded together).
-pub const MAPPING: [(&str, &str); 33] = [
+pub const MAPPING: [(&str, &str); 35] = [
     (field::MESSAGE, "message"),
     (field::MESSAGE_ID, "event.code"),
     (field::PRIORITY, "log.syslog.severity.code"),
@@ -29,6 +29,8 @@ pub const MAPPING: [(&str, &str); 33] = [
     (field::TARGET, "service.name"),
     (field::PID, "process.pid"),
     (field::COMM, "process.name"),
+    (field::UID, "user.id"),
+    (field::EXE, "process.executable"),
     (field::PPID, "process.parent.pid"),
     (field::PEER_ADDRESS, "source.ip"),
     // The client (source) sends to the database (destination): what the
@@ -133,7 +135,7 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
-    use crate::record::samples;
+    use crate::record::{postgres, samples};
 
     fn get<'a>(v: &'a Json, path: &str) -> Option<&'a Json> {
         path.split('.').try_fold(v, |v, p| v.get(p))
@@ -185,16 +187,19 @@ mod tests {
             interval_ms: 1000,
             backend: "fentry",
         };
-        let r = Record::peer_traffic(&t, 7, "postgres", "10.1.2.3");
+        let r = Record::peer_traffic(&t, &postgres(), "10.1.2.3");
         let ecs = to_ecs(&r, SystemTime::now());
         assert_eq!(get(&ecs, "source.ip"), Some(&Json::from("10.1.2.3")));
         assert_eq!(get(&ecs, "source.bytes"), Some(&Json::from(20)));
         assert_eq!(get(&ecs, "destination.bytes"), Some(&Json::from(10)));
         assert_eq!(get(&ecs, "process.pid"), Some(&Json::from(7)));
         assert_eq!(get(&ecs, "process.name"), Some(&Json::from("postgres")));
+        assert_eq!(get(&ecs, "user.id"), Some(&Json::from(105)));
+        let exe = Json::from("/usr/lib/postgresql/15/bin/postgres");
+        assert_eq!(get(&ecs, "process.executable"), Some(&exe));
         assert_eq!(get(&ecs, "event.kind"), Some(&Json::from("metric")));
         let other = to_ecs(
-            &Record::peer_traffic(&t, 7, "postgres", "other"),
+            &Record::peer_traffic(&t, &postgres(), "other"),
             SystemTime::now(),
         );
         assert_eq!(get(&other, "source.ip"), None, "`other` is not an IP");

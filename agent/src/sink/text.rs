@@ -49,11 +49,17 @@ mod tests {
             interval_ms: 1000,
             backend: "kprobe",
         };
-        let r = Record::process_traffic(&t, 7, "e\x1b[2K\r\nsent=0\u{9b}");
+        let who = crate::record::Who {
+            pid: 7,
+            comm: "e\x1b[2K\r\nsent=0\u{9b}",
+            uid: Some(0),
+            exe: Some("/x\ny"),
+        };
+        let r = Record::process_traffic(&t, &who);
         let out = line(&r);
         assert_eq!(
             out,
-            "info    target=\"db\" pid=7 comm=\"e\\u001b[2K\\r\\nsent=0\\u009b\" sent=10 received=20 interval_ms=1000\n"
+            "info    target=\"db\" pid=7 comm=\"e\\u001b[2K\\r\\nsent=0\\u009b\" uid=0 exe=\"/x\\ny\" sent=10 received=20 interval_ms=1000\n"
         );
         let mut r = Record::stopping("1.2");
         r.fields[0].1 = Value::Str("a\nb\x1bc".into());

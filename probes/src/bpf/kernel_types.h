@@ -60,8 +60,14 @@ struct socket {
 	struct sock *sk;
 };
 
+struct super_block {
+	__u32 s_dev;
+};
+
 struct inode {
 	umode_t i_mode;
+	unsigned long i_ino;
+	struct super_block *i_sb;
 };
 
 struct file {
@@ -86,16 +92,28 @@ struct signal_struct {
 	atomic_t live;
 };
 
+/* Global ids (kuid_t), not as any user namespace maps them. */
+typedef struct {
+	__u32 val;
+} kuid_t;
+
+struct cred {
+	kuid_t uid;
+	kuid_t euid;
+};
+
 struct task_struct {
 	int pid;
 	int tgid;
 	char comm[16];
 	struct signal_struct *signal;
 	struct files_struct *files;
+	const struct cred *real_cred;
 };
 
 struct linux_binprm {
 	const char *filename;
+	struct file *file;
 };
 
 struct msghdr;

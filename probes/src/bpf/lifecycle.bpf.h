@@ -8,8 +8,34 @@
 #ifndef NETIO_LIFECYCLE_BPF_H
 #define NETIO_LIFECYCLE_BPF_H
 
+/* The current process's credentials, as global ids: what /proc/PID/status
+ * shows to the init namespace. (bpf_get_current_uid_gid maps them into the
+ * process's own user namespace, where anyone can be any uid.) */
+static __always_inline const struct cred *current_cred(void)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+	return BPF_CORE_READ(task, real_cred);
+}
+
+/* Whether a process of these real and effective uids may be target's: a
+ * target with a `user` constraint allows only its uids (maps.bpf.h,
+ * target_uids). */
+static __always_inline bool uid_allowed(__u32 target, const struct cred *cred)
+{
+	struct uid_key k = { .target = target, .uid = UID_CONSTRAINED };
+
+	if (!bpf_map_lookup_elem(&target_uids, &k))
+		return true;
+	k.uid = BPF_CORE_READ(cred, uid.val);
+	if (!bpf_map_lookup_elem(&target_uids, &k))
+		return false;
+	k.uid = BPF_CORE_READ(cred, euid.val);
+	return bpf_map_lookup_elem(&target_uids, &k) != NULL;
+}
+
 static __always_inline void emit(__u32 kind, __u32 tgid, __u32 ppid, struct tracked *t,
-				 __u32 matched, const char *filename)
+				 __u32 matched, struct linux_binprm *bprm)
 {
 	struct lifecycle_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 
@@ -25,8 +51,15 @@ static __always_inline void emit(__u32 kind, __u32 tgid, __u32 ppid, struct trac
 	e->matched = matched;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	e->filename[0] = 0;
-	if (filename)
-		bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), filename);
+	e->uid = BPF_CORE_READ(current_cred(), euid.val);
+	e->exe_dev = 0;
+	e->exe_ino = 0;
+	if (bprm) {
+		bpf_probe_read_kernel_str(e->filename, sizeof(e->filename),
+					  BPF_CORE_READ(bprm, filename));
+		e->exe_dev = BPF_CORE_READ(bprm, file, f_inode, i_sb, s_dev);
+		e->exe_ino = BPF_CORE_READ(bprm, file, f_inode, i_ino);
+	}
 	bpf_ringbuf_submit(e, 0);
 }
 
@@ -131,10 +164,20 @@ int BPF_PROG(raw_tp_exec, struct task_struct *p, int old_pid, struct linux_binpr
 	 * (want), and how it matched. */
 	__u32 *name, *group, base, want, matched;
 
+	const struct cred *cred = current_cred();
+
 	bpf_get_current_comm(ck.comm, sizeof(ck.comm));
 	name = bpf_map_lookup_elem(&names, &ck);
 	group = bpf_map_lookup_elem(&cgroups, &cg);
 	cur = tracked_get(&tgid);
+	/* A name or cgroup matches only for a user its target allows (setuid
+	 * programs are applied by now): another user's look-alike is never
+	 * tracked, so none of its bytes is counted. A tracked process stays
+	 * what it was. */
+	if (name && !uid_allowed(*name, cred))
+		name = NULL;
+	if (group && !uid_allowed(*group, cred))
+		group = NULL;
 	/* A name that fills the comm may be only a longer one's first 15
 	 * bytes: the process stays what it was (its tracking, else its
 	 * cgroup's target) until userspace confirms the full name, under a new
@@ -159,7 +202,7 @@ int BPF_PROG(raw_tp_exec, struct task_struct *p, int old_pid, struct linux_binpr
 			 * database child execs (COPY ... PROGRAM, archive_command)
 			 * stays counted. */
 			t = *cur;
-			emit(EV_EXEC, tgid, 0, &t, 0, BPF_CORE_READ(bprm, filename));
+			emit(EV_EXEC, tgid, 0, &t, 0, bprm);
 		}
 		return 0;
 	}
@@ -167,7 +210,7 @@ int BPF_PROG(raw_tp_exec, struct task_struct *p, int old_pid, struct linux_binpr
 		t = *cur;
 	else if (!track(tgid, base, &t))
 		t.gen = 0;
-	emit(EV_EXEC, tgid, 0, &t, matched, BPF_CORE_READ(bprm, filename));
+	emit(EV_EXEC, tgid, 0, &t, matched, bprm);
 	return 0;
 }
 

@@ -129,4 +129,14 @@ struct {
 	__type(value, struct sk_acct);
 } sk_accts SEC(".maps");
 
+/* The uids each target with a `user` constraint allows (netio.h,
+ * enum netio_uid), checked at exec: a process of another user is never
+ * tracked for it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, struct uid_key);
+	__type(value, __u8);
+} target_uids SEC(".maps");
+
 #endif

@@ -41,6 +41,7 @@ struct traffic_key _traffic_key = {};
 struct traffic_val _traffic_val = {};
 struct tracked _tracked = {};
 struct comm_key _comm_key = {};
+struct uid_key _uid_key = {};
 enum netio_len _netio_len;
 enum netio_peer _netio_peer;
 enum netio_gen _netio_gen;
@@ -49,6 +50,7 @@ enum netio_stat _netio_stat;
 enum netio_match _netio_match;
 enum netio_event_kind _netio_event_kind;
 enum netio_stash_kind _netio_stash_kind;
+enum netio_uid _netio_uid;
 
 /* ---- tracepoint backend (Linux 6.3+) ---------------------------------- */
 

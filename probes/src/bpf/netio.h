@@ -103,6 +103,18 @@ enum netio_match {
 	MATCH_PREFIX = 3,
 };
 
+/* target_uids holds (target, UID_CONSTRAINED) for a target with a `user`
+ * constraint, and (target, uid) for each uid it allows. (uid_t)-1 is never
+ * a user's. */
+enum netio_uid {
+	UID_CONSTRAINED = 0xffffffff,
+};
+
+struct uid_key {
+	__u32 target;
+	__u32 uid;
+};
+
 enum netio_event_kind {
 	EV_EXEC = 1,
 	EV_FORK = 2,
@@ -130,6 +142,12 @@ struct lifecycle_event {
 	__u32 matched;
 	char comm[NETIO_COMM_LEN];
 	char filename[NETIO_PATH_LEN];
+	/* Who it is: its effective uid (global, as the init namespace sees
+	 * it), and on EV_EXEC the file it exec'd (the kernel's device number
+	 * of its file system, its inode number), for the `exe` check. */
+	__u32 uid;
+	__u32 exe_dev;
+	__u64 exe_ino;
 };
 
 #endif

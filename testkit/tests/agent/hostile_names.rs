@@ -31,11 +31,13 @@ const SIZE: &str = "150k";
 
 /// What each MESSAGE key must equal: the structured field of the same
 /// record. A key not listed here is not netio's.
-const KEYS: [(&str, &str); 18] = [
+const KEYS: [(&str, &str); 20] = [
     ("target", "NETIO_TARGET"),
     ("pid", "NETIO_PID"),
     ("ppid", "NETIO_PPID"),
     ("comm", "NETIO_COMM"),
+    ("uid", "NETIO_UID"),
+    ("exe", "NETIO_EXE"),
     ("peer", "NETIO_PEER_ADDRESS"),
     ("sent", "NETIO_SENT_BYTES"),
     ("received", "NETIO_RECEIVED_BYTES"),
@@ -388,6 +390,14 @@ fn names_that_look_like_key_value_or_hold_escapes_cannot_forge_or_garble_records
             let get = |k: &str| pairs.iter().find(|(key, _)| key == k).map(|(_, v)| v);
             if get("comm") != Some(&Val::Quoted(name.to_string())) {
                 problems.push(format!("MESSAGE {:?} does not give comm {name:?}", m.msg));
+            }
+            // The executable's path holds the name too: one quoted value.
+            match get("exe") {
+                Some(Val::Quoted(exe)) if exe.ends_with(&format!("/{name}")) => {}
+                other => problems.push(format!(
+                    "MESSAGE {:?} gives exe {other:?}, not the path of {name:?}",
+                    m.msg
+                )),
             }
             let num = |k: &str| match get(k) {
                 Some(Val::Bare(v)) => v.parse::<u64>().ok(),

@@ -656,10 +656,14 @@ fn mariadb_sysbench_counts_equal_the_capture_and_bytes_status() {
         READY_TIMEOUT,
     );
     let log = home.join("mariadbd.log");
+    // As its package's unit runs it (User=mysql): netio.conf's
+    // `user = ["mysql"]` admits it from its exec on.
+    let (uid, gid) = user_ids("mysql");
     let child = Command::new("mariadbd")
+        .uid(uid)
+        .gid(gid)
         .args([
             "--no-defaults",
-            "--user=mysql",
             "--bind-address=127.0.0.1",
             "--skip-name-resolve",
         ])
@@ -927,17 +931,23 @@ fn redis_benchmark_counts_equal_the_capture_and_info_stats() {
     let _turn = serialize();
     let target = target_for("redis-server");
     let scratch = Scratch::new("redis");
-    let socket = scratch.path("redis.sock");
+    // As its package's unit runs it (User=redis), in a directory of its
+    // own: netio.conf's `user = ["redis"]` admits it.
+    let home = private_dir(&scratch, "redis", "redis");
+    let socket = home.join("redis.sock");
     let port = free_port();
-    let log = scratch.path("redis.log");
+    let log = home.join("redis.log");
+    let (uid, gid) = user_ids("redis");
     let child = Command::new("redis-server")
+        .uid(uid)
+        .gid(gid)
         .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
         .arg("--unixsocket")
         .arg(&socket)
         .args(["--unixsocketperm", "700", "--protected-mode", "no"])
         .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
         .arg("--dir")
-        .arg(&scratch.dir)
+        .arg(&home)
         .arg("--logfile")
         .arg(&log)
         .stdin(Stdio::null())

@@ -226,7 +226,13 @@ mod tests {
             interval_ms: 1000,
             backend: "kprobe",
         };
-        let r = Record::process_traffic(&t, 7, comm);
+        let who = crate::record::Who {
+            pid: 7,
+            comm,
+            uid: Some(65534),
+            exe: Some(comm),
+        };
+        let r = Record::process_traffic(&t, &who);
         let m = String::from_utf8(
             format(Transport::Tcp)
                 .render(&r, SystemTime::now())
@@ -236,6 +242,8 @@ mod tests {
         let (params, text) = split_5424(&m);
         let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         assert_eq!(get("NETIO_COMM"), Some(comm), "{m}");
+        assert_eq!(get("NETIO_EXE"), Some(comm), "{m}");
+        assert_eq!(get("NETIO_UID"), Some("65534"), "{m}");
         assert_eq!(get("NETIO_SENT_BYTES"), Some("10"), "{m}");
         assert_eq!(params.len(), r.fields.len() - 1, "{m}");
         assert_eq!(text, r.summary(), "{m}");
