@@ -30,6 +30,7 @@ mod inspect;
 mod interval;
 mod losses;
 mod monitor;
+mod movers;
 mod notify;
 mod record;
 mod run;

@@ -286,6 +286,40 @@ impl Record {
             .message(msg)
     }
 
+    /// Bytes an untracked process moved on a socket a tracked process of
+    /// the target owns (docs/kernels.md, "Whose bytes"), in all (`peer`
+    /// None) or with one peer: named as the process that moved them, with
+    /// the owner's PID and who the mover is.
+    pub fn moved_traffic(
+        t: &TrafficFields<'_>,
+        pid: u32,
+        comm: &str,
+        by: &MovedBy<'_>,
+        peer: Option<&str>,
+    ) -> Self {
+        let msg = t
+            .message(pid, comm, peer)
+            .num("socket_owner_pid", by.owner_pid.into())
+            .opt_num("uid", by.uid.map(u64::from))
+            .opt_str("exe", by.exe);
+        let scope = if peer.is_some() { "peer" } else { "process" };
+        let mut r = t
+            .add(Record::new(Kind::Traffic).str(field::SCOPE, scope))
+            .num(field::PID, pid as u64)
+            .str(field::COMM, comm);
+        if let Some(p) = peer {
+            r = r.str(field::PEER_ADDRESS, p);
+        }
+        r = r.num(field::SOCKET_OWNER_PID, by.owner_pid.into());
+        if let Some(uid) = by.uid {
+            r = r.num(field::UID, uid.into());
+        }
+        if let Some(exe) = by.exe {
+            r = r.str(field::EXE, exe);
+        }
+        r.message(msg)
+    }
+
     /// A threshold crossed (`Exceeded`, then `Reminder` while it lasts) or
     /// left behind (`Recovered`).
     pub fn threshold(kind: Kind, t: &ThresholdFields<'_>) -> Self {
@@ -426,6 +460,14 @@ impl TrafficFields<'_> {
             .num(field::INTERVAL_MS, self.interval_ms)
             .str(field::BACKEND, self.backend)
     }
+}
+
+/// Who moved bytes on a tracked process's socket, for its records.
+pub struct MovedBy<'a> {
+    /// The tracked process that owns the socket (0: not known).
+    pub owner_pid: u32,
+    pub uid: Option<u32>,
+    pub exe: Option<&'a str>,
 }
 
 /// What a threshold record says.

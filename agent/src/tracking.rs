@@ -74,6 +74,8 @@ pub struct Tracker {
     /// fork events of children made before them, and a later exec.
     verdicts: HashMap<u32, (Verdict, u32)>,
     next_user_gen: u32,
+    /// EV_MOVED events read with the others, for `movers.rs`.
+    moved: Vec<LifecycleEvent>,
 }
 
 impl Tracker {
@@ -304,6 +306,10 @@ impl Tracker {
         config: &Config,
         e: LifecycleEvent,
     ) -> Option<Appeared> {
+        if e.kind == LifecycleKind::Moved {
+            self.moved.push(e);
+            return None;
+        }
         let key = (e.tgid, e.gen);
         let is_new = !self.procs.contains_key(&key);
         let verdict = match e.kind {
@@ -313,7 +319,7 @@ impl Tracker {
                 self.verdicts.get(&e.ppid).map(|&(v, _)| v)
             }
             LifecycleKind::Exec => self.exec_verdict(probes, config, &e),
-            LifecycleKind::Exit => {
+            LifecycleKind::Exit | LifecycleKind::Moved => {
                 self.verdicts.remove(&e.tgid);
                 None
             }
@@ -447,6 +453,16 @@ impl Tracker {
             }
         });
         (proc, appeared)
+    }
+
+    /// The EV_MOVED events read since the last call.
+    pub fn take_moved(&mut self) -> Vec<LifecycleEvent> {
+        std::mem::take(&mut self.moved)
+    }
+
+    /// Whether the process `key` is known not to be a target's.
+    pub fn ignored(&self, key: &ProcKey) -> bool {
+        self.procs.get(key).is_some_and(|p| p.ignored)
     }
 
     /// How many processes count for `target` now.

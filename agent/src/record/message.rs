@@ -239,7 +239,7 @@ mod tests {
         Other(String, String),
     }
 
-    const KEYS: [&str; 24] = [
+    const KEYS: [&str; 27] = [
         "target",
         "pid",
         "ppid",
@@ -264,6 +264,9 @@ mod tests {
         "reason",
         "count",
         "lost_bytes",
+        "socket_owner_pid",
+        "uid",
+        "exe",
     ];
 
     /// Splits on spaces outside quotes; `key=value` with a bare value (a

@@ -255,6 +255,17 @@ pub fn samples() -> Vec<Record> {
         Record::target_traffic(&t, 2),
         Record::process_traffic(&t, 7, "postgres"),
         Record::peer_traffic(&t, 7, "postgres", "::1"),
+        Record::moved_traffic(
+            &t,
+            9,
+            "helper",
+            &MovedBy {
+                owner_pid: 7,
+                uid: Some(65534),
+                exe: Some("/usr/bin/helper"),
+            },
+            Some("::1"),
+        ),
         Record::threshold(Kind::ThresholdExceeded, &th),
         Record::threshold(Kind::ThresholdReminder, &th),
         Record::threshold(Kind::ThresholdRecovered, &th),

@@ -11,3 +11,4 @@ mod common;
 mod accuracy;
 mod capacity;
 mod identity;
+mod sockets;
