@@ -137,8 +137,8 @@ static __always_inline void own_socket(struct sock *sk, __u32 tgid, struct track
 }
 
 /* Owns the socket a tracked process moves bytes on, where its bucket shows
- * no owned socket (the hash path: a socket the process had before netio
- * started, or was passed). One load when the bucket has one. */
+ * no owned socket (the hash path through helpers: a socket the process had
+ * before netio started, or was passed). The bucket's load when it has one. */
 static __always_inline void own_on_first_byte(struct sock *sk, __u32 tgid, struct tracked *t)
 {
 	if (!maybe_owned(sk))

@@ -142,7 +142,8 @@ static __always_inline void account_btf(struct sock *sk, __s64 bytes, bool sent)
 		return;
 	}
 	if (tcp_peer_btf(sk, &key)) {
-		own_on_first_byte(sk, tgid, t);
+		if (!maybe_owned_btf(sk))
+			own_socket(sk, tgid, t);
 		count(t, &key, bytes, sent);
 	}
 }
