@@ -99,6 +99,13 @@ pub fn between(last: &Stats, now: &Stats) -> Vec<Loss> {
             None,
             "calls in flight could not be paired with their return",
         ),
+        loss(
+            "socket_owner_map_full",
+            now.owner_full - last.owner_full,
+            None,
+            "sockets of tracked processes got no owner: bytes other processes move on them \
+             are not counted; raise capacity.peers",
+        ),
     ]
     .into_iter()
     .filter(|l| l.count > 0)

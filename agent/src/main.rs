@@ -31,6 +31,7 @@ mod inspect;
 mod interval;
 mod losses;
 mod monitor;
+mod movers;
 mod notify;
 mod record;
 mod report;

@@ -14,6 +14,7 @@ use netio_probes::{MapError, PeerAddr, Probes, Stats, TrafficVal};
 use crate::config::{Config, Threshold};
 use crate::interval::{self, Counter, Counters, Totals};
 use crate::losses;
+use crate::movers::Movers;
 use crate::notify::Notifier;
 use crate::record::{Record, ThresholdFields, TrafficFields, Who};
 use crate::signals::{wait_readable, Signal, Signals};
@@ -29,6 +30,7 @@ pub struct Monitor {
     sink: Box<dyn Sink>,
     tracker: Tracker,
     counters: Counters,
+    movers: Movers,
     thresholds: Thresholds,
     last_stats: Stats,
     warnings: Warnings,
@@ -52,6 +54,7 @@ impl Monitor {
             sink,
             tracker: Tracker::default(),
             counters: Counters::default(),
+            movers: Movers::default(),
             thresholds: Thresholds::default(),
             last_stats: Stats::default(),
             warnings: Warnings::default(),
@@ -211,8 +214,12 @@ impl Monitor {
         let interval_ms = now.duration_since(self.interval_start).as_millis().max(1) as u64;
         self.interval_start = now;
         self.drain_events();
+        for e in self.tracker.take_moved() {
+            self.movers.seen(&e);
+        }
 
         let finished = self.tracker.finished(&self.probes);
+        let movers_gone = self.movers.gone(&self.probes);
         // Bytes the socket path holds in sockets move into the counters
         // now: everything counted up to here, a finished process's last
         // bytes included, is in the read below.
@@ -221,9 +228,12 @@ impl Monitor {
                 .once(format!("{e}; bytes held in sockets are read later"));
         }
         let current = self.probes.read_traffic();
-        let deltas = self
-            .counters
-            .diff(current.iter().map(|(k, v)| (counter_of(k), *v)));
+        let deltas = self.counters.diff(
+            current
+                .iter()
+                .filter(|(k, _)| !k.moved)
+                .map(|(k, v)| (counter_of(k), *v)),
+        );
 
         let mut totals = Totals::default();
         let mut records = Vec::new();
@@ -274,6 +284,25 @@ impl Monitor {
             }
         }
 
+        // Bytes moved on the targets' sockets by processes netio does not
+        // track count for the targets, in records naming who moved them.
+        let base = TrafficFields {
+            target: "",
+            sent: 0,
+            received: 0,
+            interval_ms,
+            backend,
+        };
+        self.movers.interval(
+            &current,
+            &self.tracker,
+            base,
+            self.config.records.top_peers as usize,
+            self.config.records.per_process,
+            &mut totals,
+            &mut records,
+        );
+
         // The target totals come first and are written every interval.
         let mut out = Vec::new();
         for (t, &id) in self.config.targets.iter().zip(self.tracker.targets()) {
@@ -295,7 +324,8 @@ impl Monitor {
         self.check_thresholds(&totals, interval_ms);
         self.report_losses();
 
-        for (k, _) in &current {
+        self.movers.forget(&self.probes, &current, &movers_gone);
+        for (k, _) in current.iter().filter(|(k, _)| !k.moved) {
             if finished.contains(&(k.tgid, k.gen)) {
                 self.probes.delete_traffic(k);
                 self.counters.forget(&counter_of(k));

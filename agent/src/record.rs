@@ -297,6 +297,28 @@ impl Record {
             .message(msg)
     }
 
+    /// Bytes an untracked process moved on a socket a tracked process of
+    /// the target owns (docs/kernels.md, "Whose bytes"), in all (`peer`
+    /// None) or with one peer: named as the process that moved them, with
+    /// the owner's PID and who the mover is.
+    pub fn moved_traffic(
+        t: &TrafficFields<'_>,
+        w: &Who<'_>,
+        owner_pid: u32,
+        peer: Option<&str>,
+    ) -> Self {
+        let msg = t.message(w, peer).num("socket_owner_pid", owner_pid.into());
+        let scope = if peer.is_some() { "peer" } else { "process" };
+        let mut r = t
+            .add(Record::new(Kind::Traffic).str(field::SCOPE, scope))
+            .who(w);
+        if let Some(p) = peer {
+            r = r.str(field::PEER_ADDRESS, p);
+        }
+        r.num(field::SOCKET_OWNER_PID, owner_pid.into())
+            .message(msg)
+    }
+
     /// A threshold crossed (`Exceeded`, then `Reminder` while it lasts) or
     /// left behind (`Recovered`).
     pub fn threshold(kind: Kind, t: &ThresholdFields<'_>) -> Self {

@@ -79,6 +79,8 @@ pub struct Tracker {
     /// the uids last given to the kernel.
     constraints: Constraints,
     kernel_uids: Vec<(TargetId, Option<Vec<u32>>)>,
+    /// EV_MOVED events read with the others, for `movers.rs`.
+    moved: Vec<LifecycleEvent>,
 }
 
 impl Tracker {
@@ -410,6 +412,10 @@ impl Tracker {
         config: &Config,
         e: LifecycleEvent,
     ) -> Option<Appeared> {
+        if e.kind == LifecycleKind::Moved {
+            self.moved.push(e);
+            return None;
+        }
         if e.gen == 0 && e.kind != LifecycleKind::Exit {
             // The kernel could not track it (its PID is beyond the tracked
             // map): an alarm for the target it was to count for.
@@ -442,7 +448,7 @@ impl Tracker {
                     .filter(|&t| t != e.target);
                 Some(before.map_or(Verdict::Reject, Verdict::Retarget))
             }),
-            LifecycleKind::Exit => {
+            LifecycleKind::Exit | LifecycleKind::Moved => {
                 self.verdicts.remove(&e.tgid);
                 None
             }
@@ -629,6 +635,16 @@ impl Tracker {
         }
         let proc = self.procs.get_mut(&key).expect("inserted above");
         (proc, appeared)
+    }
+
+    /// The EV_MOVED events read since the last call.
+    pub fn take_moved(&mut self) -> Vec<LifecycleEvent> {
+        std::mem::take(&mut self.moved)
+    }
+
+    /// Whether the process `key` is known not to be a target's.
+    pub fn ignored(&self, key: &ProcKey) -> bool {
+        self.procs.get(key).is_some_and(|p| p.ignored)
     }
 
     /// How many processes count for `target` now.

@@ -21,12 +21,17 @@ pub(crate) const SOCKET_DRAIN: Prog = Prog::TpTcpDestroySock;
 /// The socket path's drain iterator, run by `Probes::drain_sockets`.
 pub(crate) const SOCKET_ITER: Prog = Prog::IterDrainSockets;
 
+/// Programs every backend counts with that keep sockets' owners: the
+/// sockets tracked processes connect, and the end of every owner.
+const OWNERS: [Prog; 2] = [Prog::TpOwnerConnect, Prog::TpOwnerDestroy];
+
 /// The kernel functions whose signatures the plans depend on.
-const FUNCS: [&str; 4] = [
+const FUNCS: [&str; 5] = [
     "tcp_sendmsg",
     "tcp_sendpage",
     "tcp_recvmsg",
     "tcp_splice_read",
+    "inet_csk_accept",
 ];
 
 /// How a backend hooks one kernel function.
@@ -101,6 +106,14 @@ const KPROBE: FunctionHooks = FunctionHooks {
     },
 };
 
+/// The fentry backend's hook on the sockets a process accepts, by
+/// inet_csk_accept's parameter count: (sk, arg) from 6.10, (sk, flags,
+/// err, kern) before.
+const FENTRY_ACCEPT: [(usize, Prog); 2] = [
+    (2, Prog::FexitInetCskAccept),
+    (4, Prog::FexitInetCskAcceptFlags),
+];
+
 /// The tracepoint backend's counting programs.
 const TRACEPOINT: [Prog; 2] = [Prog::TpSockSendLength, Prog::TpSockRecvLength];
 
@@ -113,6 +126,12 @@ const SPLICE_FROM_SOCKET: OptionalGroup = OptionalGroup {
         Prog::TpEnterSendfile,
         Prog::TpExitSendfile,
     ],
+};
+
+/// The tracepoint backend's view of the sockets a process accepts.
+const ACCEPTED: OptionalGroup = OptionalGroup {
+    what: "sockets a target accepts and passes on before their first byte",
+    progs: &[Prog::TpExitAccept4, Prog::TpExitAccept],
 };
 
 /// The programs of one backend on this kernel.
@@ -237,7 +256,29 @@ impl KernelFacts {
                 plan.kretprobes.push((ret, func));
             }
         }
+        self.plan_accept(backend, &mut plan);
+        plan.required.extend(OWNERS);
         Ok(plan)
+    }
+
+    /// The hook on inet_csk_accept: a kretprobe reads the return whatever
+    /// the signature; fexit needs to know where it is.
+    fn plan_accept(&self, backend: Backend, plan: &mut Plan) {
+        let params = self.params("inet_csk_accept");
+        if backend == Backend::Kprobe {
+            if params.is_some() {
+                plan.required.push(Prog::KrpInetCskAccept);
+                plan.kretprobes
+                    .push((Prog::KrpInetCskAccept, "inet_csk_accept"));
+            } else {
+                plan.notes.push(BlindSpot::AcceptUnseen);
+            }
+            return;
+        }
+        match FENTRY_ACCEPT.iter().find(|(n, _)| Some(*n) == params) {
+            Some((_, prog)) => plan.required.push(*prog),
+            None => plan.notes.push(BlindSpot::AcceptUnseen),
+        }
     }
 
     fn plan_tracepoint(&self) -> Result<Plan, Unsupported> {
@@ -246,9 +287,10 @@ impl KernelFacts {
         }
         let mut plan = Plan {
             required: TRACEPOINT.to_vec(),
-            optional: vec![SPLICE_FROM_SOCKET],
+            optional: vec![SPLICE_FROM_SOCKET, ACCEPTED],
             ..Plan::default()
         };
+        plan.required.extend(OWNERS);
         if self.params("tcp_sendpage").is_some() {
             plan.notes.push(BlindSpot::SendpageUnseen);
         }
@@ -270,6 +312,7 @@ mod tests {
                 ("tcp_sendpage", sendpage.then_some(5)),
                 ("tcp_recvmsg", Some(recvmsg)),
                 ("tcp_splice_read", Some(5)),
+                ("inet_csk_accept", Some(4)),
             ],
             sock_tracepoints: true,
             kprobe_pmu: true,
@@ -295,11 +338,22 @@ mod tests {
                     "fexit_tcp_sendmsg",
                     "fexit_tcp_splice_read",
                     recv,
-                    "fexit_tcp_sendpage"
+                    "fexit_tcp_sendpage",
+                    "fexit_inet_csk_accept_flags",
+                    "tp_owner_connect",
+                    "tp_owner_destroy",
                 ]
             );
             assert!(plan.kretprobes.is_empty());
         }
+        let mut f = facts(5, false);
+        f.funcs.last_mut().unwrap().1 = Some(2);
+        let plan = f.plan(Backend::Fentry).unwrap();
+        assert!(plan.loads(Prog::FexitInetCskAccept));
+        f.funcs.last_mut().unwrap().1 = Some(3);
+        let plan = f.plan(Backend::Fentry).unwrap();
+        assert!(!plan.loads(Prog::FexitInetCskAccept));
+        assert!(matches!(plan.notes[..], [BlindSpot::AcceptUnseen]));
         let e = facts(7, false).plan(Backend::Fentry).unwrap_err();
         assert_eq!(
             e.to_string(),
@@ -321,6 +375,9 @@ mod tests {
                 "krp_tcp_splice_read",
                 "krp_tcp_recvmsg",
                 "krp_tcp_sendpage",
+                "krp_inet_csk_accept",
+                "tp_owner_connect",
+                "tp_owner_destroy",
             ]
         );
         assert_eq!(
@@ -330,6 +387,7 @@ mod tests {
                 (Prog::KrpTcpSpliceRead, "tcp_splice_read"),
                 (Prog::KrpTcpRecvmsg, "tcp_recvmsg"),
                 (Prog::KrpTcpSendpage, "tcp_sendpage"),
+                (Prog::KrpInetCskAccept, "inet_csk_accept"),
             ]
         );
         let plan = facts(4, false).plan(Backend::Kprobe).unwrap();
@@ -342,6 +400,9 @@ mod tests {
                 "krp_tcp_sendmsg",
                 "krp_tcp_splice_read",
                 "krp_tcp_recvmsg",
+                "krp_inet_csk_accept",
+                "tp_owner_connect",
+                "tp_owner_destroy",
             ]
         );
     }
@@ -351,9 +412,14 @@ mod tests {
         let plan = facts(5, true).plan(Backend::Tracepoint).unwrap();
         assert_eq!(
             names(&plan.required),
-            ["tp_sock_send_length", "tp_sock_recv_length"]
+            [
+                "tp_sock_send_length",
+                "tp_sock_recv_length",
+                "tp_owner_connect",
+                "tp_owner_destroy"
+            ]
         );
-        assert_eq!(plan.optional, [SPLICE_FROM_SOCKET]);
+        assert_eq!(plan.optional, [SPLICE_FROM_SOCKET, ACCEPTED]);
         assert!(matches!(plan.notes[..], [BlindSpot::SendpageUnseen]));
         let plan = facts(4, false).plan(Backend::Tracepoint).unwrap();
         assert!(plan.notes.is_empty());

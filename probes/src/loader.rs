@@ -209,6 +209,13 @@ impl Probes {
             cap.peers.saturating_add(cap.processes),
             "traffic",
         )?;
+        // An owner per socket a tracked process uses: as many as it may
+        // have peers.
+        size(
+            &mut open.maps.sk_owners,
+            cap.peers.saturating_add(cap.processes),
+            "sk_owners",
+        )?;
         let mut skel = open
             .load()
             .map_err(|error| LoadError::load(backend, error, libbpf_log::hint()))?;

@@ -47,10 +47,14 @@ macro_rules! progs {
 }
 
 progs! {
+    TpOwnerConnect = tp_owner_connect,
+    TpOwnerDestroy = tp_owner_destroy,
     TpTcpDestroySock = tp_tcp_destroy_sock,
     IterDrainSockets = iter_drain_sockets,
     TpSockSendLength = tp_sock_send_length,
     TpSockRecvLength = tp_sock_recv_length,
+    TpExitAccept4 = tp_exit_accept4,
+    TpExitAccept = tp_exit_accept,
     TpEnterSplice = tp_enter_splice,
     TpExitSplice = tp_exit_splice,
     TpEnterSendfile = tp_enter_sendfile,
@@ -61,6 +65,9 @@ progs! {
     FexitTcpRecvmsgNoaddrlen = fexit_tcp_recvmsg_noaddrlen,
     FexitTcpRecvmsgNonblock = fexit_tcp_recvmsg_nonblock,
     FexitTcpSpliceRead = fexit_tcp_splice_read,
+    FexitInetCskAccept = fexit_inet_csk_accept,
+    FexitInetCskAcceptFlags = fexit_inet_csk_accept_flags,
+    KrpInetCskAccept = krp_inet_csk_accept,
     KpTcpSendmsg = kp_tcp_sendmsg,
     KrpTcpSendmsg = krp_tcp_sendmsg,
     KpTcpSendpage = kp_tcp_sendpage,

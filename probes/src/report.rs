@@ -29,6 +29,12 @@ pub enum BlindSpot {
     )]
     SendpageUnseen,
     #[error(
+        "inet_csk_accept is not hooked here: a socket a target accepts is its own from its \
+         first byte, not from accept, so bytes another process moves on it before then are \
+         not counted"
+    )]
+    AcceptUnseen,
+    #[error(
         "tracefs is not mounted (no kprobe_events): {limit}. Mount tracefs on \
          /sys/kernel/tracing and restart netio",
         limit = PMU_LIMIT

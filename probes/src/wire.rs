@@ -61,15 +61,19 @@ impl fmt::Display for PeerAddr {
 }
 
 const PEER_INET: u16 = types::netio_peer::PEER_INET.0 as u16;
+const TARGET_MOVED: u16 = types::netio_owner::TARGET_MOVED.0 as u16;
 const PEER_INET6: u16 = types::netio_peer::PEER_INET6.0 as u16;
 
-/// A counter's key: one process (tgid and generation) and one peer.
+/// A counter's key: one process (tgid and generation) and one peer. Or,
+/// `moved`: bytes an untracked process (tgid) moved on a socket of the
+/// tracked process with generation `gen`, counted for that one's target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TrafficKey {
     pub tgid: u32,
     pub gen: u32,
     pub target: TargetId,
     pub peer: PeerAddr,
+    pub moved: bool,
     /// The key as the map holds it, to delete it by.
     pub(crate) raw: [u8; size_of::<types::traffic_key>()],
 }
@@ -94,8 +98,9 @@ impl TrafficKey {
         Some(TrafficKey {
             tgid: k.tgid,
             gen: k.r#gen,
-            target: TargetId::from(k.target),
+            target: TargetId::from(k.target & !TARGET_MOVED),
             peer,
+            moved: k.target & TARGET_MOVED != 0,
             raw,
         })
     }
@@ -106,6 +111,9 @@ pub enum LifecycleKind {
     Exec,
     Fork,
     Exit,
+    /// An untracked process moved bytes on a tracked one's socket (tgid
+    /// the mover, ppid the owner, gen and target the owner's).
+    Moved,
 }
 
 /// How the kernel tracked a process at exec.
@@ -142,8 +150,10 @@ impl Match {
 
 const EV_EXEC: u32 = types::netio_event_kind::EV_EXEC.0;
 const EV_FORK: u32 = types::netio_event_kind::EV_FORK.0;
+const EV_MOVED: u32 = types::netio_event_kind::EV_MOVED.0;
 
-/// A process event from the kernel, for tracked processes only.
+/// A process event from the kernel, for tracked processes, and for the
+/// untracked ones that move bytes on their sockets.
 #[derive(Debug, Clone)]
 pub struct LifecycleEvent {
     pub kind: LifecycleKind,
@@ -190,6 +200,7 @@ impl LifecycleEvent {
         let kind = match e.kind {
             EV_EXEC => LifecycleKind::Exec,
             EV_FORK => LifecycleKind::Fork,
+            EV_MOVED => LifecycleKind::Moved,
             _ => LifecycleKind::Exit,
         };
         let as_u8 = |s: &[std::ffi::c_char]| s.iter().map(|&c| c as u8).collect::<Vec<u8>>();
@@ -217,6 +228,7 @@ pub struct Stats {
     pub track_full: u64,
     pub events_dropped: u64,
     pub stash_full: u64,
+    pub owner_full: u64,
 }
 
 impl Stats {
@@ -230,6 +242,7 @@ impl Stats {
             track_full: sum(s::STAT_TRACK_FULL),
             events_dropped: sum(s::STAT_EVENTS_DROPPED),
             stash_full: sum(s::STAT_STASH_FULL),
+            owner_full: sum(s::STAT_OWNER_FULL),
         }
     }
 }
@@ -286,6 +299,21 @@ mod tests {
         let k = TrafficKey::from_raw(&key_bytes(other, &[])).unwrap();
         assert_eq!(k.peer, PeerAddr::Other);
         assert!(TrafficKey::from_raw(&[0u8; 4]).is_none());
+        assert!(!k.moved);
+    }
+
+    #[test]
+    fn a_moved_key_names_the_owners_target() {
+        let mut raw = key_bytes(PEER_INET, &[10, 0, 0, 1]);
+        let k: types::traffic_key = read_pod(&raw).unwrap();
+        let moved = types::traffic_key {
+            target: k.target | TARGET_MOVED,
+            ..k
+        };
+        raw = pod_bytes(&moved).to_vec();
+        let k = TrafficKey::from_raw(&raw).unwrap();
+        assert!(k.moved);
+        assert_eq!((k.tgid, k.gen, k.target), (7, 9, TargetId::from(3)));
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub const USAGE: &str = "\
 usage:
   netio-traffic server --scenario NAME --listen ADDR [OPTIONS]
   netio-traffic client --scenario NAME --connect ADDR [OPTIONS]
+  netio-traffic take --hand-to PATH [--hand-by scm|getfd] [--take-as server|client] [OPTIONS]
 
 The server prints {\"port\":N} once it listens, then one JSON line with its
 ground truth when done; the client prints only the ground-truth line:
@@ -56,6 +57,15 @@ scenarios (the client and server of a run must use the same one):
                the worker, which re-execs --reexec PATH (another name) and
                serves the connection; the server kills the paused children
                once the worker is started; per_pid has the worker's bytes
+  hand-over    the server accepts one connection (the client connects), moves
+               --parent-bytes on it itself (server: reads them and sends them
+               back; client: sends them), then hands the socket to the `take`
+               process listening at --hand-to (--hand-by scm: SCM_RIGHTS;
+               getfd: the taker takes it with pidfd_getfd) and closes its
+               copy once taken; with --uid it runs as UID. The taker does the
+               rest of a bulk exchange on it (--take-as server: reads to EOF,
+               sends --size; client: sends --size, reads to EOF) and reports
+               its own bytes. The hand-over client's peer is a bulk server
 
 options:
   --size BYTES          payload (per connection where there are several)
@@ -90,6 +100,9 @@ options:
   --take-pid PID        client: run the scenario in a child forked onto PID
                         (by writing /proc/sys/kernel/ns_last_pid; root), once
                         that PID is free; its report is the run's
+  --hand-to PATH        hand-over, take: the taker's Unix socket
+  --hand-by scm|getfd   hand-over: how the socket is handed (default scm)
+  --take-as ROLE        take: server (default) or client half of bulk
   --hold-ms MS          stay alive until MS after start before exiting
   --timeout-secs S      socket and accept timeout (default 30)
   --deadline-secs S     SIGALRM kills the process after S seconds (default 120)
@@ -112,6 +125,7 @@ pub enum Scenario {
     Zombie,
     LeaderExit,
     Escape,
+    HandOver,
 }
 
 impl FromStr for Scenario {
@@ -134,6 +148,7 @@ impl FromStr for Scenario {
             "zombie" => Self::Zombie,
             "leader-exit" => Self::LeaderExit,
             "escape" => Self::Escape,
+            "hand-over" => Self::HandOver,
             other => return Err(format!("unknown scenario {other:?}")),
         })
     }
@@ -157,6 +172,7 @@ impl Scenario {
             Self::Zombie => "zombie",
             Self::LeaderExit => "leader-exit",
             Self::Escape => "escape",
+            Self::HandOver => "hand-over",
         }
     }
 
@@ -196,6 +212,15 @@ pub enum Role {
     Client,
     /// Internal: a re-exec'd forking-server child serving an inherited fd.
     ConnChild,
+    /// The process a hand-over gives its socket to.
+    Take,
+}
+
+/// How a hand-over gives its socket away.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HandBy {
+    Scm,
+    Getfd,
 }
 
 #[derive(Clone, Debug)]
@@ -227,6 +252,9 @@ pub struct Options {
     pub deadline_secs: u32,
     pub fd: Option<i32>,
     pub report_fd: Option<i32>,
+    pub hand_to: Option<PathBuf>,
+    pub hand_by: HandBy,
+    pub take_as_client: bool,
 }
 
 fn bytes(s: &str) -> Result<u64, String> {
@@ -292,6 +320,7 @@ impl Options {
                     "server" => Role::Server,
                     "client" => Role::Client,
                     "conn-child" => Role::ConnChild,
+                    "take" => Role::Take,
                     other => return Err(format!("unknown command {other:?}")),
                 },
                 rest,
@@ -339,6 +368,9 @@ impl Options {
             deadline_secs: 120,
             fd: None,
             report_fd: None,
+            hand_to: None,
+            hand_by: HandBy::Scm,
+            take_as_client: false,
         };
         for (key, v) in &pairs {
             match key.as_str() {
@@ -382,6 +414,21 @@ impl Options {
                 "deadline-secs" => o.deadline_secs = number(key, v)?,
                 "fd" if role == Role::ConnChild => o.fd = Some(number(key, v)?),
                 "report-fd" if role == Role::ConnChild => o.report_fd = Some(number(key, v)?),
+                "hand-to" => o.hand_to = Some(PathBuf::from(v)),
+                "hand-by" => {
+                    o.hand_by = match v.as_str() {
+                        "scm" => HandBy::Scm,
+                        "getfd" => HandBy::Getfd,
+                        _ => return Err(format!("--hand-by: {v:?} is not scm or getfd")),
+                    }
+                }
+                "take-as" if role == Role::Take => {
+                    o.take_as_client = match v.as_str() {
+                        "server" => false,
+                        "client" => true,
+                        _ => return Err(format!("--take-as: {v:?} is not server or client")),
+                    }
+                }
                 _ => return Err(format!("unknown option --{key}")),
             }
         }

@@ -15,6 +15,9 @@ pub fn run(o: &Options) -> Result<Option<Report>, String> {
     let addr = o.addr.expect("checked by the parser");
     let tally = Tally::default();
     let tally = &tally;
+    if o.scenario == Scenario::HandOver {
+        return crate::handover::connect(o).map(Some);
+    }
     if let Some(second) = o.then_connect {
         reconnect_exchange(addr, second, o, tally)?;
     } else if o.scenario == Scenario::Short {

@@ -9,6 +9,7 @@
 mod cli;
 mod client;
 mod forking;
+mod handover;
 mod identity;
 mod net;
 mod server;
@@ -45,6 +46,7 @@ fn main() -> ExitCode {
             None => client::run(&o),
         },
         Role::ConnChild => forking::conn_child(&o),
+        Role::Take => handover::take(&o),
     };
     match result {
         Ok(report) => {
@@ -72,5 +74,6 @@ fn role_name(role: Role) -> &'static str {
         Role::Server => "server",
         Role::Client => "client",
         Role::ConnChild => "conn-child",
+        Role::Take => "take",
     }
 }

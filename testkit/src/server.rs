@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 
 use crate::cli::{Options, Scenario};
 use crate::tally::{recv_exact, recv_to_eof, send_counted, Report, Tally, CHUNK};
-use crate::{forking, identity, net, sys};
+use crate::{forking, handover, identity, net, sys};
 
 /// Scenario-specific facts worth showing in the report (e.g. how many
 /// bytes were peeked); summed across connections.
@@ -52,6 +52,7 @@ pub fn run(o: &Options) -> Result<Option<Report>, String> {
         Scenario::Zombie => return identity::serve_zombie(&listener, o, &tally).map(Some),
         Scenario::LeaderExit => identity::serve_leader_exit(listener, o),
         Scenario::Escape => return identity::serve_escape(&listener, o, &tally).map(Some),
+        Scenario::HandOver => return handover::serve(&listener, o).map(Some),
         Scenario::PingPong => {
             // --count is the number of exchanges, all on one connection.
             let (stream, peer) = net::accept(&listener, o.timeout).map_err(io_ctx("accept"))?;
@@ -123,6 +124,7 @@ fn handle(
         Scenario::Zombie | Scenario::LeaderExit | Scenario::Escape => {
             unreachable!("served in identity.rs")
         }
+        Scenario::HandOver => unreachable!("served in handover.rs"),
     }
 }
 

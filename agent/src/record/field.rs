@@ -41,6 +41,7 @@ pub const LOST_BYTES: &str = "NETIO_LOST_BYTES";
 pub const SENT_BYTES_PER_SEC: &str = "NETIO_SENT_BYTES_PER_SEC";
 pub const RECEIVED_BYTES_PER_SEC: &str = "NETIO_RECEIVED_BYTES_PER_SEC";
 pub const PPID: &str = "NETIO_PPID";
+pub const SOCKET_OWNER_PID: &str = "NETIO_SOCKET_OWNER_PID";
 pub const DIRECTION: &str = "NETIO_DIRECTION";
 pub const RATE: &str = "NETIO_RATE_BYTES_PER_SEC";
 pub const THRESHOLD: &str = "NETIO_THRESHOLD_BYTES_PER_SEC";

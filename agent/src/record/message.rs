@@ -239,7 +239,7 @@ mod tests {
         Other(String, String),
     }
 
-    const KEYS: [&str; 26] = [
+    const KEYS: [&str; 27] = [
         "target",
         "pid",
         "ppid",
@@ -266,6 +266,7 @@ mod tests {
         "reason",
         "count",
         "lost_bytes",
+        "socket_owner_pid",
     ];
 
     /// Splits on spaces outside quotes; `key=value` with a bare value (a

@@ -272,6 +272,17 @@ pub fn samples() -> Vec<Record> {
         Record::target_traffic(&t, 2),
         Record::process_traffic(&t, &postgres()),
         Record::peer_traffic(&t, &postgres(), "::1"),
+        Record::moved_traffic(
+            &t,
+            &Who {
+                pid: 9,
+                comm: "helper",
+                uid: Some(65534),
+                exe: Some("/usr/bin/helper"),
+            },
+            7,
+            Some("::1"),
+        ),
         Record::threshold(Kind::ThresholdExceeded, &th),
         Record::threshold(Kind::ThresholdReminder, &th),
         Record::threshold(Kind::ThresholdRecovered, &th),

@@ -18,7 +18,7 @@ pub const ECS_VERSION: &str = "8.11.0";
 /// Each netio field and its ECS name. `NETIO_PEER_ADDRESS` goes to
 /// `source.ip` when it is an address, and to `netio.peer_address` when it
 /// is `other` (the peers folded together).
-pub const MAPPING: [(&str, &str); 35] = [
+pub const MAPPING: [(&str, &str); 36] = [
     (field::MESSAGE, "message"),
     (field::MESSAGE_ID, "event.code"),
     (field::PRIORITY, "log.syslog.severity.code"),
@@ -59,6 +59,7 @@ pub const MAPPING: [(&str, &str); 35] = [
     (field::SUSTAIN_MS, "netio.sustain_ms"),
     (field::DURATION_MS, "netio.duration_ms"),
     (field::CONFIG, "netio.config"),
+    (field::SOCKET_OWNER_PID, "netio.socket_owner_pid"),
 ];
 
 /// Where a `NETIO_PEER_ADDRESS` that is not an address goes.

@@ -146,6 +146,9 @@ static __always_inline void count(struct tracked *t, struct traffic_key *key, __
 		count_key(key, 0, bytes);
 }
 
+static __always_inline void own_on_first_byte(struct sock *sk, __u32 tgid, struct tracked *t);
+static __always_inline void account_moved(struct sock *sk, __u32 tgid, __s64 bytes, bool sent);
+
 static __always_inline void account_to(struct tracked *t, __u32 tgid, struct sock *sk, __s64 bytes,
 				       bool sent)
 {
@@ -154,17 +157,25 @@ static __always_inline void account_to(struct tracked *t, __u32 tgid, struct soc
 	struct traffic_key key = { .tgid = tgid };
 
 	read_peer(sk, &key);
+	own_on_first_byte(sk, tgid, t);
 	count(t, &key, bytes, sent);
 }
 
 /* The hash path for a socket read through helpers (kprobe and syscall
- * tracepoint programs). */
+ * tracepoint programs); an untracked process's bytes on an owned socket
+ * (its entry program stashed the socket only where it may be owned). */
 static __always_inline void account(struct sock *sk, __s64 bytes, bool sent)
 {
+	struct tracked *t;
 	__u32 tgid;
 
-	if (bytes > 0)
-		account_to(tracked_tgid(&tgid), tgid, sk, bytes, sent);
+	if (bytes <= 0)
+		return;
+	t = tracked_tgid(&tgid);
+	if (t)
+		account_to(t, tgid, sk, bytes, sent);
+	else
+		account_moved(sk, tgid, bytes, sent);
 }
 
 #endif

@@ -47,6 +47,7 @@ struct in6_addr {
 
 struct sock_common {
 	__be32 skc_daddr;
+	__be16 skc_dport;
 	unsigned short skc_family;
 	struct in6_addr skc_v6_daddr;
 };

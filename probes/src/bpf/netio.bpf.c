@@ -17,6 +17,7 @@
  *   netio.h          the contract with the Rust loader
  *   maps.bpf.h       every map and global
  *   count.bpf.h      the hash path: peers, the (process, peer) counters, loss stats
+ *   owner.bpf.h      whose socket it is: bytes untracked processes move on it
  *   sockpath.bpf.h   the socket path: track slots, socket-local counters, drains
  *   lifecycle.bpf.h  tracking at fork, exec and exit
  */
@@ -31,6 +32,7 @@ char LICENSE[] SEC("license") = "GPL";
 
 #include "maps.bpf.h"
 #include "count.bpf.h"
+#include "owner.bpf.h"
 #include "sockpath.bpf.h"
 
 /* Anchors so the contract's structs and enums land in the skeleton's BTF
@@ -51,6 +53,7 @@ enum netio_match _netio_match;
 enum netio_event_kind _netio_event_kind;
 enum netio_stash_kind _netio_stash_kind;
 enum netio_uid _netio_uid;
+enum netio_owner _netio_owner;
 
 /* ---- tracepoint backend (Linux 6.3+) ---------------------------------- */
 
@@ -140,23 +143,45 @@ static __always_inline struct sock *stash_take(__u32 kind, __u32 *flags)
 
 static __always_inline void splice_enter(__u64 fd)
 {
-	if (!current_tracked())
-		return;
+	struct tracked *t = current_tracked();
 	struct sock *sk = tcp_sock_of_fd(fd);
-	if (sk)
+
+	/* An untracked process's splice, too, where its socket may be owned. */
+	if (sk && (t || maybe_owned(sk)))
 		stash_put(sk, 0, STASH_SPLICE);
 }
 
 static __always_inline void splice_exit(__s64 ret)
 {
+	struct sock *sk = stash_take(STASH_SPLICE, NULL);
+
+	if (sk)
+		account(sk, ret, false);
+}
+
+/* The sockets a tracked process accepts, owned before their first byte:
+ * the new descriptor is the syscall's return. */
+static __always_inline void accept_exit(__s64 fd)
+{
 	__u32 tgid;
 	struct tracked *t = tracked_tgid(&tgid);
 
-	if (!t)
-		return;
-	struct sock *sk = stash_take(STASH_SPLICE, NULL);
-	if (sk)
-		account_to(t, tgid, sk, ret, false);
+	if (t && fd >= 0)
+		own_socket(tcp_sock_of_fd(fd), tgid, t);
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int tp_exit_accept4(struct syscall_exit_ctx *ctx)
+{
+	accept_exit(ctx->ret);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int tp_exit_accept(struct syscall_exit_ctx *ctx)
+{
+	accept_exit(ctx->ret);
+	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_splice")
@@ -245,12 +270,52 @@ int BPF_PROG(fexit_tcp_splice_read, struct socket *sock, loff_t *ppos,
 	return 0;
 }
 
+/* The sockets a tracked process accepts (fentry and kprobe backends), by
+ * inet_csk_accept's signature: (sk, arg) from 6.10, (sk, flags, err, kern)
+ * before. */
+SEC("fexit/inet_csk_accept")
+int BPF_PROG(fexit_inet_csk_accept, struct sock *sk, void *arg, struct sock *ret)
+{
+	__u32 tgid;
+	struct tracked *t = tracked_tgid(&tgid);
+
+	if (t && ret)
+		own_socket(ret, tgid, t);
+	return 0;
+}
+
+SEC("fexit/inet_csk_accept")
+int BPF_PROG(fexit_inet_csk_accept_flags, struct sock *sk, int flags, int *err, bool kern,
+	     struct sock *ret)
+{
+	__u32 tgid;
+	struct tracked *t = tracked_tgid(&tgid);
+
+	if (t && ret)
+		own_socket(ret, tgid, t);
+	return 0;
+}
+
 /* ---- kprobe backend ------------------------------------------------------ */
+
+/* An untracked process's call is stashed only where its socket may be
+ * owned (owner.bpf.h). */
+
+SEC("kretprobe/inet_csk_accept")
+int BPF_KRETPROBE(krp_inet_csk_accept, struct sock *ret)
+{
+	__u32 tgid;
+	struct tracked *t = tracked_tgid(&tgid);
+
+	if (t && ret)
+		own_socket(ret, tgid, t);
+	return 0;
+}
 
 SEC("kprobe/tcp_sendmsg")
 int BPF_KPROBE(kp_tcp_sendmsg, struct sock *sk)
 {
-	if (current_tracked())
+	if (current_tracked() || maybe_owned(sk))
 		stash_put(sk, 0, STASH_SEND);
 	return 0;
 }
@@ -267,7 +332,7 @@ int BPF_KRETPROBE(krp_tcp_sendmsg, int ret)
 SEC("kprobe/tcp_sendpage")
 int BPF_KPROBE(kp_tcp_sendpage, struct sock *sk)
 {
-	if (current_tracked())
+	if (current_tracked() || maybe_owned(sk))
 		stash_put(sk, 0, STASH_SEND);
 	return 0;
 }
@@ -284,7 +349,7 @@ int BPF_KRETPROBE(krp_tcp_sendpage, int ret)
 SEC("kprobe/tcp_recvmsg")
 int BPF_KPROBE(kp_tcp_recvmsg, struct sock *sk, struct msghdr *msg, size_t len, int flags)
 {
-	if (current_tracked())
+	if (current_tracked() || maybe_owned(sk))
 		stash_put(sk, flags, STASH_RECV);
 	return 0;
 }
@@ -293,7 +358,7 @@ SEC("kprobe/tcp_recvmsg")
 int BPF_KPROBE(kp_tcp_recvmsg_nonblock, struct sock *sk, struct msghdr *msg, size_t len,
 	       int nonblock, int flags)
 {
-	if (current_tracked())
+	if (current_tracked() || maybe_owned(sk))
 		stash_put(sk, flags, STASH_RECV);
 	return 0;
 }
@@ -312,8 +377,10 @@ int BPF_KRETPROBE(krp_tcp_recvmsg, int ret)
 SEC("kprobe/tcp_splice_read")
 int BPF_KPROBE(kp_tcp_splice_read, struct socket *sock)
 {
-	if (current_tracked())
-		stash_put(BPF_CORE_READ(sock, sk), 0, STASH_SPLICE);
+	struct sock *sk = BPF_CORE_READ(sock, sk);
+
+	if (current_tracked() || maybe_owned(sk))
+		stash_put(sk, 0, STASH_SPLICE);
 	return 0;
 }
 

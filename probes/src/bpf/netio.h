@@ -91,6 +91,7 @@ enum netio_stat {
 	STAT_TRACK_FULL,	/* a new process could not be tracked (PID beyond the tracked array) */
 	STAT_EVENTS_DROPPED,	/* ring buffer full: a lifecycle event was not delivered */
 	STAT_STASH_FULL,	/* entry/return pairing lost (stash map full) */
+	STAT_OWNER_FULL,	/* a tracked process's socket got no owner (sk_owners full) */
 	STAT_MAX,
 };
 
@@ -119,6 +120,7 @@ enum netio_event_kind {
 	EV_EXEC = 1,
 	EV_FORK = 2,
 	EV_EXIT = 3,
+	EV_MOVED = 4,	/* an untracked process moved bytes on a tracked one's socket */
 };
 
 /* What a per-thread stash holds (the kernel's own: it pairs a hook's entry
@@ -143,11 +145,27 @@ struct lifecycle_event {
 	char comm[NETIO_COMM_LEN];
 	char filename[NETIO_PATH_LEN];
 	/* Who it is: its effective uid (global, as the init namespace sees
-	 * it), and on EV_EXEC the file it exec'd (the kernel's device number
-	 * of its file system, its inode number), for the `exe` check. */
+	 * it; EV_MOVED: the mover's real uid), and on EV_EXEC the file it
+	 * exec'd (the kernel's device number of its file system, its inode
+	 * number), for the `exe` check. */
 	__u32 uid;
 	__u32 exe_dev;
 	__u64 exe_ino;
+};
+
+/* Sockets owned by a tracked process (docs/kernels.md, "Whose bytes"): a
+ * socket gets an owner when a tracked process accepts or connects it, or
+ * moves its first byte on it; an untracked process's bytes on it count for
+ * the owner's target under a key whose target has TARGET_MOVED set, its
+ * tgid the mover's and its gen the owner's. OWNED_BUCKETS counters, indexed
+ * by a hash of the socket's peer, count the owned sockets in each: an
+ * untracked process's event on a socket whose bucket is 0 costs one load.
+ * The bucket hashes the peer's address (its last word) and port: fields a
+ * socket holds from accept or connect on, read as plain loads. */
+enum netio_owner {
+	TARGET_MOVED = 0x8000,
+	OWNED_BUCKETS = 16384,
+	OWNED_BUCKET_SHIFT = 18,	/* 32 - log2(OWNED_BUCKETS) */
 };
 
 #endif

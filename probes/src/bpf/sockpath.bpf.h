@@ -65,7 +65,13 @@ static __always_inline void account_sk_slow(struct sk_acct *a, struct sock *sk, 
 	struct traffic_key key = { .tgid = tgid };
 	struct tracked *t = tracked_get(&tgid);
 
-	if (!t || !tcp_peer_btf(sk, &key))
+	if (!t) {
+		/* Untracked, in the slot of a tracked process. */
+		if (maybe_owned_btf(sk))
+			account_moved(sk, tgid, bytes, sent);
+		return;
+	}
+	if (!tcp_peer_btf(sk, &key))
 		return;
 	key.gen = t->gen;
 	key.target = t->target;
@@ -78,6 +84,9 @@ static __always_inline void account_sk_slow(struct sk_acct *a, struct sock *sk, 
 
 		init.sk_family = peer_words_btf(sk, init.peer_raw);
 		a = bpf_sk_storage_get(&sk_accts, sk, &init, BPF_SK_STORAGE_GET_F_CREATE);
+		/* Its first counted byte: owned, if not accepted or connected
+		 * by a tracked process (it was before netio started, or passed). */
+		own_socket(sk, tgid, t);
 	}
 	if (a && a->tgid == tgid && a->key.gen == key.gen && a->key.target == key.target &&
 	    same_peer(a, sk)) {
@@ -108,8 +117,12 @@ static __always_inline void account_btf(struct sock *sk, __s64 bytes, bool sent)
 	/* Read before any lookup: a change after it makes the next event
 	 * check again. */
 	slot = *track_slot(tgid);
-	if (!(__u32)slot)
+	if (!(__u32)slot) {
+		/* Untracked: one more load, unless the socket may be owned. */
+		if (maybe_owned_btf(sk))
+			account_moved(sk, tgid, bytes, sent);
 		return;
+	}
 	if (sk_fast) {
 		/* Only TCP sockets get storage (the slow path checks). */
 		struct sk_acct *a = bpf_sk_storage_get(&sk_accts, sk, 0, 0);
@@ -122,8 +135,17 @@ static __always_inline void account_btf(struct sock *sk, __s64 bytes, bool sent)
 		return;
 	}
 	key.tgid = tgid;
-	if ((t = tracked_get(&tgid)) && tcp_peer_btf(sk, &key))
+	t = tracked_get(&tgid);
+	if (!t) {
+		if (maybe_owned_btf(sk))
+			account_moved(sk, tgid, bytes, sent);
+		return;
+	}
+	if (tcp_peer_btf(sk, &key)) {
+		if (!maybe_owned_btf(sk))
+			own_socket(sk, tgid, t);
 		count(t, &key, bytes, sent);
+	}
 }
 
 /* The last drain of a socket's pending bytes: nothing sends or reads on a

@@ -154,7 +154,7 @@ pub struct Truth {
 }
 
 impl Truth {
-    fn parse(line: &str, what: &str) -> Self {
+    pub fn parse(line: &str, what: &str) -> Self {
         let raw: Value = serde_json::from_str(line)
             .unwrap_or_else(|e| panic!("{what}: final line {line:?} is not JSON: {e}"));
         let field =

@@ -12,3 +12,4 @@ mod accuracy;
 mod capacity;
 mod identity;
 mod matching;
+mod sockets;

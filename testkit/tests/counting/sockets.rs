@@ -1,0 +1,167 @@
+//! A target's socket used by a process netio does not track: the target
+//! hands a connection it accepted, or one it connected, to a helper of
+//! nobody's over SCM_RIGHTS, or nobody's process takes it with
+//! pidfd_getfd. Those bytes are the target's connection's: netio must count
+//! them for the target, exactly, in records that name the process that
+//! moved them (docs/kernels.md, "Whose bytes").
+
+use crate::common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+
+use common::{record_pid, tracked_program, Bytes, Program, Records, Truth, TARGET};
+
+const NOBODY: &str = "65534";
+const SIZE: u64 = 4 * 1024 * 1024;
+
+/// The `take` process, as nobody, waiting at `path` for the socket.
+struct Taker {
+    child: Child,
+    stdout: BufReader<std::process::ChildStdout>,
+}
+
+impl Taker {
+    fn start(path: &std::path::Path, as_client: bool) -> Taker {
+        let size = SIZE.to_string();
+        let role = if as_client { "client" } else { "server" };
+        let mut child = Command::new(common::traffic_bin())
+            .args(["take", "--hand-to"])
+            .arg(path)
+            .args(["--take-as", role, "--size", &size, "--uid", NOBODY])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn the taker");
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        let _ = stdout.read_line(&mut line);
+        assert!(line.contains("ready"), "the taker did not start: {line:?}");
+        Taker { child, stdout }
+    }
+
+    fn finish(mut self) -> Truth {
+        let mut rest = String::new();
+        let _ = self.stdout.read_to_string(&mut rest);
+        let status = self.child.wait().expect("wait for the taker");
+        assert!(status.success(), "the taker failed: {status}");
+        Truth::parse(rest.trim(), "taker")
+    }
+}
+
+/// netio's records of the mover `pid` must name it: nobody's process,
+/// netio-traffic, on the socket of `owner`; its executable where netio
+/// could still read it.
+fn assert_named(records: &Records, pid: u32, owner: u32) {
+    let mine: Vec<_> = records
+        .traffic()
+        .filter(|v| v["NETIO_SCOPE"] == "process" && record_pid(v) == Some(pid))
+        .collect();
+    assert!(!mine.is_empty(), "no process record for the mover {pid}");
+    for v in mine {
+        assert_eq!(v["NETIO_TARGET"], TARGET, "{v}");
+        assert_eq!(v["NETIO_COMM"], "netio-traffic", "{v}");
+        assert_eq!(common::num(v, "NETIO_UID"), Some(65534), "{v}");
+        assert_eq!(
+            common::num(v, "NETIO_SOCKET_OWNER_PID"),
+            Some(owner as u64),
+            "{v}"
+        );
+        // The executable only where it still ran when netio read of it.
+        if let Some(exe) = v["NETIO_EXE"].as_str() {
+            assert!(exe.ends_with("netio-traffic"), "NETIO_EXE {exe:?}: {v}");
+        }
+    }
+}
+
+/// The target's server accepts, moves `parent` bytes each way itself, and
+/// hands the socket over `by` to nobody's taker, which does the rest.
+fn accepted_socket_handed_over(tag: &str, by: &str, parent: u64, owner_uid: Option<&str>) {
+    let (scratch, tracked, netio) = tracked_program(tag, "1s");
+    let path = scratch.path("taker.sock");
+    let taker = Taker::start(&path, false);
+    let (size, parent_s) = (SIZE.to_string(), parent.to_string());
+    let mut args = vec![
+        "--hand-to",
+        path.to_str().unwrap(),
+        "--hand-by",
+        by,
+        "--parent-bytes",
+        &parent_s,
+    ];
+    if let Some(uid) = owner_uid {
+        args.extend(["--uid", uid]);
+    }
+    let server = tracked.server("hand-over", "127.0.0.1:0", &args);
+    let owner = server.pid();
+    // The forking scenario's client expects the owner's echo, then the rest.
+    let client = Program::original().client(
+        "forking",
+        &server.addr("127.0.0.1"),
+        &["--count", "1", "--size", &size, "--parent-bytes", &parent_s],
+    );
+    let server = server.finish();
+    let taker = taker.finish();
+    assert_eq!(
+        (client.sent, client.received),
+        (server.received + taker.received, server.sent + taker.sent),
+        "traffic generator disagrees with itself"
+    );
+    let records = netio.stop();
+    let mut truth: BTreeMap<u32, Bytes> = server.per_pid.clone();
+    truth.extend(taker.per_pid.clone());
+    records.assert_exact(&truth, "127.0.0.1");
+    assert_named(&records, taker.pid, owner);
+}
+
+#[test]
+fn an_accepted_socket_passed_to_nobody_before_its_first_byte_is_counted_for_the_target() {
+    accepted_socket_handed_over("hand-scm-0", "scm", 0, None);
+}
+
+#[test]
+fn an_accepted_socket_passed_to_nobody_after_some_bytes_is_counted_for_the_target() {
+    accepted_socket_handed_over("hand-scm-n", "scm", 65_537, None);
+}
+
+#[test]
+fn an_accepted_socket_taken_with_pidfd_getfd_by_nobody_is_counted_for_the_target() {
+    accepted_socket_handed_over("hand-getfd", "getfd", 0, Some(NOBODY));
+}
+
+/// The target connects out, sends some bytes, and hands the connected
+/// socket to nobody's taker, which sends and reads the rest.
+#[test]
+fn a_connected_socket_passed_to_nobody_is_counted_for_the_target() {
+    let (scratch, tracked, netio) = tracked_program("hand-connect", "1s");
+    let path = scratch.path("taker.sock");
+    let taker = Taker::start(&path, true);
+    let size = SIZE.to_string();
+    let peer = Program::original().server("bulk", "127.0.0.1:0", &["--size", &size]);
+    let owner = tracked.client(
+        "hand-over",
+        &peer.addr("127.0.0.1"),
+        &[
+            "--hand-to",
+            path.to_str().unwrap(),
+            "--parent-bytes",
+            "1000",
+            "--uid",
+            NOBODY,
+        ],
+    );
+    let taker = taker.finish();
+    let peer = peer.finish();
+    assert_eq!(
+        (peer.received, peer.sent),
+        (owner.sent + taker.sent, owner.received + taker.received),
+        "traffic generator disagrees with itself"
+    );
+    let records = netio.stop();
+    let mut truth: BTreeMap<u32, Bytes> = owner.per_pid.clone();
+    truth.extend(taker.per_pid.clone());
+    records.assert_exact(&truth, "127.0.0.1");
+    assert_named(&records, taker.pid, owner.pid);
+}
