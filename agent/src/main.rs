@@ -26,6 +26,7 @@ mod cli;
 mod config;
 mod discovery;
 mod error;
+mod human;
 mod inspect;
 mod interval;
 mod losses;
