@@ -1,7 +1,9 @@
 //! The agent's behaviour on the host: its command line, config errors, the
 //! config file against a hostile local user and config values at their
 //! limits, thresholds and reloads, the journal and syslog outputs against a
-//! real journald and rsyslog, targets by cgroup, and hostile process names.
+//! real journald and rsyslog, targets by cgroup, hostile process names, and
+//! what the records tell a reader (timestamps, units, quiet idle targets,
+//! reload changes).
 //! They run the real netio as root on the host's kernel; each test owns its
 //! netio, scratch dir and process names, and the journald tests take turns
 //! on `JOURNALD`.
@@ -16,6 +18,7 @@ mod config_files;
 mod config_values;
 mod hostile_names;
 mod journal;
+mod records;
 mod syslog;
 mod thresholds;
 mod unit_lookalike;

@@ -336,6 +336,15 @@ fn check_breach(tl: &Timeline, l: &Limit<'_>) -> Result<usize, String> {
             "threshold_recovered NETIO_DURATION_MS is {duration}, the intervals below add up to {quiet}"
         ));
     }
+    // The breach: from the first interval of the run above that fired to
+    // the last interval above before the calm.
+    let lasted = tl.ms(tl.run_start(k, above), calm - 1);
+    let breach = num(&rec.record, "NETIO_BREACH_MS");
+    if !breach.is_some_and(|b| close(b, lasted)) {
+        return Err(format!(
+            "threshold_recovered NETIO_BREACH_MS is {breach:?}, the breach's intervals add up to {lasted}"
+        ));
+    }
     // Any earlier dip below the limit during the breach was too short to
     // recover.
     let mut j = k + 1;
