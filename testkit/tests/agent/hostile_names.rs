@@ -31,7 +31,7 @@ const SIZE: &str = "150k";
 
 /// What each MESSAGE key must equal: the structured field of the same
 /// record. A key not listed here is not netio's.
-const KEYS: [(&str, &str); 18] = [
+const KEYS: [(&str, &str); 24] = [
     ("target", "NETIO_TARGET"),
     ("pid", "NETIO_PID"),
     ("ppid", "NETIO_PPID"),
@@ -42,6 +42,12 @@ const KEYS: [(&str, &str); 18] = [
     ("sent_per_sec", "NETIO_SENT_BYTES_PER_SEC"),
     ("received_per_sec", "NETIO_RECEIVED_BYTES_PER_SEC"),
     ("processes", "NETIO_PROCESSES"),
+    ("peers", "NETIO_PEERS"),
+    ("breach_ms", "NETIO_BREACH_MS"),
+    ("targets_added", "NETIO_TARGETS_ADDED"),
+    ("targets_removed", "NETIO_TARGETS_REMOVED"),
+    ("targets_rematched", "NETIO_TARGETS_REMATCHED"),
+    ("thresholds_changed", "NETIO_THRESHOLDS_CHANGED"),
     ("interval_ms", "NETIO_INTERVAL_MS"),
     ("backend", "NETIO_BACKEND"),
     ("kernel", "NETIO_KERNEL"),

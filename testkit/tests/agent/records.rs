@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-use common::{backend, event, netio_bin, num, require_root, unique_name, Netio, Scratch};
+use common::{backend, event, netio_bin, num, require_root, unique_name, Idle, Netio, Scratch};
 
 fn s<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     v.get(key).and_then(Value::as_str)
@@ -64,20 +64,10 @@ fn assert_stamp(stamp: Option<&str>, started: f64, line: &str) {
     );
 }
 
-/// A copy of `sleep` under a fresh name, running: a target's process that
-/// moves no byte.
-fn idle_process(scratch: &Scratch) -> (String, std::process::Child) {
-    let name = unique_name("nti");
-    let path = scratch.path(&name);
-    std::fs::copy("/bin/sleep", &path).expect("copy sleep");
-    let child = Command::new(&path).arg("60").spawn().expect("run sleep");
-    (name, child)
-}
-
 #[test]
 fn json_records_carry_their_time_and_a_target_that_runs_nothing_is_said_once() {
     let scratch = Scratch::new("records-json");
-    let (idle_name, mut idle) = idle_process(&scratch);
+    let idle = Idle::start(&scratch);
     let absent = unique_name("nta");
     let started = now();
     let netio = Netio::start(
@@ -85,13 +75,12 @@ fn json_records_carry_their_time_and_a_target_that_runs_nothing_is_said_once() {
         "1s",
         &[
             ("absent", &[absent.as_str()]),
-            ("idle", &[idle_name.as_str()]),
+            ("idle", &[idle.name.as_str()]),
         ],
     );
     std::thread::sleep(Duration::from_millis(4200));
     let records = netio.stop();
-    let _ = idle.kill();
-    let _ = idle.wait();
+    drop(idle);
     for v in &records.records {
         assert_stamp(s(v, "NETIO_TIMESTAMP"), started, &v.to_string());
     }
