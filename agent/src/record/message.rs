@@ -167,4 +167,504 @@ impl Message {
 }
 
 #[cfg(test)]
-mod tests;
+mod tests {
+    use super::*;
+    use crate::record::{
+        field, Kind, Record, Reloaded, Started, ThresholdFields, TrafficFields, Value,
+    };
+    use netio_probes::{Attempt, Backend, BackendReport, Disabled, Prog};
+
+    fn quoted(s: &str) -> String {
+        let mut out = String::new();
+        quote(s, &mut out);
+        out
+    }
+
+    #[test]
+    fn quoted_values_are_json_strings_that_decode_to_the_value() {
+        let lossy = String::from_utf8_lossy(b"\xff\xfe").into_owned();
+        for v in [
+            "postgres",
+            "",
+            "x sent=0 rcv=0",
+            "a\"b\\c",
+            "\\\"",
+            "two\nlines\r\t",
+            "\x1b[2Jclear",
+            "\x00\x07\x7f\u{85}\u{9b}",
+            "\u{2028}\u{202e}\u{2066}\u{feff}",
+            &lossy,
+            "mañana 数据库",
+        ] {
+            let q = quoted(v);
+            let back: String = serde_json::from_str(&q).unwrap_or_else(|e| panic!("{q}: {e}"));
+            assert_eq!(back, v, "{q}");
+            assert!(!q.chars().any(must_escape), "{q:?} has a raw escape");
+            let inner = &q[1..q.len() - 1];
+            assert!(!inner.contains('"'), "{q}: a quote inside");
+            assert!(
+                inner
+                    .match_indices('\\')
+                    .all(|(i, _)| matches!(inner.as_bytes()[i + 1], b'n' | b'r' | b't' | b'u')),
+                "{q}: a backslash that starts no escape"
+            );
+        }
+    }
+
+    #[test]
+    fn escapes_are_the_documented_ones() {
+        assert_eq!(quoted("a b"), r#""a b""#);
+        assert_eq!(quoted("a\"b\\"), r#""a\u0022b\u005c""#);
+        assert_eq!(quoted("\n\r\t"), r#""\n\r\t""#);
+        assert_eq!(quoted("\x1b\x7f\u{9b}"), r#""\u001b\u007f\u009b""#);
+        assert_eq!(quoted("\u{202e}"), r#""\u202e""#);
+        let lossy = String::from_utf8_lossy(b"\xff\xfe").into_owned();
+        assert_eq!(quoted(&lossy), r#""\ufffd\ufffd""#);
+        assert_eq!(quoted("é"), "\"é\"");
+    }
+
+    #[test]
+    fn printable_escapes_controls_and_leaves_the_rest() {
+        assert!(matches!(printable("db sent=1"), Cow::Borrowed(_)));
+        assert_eq!(printable("a\x1b[2K\r\nb \"q\""), "a\\u001b[2K\\r\\nb \"q\"");
+    }
+
+    #[test]
+    fn tokens_stay_plain_unless_they_could_pass_for_something_else() {
+        let m = Message::new("netio")
+            .token("1.2.3")
+            .token("1 x=2")
+            .words("started:")
+            .str("k", "v w")
+            .num("n", 4)
+            .opt_str("absent", None)
+            .opt_num("m", Some(5))
+            .done();
+        assert_eq!(m, r#"netio 1.2.3 "1 x=2" started: k="v w" n=4 m=5"#);
+    }
+
+    /// What a quote-aware (logfmt-style) parser reads in a MESSAGE.
+    #[derive(Debug, Clone, PartialEq)]
+    enum Part {
+        Word(String),
+        Num(&'static str, u64),
+        Str(&'static str, String),
+        /// A key that is not netio's, or a number that does not parse.
+        Other(String, String),
+    }
+
+    const KEYS: [&str; 30] = [
+        "target",
+        "pid",
+        "ppid",
+        "comm",
+        "peer",
+        "sent",
+        "received",
+        "sent_per_sec",
+        "received_per_sec",
+        "processes",
+        "interval_ms",
+        "backend",
+        "kernel",
+        "targets",
+        "passed_over",
+        "direction",
+        "rate",
+        "threshold",
+        "duration_ms",
+        "config",
+        "detail",
+        "reason",
+        "count",
+        "lost_bytes",
+        "peers",
+        "breach_ms",
+        "targets_added",
+        "targets_removed",
+        "targets_rematched",
+        "thresholds_changed",
+    ];
+
+    /// Splits on spaces outside quotes; `key=value` with a bare value (a
+    /// number) or a quoted one (decoded as a JSON string); other tokens are
+    /// words.
+    fn parse(m: &str) -> Vec<Part> {
+        let mut parts = Vec::new();
+        let mut rest = m;
+        while let Some(start) = rest.find(|c| c != ' ') {
+            rest = &rest[start..];
+            let end = rest.find([' ', '=']).unwrap_or(rest.len());
+            assert!(!rest[..end].contains('"'), "a quote outside a value: {m:?}");
+            if !rest[end..].starts_with('=') {
+                parts.push(Part::Word(rest[..end].to_string()));
+                rest = &rest[end..];
+                continue;
+            }
+            let key = &rest[..end];
+            let value = &rest[end + 1..];
+            let known = KEYS.iter().find(|k| **k == key).copied();
+            if let Some(body) = value.strip_prefix('"') {
+                let mut close = None;
+                let mut escaped = false;
+                for (i, c) in body.char_indices() {
+                    match (escaped, c) {
+                        (false, '\\') => escaped = true,
+                        (false, '"') => {
+                            close = Some(i);
+                            break;
+                        }
+                        _ => escaped = false,
+                    }
+                }
+                let close = close.unwrap_or_else(|| panic!("unterminated quote: {m:?}"));
+                let literal = &value[..close + 2];
+                let text: String = serde_json::from_str(literal)
+                    .unwrap_or_else(|e| panic!("{literal} in {m:?}: {e}"));
+                parts.push(match known {
+                    Some(k) => Part::Str(k, text),
+                    None => Part::Other(key.into(), text),
+                });
+                rest = &value[close + 2..];
+            } else {
+                let end = value.find(' ').unwrap_or(value.len());
+                let v = &value[..end];
+                parts.push(match (known, v.parse()) {
+                    (Some(k), Ok(n)) => Part::Num(k, n),
+                    _ => Part::Other(key.into(), v.into()),
+                });
+                rest = &value[end..];
+            }
+        }
+        parts
+    }
+
+    /// What the regex `([a-z_]+)=("[^"]*"|[^ ]+)`, applied left to right,
+    /// finds: a parser that knows quotes but no escapes (docs/siem.md).
+    fn regex_pairs(m: &str) -> Vec<(String, String)> {
+        let b = m.as_bytes();
+        let mut pairs = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            let key_end = (i..b.len())
+                .find(|&j| !(b[j].is_ascii_lowercase() || b[j] == b'_'))
+                .unwrap_or(b.len());
+            if key_end == i || b.get(key_end) != Some(&b'=') {
+                i += 1;
+                continue;
+            }
+            let v = key_end + 1;
+            let close = (b.get(v) == Some(&b'"'))
+                .then(|| m[v + 1..].find('"').map(|c| v + 1 + c + 1))
+                .flatten();
+            let end = close.unwrap_or_else(|| m[v..].find(' ').map_or(b.len(), |e| v + e));
+            if end == v {
+                i += 1;
+                continue;
+            }
+            pairs.push((m[i..key_end].to_string(), m[v..end].to_string()));
+            i = end;
+        }
+        pairs
+    }
+
+    fn w(words: &str) -> Vec<Part> {
+        words.split(' ').map(|s| Part::Word(s.into())).collect()
+    }
+
+    fn s(key: &'static str, v: &str) -> Vec<Part> {
+        vec![Part::Str(key, v.into())]
+    }
+
+    fn n(key: &'static str, v: u64) -> Vec<Part> {
+        vec![Part::Num(key, v)]
+    }
+
+    fn message(r: &Record) -> String {
+        match r.get(field::MESSAGE) {
+            Some(Value::Str(m)) => m.clone(),
+            other => panic!("MESSAGE is {other:?}"),
+        }
+    }
+
+    /// Names a local user can give a process (and, for the other strings,
+    /// what a config or an error could hold).
+    fn hostile() -> Vec<String> {
+        let mut names: Vec<String> = [
+            "x sent=0 rcv=0",
+            "sent=0",
+            "comm=x",
+            "a b",
+            "=",
+            "\"",
+            "\" sent=0 \"",
+            "x\\\" sent=0 \\\"",
+            "\\",
+            "back\\slash",
+            "two\nlines sent=0",
+            "\x1b[2K\rsent=0",
+            "\x1b]0;title\x07",
+            "\u{202e}0=tnes",
+            "",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        names.push(String::from_utf8_lossy(b"\xff\xfe").into_owned());
+        names
+    }
+
+    #[test]
+    fn a_hostile_value_never_yields_a_key_or_number_of_its_own() {
+        for h in hostile() {
+            let h = h.as_str();
+            let t = TrafficFields {
+                target: h,
+                sent: 10,
+                received: 20,
+                interval_ms: 1000,
+                backend: h,
+            };
+            let th = ThresholdFields {
+                target: h,
+                peer: Some(h),
+                direction: "received",
+                rate: 5,
+                threshold: 4,
+                sustain_ms: 3000,
+                duration_ms: 6000,
+                breach_ms: 9000,
+                scale: crate::human::Scale::BINARY,
+            };
+            let names = [h.to_string(), h.to_string()];
+            let reloaded = Reloaded {
+                config: h,
+                added: &names,
+                removed: &names[..1],
+                matching: &[],
+                thresholds: &names[..1],
+                interval_ms: Some(5000),
+                detail: h,
+            };
+            // The backend's name is netio's own; what a failed backend
+            // says can carry any text.
+            let report = BackendReport {
+                backend: Backend::Tracepoint,
+                programs: vec![Prog::TpSockSendLength],
+                drain_iterator: None,
+                optional: Vec::new(),
+                notes: Vec::new(),
+                failed: Vec::new(),
+                hash_path: None,
+            };
+            let passed_over = [Attempt {
+                backend: Backend::Fentry,
+                result: Err(Disabled { by: h.to_string() }.into()),
+            }];
+            // An empty detail is left out.
+            let detail = if h.is_empty() { vec![] } else { s("detail", h) };
+            let cases: Vec<(Record, Vec<Vec<Part>>)> = vec![
+                (
+                    Record::process_traffic(&t, 7, h),
+                    vec![
+                        s("target", h),
+                        n("pid", 7),
+                        s("comm", h),
+                        w("sent 10 B (10 B/s) and received 20 B (20 B/s) in 1 s:"),
+                        n("sent", 10),
+                        n("received", 20),
+                        n("interval_ms", 1000),
+                    ],
+                ),
+                (
+                    Record::target_traffic(&t, 2, 1),
+                    vec![
+                        s("target", h),
+                        w("sent 10 B (10 B/s) and received 20 B (20 B/s) in 1 s, 2 processes, 1 peer:"),
+                        n("sent", 10),
+                        n("received", 20),
+                        n("sent_per_sec", 10),
+                        n("received_per_sec", 20),
+                        n("processes", 2),
+                        n("peers", 1),
+                        n("interval_ms", 1000),
+                    ],
+                ),
+                (
+                    Record::target_traffic(
+                        &TrafficFields {
+                            sent: 0,
+                            received: 0,
+                            ..t
+                        },
+                        0,
+                        0,
+                    ),
+                    vec![
+                        s("target", h),
+                        w("not running (no process)"),
+                        n("sent", 0),
+                        n("received", 0),
+                        n("sent_per_sec", 0),
+                        n("received_per_sec", 0),
+                        n("processes", 0),
+                        n("peers", 0),
+                        n("interval_ms", 1000),
+                    ],
+                ),
+                (
+                    Record::peer_traffic(&t, 7, h, h),
+                    vec![
+                        s("target", h),
+                        n("pid", 7),
+                        s("comm", h),
+                        s("peer", h),
+                        w("sent 10 B (10 B/s) and received 20 B (20 B/s) in 1 s:"),
+                        n("sent", 10),
+                        n("received", 20),
+                        n("interval_ms", 1000),
+                    ],
+                ),
+                (
+                    Record::threshold(Kind::ThresholdReminder, &th),
+                    vec![
+                        s("target", h),
+                        w("rate threshold still exceeded: received 5 B/s > 4 B/s for 6 s, in a breach of 9 s so far:"),
+                        s("peer", h),
+                        s("direction", "received"),
+                        n("rate", 5),
+                        n("threshold", 4),
+                        n("duration_ms", 6000),
+                        n("breach_ms", 9000),
+                    ],
+                ),
+                (
+                    Record::threshold(Kind::ThresholdRecovered, &th),
+                    vec![
+                        s("target", h),
+                        w("rate threshold recovered: received 5 B/s, at or below 4 B/s for 6 s, after a breach of 9 s:"),
+                        s("peer", h),
+                        s("direction", "received"),
+                        n("rate", 5),
+                        n("threshold", 4),
+                        n("duration_ms", 6000),
+                        n("breach_ms", 9000),
+                    ],
+                ),
+                (
+                    Record::process_appeared(h, 7, 1, h),
+                    vec![
+                        s("target", h),
+                        w("process appeared:"),
+                        n("pid", 7),
+                        n("ppid", 1),
+                        s("comm", h),
+                    ],
+                ),
+                (
+                    Record::process_exited(h, 7, h, 1, 2),
+                    vec![
+                        s("target", h),
+                        w("process exited after sending 1 B and receiving 2 B:"),
+                        n("pid", 7),
+                        s("comm", h),
+                        n("sent", 1),
+                        n("received", 2),
+                    ],
+                ),
+                (
+                    Record::started(&Started {
+                        version: "1.0",
+                        kernel: h,
+                        report: &report,
+                        passed_over: &passed_over,
+                        targets: &[h.into()],
+                        processes: 3,
+                    }),
+                    vec![
+                        w("netio 1.0 started:"),
+                        s("backend", "tracepoint"),
+                        s("kernel", h),
+                        s("targets", h),
+                        n("processes", 3),
+                        s(
+                            "passed_over",
+                            &format!("fentry: disabled by {h} (a testing knob)"),
+                        ),
+                    ],
+                ),
+                (
+                    Record::config_reloaded(&reloaded),
+                    vec![
+                        w("configuration reloaded:"),
+                        s("config", h),
+                        w("2 targets added, 1 target removed, thresholds changed for 1 target, interval now 5 s:"),
+                        s("targets_added", &format!("{h},{h}")),
+                        s("targets_removed", h),
+                        s("thresholds_changed", h),
+                        detail.clone(),
+                    ],
+                ),
+                (
+                    Record::config_rejected(h, h),
+                    vec![
+                        w("configuration reload refused, the previous configuration stays in force:"),
+                        s("reason", h),
+                    ],
+                ),
+                (
+                    Record::degraded(h, 3, Some(4), h),
+                    vec![
+                        w("netio degraded:"),
+                        s("reason", h),
+                        n("count", 3),
+                        n("lost_bytes", 4),
+                        detail,
+                    ],
+                ),
+            ];
+            for (record, want) in cases {
+                let m = message(&record);
+                let want: Vec<Part> = want.into_iter().flatten().collect();
+                let naive: Vec<(String, String)> = want
+                    .iter()
+                    .filter_map(|p| match p {
+                        Part::Num(k, n) => Some((k.to_string(), n.to_string())),
+                        Part::Str(k, _) => Some((k.to_string(), String::new())),
+                        _ => None,
+                    })
+                    .collect();
+                let found: Vec<(String, String)> = regex_pairs(&m)
+                    .into_iter()
+                    .map(|(k, v)| {
+                        if v.starts_with('"') {
+                            (k, String::new())
+                        } else {
+                            (k, v)
+                        }
+                    })
+                    .collect();
+                assert_eq!(found, naive, "regex on {:?} with {h:?}: {m}", record.kind());
+                assert_eq!(parse(&m), want, "{:?} with {h:?}: {m}", record.kind());
+                assert!(!m.chars().any(must_escape), "a raw escape in {m:?}");
+                assert!(matches!(printable(&m), Cow::Borrowed(_)), "{m:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn structured_fields_keep_the_real_value() {
+        let lossy = String::from_utf8_lossy(b"\xff\xfe").into_owned();
+        let name = format!("x\x1b[2K\n\"{lossy}");
+        let t = TrafficFields {
+            target: "db",
+            sent: 1,
+            received: 2,
+            interval_ms: 1000,
+            backend: "kprobe",
+        };
+        let r = Record::process_traffic(&t, 7, &name);
+        assert_eq!(r.get(field::COMM), Some(&Value::Str(name.clone())));
+        assert!(message(&r).contains(r#"comm="x\u001b[2K\n\u0022\ufffd\ufffd""#));
+    }
+}
