@@ -27,6 +27,7 @@ mod config;
 mod constraint;
 mod discovery;
 mod error;
+mod human;
 mod inspect;
 mod interval;
 mod losses;

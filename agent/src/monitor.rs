@@ -5,21 +5,23 @@
 //! thresholds (threshold.rs) and reports losses (losses.rs). Feeds the
 //! service manager's watchdog and applies reloads.
 
+use std::collections::HashSet;
 use std::io;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use netio_probes::{MapError, PeerAddr, Probes, Stats, TrafficVal};
 
-use crate::config::{Config, Threshold};
+use crate::config::{Config, Rate, Threshold};
+use crate::human::Scale;
 use crate::interval::{self, Counter, Counters, Totals};
 use crate::losses;
 use crate::movers::Movers;
 use crate::notify::Notifier;
-use crate::record::{Record, ThresholdFields, TrafficFields, Who};
+use crate::record::{Record, Reloaded, ThresholdFields, TrafficFields, Who};
 use crate::signals::{wait_readable, Signal, Signals};
 use crate::sink::Sink;
-use crate::threshold::{Limits, Notice, Thresholds};
+use crate::threshold::{Direction, Limits, Notice, Thresholds};
 use crate::tracking::{Appeared, Tracker};
 use crate::warn::Warnings;
 
@@ -34,6 +36,9 @@ pub struct Monitor {
     thresholds: Thresholds,
     last_stats: Stats,
     warnings: Warnings,
+    /// Targets whose last record said they run no process: said once,
+    /// not again every interval until that changes.
+    not_running: HashSet<String>,
     interval_start: Instant,
     deadline: Instant,
 }
@@ -58,6 +63,7 @@ impl Monitor {
             thresholds: Thresholds::default(),
             last_stats: Stats::default(),
             warnings: Warnings::default(),
+            not_running: HashSet::new(),
             interval_start: now,
         }
     }
@@ -187,8 +193,13 @@ impl Monitor {
             }
         };
         let notes = new.keep_startup_keys(&self.config);
+        let changes = new.changes_from(&self.config);
         let interval_changed = new.interval != self.config.interval;
         self.config = new;
+        // A target removed and added again is said anew.
+        let targets = &self.config.targets;
+        self.not_running
+            .retain(|name| targets.iter().any(|t| &t.name == name));
         if let Err(e) = self
             .tracker
             .load_matchers(&self.probes, &self.config, &mut self.warnings)
@@ -202,7 +213,15 @@ impl Monitor {
         if interval_changed {
             self.deadline = self.interval_start + self.config.interval;
         }
-        let r = Record::config_reloaded(&path, &notes.join("; "));
+        let r = Record::config_reloaded(&Reloaded {
+            config: &path,
+            added: &changes.added,
+            removed: &changes.removed,
+            matching: &changes.matching,
+            thresholds: &changes.thresholds,
+            interval_ms: changes.interval.map(|d| d.as_millis() as u64),
+            detail: &notes.join("; "),
+        });
         self.write(&r);
         let _ = self.sink.flush();
     }
@@ -303,10 +322,18 @@ impl Monitor {
             &mut records,
         );
 
-        // The target totals come first and are written every interval.
+        // The target totals come first and are written every interval
+        // while the target runs; one that runs nothing is said once.
         let mut out = Vec::new();
         for (t, &id) in self.config.targets.iter().zip(self.tracker.targets()) {
             let total = totals.target(id);
+            let processes = self.tracker.processes_of(id);
+            let idle = processes == 0 && total == TrafficVal::default();
+            if !idle {
+                self.not_running.remove(&t.name);
+            } else if !self.not_running.insert(t.name.clone()) {
+                continue;
+            }
             let f = TrafficFields {
                 target: &t.name,
                 sent: total.sent,
@@ -314,9 +341,15 @@ impl Monitor {
                 interval_ms,
                 backend,
             };
-            out.push(Record::target_traffic(&f, self.tracker.processes_of(id)));
+            let peers = totals
+                .peers
+                .keys()
+                .filter(|(t, p)| *t == id && *p != PeerAddr::Other)
+                .count() as u64;
+            out.push(Record::target_traffic(&f, processes, peers));
         }
         out.extend(records);
+        crate::record::mark_repeats(&mut out);
         for r in &out {
             self.write(r);
         }
@@ -377,17 +410,38 @@ impl Monitor {
     }
 
     fn threshold_record(&self, n: &Notice) -> Record {
-        let peer = n.check.watch.peer.map(|p| p.to_string());
+        let w = &n.check.watch;
+        let peer = w.peer.map(|p| p.to_string());
         let f = ThresholdFields {
-            target: self.tracker.target_name(n.check.watch.target),
+            target: self.tracker.target_name(w.target),
             peer: peer.as_deref(),
-            direction: n.check.watch.direction.name(),
+            direction: w.direction.name(),
             rate: n.check.rate,
             threshold: n.check.limit.rate,
             sustain_ms: n.check.limit.sustain.as_millis() as u64,
             duration_ms: n.duration_ms,
+            breach_ms: n.breach_ms,
+            scale: self.scale_of(w.target, w.peer.is_some(), w.direction),
         };
         Record::threshold(n.kind, &f)
+    }
+
+    /// The scale a threshold's rate was written in, for its records.
+    fn scale_of(&self, target: netio_probes::TargetId, peer: bool, d: Direction) -> Scale {
+        let th = self
+            .config
+            .targets
+            .iter()
+            .zip(self.tracker.targets())
+            .find(|(_, &id)| id == target)
+            .and_then(|(t, _)| t.threshold.as_ref());
+        let rate: Option<Rate> = th.and_then(|th| match (peer, d) {
+            (false, Direction::Sent) => th.sent,
+            (false, Direction::Received) => th.received,
+            (true, Direction::Sent) => th.peer_sent,
+            (true, Direction::Received) => th.peer_received,
+        });
+        rate.map_or(Scale::BINARY, |r| r.1)
     }
 
     fn report_losses(&mut self) {

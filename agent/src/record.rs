@@ -10,6 +10,8 @@ use message::Message;
 
 use netio_probes::{Attempt, BackendReport};
 
+use crate::human::{self, Scale};
+
 /// The schema version in `NETIO_SCHEMA`: bumped when a field changes
 /// meaning or goes away (adding one is compatible).
 pub const SCHEMA: u64 = 1;
@@ -123,6 +125,11 @@ impl Value {
 pub struct Record {
     kind: Kind,
     pub fields: Vec<(&'static str, Value)>,
+    /// A traffic record whose numbers are those of the one narrower record
+    /// after it (a target's only process, a process's only peer): not a
+    /// field; the text output, which people read, leaves it out
+    /// (`mark_repeats`, docs/records.md).
+    pub repeated: bool,
 }
 
 /// What the started record tells: who started, on which kernel, with
@@ -176,7 +183,15 @@ impl Record {
                 (field::EVENT, Value::Str(kind.name().into())),
                 (field::SCHEMA, Value::Num(SCHEMA)),
             ],
+            repeated: false,
         }
+    }
+
+    fn field_str(&self, name: &str) -> Option<&str> {
+        self.fields.iter().find_map(|(n, v)| match v {
+            Value::Str(s) if *n == name => Some(s.as_str()),
+            _ => None,
+        })
     }
 
     pub fn kind(&self) -> Kind {
@@ -250,19 +265,33 @@ impl Record {
             .message(Message::new("netio").token(version).words("stopping"))
     }
 
-    /// A target's total bytes in one interval; written every interval,
-    /// zeros included, so a silent database is visible as such.
-    pub fn target_traffic(t: &TrafficFields<'_>, processes: u64) -> Self {
+    /// A target's total bytes in one interval, with how many processes
+    /// it has and how many peers they talked to; zeros included while it
+    /// runs, so a silent database is visible as such.
+    pub fn target_traffic(t: &TrafficFields<'_>, processes: u64, peers: u64) -> Self {
+        let words = if processes == 0 && t.sent == 0 && t.received == 0 {
+            "not running (no process)".to_string()
+        } else {
+            format!(
+                "{}, {}, {}:",
+                t.words(),
+                human::count(processes, "process", "processes"),
+                human::count(peers, "peer", "peers")
+            )
+        };
         let msg = Message::default()
             .str("target", t.target)
+            .phrase(&words)
             .num("sent", t.sent)
             .num("received", t.received)
             .num("sent_per_sec", t.per_sec(t.sent))
             .num("received_per_sec", t.per_sec(t.received))
             .num("processes", processes)
+            .num("peers", peers)
             .num("interval_ms", t.interval_ms);
         t.add(Record::new(Kind::Traffic).str(field::SCOPE, "target"))
             .num(field::PROCESSES, processes)
+            .num(field::PEERS, peers)
             .message(msg)
     }
 
@@ -322,20 +351,44 @@ impl Record {
     /// A threshold crossed (`Exceeded`, then `Reminder` while it lasts) or
     /// left behind (`Recovered`).
     pub fn threshold(kind: Kind, t: &ThresholdFields<'_>) -> Self {
-        let what = match kind {
-            Kind::ThresholdExceeded => "rate threshold exceeded:",
-            Kind::ThresholdReminder => "rate threshold still exceeded:",
-            _ => "rate threshold recovered:",
+        let (rate, limit) = (
+            human::rate(t.rate, t.scale),
+            human::rate(t.threshold, t.scale),
+        );
+        let (dir, long, breach) = (
+            t.direction,
+            human::duration_ms(t.duration_ms),
+            human::duration_ms(t.breach_ms),
+        );
+        let (what, words) = match kind {
+            Kind::ThresholdExceeded => (
+                "rate threshold exceeded:",
+                format!(
+                    "{dir} {rate} > {limit} for {long}, the sustain time \
+                     (counted in whole intervals):"
+                ),
+            ),
+            Kind::ThresholdReminder => (
+                "rate threshold still exceeded:",
+                format!("{dir} {rate} > {limit} for {long}, in a breach of {breach} so far:"),
+            ),
+            _ => (
+                "rate threshold recovered:",
+                format!(
+                    "{dir} {rate}, at or below {limit} for {long}, after a breach of {breach}:"
+                ),
+            ),
         };
         let msg = Message::default()
             .str("target", t.target)
-            .words(t.direction)
             .words(what)
+            .phrase(&words)
             .opt_str("peer", t.peer)
             .str("direction", t.direction)
             .num("rate", t.rate)
             .num("threshold", t.threshold)
-            .num("duration_ms", t.duration_ms);
+            .num("duration_ms", t.duration_ms)
+            .num("breach_ms", t.breach_ms);
         let mut r = Record::new(kind)
             .str(field::TARGET, t.target)
             .str(field::DIRECTION, t.direction);
@@ -346,6 +399,7 @@ impl Record {
             .num(field::THRESHOLD, t.threshold)
             .num(field::SUSTAIN_MS, t.sustain_ms)
             .num(field::DURATION_MS, t.duration_ms)
+            .num(field::BREACH_MS, t.breach_ms)
             .message(msg)
     }
 
@@ -376,7 +430,12 @@ impl Record {
                 w.message(
                     Message::default()
                         .str("target", target)
-                        .words("process exited:")
+                        .words("process exited")
+                        .phrase(&format!(
+                            "after sending {} and receiving {}:",
+                            human::bytes(sent),
+                            human::bytes(received)
+                        ))
                         .num("pid", w.pid as u64),
                 )
                 .num("sent", sent)
@@ -384,12 +443,51 @@ impl Record {
             )
     }
 
-    pub fn config_reloaded(path: &str, detail: &str) -> Self {
+    /// A reload in force, and what it changed.
+    pub fn config_reloaded(r: &Reloaded<'_>) -> Self {
+        let count = |n: &[String], one, many| human::count(n.len() as u64, one, many);
+        let mut said = Vec::new();
+        if !r.added.is_empty() {
+            said.push(format!("{} added", count(r.added, "target", "targets")));
+        }
+        if !r.removed.is_empty() {
+            said.push(format!("{} removed", count(r.removed, "target", "targets")));
+        }
+        if !r.matching.is_empty() {
+            let n = count(r.matching, "target", "targets");
+            said.push(format!("{n} matching other processes"));
+        }
+        if !r.thresholds.is_empty() {
+            let n = count(r.thresholds, "target", "targets");
+            said.push(format!("thresholds changed for {n}"));
+        }
+        if let Some(ms) = r.interval_ms {
+            said.push(format!("interval now {}", human::duration_ms(ms)));
+        }
+        if said.is_empty() {
+            said.push("no change in force".into());
+        }
+        let list = |names: &[String]| names.join(",");
+        let some = |names: &[String]| (!names.is_empty()).then(|| list(names));
+        let more = [r.added, r.removed, r.matching, r.thresholds]
+            .iter()
+            .any(|n| !n.is_empty())
+            || !r.detail.is_empty();
+        let colon = if more { ":" } else { "" };
         let msg = Message::new("configuration reloaded:")
-            .str("config", path)
-            .opt_str("detail", (!detail.is_empty()).then_some(detail));
+            .str("config", r.config)
+            .phrase(&format!("{}{colon}", said.join(", ")))
+            .opt_str("targets_added", some(r.added).as_deref())
+            .opt_str("targets_removed", some(r.removed).as_deref())
+            .opt_str("targets_rematched", some(r.matching).as_deref())
+            .opt_str("thresholds_changed", some(r.thresholds).as_deref())
+            .opt_str("detail", (!r.detail.is_empty()).then_some(r.detail));
         Record::new(Kind::ConfigReloaded)
-            .str(field::CONFIG, path)
+            .str(field::CONFIG, r.config)
+            .str(field::TARGETS_ADDED, list(r.added))
+            .str(field::TARGETS_REMOVED, list(r.removed))
+            .str(field::TARGETS_REMATCHED, list(r.matching))
+            .str(field::THRESHOLDS_CHANGED, list(r.thresholds))
             .message(msg)
     }
 
@@ -458,6 +556,45 @@ impl Who<'_> {
     }
 }
 
+/// Marks `repeated` each traffic record of one interval (targets first,
+/// then each process followed by its peers) whose numbers the one
+/// narrower record after it repeats: a target with one process record, a
+/// process with one peer record.
+pub fn mark_repeats(records: &mut [Record]) {
+    let scope = |r: &Record| r.field_str(field::SCOPE).map(str::to_owned);
+    let target = |r: &Record| r.field_str(field::TARGET).map(str::to_owned);
+    for i in 0..records.len() {
+        let narrower = match scope(&records[i]).as_deref() {
+            Some("target") => {
+                let t = target(&records[i]);
+                records
+                    .iter()
+                    .filter(|r| scope(r).as_deref() == Some("process") && target(r) == t)
+                    .count()
+            }
+            Some("process") => records[i + 1..]
+                .iter()
+                .take_while(|r| scope(r).as_deref() == Some("peer"))
+                .count(),
+            _ => 0,
+        };
+        records[i].repeated = narrower == 1;
+    }
+}
+
+/// What a `config_reloaded` record tells: the file, the targets (by name)
+/// it added, removed, matched anew or gave new thresholds, the interval
+/// when it changed, and the changes left for the next start.
+pub struct Reloaded<'a> {
+    pub config: &'a str,
+    pub added: &'a [String],
+    pub removed: &'a [String],
+    pub matching: &'a [String],
+    pub thresholds: &'a [String],
+    pub interval_ms: Option<u64>,
+    pub detail: &'a str,
+}
+
 /// The fields every traffic record carries.
 #[derive(Clone, Copy)]
 pub struct TrafficFields<'a> {
@@ -473,6 +610,28 @@ impl TrafficFields<'_> {
         crate::interval::per_second(bytes, self.interval_ms)
     }
 
+    /// What moved, in words: "sent 25.9 MiB (2.6 MiB/s) and received
+    /// nothing in 10 s", or "no traffic in 10 s".
+    fn words(&self) -> String {
+        let took = human::duration_ms(self.interval_ms);
+        if self.sent == 0 && self.received == 0 {
+            return format!("no traffic in {took}");
+        }
+        let moved = |verb: &str, bytes: u64| match bytes {
+            0 => format!("{verb} nothing"),
+            b => format!(
+                "{verb} {} ({})",
+                human::bytes(b),
+                human::rate(self.per_sec(b), Scale::BINARY)
+            ),
+        };
+        format!(
+            "{} and {} in {took}",
+            moved("sent", self.sent),
+            moved("received", self.received)
+        )
+    }
+
     /// A process or peer record's MESSAGE.
     fn message(&self, w: &Who<'_>, peer: Option<&str>) -> Message {
         w.message(
@@ -481,6 +640,7 @@ impl TrafficFields<'_> {
                 .num("pid", w.pid as u64),
         )
         .opt_str("peer", peer)
+        .phrase(&format!("{}:", self.words()))
         .num("sent", self.sent)
         .num("received", self.received)
         .num("interval_ms", self.interval_ms)
@@ -509,6 +669,11 @@ pub struct ThresholdFields<'a> {
     pub sustain_ms: u64,
     /// How long the rate has been above (or, recovered, below) the limit.
     pub duration_ms: u64,
+    /// How long the breach has lasted: from its first interval above the
+    /// limit to its last.
+    pub breach_ms: u64,
+    /// The scale the threshold was written in, which MESSAGE shows rates in.
+    pub scale: Scale,
 }
 
 #[cfg(test)]

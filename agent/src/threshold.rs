@@ -69,13 +69,17 @@ pub struct Check {
     pub limit: Limit,
 }
 
-/// A notice to write: what happened to which rate, and for how long the
-/// rate has been above (exceeded, reminder) or below (recovered) its limit.
+/// A notice to write: what happened to which rate, for how long the rate
+/// has been above (exceeded, reminder) or below (recovered) its limit, and
+/// how long the breach has lasted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Notice {
     pub kind: Kind,
     pub check: Check,
     pub duration_ms: u64,
+    /// From the start of the first interval above the limit to the end of
+    /// the last one, dips too short to recover included.
+    pub breach_ms: u64,
 }
 
 /// Where one rate stands against its limit, in interval time.
@@ -85,7 +89,13 @@ struct Breach {
     below_ms: u64,
     active: bool,
     since_notice_ms: u64,
+    /// While active: the breach so far, up to the end of its last
+    /// interval above the limit.
+    breach_ms: u64,
 }
+
+/// What one interval gave: a notice's kind, its duration and the breach's.
+type Observed = Option<(Kind, u64, u64)>;
 
 impl Breach {
     /// One interval of `interval_ms` at `rate`; `reached` says whether an
@@ -96,21 +106,26 @@ impl Breach {
         limit: &Limit,
         interval_ms: u64,
         reached: impl Fn(u64, u64) -> bool,
-    ) -> Option<(Kind, u64)> {
+    ) -> Observed {
         let sustain_ms = limit.sustain.as_millis() as u64;
         if rate > limit.rate {
+            if self.active {
+                // A dip too short to recover is part of the breach.
+                self.breach_ms += self.below_ms + interval_ms;
+            }
             self.below_ms = 0;
             self.above_ms += interval_ms;
             if !self.active && reached(self.above_ms, sustain_ms) {
                 self.active = true;
                 self.since_notice_ms = 0;
-                return Some((Kind::ThresholdExceeded, self.above_ms));
+                self.breach_ms = self.above_ms;
+                return Some((Kind::ThresholdExceeded, self.above_ms, self.breach_ms));
             }
             if self.active {
                 self.since_notice_ms += interval_ms;
                 if reached(self.since_notice_ms, limit.reminder.as_millis() as u64) {
                     self.since_notice_ms = 0;
-                    return Some((Kind::ThresholdReminder, self.above_ms));
+                    return Some((Kind::ThresholdReminder, self.above_ms, self.breach_ms));
                 }
             }
             return None;
@@ -122,7 +137,7 @@ impl Breach {
                 self.active = false;
                 let below = self.below_ms;
                 self.below_ms = 0;
-                return Some((Kind::ThresholdRecovered, below));
+                return Some((Kind::ThresholdRecovered, below, self.breach_ms));
             }
         }
         None
@@ -221,11 +236,12 @@ impl Thresholds {
             if breach.worth_keeping() {
                 keep.insert(check.watch);
             }
-            if let Some((kind, duration_ms)) = notice {
+            if let Some((kind, duration_ms, breach_ms)) = notice {
                 notices.push(Notice {
                     kind,
                     check: *check,
                     duration_ms,
+                    breach_ms,
                 });
             }
         }
@@ -297,6 +313,45 @@ mod tests {
                 vec![(ThresholdRecovered, 3000)],
                 vec![],
             ]
+        );
+    }
+
+    /// Like `run`, with each notice's breach length.
+    fn breaches(th: &mut Thresholds, l: &Limits, rates: &[u64]) -> Vec<(usize, Kind, u64)> {
+        let mut out = Vec::new();
+        for (i, &bytes) in rates.iter().enumerate() {
+            let total = TrafficVal {
+                sent: bytes,
+                received: 0,
+            };
+            let checks = th.checks(target(), l, total, &HashMap::new(), SECOND);
+            for n in th.apply(&checks, SECOND, SECOND / 2) {
+                out.push((i, n.kind, n.breach_ms));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_breach_lasts_from_its_first_interval_above_to_its_last_dips_included() {
+        let mut th = Thresholds::default();
+        // Above from #0, a 1 s dip (too short to recover) at #4, above
+        // again to #6, then below: the breach is #0..=#6, 7 s.
+        let rates = [200, 200, 200, 200, 0, 200, 200, 0, 0, 0, 0];
+        use Kind::*;
+        assert_eq!(
+            breaches(&mut th, &limits(100, 3, 3), &rates),
+            vec![
+                (2, ThresholdExceeded, 3000),
+                (6, ThresholdReminder, 7000),
+                (9, ThresholdRecovered, 7000),
+            ]
+        );
+        // A new breach starts from nothing.
+        let got = breaches(&mut th, &limits(100, 1, 60), &[200, 0]);
+        assert_eq!(
+            got,
+            vec![(0, ThresholdExceeded, 1000), (1, ThresholdRecovered, 1000)]
         );
     }
 

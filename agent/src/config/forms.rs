@@ -186,7 +186,7 @@ fn made_of(kind: Kind, v: &Value) -> Option<String> {
         (Rate, Value::Integer(n)) => u64::try_from(*n.value())
             .ok()
             .filter(|&n| n > 0)
-            .map(|n| quoted(&super::units::Rate(n).to_string())),
+            .map(|n| quoted(&super::units::Rate(n, crate::human::Scale::BINARY).to_string())),
         (Text, Value::Array(a)) if a.len() == 1 => a.get(0)?.as_str().map(quoted),
         (List | Users, Value::String(s)) => Some(format!("[{}]", quoted(s.value()))),
         (Users, Value::Integer(n)) => Some(format!("[{}]", n.value())),

@@ -29,6 +29,8 @@ use serde::{Deserialize, Serialize};
 pub use self::error::ConfigError;
 use self::error::{describe_toml_error, At, Invalid};
 pub use self::file::read_trusted;
+#[allow(unused_imports)]
+pub use self::reload::Changes;
 pub use self::syslog::{Syslog, Transport, MAX_TLS_FILE_BYTES};
 pub use self::units::Rate;
 pub use self::users::{Uids, User};
@@ -140,7 +142,7 @@ impl Default for RecordsConfig {
 }
 
 /// `[target.threshold]`: warn when a target's traffic rate stays above a limit.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Threshold {
     /// The target's total send rate.

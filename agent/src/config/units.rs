@@ -9,15 +9,40 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::error::{shown, KEY};
+use crate::human::Scale;
 
-/// A rate in bytes per second, written like "50MiB/s".
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rate(pub u64);
+/// A rate in bytes per second, written like "50MiB/s", and the scale it
+/// was written in (bits or bytes, powers of 1000 or 1024), in which
+/// threshold records show it.
+#[derive(Debug, Clone, Copy, Eq)]
+pub struct Rate(pub u64, pub Scale);
+
+/// The same rate however it was spelt: "1MiB/s" is "1048576B/s".
+impl PartialEq for Rate {
+    fn eq(&self, other: &Rate) -> bool {
+        self.0 == other.0
+    }
+}
 
 impl<'de> Deserialize<'de> for Rate {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        parse_rate(&s).map(Rate).map_err(serde::de::Error::custom)
+        let bytes = parse_rate(&s).map_err(serde::de::Error::custom)?;
+        Ok(Rate(bytes, scale_of(&s)))
+    }
+}
+
+/// The scale a valid rate was written in: bits for `bit`, powers of 1000
+/// for an SI prefix; plain bytes ("1048576B/s") are shown in KiB, MiB.
+fn scale_of(s: &str) -> Scale {
+    let size = s.trim().trim_end_matches("/s");
+    let spelt = size.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.');
+    match unit(spelt.trim_start()) {
+        Unit::Known { factor, counts } => Scale {
+            bits: counts == Counts::Bits,
+            si: factor > 1 && !factor.is_power_of_two(),
+        },
+        _ => Scale::BINARY,
     }
 }
 
@@ -266,6 +291,34 @@ mod tests {
 
     fn rate(s: &str) -> Result<u64, String> {
         parse_rate(s).map_err(|e| e.replace(KEY, "sent"))
+    }
+
+    #[test]
+    fn a_rate_keeps_the_scale_it_was_written_in() {
+        let si = |bits| Scale { bits, si: true };
+        let binary_bits = Scale {
+            bits: true,
+            si: false,
+        };
+        for (text, scale) in [
+            ("1MiB/s", Scale::BINARY),
+            ("1048576B/s", Scale::BINARY),
+            ("1048576/s", Scale::BINARY),
+            ("1.5 MB/s", si(false)),
+            ("50M/s", si(false)),
+            ("8Mbit/s", si(true)),
+            ("400 kbit/s", si(true)),
+            ("1Mibit/s", binary_bits),
+        ] {
+            assert_eq!(scale_of(text), scale, "{text}");
+        }
+        let r: Rate = serde::Deserialize::deserialize(toml::Value::from("8Mbit/s")).unwrap();
+        assert_eq!(
+            r,
+            Rate(1_000_000, Scale::BINARY),
+            "equal in bytes, whatever the scale"
+        );
+        assert_eq!(r.1, si(true));
     }
 
     #[test]

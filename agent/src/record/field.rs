@@ -13,6 +13,10 @@ pub fn valid_field_name(name: &str) -> bool {
 }
 
 pub const MESSAGE: &str = "MESSAGE";
+/// When the record was written, RFC 3339 in UTC: added by the JSON output
+/// and the journal's stderr fallback (the journal and syslog stamp their
+/// own, ECS has `@timestamp`), so it is not one of a record's own fields.
+pub const TIMESTAMP: &str = "NETIO_TIMESTAMP";
 pub const MESSAGE_ID: &str = "MESSAGE_ID";
 pub const PRIORITY: &str = "PRIORITY";
 pub const SYSLOG_IDENTIFIER: &str = "SYSLOG_IDENTIFIER";
@@ -47,4 +51,10 @@ pub const RATE: &str = "NETIO_RATE_BYTES_PER_SEC";
 pub const THRESHOLD: &str = "NETIO_THRESHOLD_BYTES_PER_SEC";
 pub const SUSTAIN_MS: &str = "NETIO_SUSTAIN_MS";
 pub const DURATION_MS: &str = "NETIO_DURATION_MS";
+pub const BREACH_MS: &str = "NETIO_BREACH_MS";
+pub const PEERS: &str = "NETIO_PEERS";
 pub const CONFIG: &str = "NETIO_CONFIG";
+pub const TARGETS_ADDED: &str = "NETIO_TARGETS_ADDED";
+pub const TARGETS_REMOVED: &str = "NETIO_TARGETS_REMOVED";
+pub const TARGETS_REMATCHED: &str = "NETIO_TARGETS_REMATCHED";
+pub const THRESHOLDS_CHANGED: &str = "NETIO_THRESHOLDS_CHANGED";

@@ -101,6 +101,18 @@ impl Message {
         self
     }
 
+    /// netio's own words composed with numbers (human.rs): "sent 25.9 MiB
+    /// (2.6 MiB/s)". Never a value: nothing in it can pose as `key=`.
+    pub fn phrase(mut self, words: &str) -> Self {
+        debug_assert!(
+            !words.contains(['=', '"', '\\']) && !words.chars().any(must_escape),
+            "{words:?}"
+        );
+        self.space();
+        self.0.push_str(words);
+        self
+    }
+
     /// A word of netio's that is not a literal (its version): as itself when
     /// it is one plain token, quoted otherwise.
     pub fn token(mut self, token: &str) -> Self {
@@ -157,7 +169,9 @@ impl Message {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{field, Kind, Record, Started, ThresholdFields, TrafficFields, Value, Who};
+    use crate::record::{
+        field, Kind, Record, Reloaded, Started, ThresholdFields, TrafficFields, Value, Who,
+    };
     use netio_probes::{Attempt, Backend, BackendReport, Disabled, Prog};
 
     fn quoted(s: &str) -> String {
@@ -239,7 +253,7 @@ mod tests {
         Other(String, String),
     }
 
-    const KEYS: [&str; 27] = [
+    const KEYS: [&str; 33] = [
         "target",
         "pid",
         "ppid",
@@ -267,6 +281,12 @@ mod tests {
         "count",
         "lost_bytes",
         "socket_owner_pid",
+        "peers",
+        "breach_ms",
+        "targets_added",
+        "targets_removed",
+        "targets_rematched",
+        "thresholds_changed",
     ];
 
     /// Splits on spaces outside quotes; `key=value` with a bare value (a
@@ -416,6 +436,18 @@ mod tests {
                 threshold: 4,
                 sustain_ms: 3000,
                 duration_ms: 6000,
+                breach_ms: 9000,
+                scale: crate::human::Scale::BINARY,
+            };
+            let names = [h.to_string(), h.to_string()];
+            let reloaded = Reloaded {
+                config: h,
+                added: &names,
+                removed: &names[..1],
+                matching: &[],
+                thresholds: &names[..1],
+                interval_ms: Some(5000),
+                detail: h,
             };
             // The backend's name is netio's own; what a failed backend
             // says can carry any text.
@@ -456,20 +488,45 @@ mod tests {
                         s("target", h),
                         n("pid", 7),
                         named(vec![]),
+                        w("sent 10 B (10 B/s) and received 20 B (20 B/s) in 1 s:"),
                         n("sent", 10),
                         n("received", 20),
                         n("interval_ms", 1000),
                     ],
                 ),
                 (
-                    Record::target_traffic(&t, 2),
+                    Record::target_traffic(&t, 2, 1),
                     vec![
                         s("target", h),
+                        w("sent 10 B (10 B/s) and received 20 B (20 B/s) in 1 s, 2 processes, 1 peer:"),
                         n("sent", 10),
                         n("received", 20),
                         n("sent_per_sec", 10),
                         n("received_per_sec", 20),
                         n("processes", 2),
+                        n("peers", 1),
+                        n("interval_ms", 1000),
+                    ],
+                ),
+                (
+                    Record::target_traffic(
+                        &TrafficFields {
+                            sent: 0,
+                            received: 0,
+                            ..t
+                        },
+                        0,
+                        0,
+                    ),
+                    vec![
+                        s("target", h),
+                        w("not running (no process)"),
+                        n("sent", 0),
+                        n("received", 0),
+                        n("sent_per_sec", 0),
+                        n("received_per_sec", 0),
+                        n("processes", 0),
+                        n("peers", 0),
                         n("interval_ms", 1000),
                     ],
                 ),
@@ -480,6 +537,7 @@ mod tests {
                         n("pid", 7),
                         named(vec![]),
                         s("peer", h),
+                        w("sent 10 B (10 B/s) and received 20 B (20 B/s) in 1 s:"),
                         n("sent", 10),
                         n("received", 20),
                         n("interval_ms", 1000),
@@ -489,12 +547,26 @@ mod tests {
                     Record::threshold(Kind::ThresholdReminder, &th),
                     vec![
                         s("target", h),
-                        w("received rate threshold still exceeded:"),
+                        w("rate threshold still exceeded: received 5 B/s > 4 B/s for 6 s, in a breach of 9 s so far:"),
                         s("peer", h),
                         s("direction", "received"),
                         n("rate", 5),
                         n("threshold", 4),
                         n("duration_ms", 6000),
+                        n("breach_ms", 9000),
+                    ],
+                ),
+                (
+                    Record::threshold(Kind::ThresholdRecovered, &th),
+                    vec![
+                        s("target", h),
+                        w("rate threshold recovered: received 5 B/s, at or below 4 B/s for 6 s, after a breach of 9 s:"),
+                        s("peer", h),
+                        s("direction", "received"),
+                        n("rate", 5),
+                        n("threshold", 4),
+                        n("duration_ms", 6000),
+                        n("breach_ms", 9000),
                     ],
                 ),
                 (
@@ -510,7 +582,7 @@ mod tests {
                     Record::process_exited(h, &who, 1, 2),
                     vec![
                         s("target", h),
-                        w("process exited:"),
+                        w("process exited after sending 1 B and receiving 2 B:"),
                         n("pid", 7),
                         named(vec![]),
                         n("sent", 1),
@@ -539,8 +611,16 @@ mod tests {
                     ],
                 ),
                 (
-                    Record::config_reloaded(h, h),
-                    vec![w("configuration reloaded:"), s("config", h), detail.clone()],
+                    Record::config_reloaded(&reloaded),
+                    vec![
+                        w("configuration reloaded:"),
+                        s("config", h),
+                        w("2 targets added, 1 target removed, thresholds changed for 1 target, interval now 5 s:"),
+                        s("targets_added", &format!("{h},{h}")),
+                        s("targets_removed", h),
+                        s("thresholds_changed", h),
+                        detail.clone(),
+                    ],
                 ),
                 (
                     Record::config_rejected(h, h),

@@ -47,6 +47,143 @@ fn traffic_message_carries_the_numbers_as_key_value() {
     );
 }
 
+fn message(r: &Record) -> String {
+    r.summary()
+}
+
+#[test]
+fn message_reads_in_units_while_the_fields_stay_raw_integers() {
+    let t = TrafficFields {
+        target: "redis",
+        sent: 27_163_648,
+        received: 0,
+        interval_ms: 10_000,
+        backend: "tracepoint",
+    };
+    let r = Record::target_traffic(&t, 1, 3);
+    assert!(
+        message(&r).starts_with(
+            "target=\"redis\" sent 25.9 MiB (2.6 MiB/s) and received nothing in 10 s, \
+             1 process, 3 peers: sent=27163648 received=0 sent_per_sec=2716364 "
+        ),
+        "{}",
+        message(&r)
+    );
+    assert_eq!(r.get(field::SENT_BYTES), Some(&Value::Num(27_163_648)));
+    assert_eq!(
+        r.get(field::SENT_BYTES_PER_SEC),
+        Some(&Value::Num(2_716_364))
+    );
+    assert_eq!(r.get(field::PEERS), Some(&Value::Num(3)));
+
+    // A limit written in bits is shown in bits; a measured interval a
+    // millisecond short reads as the sustain time it completes.
+    let th = ThresholdFields {
+        target: "redis",
+        peer: None,
+        direction: "sent",
+        rate: 10_500_000,
+        threshold: 1_000_000,
+        sustain_ms: 4000,
+        duration_ms: 3999,
+        breach_ms: 3999,
+        scale: crate::human::Scale {
+            bits: true,
+            si: true,
+        },
+    };
+    let r = Record::threshold(Kind::ThresholdExceeded, &th);
+    assert_eq!(
+        message(&r),
+        "target=\"redis\" rate threshold exceeded: sent 84 Mbit/s > 8 Mbit/s for 4 s, the \
+         sustain time (counted in whole intervals): direction=\"sent\" rate=10500000 \
+         threshold=1000000 duration_ms=3999 breach_ms=3999"
+    );
+    assert_eq!(r.get(field::RATE), Some(&Value::Num(10_500_000)));
+    assert_eq!(r.get(field::THRESHOLD), Some(&Value::Num(1_000_000)));
+    let binary = ThresholdFields {
+        rate: 11_010_048,
+        threshold: 1 << 20,
+        scale: crate::human::Scale::BINARY,
+        ..th
+    };
+    let m = message(&Record::threshold(Kind::ThresholdExceeded, &binary));
+    assert!(m.contains(" sent 10.5 MiB/s > 1 MiB/s for 4 s,"), "{m}");
+}
+
+#[test]
+fn the_recovered_record_says_how_long_the_breach_lasted() {
+    let th = ThresholdFields {
+        target: "db",
+        peer: None,
+        direction: "received",
+        rate: 100,
+        threshold: 1 << 20,
+        sustain_ms: 4000,
+        duration_ms: 4000,
+        breach_ms: 80_000,
+        scale: crate::human::Scale::BINARY,
+    };
+    let r = Record::threshold(Kind::ThresholdRecovered, &th);
+    assert_eq!(r.get(field::BREACH_MS), Some(&Value::Num(80_000)));
+    assert_eq!(r.get(field::DURATION_MS), Some(&Value::Num(4000)));
+    let m = message(&r);
+    assert!(
+        m.contains("received 100 B/s, at or below 1 MiB/s for 4 s, after a breach of 1 min 20 s:"),
+        "{m}"
+    );
+}
+
+#[test]
+fn the_reload_record_names_what_changed() {
+    let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let (added, removed, thresholds) = (names(&["redis"]), names(&["pg", "kv"]), names(&["db"]));
+    let r = Record::config_reloaded(&Reloaded {
+        config: "/etc/netio/netio.conf",
+        added: &added,
+        removed: &removed,
+        matching: &[],
+        thresholds: &thresholds,
+        interval_ms: None,
+        detail: "",
+    });
+    assert_eq!(
+        message(&r),
+        "configuration reloaded: config=\"/etc/netio/netio.conf\" 1 target added, 2 targets \
+         removed, thresholds changed for 1 target: targets_added=\"redis\" \
+         targets_removed=\"pg,kv\" thresholds_changed=\"db\""
+    );
+    assert_eq!(
+        r.get(field::TARGETS_ADDED),
+        Some(&Value::Str("redis".into()))
+    );
+    assert_eq!(
+        r.get(field::TARGETS_REMOVED),
+        Some(&Value::Str("pg,kv".into()))
+    );
+    assert_eq!(
+        r.get(field::TARGETS_REMATCHED),
+        Some(&Value::Str(String::new()))
+    );
+    assert_eq!(
+        r.get(field::THRESHOLDS_CHANGED),
+        Some(&Value::Str("db".into()))
+    );
+    let none = Record::config_reloaded(&Reloaded {
+        config: "c",
+        added: &[],
+        removed: &[],
+        matching: &[],
+        thresholds: &[],
+        interval_ms: None,
+        detail: "",
+    });
+    assert_eq!(
+        message(&none),
+        "configuration reloaded: config=\"c\" no change in force"
+    );
+}
+
 fn report(backend: Backend, programs: &[Prog]) -> BackendReport {
     BackendReport {
         backend,
@@ -198,9 +335,11 @@ fn records_md_documents_exactly_the_fields_and_kinds_written() {
         })
         .map(str::to_string)
         .collect();
+    // The JSON output's timestamp is the sink's, not the record's.
     let written: BTreeSet<String> = samples()
         .iter()
         .flat_map(|r| r.fields.iter().map(|(n, _)| n.to_string()))
+        .chain([field::TIMESTAMP.to_string()])
         .collect();
     assert_eq!(
         documented.difference(&written).collect::<Vec<_>>(),
@@ -245,6 +384,8 @@ pub fn samples() -> Vec<Record> {
         threshold: 4,
         sustain_ms: 3000,
         duration_ms: 3000,
+        breach_ms: 3000,
+        scale: crate::human::Scale::BINARY,
     };
     vec![
         Record::started(&Started {
@@ -269,7 +410,7 @@ pub fn samples() -> Vec<Record> {
             targets: &["db".into()],
             processes: 1,
         }),
-        Record::target_traffic(&t, 2),
+        Record::target_traffic(&t, 2, 1),
         Record::process_traffic(&t, &postgres()),
         Record::peer_traffic(&t, &postgres(), "::1"),
         Record::moved_traffic(
@@ -288,7 +429,15 @@ pub fn samples() -> Vec<Record> {
         Record::threshold(Kind::ThresholdRecovered, &th),
         Record::process_appeared("db", &postgres(), 1),
         Record::process_exited("db", &postgres(), 1, 2),
-        Record::config_reloaded("/etc/netio/netio.conf", ""),
+        Record::config_reloaded(&Reloaded {
+            config: "/etc/netio/netio.conf",
+            added: &["redis".into()],
+            removed: &[],
+            matching: &[],
+            thresholds: &[],
+            interval_ms: None,
+            detail: "",
+        }),
         Record::config_rejected("/etc/netio/netio.conf", "line 1: bad"),
         Record::degraded("r", 1, Some(2), "x"),
         Record::stopping("v"),

@@ -148,7 +148,9 @@ mod tests {
 
     impl Sink for Probe {
         fn write(&mut self, record: &Record) -> io::Result<()> {
-            self.got.borrow_mut().push(to_json(record));
+            self.got
+                .borrow_mut()
+                .push(to_json(record, std::time::SystemTime::now()));
             Ok(())
         }
         fn flush(&mut self) -> io::Result<()> {

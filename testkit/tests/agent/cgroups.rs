@@ -411,10 +411,16 @@ fn cgroup_target_follows_its_cgroup_when_it_is_recreated() {
     let mount = cgroup2_mount();
     let u = unique_suffix();
     let cg = Group::create(&mount, &format!("netio-test-{u}"));
+    // The empty cgroup's target is said once; the idle one's every interval.
+    let idle = common::Idle::start(&scratch);
     let config = write_config(
         &scratch,
         "1s",
-        &format!("[[target]]\nname = \"cg\"\ncgroup = \"{}\"\n", cg.rel),
+        &format!(
+            "[[target]]\nname = \"cg\"\ncgroup = \"{}\"\n{}",
+            cg.rel,
+            idle.target("tick")
+        ),
     );
     let mut netio = start_netio(&config, unified_layout(&mount));
     let intervals = |r: &[serde_json::Value]| {
@@ -443,7 +449,10 @@ fn cgroup_target_follows_its_cgroup_when_it_is_recreated() {
     let truth = server.finish();
     assert_eq!((truth.sent, truth.received), (client.received, client.sent));
     let records = netio.stop();
-    records.assert_exact_for(&[("cg", &client.per_pid)], "127.0.0.1");
+    records.assert_exact_for(
+        &[("cg", &client.per_pid), ("tick", &BTreeMap::new())],
+        "127.0.0.1",
+    );
 }
 
 /// A cgroup target covers the cgroups below it too (as the /proc scan

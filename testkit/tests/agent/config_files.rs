@@ -367,7 +367,10 @@ fn reason(v: &Value) -> &str {
 fn sighup_with_a_fifo_or_a_nobody_owned_config_is_rejected_and_the_agent_goes_on() {
     let scratch = Scratch::new("untrusted-reload");
     let config = scratch.path("netio.toml");
-    std::fs::write(&config, CONFIG).unwrap();
+    // Its target records tick every interval: "db" runs nothing.
+    let idle = common::Idle::start(&scratch);
+    let running = format!("{CONFIG}{}", idle.target("tick"));
+    std::fs::write(&config, &running).unwrap();
     let mut netio = Netio::start_file(&config);
     let rejected_for = |netio: &mut Netio, why: &str| {
         netio.wait_until(Duration::from_secs(5), |r| {
@@ -391,7 +394,7 @@ fn sighup_with_a_fifo_or_a_nobody_owned_config_is_rejected_and_the_agent_goes_on
     );
 
     std::fs::remove_file(&config).unwrap();
-    std::fs::write(&config, CONFIG.replace("\"1s\"", "\"5s\"")).unwrap();
+    std::fs::write(&config, running.replace("\"1s\"", "\"5s\"")).unwrap();
     chown(&config, NOBODY, NOBODY);
     sighup(&netio);
     assert!(
@@ -419,7 +422,7 @@ fn sighup_with_a_fifo_or_a_nobody_owned_config_is_rejected_and_the_agent_goes_on
     );
 
     std::fs::remove_file(&config).unwrap();
-    std::fs::write(&config, CONFIG.replace("\"1s\"", "\"2s\"")).unwrap();
+    std::fs::write(&config, running.replace("\"1s\"", "\"2s\"")).unwrap();
     sighup(&netio);
     assert!(
         netio.wait_until(Duration::from_secs(5), |r| r

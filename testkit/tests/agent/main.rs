@@ -2,9 +2,12 @@
 //! config file against a hostile local user and config values at their
 //! limits, thresholds and reloads, the journal and syslog outputs against a
 //! real journald and rsyslog, `netio report` on the records read back,
-//! targets by cgroup, and hostile process names. They run the real netio as
-//! root on the host's kernel; each test owns its netio, scratch dir and
-//! process names, and the journald tests take turns on `JOURNALD`.
+//! targets by cgroup, hostile process names, and
+//! what the records tell a reader (timestamps, units, quiet idle targets,
+//! reload changes).
+//! They run the real netio as root on the host's kernel; each test owns its
+//! netio, scratch dir and process names, and the journald tests take turns
+//! on `JOURNALD`.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -16,6 +19,7 @@ mod config_files;
 mod config_values;
 mod hostile_names;
 mod journal;
+mod records;
 mod report;
 mod syslog;
 mod thresholds;

@@ -241,7 +241,8 @@ fn expected_sd(record: &Value) -> BTreeMap<String, String> {
         .as_object()
         .unwrap()
         .iter()
-        .filter(|(k, _)| *k != "MESSAGE")
+        // The JSON output's own timestamp; syslog stamps its header.
+        .filter(|(k, _)| *k != "MESSAGE" && *k != "NETIO_TIMESTAMP")
         .map(|(k, v)| (k.clone(), text(v)))
         .collect()
 }
@@ -446,9 +447,13 @@ fn collector_down_at_start_then_killed_and_restarted_never_stalls_netio_and_coun
     let scratch = Scratch::new("syslog-outage");
     let port = free_port();
     let mut collector = Rsyslog::tcp(&scratch.dir, "outage", port, None);
-    // A queue of 3 records: the outages below outlast it.
-    let syslog =
-        format!("[[syslog]]\ntransport = \"tcp\"\naddress = \"127.0.0.1:{port}\"\nqueue = 3\n");
+    // A queue of 3 records: the outages below outlast it. The idle
+    // target writes a record every interval while the other runs nothing.
+    let idle = common::Idle::start(&scratch);
+    let syslog = format!(
+        "[[syslog]]\ntransport = \"tcp\"\naddress = \"127.0.0.1:{port}\"\nqueue = 3\n{}",
+        idle.target("tick")
+    );
     let (tracked, netio) = netio_with(&scratch, "500ms", &syslog);
     let pid = stopped_pid(&netio);
 

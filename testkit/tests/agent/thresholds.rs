@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use common::{event, num, unique_name, Bytes, Netio, Program, Scratch};
+use common::{event, num, unique_name, Bytes, Idle, Netio, Program, Scratch};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -336,6 +336,15 @@ fn check_breach(tl: &Timeline, l: &Limit<'_>) -> Result<usize, String> {
             "threshold_recovered NETIO_DURATION_MS is {duration}, the intervals below add up to {quiet}"
         ));
     }
+    // The breach: from the first interval of the run above that fired to
+    // the last interval above before the calm.
+    let lasted = tl.ms(tl.run_start(k, above), calm - 1);
+    let breach = num(&rec.record, "NETIO_BREACH_MS");
+    if !breach.is_some_and(|b| close(b, lasted)) {
+        return Err(format!(
+            "threshold_recovered NETIO_BREACH_MS is {breach:?}, the breach's intervals add up to {lasted}"
+        ));
+    }
     // Any earlier dip below the limit during the breach was too short to
     // recover.
     let mut j = k + 1;
@@ -393,9 +402,13 @@ fn check_breach(tl: &Timeline, l: &Limit<'_>) -> Result<usize, String> {
     Ok(reminders)
 }
 
-fn threshold_config(target: &str, process: &str, threshold: &str) -> String {
+/// A target of `process` and of `idle`: with the idle process it has one
+/// all along, so its target record ends every interval (a target with no
+/// process is said once), which `Timeline` counts on.
+fn threshold_config(target: &str, process: &str, idle: &Idle, threshold: &str) -> String {
     format!(
-        "interval = \"1s\"\n\n[[target]]\nname = \"{target}\"\nprocess = [\"{process}\"]\n\n[target.threshold]\n{threshold}"
+        "interval = \"1s\"\n\n[[target]]\nname = \"{target}\"\nprocess = [\"{process}\", \"{}\"]\n\n[target.threshold]\n{threshold}",
+        idle.name
     )
 }
 
@@ -403,6 +416,7 @@ fn threshold_config(target: &str, process: &str, threshold: &str) -> String {
 fn target_threshold_fires_once_after_sustain_reminds_and_recovers() {
     let scratch = Scratch::new("threshold");
     let name = unique_name("ntthr");
+    let idle = Idle::start(&scratch);
     let tracked = Program::named(&scratch, &name);
     let target = "thr";
     let config = scratch.path("netio.toml");
@@ -411,6 +425,7 @@ fn target_threshold_fires_once_after_sustain_reminds_and_recovers() {
         &threshold_config(
             target,
             &name,
+            &idle,
             "sent = \"1MiB/s\"\nreceived = \"16MiB/s\"\nfor = \"2s\"\nreminder = \"3s\"\n",
         ),
     );
@@ -473,6 +488,7 @@ fn target_threshold_fires_once_after_sustain_reminds_and_recovers() {
 fn threshold_sustain_and_reminder_count_whole_intervals() {
     let scratch = Scratch::new("threshold-whole");
     let name = unique_name("ntwhl");
+    let idle = Idle::start(&scratch);
     let tracked = Program::named(&scratch, &name);
     let target = "whole";
     let config = scratch.path("netio.toml");
@@ -481,6 +497,7 @@ fn threshold_sustain_and_reminder_count_whole_intervals() {
         &threshold_config(
             target,
             &name,
+            &idle,
             "sent = \"1MiB/s\"\nfor = \"1s\"\nreminder = \"1s\"\n",
         )
         .replace("interval = \"1s\"", "interval = \"100ms\""),
@@ -524,6 +541,7 @@ fn threshold_sustain_and_reminder_count_whole_intervals() {
 fn peer_threshold_names_the_one_peer_above_its_limit() {
     let scratch = Scratch::new("peer-threshold");
     let name = unique_name("ntpeer");
+    let idle = Idle::start(&scratch);
     let tracked = Program::named(&scratch, &name);
     let target = "peerthr";
     let config = scratch.path("netio.toml");
@@ -532,6 +550,7 @@ fn peer_threshold_names_the_one_peer_above_its_limit() {
         &threshold_config(
             target,
             &name,
+            &idle,
             "peer_sent = \"1MiB/s\"\npeer_received = \"1MiB/s\"\nfor = \"2s\"\nreminder = \"1h\"\n",
         ),
     );
@@ -622,6 +641,7 @@ fn peer_threshold_names_the_one_peer_above_its_limit() {
 fn sighup_applies_a_new_threshold_rejects_a_broken_file_and_keeps_counts_exact() {
     let scratch = Scratch::new("reload");
     let name = unique_name("ntrld");
+    let idle = Idle::start(&scratch);
     let tracked = Program::named(&scratch, &name);
     let target = "rl";
     let config = scratch.path("netio.toml");
@@ -629,7 +649,7 @@ fn sighup_applies_a_new_threshold_rejects_a_broken_file_and_keeps_counts_exact()
     let rest = "for = \"2s\"\nreminder = \"1h\"\n";
     write(
         &config,
-        &threshold_config(target, &name, &format!("sent = \"8MiB/s\"\n{rest}")),
+        &threshold_config(target, &name, &idle, &format!("sent = \"8MiB/s\"\n{rest}")),
     );
     let mut netio = Netio::start_file(&config);
 
@@ -656,7 +676,7 @@ fn sighup_applies_a_new_threshold_rejects_a_broken_file_and_keeps_counts_exact()
 
     write(
         &config,
-        &threshold_config(target, &name, &format!("sent = \"1MiB/s\"\n{rest}")),
+        &threshold_config(target, &name, &idle, &format!("sent = \"1MiB/s\"\n{rest}")),
     );
     sighup(&netio);
     let has = |r: &[Value], kind: &str| r.iter().any(|v| event(v) == Some(kind));
@@ -673,6 +693,7 @@ fn sighup_applies_a_new_threshold_rejects_a_broken_file_and_keeps_counts_exact()
     let broken = threshold_config(
         target,
         &name,
+        &idle,
         "sent = \"1MiB/s\"\nfor = \"2s\nreminder = \"1h\"\n",
     );
     let bad_line = broken

@@ -488,6 +488,44 @@ pub fn write_config_with(
     path
 }
 
+/// A process that runs and moves no byte (a copy of `sleep` under a fresh
+/// name), killed when dropped. A target of it gets a traffic record every
+/// interval, zeros included, which tests can wait on as on a clock: a
+/// target with no process gets one only when that changes.
+pub struct Idle {
+    pub name: String,
+    child: Child,
+}
+
+impl Idle {
+    pub fn start(scratch: &Scratch) -> Idle {
+        let name = unique_name("nti");
+        let path = scratch.path(&name);
+        std::fs::copy("/bin/sleep", &path).expect("copy /bin/sleep");
+        let child = Command::new(&path)
+            .arg("600")
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("run the idle process");
+        Idle { name, child }
+    }
+
+    /// A `[[target]]` table named `target` for this process.
+    pub fn target(&self, target: &str) -> String {
+        format!(
+            "\n[[target]]\nname = \"{target}\"\nprocess = [\"{}\"]\n",
+            self.name
+        )
+    }
+}
+
+impl Drop for Idle {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A running `netio run --output json`.
 pub struct Netio {
     child: Option<Child>,

@@ -16,6 +16,8 @@ use std::sync::{Mutex, OnceLock};
 
 use common::Scratch;
 
+mod texts;
+
 /// Where each file an operator looks for must be.
 /// The forwarding examples, shipped as documentation.
 const EXAMPLE_RSYSLOG: &str = "/usr/share/doc/netio/examples/rsyslog/netio-forward.conf";

@@ -9,7 +9,7 @@ mod tests;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use self::native::{encode, Socket};
 use crate::record::Record;
@@ -145,7 +145,7 @@ impl JournalSink {
     /// outage record. If even the fallback fails the record is lost, and
     /// the caller must hear of it.
     fn write_fallback(&mut self, record: &Record) -> io::Result<()> {
-        writeln!(self.fallback, "{}", to_json(record))?;
+        writeln!(self.fallback, "{}", to_json(record, SystemTime::now()))?;
         if let Some(outage) = &mut self.outage {
             outage.records += 1;
         }

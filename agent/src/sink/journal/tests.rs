@@ -247,8 +247,21 @@ fn a_missing_journald_sends_records_to_the_fallback_says_so_once_and_reports_the
         sink.write(r).unwrap();
     }
     sink.flush().unwrap();
-    let lines = fallback.lines();
-    let json: Vec<String> = records.iter().map(to_json).collect();
+    // Each line is stamped with the time it was written, then the record.
+    let unstamped = |line: &str| {
+        let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let stamp = v
+            .as_object_mut()
+            .and_then(|o| o.remove(field::TIMESTAMP))
+            .unwrap_or_else(|| panic!("no timestamp: {line}"));
+        humantime::parse_rfc3339(stamp.as_str().unwrap()).unwrap();
+        v
+    };
+    let lines: Vec<_> = fallback.lines().iter().map(|l| unstamped(l)).collect();
+    let json: Vec<_> = records
+        .iter()
+        .map(|r| unstamped(&to_json(r, std::time::SystemTime::now())))
+        .collect();
     assert_eq!(lines, json, "every record, in order, one JSON line each");
     let said = notes.lines();
     assert_eq!(said.len(), 1, "{said:?}");
