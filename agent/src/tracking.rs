@@ -224,7 +224,7 @@ impl Tracker {
                     // Tracked by the kernel meanwhile: its event tells.
                     Ok(false) => return None,
                     Err(e) => {
-                        tell!("netio: {e}");
+                        tell_limited!("cannot track process", "netio: {e}");
                         return None;
                     }
                 }
