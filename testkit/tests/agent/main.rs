@@ -4,7 +4,7 @@
 //! real journald and rsyslog, targets by cgroup, and hostile process names.
 //! They run the real netio as root on the host's kernel; each test owns its
 //! netio, scratch dir and process names, and the journald tests take turns
-//! on `JOURNALD`.
+//! on `JOURNALD`. Floods of warnings on stderr are limited (warnings.rs).
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -19,3 +19,4 @@ mod journal;
 mod syslog;
 mod thresholds;
 mod unit_lookalike;
+mod warnings;
