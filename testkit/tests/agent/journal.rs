@@ -382,7 +382,10 @@ impl Drop for Killed {
 
 /// A unit duration such as `30s` or `2min` as netio.service writes it.
 fn unit_duration(text: &str) -> Duration {
-    let (n, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let (n, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
     let n: u64 = n.parse().expect("a number");
     match unit {
         "" | "s" => Duration::from_secs(n),
@@ -411,7 +414,8 @@ fn a_journald_that_stops_reading_stalls_neither_the_watchdog_nor_the_stop() {
     let config = common::write_config(&scratch, "100ms", &targets);
     let watchdog = Duration::from_secs(2);
 
-    let mut stream = UnixStream::connect(common::journald::STDOUT).expect("journald's stdout socket");
+    let mut stream =
+        UnixStream::connect(common::journald::STDOUT).expect("journald's stdout socket");
     // The stream protocol's header, as systemd writes it for a service:
     // identifier, unit, priority, level prefix, and three forwards off.
     stream.write_all(b"netio\n\n6\n0\n0\n0\n0\n").unwrap();
@@ -467,7 +471,10 @@ fn a_journald_that_stops_reading_stalls_neither_the_watchdog_nor_the_stop() {
                 .find(|v| v["NETIO_EVENT"] == "degraded" && v["NETIO_REASON"] == r)
                 .cloned()
         };
-        if let (Some(g), Some(l)) = (reason("journal_unavailable"), reason("journal_records_lost")) {
+        if let (Some(g), Some(l)) = (
+            reason("journal_unavailable"),
+            reason("journal_records_lost"),
+        ) {
             break (g, l);
         }
         assert!(

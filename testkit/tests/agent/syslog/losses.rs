@@ -204,7 +204,11 @@ fn a_collector_that_accepts_and_closes_has_every_record_counted_and_backoff_grow
         "{} connections for {sent} records in 8 s; stderr:\n{stderr}",
         times.len()
     );
-    let widest = times.windows(2).map(|w| w[1] - w[0]).max().unwrap_or_default();
+    let widest = times
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .max()
+        .unwrap_or_default();
     assert!(
         widest >= Duration::from_millis(1500),
         "the waits between connections grow: widest {widest:?}"
@@ -212,7 +216,10 @@ fn a_collector_that_accepts_and_closes_has_every_record_counted_and_backoff_grow
     // The collector read nothing: every record is counted, in the main
     // output's syslog_dropped records or at exit.
     let told = told(&records);
-    assert!(told > 0, "losses are reported while netio runs; stderr:\n{stderr}");
+    assert!(
+        told > 0,
+        "losses are reported while netio runs; stderr:\n{stderr}"
+    );
     assert_eq!(
         told + lost_at_exit(&stderr),
         sent,
