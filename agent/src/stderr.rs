@@ -276,7 +276,10 @@ pub struct Notes;
 impl io::Write for Notes {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let text = String::from_utf8_lossy(buf);
-        note(text.strip_suffix('\n').unwrap_or(&text));
+        let line = text.strip_suffix('\n').unwrap_or(&text);
+        if !line.is_empty() {
+            note(line);
+        }
         Ok(buf.len())
     }
 

@@ -211,7 +211,8 @@ impl JournalSink {
     /// A note for whoever reads netio's stderr. Best effort: a note that
     /// cannot be written must not stop the records.
     fn note(&mut self, line: &str) {
-        let _ = writeln!(self.notes, "{line}");
+        // One write per line: stderr's writers take each write as a line.
+        let _ = self.notes.write_all(format!("{line}\n").as_bytes());
         let _ = self.notes.flush();
     }
 }

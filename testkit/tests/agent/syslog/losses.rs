@@ -2,7 +2,8 @@
 //! `syslog_dropped` record and the queue moves on. A record too large for
 //! UDP is dropped in its place, not retried forever; a collector that
 //! accepts connections and closes them at once has every record counted
-//! and is reconnected to with a growing backoff, not once per record.
+//! and is reconnected to with a growing backoff, not once per record; so
+//! has a TLS collector that refuses netio's client certificate.
 
 use std::net::{TcpListener, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::event;
-use crate::common::{unique_name, Netio, Program, Records, Scratch, TARGET};
+use super::{certificates, event, tls_syslog, Rsyslog};
+use crate::common::{free_port, unique_name, Netio, Program, Records, Scratch, TARGET};
 
 /// A loopback UDP collector keeping every datagram as text.
 struct UdpCollector {
@@ -236,5 +237,53 @@ fn a_collector_that_accepts_and_closes_has_every_record_counted_and_backoff_grow
         stderr.matches("ended the connection within 1 s").count(),
         1,
         "said once:\n{stderr}"
+    );
+}
+
+#[test]
+fn a_tls_collector_that_refuses_the_client_certificate_has_every_record_counted() {
+    let scratch = Scratch::new("syslog-client-refused");
+    let server = certificates(&scratch.dir, "server", "IP:127.0.0.1", false);
+    // The client's certificate is its own issuer: not one the collector's
+    // CA signed.
+    let other = scratch.dir.join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    let client = certificates(&other, "client", "IP:127.0.0.1", true);
+    let port = free_port();
+    let inputs = format!(
+        "global(DefaultNetstreamDriverCAFile=\"{}\" DefaultNetstreamDriverCertFile=\"{}\" DefaultNetstreamDriverKeyFile=\"{}\")\n\
+         module(load=\"imtcp\" StreamDriver.Name=\"gtls\" StreamDriver.Mode=\"1\" StreamDriver.AuthMode=\"x509/certvalid\")\n\
+         input(type=\"imtcp\" address=\"127.0.0.1\" port=\"{port}\" ruleset=\"netio_test\")",
+        server.ca.display(),
+        server.cert.display(),
+        server.key.display()
+    );
+    let mut collector = Rsyslog::configure(&scratch.dir, "client-refused", &inputs);
+    collector.port = Some(port);
+    collector.start();
+    let syslog = format!(
+        "{}client_cert = {:?}\nclient_key = {:?}\n",
+        tls_syslog(port, &server.ca),
+        client.cert.display().to_string(),
+        client.key.display().to_string()
+    );
+    let name = unique_name("ntsr");
+    let netio = Netio::start_with(&scratch, "200ms", &[(TARGET, &[name.as_str()])], &syslog);
+    let pid = netio.pid();
+    std::thread::sleep(Duration::from_secs(5));
+    let Records { records, stderr } = netio.stop();
+
+    assert!(
+        collector.messages_of(pid, |_| true).is_empty(),
+        "the collector refused netio: it took nothing"
+    );
+    let sent = records
+        .iter()
+        .filter(|r| r["NETIO_REASON"] != "syslog_dropped")
+        .count() as u64;
+    assert_eq!(
+        told(&records) + lost_at_exit(&stderr),
+        sent,
+        "every record is counted, delivered to no one; stderr:\n{stderr}"
     );
 }
