@@ -409,8 +409,13 @@ fn a_journald_that_stops_reading_stalls_neither_the_watchdog_nor_the_stop() {
     let names: Vec<String> = (0..20)
         .map(|i| format!("t{i}-{}", "n".repeat(3000)))
         .collect();
-    let procs = ["ntj-nothing"];
-    let targets: Vec<(&str, &[&str])> = names.iter().map(|n| (n.as_str(), &procs[..])).collect();
+    let procs: Vec<[String; 1]> = (0..20).map(|i| [format!("ntj-none-{i}")]).collect();
+    let procs: Vec<Vec<&str>> = procs.iter().map(|p| vec![p[0].as_str()]).collect();
+    let targets: Vec<(&str, &[&str])> = names
+        .iter()
+        .zip(&procs)
+        .map(|(n, p)| (n.as_str(), p.as_slice()))
+        .collect();
     let config = common::write_config(&scratch, "100ms", &targets);
     let watchdog = Duration::from_secs(2);
 
