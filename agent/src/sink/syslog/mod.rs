@@ -9,6 +9,8 @@
 
 mod format;
 mod sender;
+#[cfg(test)]
+mod tests;
 mod tls;
 
 pub use self::tls::TlsSetupError;
