@@ -4,8 +4,9 @@
 //! TCP says nothing of what the collector read, so a stream connection
 //! proves itself by staying up: records sent on it are in flight until it
 //! has been up `STABLE`, and lost (counted) if the collector ends it
-//! before then, however it ends it (a collector may close cleanly without
-//! having handled what it read: a refused TLS client). A collector that accepts and closes at once therefore loses no record
+//! before then, unless it closed cleanly with every byte acknowledged (on
+//! Linux a socket closed with unread data resets the connection). A
+//! collector that accepts and closes at once therefore loses no record
 //! uncounted, and the backoff, which only a connection that stayed up
 //! resets, keeps netio from reconnecting at full speed.
 
@@ -227,7 +228,7 @@ impl Sender<'_> {
             }
             Err(e) => {
                 let why = self
-                    .end_link(e.to_string())
+                    .end_link(Some(e.to_string()))
                     .unwrap_or_else(|| e.to_string());
                 self.failed(&why, closing)
             }
@@ -287,10 +288,11 @@ impl Sender<'_> {
         }
     }
 
-    /// Drops the link, which ended because of `why`. One that had not
-    /// proven itself delays the next attempt and counts what was in flight
-    /// on it as lost; then returns what to say.
-    fn end_link(&mut self, why: String) -> Option<String> {
+    /// Drops the link, which ended because of `why` (None: a clean close
+    /// with every byte acknowledged). One that had not proven itself
+    /// delays the next attempt and, unless it closed cleanly, counts what
+    /// was in flight on it as lost; then returns what to say.
+    fn end_link(&mut self, why: Option<String>) -> Option<String> {
         let link = self.link.take()?;
         if link.proven {
             return None;
@@ -299,6 +301,8 @@ impl Sender<'_> {
         self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
         let mut st = self.shared.lock();
         st.in_flight -= link.messages;
+        // Read to the last byte before the collector closed: delivered.
+        let why = why?;
         let lost = Losses::unconfirmed(link.messages);
         st.unreported.add(lost);
         let mut told = link.gaps;
@@ -357,8 +361,9 @@ fn wait_until(shared: &Shared, at: Instant) {
 /// A connection's other end, as seen without waiting.
 enum Peer {
     Up,
-    /// Gone, and how: closed, reset, a TLS alert.
-    Gone(String),
+    /// Gone, and how (a reset, a TLS alert, bytes left unacknowledged);
+    /// None: closed cleanly, every byte sent acknowledged.
+    Gone(Option<String>),
 }
 
 type TlsStream = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
@@ -392,7 +397,17 @@ impl Conn {
             Conn::Tls(s) if readable(&s.sock) => drained_to_eof(s.as_mut()),
             Conn::Tcp(_) | Conn::Tls(_) => None,
         };
-        gone.map_or(Peer::Up, Peer::Gone)
+        let sock = match self {
+            Conn::Tcp(s) => &*s,
+            Conn::Tls(s) => &s.sock,
+            Conn::Unix(_) | Conn::Udp(_) => return Peer::Up,
+        };
+        match gone {
+            None => Peer::Up,
+            Some(Some(why)) => Peer::Gone(Some(why)),
+            Some(None) if unacknowledged(sock) == 0 => Peer::Gone(None),
+            Some(None) => Peer::Gone(Some("closed with bytes not acknowledged".into())),
+        }
     }
 }
 
@@ -414,24 +429,37 @@ fn readable(s: &TcpStream) -> bool {
     unsafe { libc::poll(&mut p, 1, 0) > 0 }
 }
 
+/// Bytes sent that the peer's TCP has not acknowledged (SIOCOUTQ).
+fn unacknowledged(s: &TcpStream) -> usize {
+    let mut n: libc::c_int = 0;
+    // SAFETY: SIOCOUTQ writes one int through the pointer.
+    let rc = unsafe { libc::ioctl(s.as_raw_fd(), libc::TIOCOUTQ, &mut n) };
+    if rc < 0 {
+        usize::MAX
+    } else {
+        n.max(0) as usize
+    }
+}
+
 /// Reads what the peer sent without waiting (TLS: session tickets and
-/// alerts, consumed by rustls): None while it is up, else how it ended.
-fn drained_to_eof<S: Read + AsSocket>(s: &mut S) -> Option<String> {
+/// alerts, consumed by rustls): None while it is up; at the end of the
+/// stream Some(None), on an error (a reset, a TLS alert) Some(it).
+fn drained_to_eof<S: Read + AsSocket>(s: &mut S) -> Option<Option<String>> {
     if let Err(e) = s.socket().set_nonblocking(true) {
-        return Some(e.to_string());
+        return Some(Some(e.to_string()));
     }
     let mut buf = [0u8; 4096];
     let gone = loop {
         match s.read(&mut buf) {
-            Ok(0) => break Some("closed by the collector".to_string()),
+            Ok(0) => break Some(None),
             Ok(_) => continue,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break None,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => break Some(e.to_string()),
+            Err(e) => break Some(Some(e.to_string())),
         }
     };
     match s.socket().set_nonblocking(false) {
-        Err(e) if gone.is_none() => Some(e.to_string()),
+        Err(e) if gone.is_none() => Some(Some(e.to_string())),
         _ => gone,
     }
 }
