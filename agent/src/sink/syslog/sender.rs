@@ -54,11 +54,10 @@ struct Link {
     opened: Instant,
     /// Up for `STABLE` (datagram transports: from the start).
     proven: bool,
-    /// Records sent on it while not proven.
-    messages: u64,
-    /// Losses reported in gaps sent on it while not proven: told again
-    /// if it ends unproven.
-    gaps: Losses,
+    /// What was sent on it while not proven, in order: the bytes on the
+    /// wire of each, and for a gap record the losses it reported (told
+    /// again if it is lost).
+    sent: Vec<(usize, Option<Losses>)>,
 }
 
 /// The sender's state between messages.
@@ -180,8 +179,7 @@ impl Sender<'_> {
                         conn,
                         opened: Instant::now(),
                         proven: datagram,
-                        messages: 0,
-                        gaps: Losses::default(),
+                        sent: Vec::new(),
                     });
                 }
                 Err(e) => return self.failed(&e.to_string(), closing),
@@ -192,10 +190,7 @@ impl Sender<'_> {
             Ok(()) => {
                 let proven = link.proven;
                 if !proven {
-                    match gap {
-                        Some(l) => link.gaps.add(l),
-                        None => link.messages += 1,
-                    }
+                    link.sent.push((link.conn.wire_len(message.len()), gap));
                 }
                 let mut st = self.shared.lock();
                 pop_locked(self.shared, &mut st);
@@ -228,7 +223,7 @@ impl Sender<'_> {
             }
             Err(e) => {
                 let why = self
-                    .end_link(Some(e.to_string()))
+                    .end_link(Some(e.to_string()), 0)
                     .unwrap_or_else(|| e.to_string());
                 self.failed(&why, closing)
             }
@@ -270,15 +265,14 @@ impl Sender<'_> {
         match link.conn.peer() {
             Peer::Up if !link.proven && link.opened.elapsed() >= STABLE => {
                 link.proven = true;
-                let n = std::mem::take(&mut link.messages);
-                link.gaps = Losses::default();
-                self.shared.lock().in_flight -= n;
+                let n = link.sent.drain(..).filter(|(_, g)| g.is_none()).count();
+                self.shared.lock().in_flight -= n as u64;
                 self.backoff = MIN_BACKOFF;
                 self.recovered();
             }
             Peer::Up => {}
-            Peer::Gone(why) => {
-                if let Some(why) = self.end_link(why) {
+            Peer::Gone(why, unacked) => {
+                if let Some(why) = self.end_link(why, unacked) {
                     if self.failing.as_deref() != Some(why.as_str()) {
                         tell!("netio: syslog {}: {why}", self.name);
                         self.failing = Some(why);
@@ -288,25 +282,48 @@ impl Sender<'_> {
         }
     }
 
-    /// Drops the link, which ended because of `why` (None: a clean close
-    /// with every byte acknowledged). One that had not proven itself
-    /// delays the next attempt and, unless it closed cleanly, counts what
-    /// was in flight on it as lost; then returns what to say.
-    fn end_link(&mut self, why: Option<String>) -> Option<String> {
+    /// Drops the link, which ended because of `why` (None: a clean close,
+    /// `unacked` bytes at the end of what was sent not acknowledged). One
+    /// that had not proven itself delays the next attempt and counts as
+    /// lost what was in flight on it: all of it after a reset or a TLS
+    /// alert, after a clean close the records not acknowledged (the
+    /// collector read the rest: on Linux a socket closed with unread data
+    /// resets the connection). Returns what to say.
+    fn end_link(&mut self, why: Option<String>, unacked: usize) -> Option<String> {
         let link = self.link.take()?;
         if link.proven {
             return None;
         }
         self.not_before = Some(Instant::now() + self.backoff);
         self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+        let messages = link.sent.iter().filter(|(_, g)| g.is_none()).count() as u64;
+        let lost_from = match &why {
+            Some(_) => 0,
+            None => {
+                let (mut i, mut bytes) = (link.sent.len(), 0);
+                while i > 0 && bytes < unacked {
+                    i -= 1;
+                    bytes += link.sent[i].0;
+                }
+                i
+            }
+        };
         let mut st = self.shared.lock();
-        st.in_flight -= link.messages;
-        // Read to the last byte before the collector closed: delivered.
-        let why = why?;
-        let lost = Losses::unconfirmed(link.messages);
+        st.in_flight -= messages;
+        let lost_sent = &link.sent[lost_from..];
+        if lost_sent.is_empty() {
+            return None;
+        }
+        let why = why.unwrap_or_else(|| format!("closed with {unacked} bytes not acknowledged"));
+        let lost =
+            Losses::unconfirmed(lost_sent.iter().filter(|(_, g)| g.is_none()).count() as u64);
         st.unreported.add(lost);
-        let mut told = link.gaps;
-        told.add(lost);
+        let mut told = lost;
+        for (_, g) in lost_sent {
+            if let Some(g) = g {
+                told.add(*g);
+            }
+        }
         if told.total() > 0 && !st.closing {
             push_gap(&mut st, told);
         }
@@ -361,9 +378,9 @@ fn wait_until(shared: &Shared, at: Instant) {
 /// A connection's other end, as seen without waiting.
 enum Peer {
     Up,
-    /// Gone, and how (a reset, a TLS alert, bytes left unacknowledged);
-    /// None: closed cleanly, every byte sent acknowledged.
-    Gone(Option<String>),
+    /// Gone: how (a reset, a TLS alert), or None for a clean close with
+    /// this many bytes sent not acknowledged.
+    Gone(Option<String>, usize),
 }
 
 type TlsStream = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
@@ -404,9 +421,18 @@ impl Conn {
         };
         match gone {
             None => Peer::Up,
-            Some(Some(why)) => Peer::Gone(Some(why)),
-            Some(None) if unacknowledged(sock) == 0 => Peer::Gone(None),
-            Some(None) => Peer::Gone(Some("closed with bytes not acknowledged".into())),
+            Some(Some(why)) => Peer::Gone(Some(why), 0),
+            Some(None) => Peer::Gone(None, unacknowledged(sock)),
+        }
+    }
+
+    /// Bytes a message of `len` takes on the wire, at least: its frame,
+    /// and in TLS a record's header and tag.
+    fn wire_len(&self, len: usize) -> usize {
+        let frame = len + len.to_string().len() + 1;
+        match self {
+            Conn::Tls(_) => frame + 22,
+            _ => frame,
         }
     }
 }
