@@ -327,8 +327,16 @@ impl Sender<'_> {
         if told.total() > 0 && !st.closing {
             push_gap(&mut st, told);
         }
+        drop(st);
+        // How each ended varies (a reset, bytes left): said within a limit,
+        // the fixed line below once per spell of failures.
+        tell_limited!(
+            "syslog connection ended early",
+            "netio: syslog {}: the collector ended a connection: {why}",
+            self.name
+        );
         Some(format!(
-            "the collector ended the connection within {} s of accepting it ({why}); records sent on it are counted as lost, and reconnecting backs off",
+            "the collector ended the connection within {} s of accepting it; records sent on it are counted as lost, and reconnecting backs off",
             STABLE.as_secs()
         ))
     }
