@@ -14,11 +14,19 @@ macro_rules! say {
 }
 
 /// stderr the same way: eprintln! panics when stderr is a closed pipe
-/// (`check-config F 2>&1 | head`), an abort with panic=abort.
+/// (`check-config F 2>&1 | head`), an abort with panic=abort. While the
+/// agent runs, a line never waits for stderr's reader (stderr.rs).
 macro_rules! tell {
     ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
+        $crate::stderr::note(&format!($($arg)*));
+    }};
+}
+
+/// `tell!` for a kind of warning that can come in floods (one per process
+/// per interval): the first said, the rest counted (warn.rs).
+macro_rules! tell_limited {
+    ($kind:expr, $($arg:tt)*) => {{
+        $crate::warn::limited($kind, format!($($arg)*));
     }};
 }
 
@@ -39,6 +47,7 @@ mod report;
 mod run;
 mod signals;
 mod sink;
+mod stderr;
 mod threshold;
 mod tracking;
 mod warn;
@@ -66,8 +75,13 @@ fn main() -> ExitCode {
             Ok(())
         }
     });
-    match result {
+    let code = match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => e.report(),
-    }
+    };
+    // The counts of limited warnings, and what stderr's reader has not
+    // taken yet, for a moment: exit must not wait on a reader that is gone.
+    warn::finish();
+    stderr::drain(std::time::Instant::now() + std::time::Duration::from_secs(1));
+    code
 }

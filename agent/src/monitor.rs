@@ -112,7 +112,11 @@ impl Monitor {
     /// (sinks keep their own fallbacks).
     fn write(&mut self, r: &Record) {
         if let Err(e) = self.sink.write(r) {
-            tell!("netio: cannot write a {} record: {e}", r.kind().name());
+            tell_limited!(
+                "cannot write a record",
+                "netio: cannot write a {} record: {e}",
+                r.kind().name()
+            );
         }
     }
 
@@ -128,8 +132,9 @@ impl Monitor {
             if now >= self.deadline {
                 self.flush()?;
                 if let Err(e) = self.rescan(true) {
-                    tell!("netio: {e}");
+                    tell_limited!("rescan failed", "netio: {e}");
                 }
+                crate::warn::tick();
                 self.deadline += self.config.interval;
                 if self.deadline <= Instant::now() {
                     // Fell behind (suspend, stall): restart the schedule.

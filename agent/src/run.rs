@@ -16,6 +16,9 @@ use crate::signals::Signals;
 use crate::{sink, VERSION};
 
 pub fn run(args: RunArgs, load: &LoadOptions) -> Result<(), ExitError> {
+    // Under systemd stderr is journald's stream: a journald that does not
+    // read must not stall the agent (stderr.rs).
+    crate::stderr::never_block();
     let mut config = Config::load(&args.config)?;
     config.warnings.iter().for_each(|w| tell!("netio: {w}"));
     if let Some(b) = args.backend {

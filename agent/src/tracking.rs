@@ -306,7 +306,7 @@ impl Tracker {
                     // Tracked by the kernel meanwhile: its event tells.
                     Ok(false) => return None,
                     Err(e) => {
-                        tell!("netio: {e}");
+                        tell_limited!("cannot track process", "netio: {e}");
                         losses::raise(&mut self.alarms, losses::PROCESS_UNTRACKED, target, 1);
                         return None;
                     }

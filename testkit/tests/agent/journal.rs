@@ -3,13 +3,20 @@
 //! adds up to the generated traffic exactly, also when journald is absent
 //! at start or killed mid-run (the fallback on stderr then holds the rest).
 //!
+//! A journald that stops reading (SIGSTOP) while netio runs as systemd
+//! would run it must stall neither the watchdog nor the stop.
+//!
 //! These tests start and stop the one journald at /run/systemd/journal, so
 //! they run one at a time (JOURNALD lock) and leave a journald running.
 
 use crate::common;
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::io::Write;
+use std::os::fd::OwnedFd;
+use std::os::unix::net::{UnixDatagram, UnixStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use common::journald::{journal_of, journald_kill, journald_start, JournalNetio, JOURNALD};
 use common::{exchange, num, unique_name, Program, Scratch};
@@ -288,4 +295,219 @@ fn forking_target_matched_by_name_adds_up_in_the_journal() {
         appeared >= 8 && exited >= 8,
         "a lifecycle record per child: {appeared} appeared, {exited} exited"
     );
+}
+
+// ------------------------------------------------ a journald that stops reading
+
+/// The service manager's end of the notify socket: each message with the
+/// time it came.
+struct Notify {
+    path: std::path::PathBuf,
+    got: std::sync::Arc<std::sync::Mutex<Vec<(Instant, String)>>>,
+}
+
+impl Notify {
+    fn new(scratch: &Scratch) -> Self {
+        let path = scratch.path("notify.sock");
+        let sock = UnixDatagram::bind(&path).expect("bind the notify socket");
+        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let g = std::sync::Arc::clone(&got);
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 4096];
+            while let Ok(n) = sock.recv(&mut buf) {
+                let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+                g.lock().unwrap().push((Instant::now(), msg));
+            }
+        });
+        Notify { path, got }
+    }
+
+    fn has(&self, line: &str) -> bool {
+        self.got
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(_, m)| m.lines().any(|l| l == line))
+    }
+
+    /// When each WATCHDOG=1 came, from `since` on.
+    fn beats(&self, since: Instant) -> Vec<Instant> {
+        self.got
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(at, m)| *at >= since && m == "WATCHDOG=1")
+            .map(|(at, _)| *at)
+            .collect()
+    }
+}
+
+/// journald stopped (SIGSTOP) while it lives; resumed when dropped, so
+/// that a failing test leaves it reading for the others.
+struct Stopped(i32);
+
+impl Stopped {
+    fn journald() -> Self {
+        let out = Command::new("pgrep")
+            .args(["-x", "systemd-journal"])
+            .output()
+            .expect("pgrep");
+        let pid: i32 = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .and_then(|l| l.trim().parse().ok())
+            .expect("the test's journald runs");
+        // SAFETY: kill on the journald the tests started.
+        unsafe { libc::kill(pid, libc::SIGSTOP) };
+        Stopped(pid)
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        // SAFETY: as above.
+        unsafe { libc::kill(self.0, libc::SIGCONT) };
+    }
+}
+
+/// A child killed when dropped (a netio that did not stop).
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A unit duration such as `30s` or `2min` as netio.service writes it.
+fn unit_duration(text: &str) -> Duration {
+    let (n, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: u64 = n.parse().expect("a number");
+    match unit {
+        "" | "s" => Duration::from_secs(n),
+        "min" => Duration::from_secs(n * 60),
+        other => panic!("unit {other} in {text}"),
+    }
+}
+
+/// netio as systemd runs it: stderr is a stream into journald (its stdout
+/// protocol), records go to journald's native socket, the watchdog is fed.
+/// journald then stops reading: both fill. The loop must keep feeding the
+/// watchdog, report what was lost once journald reads again, and exit on
+/// SIGTERM within the unit's TimeoutStopSec.
+#[test]
+fn a_journald_that_stops_reading_stalls_neither_the_watchdog_nor_the_stop() {
+    let _lock = JOURNALD.lock().unwrap_or_else(|e| e.into_inner());
+    journald_start();
+    let scratch = Scratch::new("journal-stopped");
+    let notify = Notify::new(&scratch);
+    // Large records, many per interval: journald's queues fill in a second.
+    let names: Vec<String> = (0..20)
+        .map(|i| format!("t{i}-{}", "n".repeat(3000)))
+        .collect();
+    let procs: Vec<[String; 1]> = (0..20).map(|i| [format!("ntj-none-{i}")]).collect();
+    let procs: Vec<Vec<&str>> = procs.iter().map(|p| vec![p[0].as_str()]).collect();
+    let targets: Vec<(&str, &[&str])> = names
+        .iter()
+        .zip(&procs)
+        .map(|(n, p)| (n.as_str(), p.as_slice()))
+        .collect();
+    let config = common::write_config(&scratch, "100ms", &targets);
+    let watchdog = Duration::from_secs(2);
+
+    let mut stream =
+        UnixStream::connect(common::journald::STDOUT).expect("journald's stdout socket");
+    // The stream protocol's header, as systemd writes it for a service:
+    // identifier, unit, priority, level prefix, and three forwards off.
+    stream.write_all(b"netio\n\n6\n0\n0\n0\n0\n").unwrap();
+    let child = Command::new(common::netio_bin())
+        .args(["run", "--config"])
+        .arg(&config)
+        .args(["--backend", &common::backend(), "--output", "journal"])
+        .env("NOTIFY_SOCKET", &notify.path)
+        .env("WATCHDOG_USEC", watchdog.as_micros().to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(OwnedFd::from(stream)))
+        .spawn()
+        .expect("spawn netio");
+    let mut netio = Killed(child);
+    let pid = netio.0.id();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !notify.has("READY=1") {
+        assert!(Instant::now() < deadline, "netio never got ready");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+
+    // journald stops reading for 6 s.
+    let stopped = Stopped::journald();
+    let since = Instant::now();
+    std::thread::sleep(Duration::from_secs(6));
+    let beats = notify.beats(since);
+    let mut last = since;
+    for at in &beats {
+        assert!(
+            *at - last < watchdog,
+            "no WATCHDOG=1 for {:?} while journald was stopped (WATCHDOG_USEC {watchdog:?}): beats {:?}",
+            *at - last,
+            beats.iter().map(|b| *b - since).collect::<Vec<_>>()
+        );
+        last = *at;
+    }
+    assert!(
+        Instant::now() - last < watchdog && beats.len() >= 5,
+        "the watchdog stopped while journald was stopped: beats {:?}",
+        beats.iter().map(|b| *b - since).collect::<Vec<_>>()
+    );
+
+    // journald reads again: the journal is told what it missed.
+    drop(stopped);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let (gap, lost) = loop {
+        let journal = journal_of(pid);
+        let reason = |r: &str| {
+            journal
+                .iter()
+                .find(|v| v["NETIO_EVENT"] == "degraded" && v["NETIO_REASON"] == r)
+                .cloned()
+        };
+        if let (Some(g), Some(l)) = (
+            reason("journal_unavailable"),
+            reason("journal_records_lost"),
+        ) {
+            break (g, l);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no journal_unavailable and journal_records_lost records after journald resumed"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let n = |v: &Value| num(v, "NETIO_COUNT").unwrap();
+    assert!(n(&lost) > 0 && n(&gap) > 0, "{gap}\n{lost}");
+
+    // Stopped again, then the service stops: within TimeoutStopSec.
+    let stopped = Stopped::journald();
+    std::thread::sleep(Duration::from_secs(3));
+    let limit = unit_duration(&common::unit::setting("TimeoutStopSec"));
+    let asked = Instant::now();
+    // SAFETY: kill on our own child.
+    unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+    let status = loop {
+        if let Some(s) = netio.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            asked.elapsed() < limit,
+            "netio did not exit within TimeoutStopSec={limit:?} of SIGTERM while journald was stopped"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    drop(stopped);
+    assert!(status.success(), "netio exited with {status}");
 }

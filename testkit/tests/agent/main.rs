@@ -7,7 +7,7 @@
 //! reload changes).
 //! They run the real netio as root on the host's kernel; each test owns its
 //! netio, scratch dir and process names, and the journald tests take turns
-//! on `JOURNALD`.
+//! on `JOURNALD`. Floods of warnings on stderr are limited (warnings.rs).
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -24,3 +24,4 @@ mod report;
 mod syslog;
 mod thresholds;
 mod unit_lookalike;
+mod warnings;

@@ -21,6 +21,7 @@ use common::{exchange, free_port, unique_name, Netio, Program, Records, Scratch,
 use serde_json::Value;
 
 mod forwarder;
+mod losses;
 
 const SD_ID: &str = "netio@32473";
 

@@ -2,6 +2,9 @@
 //! by native.rs. This file is what happens while journald is away: records
 //! go to a fallback writer and are counted, and a `journal_unavailable`
 //! record tells the journal of the gap once journald takes records again.
+//! The fallback (stderr, under systemd journald's own stream) never blocks:
+//! a record it has no room for is lost, counted, and reported by a
+//! `journal_records_lost` record when journald is back.
 
 mod native;
 #[cfg(test)]
@@ -22,12 +25,23 @@ pub const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
 /// The `NETIO_REASON` of the record that reports an outage of the journal.
 pub const OUTAGE_REASON: &str = "journal_unavailable";
 
+/// The `NETIO_REASON` of the record that counts the records of an outage
+/// that the fallback had no room for either.
+pub const LOST_REASON: &str = "journal_records_lost";
+
 /// A time during which journald did not take netio's records.
 #[derive(Debug)]
 struct Outage {
     since: Instant,
     /// Records written to the fallback instead, so far.
     records: u64,
+    /// Records the fallback refused too (a full stderr): in neither, and
+    /// not reported yet.
+    lost: u64,
+    /// Lost records already reported, for the note at the outage's end.
+    lost_reported: u64,
+    /// Why the first of those was refused.
+    lost_cause: Option<String>,
     /// Why the first of them could not be sent.
     cause: String,
 }
@@ -58,13 +72,14 @@ impl JournalSink {
         Self::with_socket(JOURNAL_SOCKET)
     }
 
-    /// Another socket path; records fall back to stderr.
+    /// Another socket path; records fall back to stderr, which refuses a
+    /// line rather than wait for its reader (stderr.rs).
     pub fn with_socket(path: impl Into<PathBuf>) -> io::Result<Self> {
         Self::with_writers(
             path,
-            Box::new(io::stderr()),
+            Box::new(crate::stderr::Lines),
             "stderr",
-            Box::new(io::stderr()),
+            Box::new(crate::stderr::Notes),
         )
     }
 
@@ -89,13 +104,38 @@ impl JournalSink {
         })
     }
 
-    /// During an outage: offers journald the record that reports it. If
-    /// journald takes it, the outage is over and said so once on stderr.
+    /// During an outage: offers journald the records that report it (the
+    /// lost ones first, then the gap). If journald takes them, the outage
+    /// is over and said so once on stderr.
     fn try_recover(&mut self) -> io::Result<()> {
         let Some(outage) = &self.outage else {
             return Ok(());
         };
         let elapsed = Duration::from_millis(outage.since.elapsed().as_millis() as u64);
+        if outage.lost > 0 {
+            let lost = Record::degraded(
+                LOST_REASON,
+                outage.lost,
+                None,
+                &format!(
+                    "journald at {} did not take records, and {} could not take {} of them either ({}): they are lost",
+                    self.path.display(),
+                    self.fallback_name,
+                    outage.lost,
+                    outage.lost_cause.as_deref().unwrap_or("")
+                ),
+            );
+            if self.socket.send(&encode(&lost)?).is_err() {
+                return Ok(());
+            }
+            if let Some(o) = &mut self.outage {
+                o.lost_reported += o.lost;
+                o.lost = 0;
+            }
+        }
+        let Some(outage) = &self.outage else {
+            return Ok(());
+        };
         let gap = Record::degraded(
             OUTAGE_REASON,
             outage.records,
@@ -110,8 +150,12 @@ impl JournalSink {
         );
         if self.socket.send(&encode(&gap)?).is_ok() {
             let records = outage.records;
+            let lost = match outage.lost_reported {
+                0 => String::new(),
+                n => format!(", {n} were lost"),
+            };
             self.note(&format!(
-                "netio: journald is back at {}; {records} records went to {} during the {} it was away",
+                "netio: journald is back at {}; {records} records went to {}{lost} during the {} it was away",
                 self.path.display(),
                 self.fallback_name,
                 humantime::format_duration(elapsed)
@@ -137,17 +181,29 @@ impl JournalSink {
         self.outage = Some(Outage {
             since: Instant::now(),
             records: 0,
+            lost: 0,
+            lost_reported: 0,
+            lost_cause: None,
             cause: cause.to_string(),
         });
     }
 
-    /// A record journald did not take, as one JSON line, counted for the
-    /// outage record. If even the fallback fails the record is lost, and
-    /// the caller must hear of it.
+    /// A record journald did not take, as one JSON line in one write,
+    /// counted for the outage record. One the fallback refuses too (full,
+    /// or failing) is lost: counted for the `journal_records_lost` record,
+    /// never waited for.
     fn write_fallback(&mut self, record: &Record) -> io::Result<()> {
-        writeln!(self.fallback, "{}", to_json(record, SystemTime::now()))?;
+        let mut line = to_json(record, SystemTime::now());
+        line.push('\n');
+        let written = self.fallback.write_all(line.as_bytes());
         if let Some(outage) = &mut self.outage {
-            outage.records += 1;
+            match written {
+                Ok(()) => outage.records += 1,
+                Err(e) => {
+                    outage.lost += 1;
+                    outage.lost_cause.get_or_insert_with(|| e.to_string());
+                }
+            }
         }
         Ok(())
     }
@@ -155,7 +211,8 @@ impl JournalSink {
     /// A note for whoever reads netio's stderr. Best effort: a note that
     /// cannot be written must not stop the records.
     fn note(&mut self, line: &str) {
-        let _ = writeln!(self.notes, "{line}");
+        // One write per line: stderr's writers take each write as a line.
+        let _ = self.notes.write_all(format!("{line}\n").as_bytes());
         let _ = self.notes.flush();
     }
 }
@@ -199,7 +256,9 @@ impl Sink for JournalSink {
         // back hears about the gap now, not at the next record.
         self.try_recover()?;
         self.patience = PATIENCE_PER_INTERVAL;
-        self.fallback.flush()
+        // A fallback that cannot flush has refused lines, counted already.
+        let _ = self.fallback.flush();
+        Ok(())
     }
 
     /// journald reads a sender's unit (`_SYSTEMD_UNIT`, what forwarders

@@ -299,6 +299,66 @@ fn a_missing_journald_sends_records_to_the_fallback_says_so_once_and_reports_the
     );
 }
 
+/// A fallback with room for `room` lines, refusing the rest as a full
+/// stderr does.
+struct Full {
+    got: Captured,
+    room: usize,
+}
+
+impl Write for Full {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.room == 0 {
+            return Err(io::Error::new(io::ErrorKind::WouldBlock, "full"));
+        }
+        self.room -= 1;
+        self.got.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn records_a_full_fallback_refuses_are_counted_and_reported_when_journald_is_back() {
+    let dir = TempDir::new();
+    let (fallback, notes) = (Captured::default(), Captured::default());
+    let full = Full {
+        got: fallback.clone(),
+        room: 2,
+    };
+    let mut sink = JournalSink::with_writers(
+        dir.socket(),
+        Box::new(full),
+        "stderr",
+        Box::new(notes.clone()),
+    )
+    .unwrap();
+    for i in 0..5 {
+        // Never an error, never a wait: the loop goes on.
+        sink.write(&Record::degraded("while_away", i, None, ""))
+            .unwrap();
+    }
+    sink.flush().unwrap();
+    assert_eq!(fallback.lines().len(), 2);
+    let journald = fake_journald(&dir.socket());
+    sink.write(&Record::stopping("9.9")).unwrap();
+    let lost = next_entry(&journald);
+    assert_eq!(value(&lost, field::REASON), LOST_REASON.as_bytes());
+    assert_eq!(value(&lost, field::COUNT), b"3");
+    let gap = next_entry(&journald);
+    assert_eq!(value(&gap, field::REASON), OUTAGE_REASON.as_bytes());
+    assert_eq!(value(&gap, field::COUNT), b"2");
+    assert_eq!(value(&next_entry(&journald), field::EVENT), b"stopping");
+    let said = notes.lines();
+    assert!(
+        said.last()
+            .unwrap()
+            .contains("2 records went to stderr, 3 were lost"),
+        "{said:?}"
+    );
+}
+
 #[test]
 fn a_journald_that_stops_later_is_noticed_and_found_again_after_its_restart() {
     let dir = TempDir::new();

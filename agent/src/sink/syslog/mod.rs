@@ -2,11 +2,15 @@
 //! local socket or RFC 5424 to a remote collector over UDP, TCP or TLS.
 //! `write` only renders and queues, so a collector that is down or slow
 //! never stalls the sampling loop; a sender thread (sender.rs) delivers the
-//! bounded queue, and what a full queue drops is counted and reported, to
-//! the collector where the records are missing and to the other outputs.
+//! bounded queue, and every record it does not deliver (a full queue, a
+//! record too large for the transport, records on a connection the
+//! collector ended at once) is counted and reported, to the collector
+//! where the records are missing and to the other outputs.
 
 mod format;
 mod sender;
+#[cfg(test)]
+mod tests;
 mod tls;
 
 pub use self::tls::TlsSetupError;
@@ -25,20 +29,80 @@ use crate::config::{Syslog, Transport};
 use crate::record::Record;
 use crate::sink::Sink;
 
-/// The `NETIO_REASON` of the record that counts records the queue had no
-/// room for.
+/// The `NETIO_REASON` of the record that counts records a destination did
+/// not deliver.
 pub const DROPPED_REASON: &str = "syslog_dropped";
 
-/// The `degraded` record for `n` records that found the queue of the
-/// destination `name` (`queue` records) full: sent to the destination in
-/// their place, and to the other outputs.
-fn dropped_record(name: &str, queue: usize, n: u64) -> Record {
+/// Records a destination did not deliver, by why.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Losses {
+    /// They found the queue full.
+    queue_full: u64,
+    /// Too large for the transport (EMSGSIZE): never sendable.
+    too_large: u64,
+    /// Sent on a connection the collector ended before it had stayed up
+    /// (sender.rs, `STABLE`): taken as not read.
+    unconfirmed: u64,
+}
+
+impl Losses {
+    pub(super) fn too_large(n: u64) -> Self {
+        Losses {
+            too_large: n,
+            ..Self::default()
+        }
+    }
+
+    pub(super) fn unconfirmed(n: u64) -> Self {
+        Losses {
+            unconfirmed: n,
+            ..Self::default()
+        }
+    }
+
+    pub(super) fn total(&self) -> u64 {
+        self.queue_full + self.too_large + self.unconfirmed
+    }
+
+    pub(super) fn add(&mut self, other: Losses) {
+        self.queue_full += other.queue_full;
+        self.too_large += other.too_large;
+        self.unconfirmed += other.unconfirmed;
+    }
+}
+
+/// The `degraded` record for the records `lost` by the destination `name`
+/// (`queue` records): sent to the destination in their place, and to the
+/// other outputs.
+fn dropped_record(name: &str, queue: usize, lost: &Losses) -> Record {
+    let n = lost.total();
+    let mut why = Vec::new();
+    if lost.queue_full > 0 {
+        why.push(format!(
+            "{} found its queue ({queue} records) full while the collector was down or slow",
+            lost.queue_full
+        ));
+    }
+    if lost.too_large > 0 {
+        why.push(format!(
+            "{} were too large for the transport",
+            lost.too_large
+        ));
+    }
+    if lost.unconfirmed > 0 {
+        why.push(format!(
+            "{} were sent on connections the collector ended within {} s of accepting them",
+            lost.unconfirmed,
+            sender::STABLE.as_secs()
+        ));
+    }
     Record::degraded(
         DROPPED_REASON,
         n,
         None,
         &format!(
-            "the queue for syslog {name} ({queue} records) was full while the collector was down or slow; {n} records were not sent to it"
+            "{n} records were not delivered to syslog {name}: {}",
+            why.join("; ")
         ),
     )
 }
@@ -49,16 +113,21 @@ const EXIT_DRAIN: Duration = Duration::from_secs(5);
 enum Item {
     /// A rendered message.
     Message(Vec<u8>),
-    /// This many records were dropped here.
-    Gap(u64),
+    /// These records were lost here.
+    Gap(Losses),
 }
 
 struct State {
     items: VecDeque<Item>,
     /// `Message` items in `items`: the queue's fill.
     messages: usize,
-    /// Records dropped since the last `Gap` was queued.
+    /// Records dropped at a full queue since the last `Gap` was queued.
     dropped: u64,
+    /// Losses not reported to the other outputs yet (`take_lost`).
+    unreported: Losses,
+    /// Records the sender sent on a connection that has not stayed up
+    /// yet: delivered or lost, it does not know yet.
+    in_flight: u64,
     /// Set at exit: deliver what is queued, then stop.
     closing: bool,
     /// The sender has stopped.
@@ -88,8 +157,6 @@ pub struct SyslogSink {
     /// The queue was full and the drop noted on stderr; cleared once a
     /// record fits again.
     dropping: bool,
-    /// Records dropped since the other outputs were last told.
-    unreported: u64,
 }
 
 impl SyslogSink {
@@ -117,6 +184,8 @@ impl SyslogSink {
                 items: VecDeque::new(),
                 messages: 0,
                 dropped: 0,
+                unreported: Losses::default(),
+                in_flight: 0,
                 closing: false,
                 done: false,
             }),
@@ -142,7 +211,6 @@ impl SyslogSink {
             capacity: config.queue as usize,
             name,
             dropping: false,
-            unreported: 0,
         })
     }
 }
@@ -153,7 +221,7 @@ impl Sink for SyslogSink {
         let mut st = self.shared.lock();
         if st.messages >= self.capacity {
             st.dropped += 1;
-            self.unreported += 1;
+            st.unreported.queue_full += 1;
             if !self.dropping {
                 self.dropping = true;
                 tell!(
@@ -166,7 +234,10 @@ impl Sink for SyslogSink {
         self.dropping = false;
         if st.dropped > 0 {
             let n = std::mem::take(&mut st.dropped);
-            st.items.push_back(Item::Gap(n));
+            st.items.push_back(Item::Gap(Losses {
+                queue_full: n,
+                ..Losses::default()
+            }));
         }
         st.items.push_back(Item::Message(message));
         st.messages += 1;
@@ -180,8 +251,8 @@ impl Sink for SyslogSink {
     }
 
     fn take_lost(&mut self) -> Option<Record> {
-        let n = std::mem::take(&mut self.unreported);
-        (n > 0).then(|| dropped_record(&self.name, self.capacity, n))
+        let lost = std::mem::take(&mut self.shared.lock().unreported);
+        (lost.total() > 0).then(|| dropped_record(&self.name, self.capacity, &lost))
     }
 }
 
@@ -193,11 +264,16 @@ impl Drop for SyslogSink {
         let mut st = self.shared.lock();
         if st.dropped > 0 {
             let n = std::mem::take(&mut st.dropped);
-            st.items.push_back(Item::Gap(n));
+            st.items.push_back(Item::Gap(Losses {
+                queue_full: n,
+                ..Losses::default()
+            }));
         }
         st.closing = true;
         self.shared.queued.notify_all();
-        while !st.items.is_empty() && !st.done {
+        // The sender is done once the queue is empty and what it sent last
+        // is known delivered or lost.
+        while !st.done {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
@@ -219,14 +295,8 @@ impl Drop for SyslogSink {
     }
 }
 
-/// Records in the queue, counting those a `Gap` stands for.
+/// Records neither delivered nor reported to the other outputs: those
+/// still queued or in flight, and losses not taken by `take_lost` yet.
 fn undelivered(st: &State) -> u64 {
-    st.items
-        .iter()
-        .map(|i| match i {
-            Item::Message(_) => 1,
-            Item::Gap(n) => *n,
-        })
-        .sum::<u64>()
-        + st.dropped
+    st.messages as u64 + st.in_flight + st.unreported.total()
 }

@@ -1,5 +1,14 @@
 //! The thread that delivers one destination's queue: connections per
 //! transport, framing, noticing a collector that went away, and backoff.
+//!
+//! TCP says nothing of what the collector read, so a stream connection
+//! proves itself by staying up: records sent on it are in flight until it
+//! has been up `STABLE`, and lost (counted) if the collector ends it
+//! before then, unless it closed cleanly with every byte acknowledged (on
+//! Linux a socket closed with unread data resets the connection). A
+//! collector that accepts and closes at once therefore loses no record
+//! uncounted, and the backoff, which only a connection that stayed up
+//! resets, keeps netio from reconnecting at full speed.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs, UdpSocket};
@@ -12,7 +21,7 @@ use rustls::pki_types::ServerName;
 
 use super::format::Format;
 use super::tls::tls_error;
-use super::{dropped_record, Item, Shared};
+use super::{dropped_record, Item, Losses, Shared, State};
 use crate::config::{Syslog, Transport};
 
 /// The first wait before reconnecting, doubled after each failure up to
@@ -20,6 +29,12 @@ use crate::config::{Syslog, Transport};
 /// and one that is down for hours costs a connection attempt every few.
 const MIN_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// How long a stream connection must stay up before what was sent on it
+/// counts as delivered, and before the backoff resets: a collector that
+/// refuses a client (a TLS alert) or a record (closing on it) does so
+/// within milliseconds.
+pub(super) const STABLE: Duration = Duration::from_secs(1);
 
 /// How long a connection attempt or one message's send may take. A send
 /// that takes longer (a collector that stopped reading) is treated as a
@@ -33,90 +48,316 @@ pub(super) struct Destination {
     pub(super) format: Format,
 }
 
-/// The sender thread: delivers the queue's head until it is sent, then the
-/// next, so records reach the collector in order and none is skipped.
+/// A connection and what was sent on it before it proved itself.
+struct Link {
+    conn: Conn,
+    opened: Instant,
+    /// Up for `STABLE` (datagram transports: from the start).
+    proven: bool,
+    /// What was sent on it while not proven, in order: the bytes on the
+    /// wire of each, and for a gap record the losses it reported (told
+    /// again if it is lost).
+    sent: Vec<(usize, Option<Losses>)>,
+}
+
+/// The sender's state between messages.
+struct Sender<'a> {
+    shared: &'a Shared,
+    dest: &'a Destination,
+    name: String,
+    link: Option<Link>,
+    backoff: Duration,
+    /// No connection attempt before this (a connection ended unproven).
+    not_before: Option<Instant>,
+    /// The last failure said on stderr: each new one is said once, and
+    /// recovery once.
+    failing: Option<String>,
+}
+
+/// The sender thread: delivers the queue's head until it is sent or known
+/// unsendable, then the next, so records reach the collector in order.
 pub(super) fn send_loop(shared: &Shared, dest: &Destination) {
-    let name = dest.config.describe();
-    let mut conn: Option<Conn> = None;
-    let mut backoff = MIN_BACKOFF;
-    // The last failure said on stderr: each new one is said once, and
-    // recovery once.
-    let mut failing: Option<String> = None;
+    let mut s = Sender {
+        shared,
+        dest,
+        name: dest.config.describe(),
+        link: None,
+        backoff: MIN_BACKOFF,
+        not_before: None,
+        failing: None,
+    };
     loop {
-        let (message, closing) = {
+        s.check_link();
+        let head = {
             let mut st = shared.lock();
             loop {
                 if let Some(item) = st.items.front() {
-                    let m = match item {
-                        Item::Message(m) => Ok(m.clone()),
-                        Item::Gap(n) => Err(*n),
-                    };
-                    break (m, st.closing);
+                    break Some(match item {
+                        Item::Message(m) => (Ok(m.clone()), st.closing),
+                        Item::Gap(l) => (Err(*l), st.closing),
+                    });
                 }
-                if st.closing {
-                    st.done = true;
-                    shared.drained.notify_all();
-                    return;
+                // Nothing to send: wait, but not past the moment the link
+                // in flight proves itself or not.
+                let proving = s
+                    .link
+                    .as_ref()
+                    .filter(|l| !l.proven)
+                    .map(|l| l.opened + STABLE);
+                if st.closing && proving.is_none() {
+                    break None;
                 }
-                st = shared.queued.wait(st).unwrap_or_else(|e| e.into_inner());
+                st = match proving {
+                    Some(at) => {
+                        let left = at.saturating_duration_since(Instant::now());
+                        if left.is_zero() {
+                            break Some((Err(Losses::default()), st.closing));
+                        }
+                        shared
+                            .queued
+                            .wait_timeout(st, left)
+                            .unwrap_or_else(|e| e.into_inner())
+                            .0
+                    }
+                    None => shared.queued.wait(st).unwrap_or_else(|e| e.into_inner()),
+                };
             }
         };
-        let message = match message {
-            Ok(m) => m,
-            Err(n) => {
-                let gap = dropped_record(&name, dest.config.queue as usize, n);
-                match dest.format.render(&gap, SystemTime::now()) {
-                    Ok(m) => m,
-                    Err(e) => {
-                        tell!("netio: syslog {name}: {e}");
-                        pop(shared);
-                        continue;
+        let Some((item, closing)) = head else {
+            let mut st = shared.lock();
+            st.done = true;
+            shared.drained.notify_all();
+            return;
+        };
+        let (message, gap) = match item {
+            Ok(m) => (m, None),
+            // Woken to check the link in flight: nothing to send.
+            Err(l) if l.total() == 0 => continue,
+            Err(l) => match dest.format.render(
+                &dropped_record(&s.name, dest.config.queue as usize, &l),
+                SystemTime::now(),
+            ) {
+                Ok(m) => (m, Some(l)),
+                Err(e) => {
+                    tell!("netio: syslog {}: {e}", s.name);
+                    pop(shared);
+                    continue;
+                }
+            },
+        };
+        if s.deliver(&message, gap, closing).is_break() {
+            let mut st = shared.lock();
+            st.done = true;
+            shared.drained.notify_all();
+            return;
+        }
+    }
+}
+
+impl Sender<'_> {
+    /// Sends the queue's head (`gap`: it is a gap record for these
+    /// losses). Break: closing and the collector is not reachable.
+    fn deliver(
+        &mut self,
+        message: &[u8],
+        gap: Option<Losses>,
+        closing: bool,
+    ) -> std::ops::ControlFlow<()> {
+        if self.link.is_none() {
+            if let Some(at) = self.not_before.take() {
+                // At exit, a collector that just failed gets no more tries:
+                // what is left is counted as not delivered.
+                if closing {
+                    return std::ops::ControlFlow::Break(());
+                }
+                wait_until(self.shared, at);
+            }
+            match connect(self.dest) {
+                Ok(conn) => {
+                    let datagram = matches!(conn, Conn::Unix(_) | Conn::Udp(_));
+                    self.link = Some(Link {
+                        conn,
+                        opened: Instant::now(),
+                        proven: datagram,
+                        sent: Vec::new(),
+                    });
+                }
+                Err(e) => return self.failed(&e.to_string(), closing),
+            }
+        }
+        let link = self.link.as_mut().expect("connected above");
+        match link.conn.send(message) {
+            Ok(()) => {
+                let proven = link.proven;
+                if !proven {
+                    link.sent.push((link.conn.wire_len(message.len()), gap));
+                }
+                let mut st = self.shared.lock();
+                pop_locked(self.shared, &mut st);
+                if !proven && gap.is_none() {
+                    st.in_flight += 1;
+                }
+                drop(st);
+                if proven {
+                    self.recovered();
+                }
+                std::ops::ControlFlow::Continue(())
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) => {
+                // Never sendable on this transport: dropped in its place,
+                // counted, and the queue moves on.
+                tell_limited!(
+                    "syslog record too large",
+                    "netio: syslog {}: a record of {} bytes is too large for {} ({e}): dropped and counted",
+                    self.name,
+                    message.len(),
+                    self.dest.config.transport.name()
+                );
+                let mut st = self.shared.lock();
+                if let Some(Item::Message(_)) = st.items.pop_front() {
+                    st.messages -= 1;
+                    st.unreported.add(Losses::too_large(1));
+                    push_gap(&mut st, Losses::too_large(1));
+                }
+                std::ops::ControlFlow::Continue(())
+            }
+            Err(e) => {
+                let why = self
+                    .end_link(Some(e.to_string()), 0)
+                    .unwrap_or_else(|| e.to_string());
+                self.failed(&why, closing)
+            }
+        }
+    }
+
+    /// A failure: said once per cause, then a wait that doubles.
+    fn failed(&mut self, why: &str, closing: bool) -> std::ops::ControlFlow<()> {
+        if self.failing.as_deref() != Some(why) {
+            tell!(
+                "netio: syslog {}: {why}; records wait in its queue and are retried",
+                self.name
+            );
+            self.failing = Some(why.to_string());
+        }
+        if closing {
+            return std::ops::ControlFlow::Break(());
+        }
+        // An unproven link that ended set the wait already.
+        if self.not_before.is_none() {
+            self.not_before = Some(Instant::now() + self.backoff);
+            self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+        }
+        std::ops::ControlFlow::Continue(())
+    }
+
+    fn recovered(&mut self) {
+        if self.failing.take().is_some() {
+            tell!("netio: syslog {}: delivering records again", self.name);
+        }
+    }
+
+    /// Before each message and when a link in flight is due: a link that
+    /// stayed up `STABLE` proves itself; one the collector ended is let go.
+    fn check_link(&mut self) {
+        let Some(link) = self.link.as_mut() else {
+            return;
+        };
+        match link.conn.peer() {
+            Peer::Up if !link.proven && link.opened.elapsed() >= STABLE => {
+                link.proven = true;
+                let n = link.sent.drain(..).filter(|(_, g)| g.is_none()).count();
+                self.shared.lock().in_flight -= n as u64;
+                self.backoff = MIN_BACKOFF;
+                self.recovered();
+            }
+            Peer::Up => {}
+            Peer::Gone(why, unacked) => {
+                if let Some(why) = self.end_link(why, unacked) {
+                    if self.failing.as_deref() != Some(why.as_str()) {
+                        tell!("netio: syslog {}: {why}", self.name);
+                        self.failing = Some(why);
                     }
                 }
             }
-        };
-        if conn.as_mut().is_some_and(Conn::peer_gone) {
-            conn = None;
         }
-        let result = match &mut conn {
-            Some(c) => c.send(&message),
-            None => connect(dest).and_then(|mut c| {
-                let r = c.send(&message);
-                conn = Some(c);
-                r
-            }),
-        };
-        match result {
-            Ok(()) => {
-                pop(shared);
-                backoff = MIN_BACKOFF;
-                if failing.take().is_some() {
-                    tell!("netio: syslog {name}: delivering records again");
+    }
+
+    /// Drops the link, which ended because of `why` (None: a clean close,
+    /// `unacked` bytes at the end of what was sent not acknowledged). One
+    /// that had not proven itself delays the next attempt and counts as
+    /// lost what was in flight on it: all of it after a reset or a TLS
+    /// alert, after a clean close the records not acknowledged (the
+    /// collector read the rest: on Linux a socket closed with unread data
+    /// resets the connection). Returns what to say.
+    fn end_link(&mut self, why: Option<String>, unacked: usize) -> Option<String> {
+        let link = self.link.take()?;
+        if link.proven {
+            return None;
+        }
+        self.not_before = Some(Instant::now() + self.backoff);
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+        let messages = link.sent.iter().filter(|(_, g)| g.is_none()).count() as u64;
+        let lost_from = match &why {
+            Some(_) => 0,
+            None => {
+                let (mut i, mut bytes) = (link.sent.len(), 0);
+                while i > 0 && bytes < unacked {
+                    i -= 1;
+                    bytes += link.sent[i].0;
                 }
+                i
             }
-            Err(e) => {
-                conn = None;
-                let why = e.to_string();
-                if failing.as_deref() != Some(why.as_str()) {
-                    tell!("netio: syslog {name}: {why}; records wait in its queue and are retried");
-                    failing = Some(why);
-                }
-                if closing {
-                    let mut st = shared.lock();
-                    st.done = true;
-                    shared.drained.notify_all();
-                    return;
-                }
-                wait_backoff(shared, backoff);
-                backoff = (backoff * 2).min(MAX_BACKOFF);
+        };
+        let mut st = self.shared.lock();
+        st.in_flight -= messages;
+        let lost_sent = &link.sent[lost_from..];
+        if lost_sent.is_empty() {
+            return None;
+        }
+        let why = why.unwrap_or_else(|| format!("closed with {unacked} bytes not acknowledged"));
+        let lost =
+            Losses::unconfirmed(lost_sent.iter().filter(|(_, g)| g.is_none()).count() as u64);
+        st.unreported.add(lost);
+        let mut told = lost;
+        for (_, g) in lost_sent {
+            if let Some(g) = g {
+                told.add(*g);
             }
         }
+        if told.total() > 0 && !st.closing {
+            push_gap(&mut st, told);
+        }
+        drop(st);
+        // How each ended varies (a reset, bytes left): said within a limit,
+        // the fixed line below once per spell of failures.
+        tell_limited!(
+            "syslog connection ended early",
+            "netio: syslog {}: the collector ended a connection: {why}",
+            self.name
+        );
+        Some(format!(
+            "the collector ended the connection within {} s of accepting it; records sent on it are counted as lost, and reconnecting backs off",
+            STABLE.as_secs()
+        ))
+    }
+}
+
+/// Puts losses at the head of the queue, merged with a gap already there.
+fn push_gap(st: &mut State, lost: Losses) {
+    if let Some(Item::Gap(l)) = st.items.front_mut() {
+        l.add(lost);
+    } else {
+        st.items.push_front(Item::Gap(lost));
     }
 }
 
 /// Removes the delivered head of the queue.
 fn pop(shared: &Shared) {
     let mut st = shared.lock();
+    pop_locked(shared, &mut st);
+}
+
+fn pop_locked(shared: &Shared, st: &mut State) {
     if let Some(Item::Message(_)) = st.items.pop_front() {
         st.messages -= 1;
     }
@@ -125,12 +366,12 @@ fn pop(shared: &Shared) {
     }
 }
 
-/// Sleeps `d`, or less if closing begins (then one last attempt follows).
-fn wait_backoff(shared: &Shared, d: Duration) {
-    let deadline = Instant::now() + d;
+/// Sleeps until `at`, or less if closing begins (then one last attempt
+/// follows).
+fn wait_until(shared: &Shared, at: Instant) {
     let mut st = shared.lock();
     while !st.closing {
-        let left = deadline.saturating_duration_since(Instant::now());
+        let left = at.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return;
         }
@@ -140,6 +381,14 @@ fn wait_backoff(shared: &Shared, d: Duration) {
             .unwrap_or_else(|e| e.into_inner())
             .0;
     }
+}
+
+/// A connection's other end, as seen without waiting.
+enum Peer {
+    Up,
+    /// Gone: how (a reset, a TLS alert), or None for a clean close with
+    /// this many bytes sent not acknowledged.
+    Gone(Option<String>, usize),
 }
 
 type TlsStream = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
@@ -166,11 +415,32 @@ impl Conn {
     /// Whether a stream's collector has closed its end (it never sends
     /// anything else): checked before each message, so that a collector
     /// that went away between records does not take the next one with it.
-    fn peer_gone(&mut self) -> bool {
+    fn peer(&mut self) -> Peer {
+        let gone = match self {
+            Conn::Unix(_) | Conn::Udp(_) => None,
+            Conn::Tcp(s) if readable(s) => drained_to_eof(s),
+            Conn::Tls(s) if readable(&s.sock) => drained_to_eof(s.as_mut()),
+            Conn::Tcp(_) | Conn::Tls(_) => None,
+        };
+        let sock = match self {
+            Conn::Tcp(s) => &*s,
+            Conn::Tls(s) => &s.sock,
+            Conn::Unix(_) | Conn::Udp(_) => return Peer::Up,
+        };
+        match gone {
+            None => Peer::Up,
+            Some(Some(why)) => Peer::Gone(Some(why), 0),
+            Some(None) => Peer::Gone(None, unacknowledged(sock)),
+        }
+    }
+
+    /// Bytes a message of `len` takes on the wire, at least: its frame,
+    /// and in TLS a record's header and tag.
+    fn wire_len(&self, len: usize) -> usize {
+        let frame = len + len.to_string().len() + 1;
         match self {
-            Conn::Unix(_) | Conn::Udp(_) => false,
-            Conn::Tcp(s) => readable(s) && drained_to_eof(s),
-            Conn::Tls(s) => readable(&s.sock) && drained_to_eof(s.as_mut()),
+            Conn::Tls(_) => frame + 22,
+            _ => frame,
         }
     }
 }
@@ -193,23 +463,39 @@ fn readable(s: &TcpStream) -> bool {
     unsafe { libc::poll(&mut p, 1, 0) > 0 }
 }
 
+/// Bytes sent that the peer's TCP has not acknowledged (SIOCOUTQ).
+fn unacknowledged(s: &TcpStream) -> usize {
+    let mut n: libc::c_int = 0;
+    // SAFETY: SIOCOUTQ writes one int through the pointer.
+    let rc = unsafe { libc::ioctl(s.as_raw_fd(), libc::TIOCOUTQ, &mut n) };
+    if rc < 0 {
+        usize::MAX
+    } else {
+        n.max(0) as usize
+    }
+}
+
 /// Reads what the peer sent without waiting (TLS: session tickets and
-/// alerts, consumed by rustls): true at end of stream or on an error.
-fn drained_to_eof<S: Read + AsSocket>(s: &mut S) -> bool {
-    if s.socket().set_nonblocking(true).is_err() {
-        return true;
+/// alerts, consumed by rustls): None while it is up; at the end of the
+/// stream Some(None), on an error (a reset, a TLS alert) Some(it).
+fn drained_to_eof<S: Read + AsSocket>(s: &mut S) -> Option<Option<String>> {
+    if let Err(e) = s.socket().set_nonblocking(true) {
+        return Some(Some(e.to_string()));
     }
     let mut buf = [0u8; 4096];
     let gone = loop {
         match s.read(&mut buf) {
-            Ok(0) => break true,
+            Ok(0) => break Some(None),
             Ok(_) => continue,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break false,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break None,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => break true,
+            Err(e) => break Some(Some(e.to_string())),
         }
     };
-    gone || s.socket().set_nonblocking(false).is_err()
+    match s.socket().set_nonblocking(false) {
+        Err(e) if gone.is_none() => Some(Some(e.to_string())),
+        _ => gone,
+    }
 }
 
 trait AsSocket {
