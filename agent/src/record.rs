@@ -270,7 +270,7 @@ impl Record {
     /// runs, so a silent database is visible as such.
     pub fn target_traffic(t: &TrafficFields<'_>, processes: u64, peers: u64) -> Self {
         let words = if processes == 0 && t.sent == 0 && t.received == 0 {
-            "not running (no process)".to_string()
+            "not running (no process):".to_string()
         } else {
             format!(
                 "{}, {}, {}:",

@@ -520,7 +520,7 @@ mod tests {
                     ),
                     vec![
                         s("target", h),
-                        w("not running (no process)"),
+                        w("not running (no process):"),
                         n("sent", 0),
                         n("received", 0),
                         n("sent_per_sec", 0),
