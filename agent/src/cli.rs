@@ -67,18 +67,9 @@ fn parse_run(args: &[String]) -> Result<RunArgs, ExitError> {
         backend: None,
         output: None,
     };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let (key, inline) = match a.split_once('=') {
-            Some((k, v)) if k.starts_with("--") => (k, Some(v.to_string())),
-            _ => (a.as_str(), None),
-        };
-        let mut value = |name: &str| {
-            inline
-                .clone()
-                .or_else(|| it.next().cloned())
-                .ok_or_else(|| ExitError::Usage(format!("{name} needs a value")))
-        };
+    let mut opts = Options::new(args);
+    while let Some((key, inline)) = opts.next_key() {
+        let mut value = |name: &str| opts.value(name, inline);
         match key {
             "--config" | "-c" => out.config = PathBuf::from(value("--config")?),
             "--backend" => {
@@ -125,5 +116,35 @@ pub fn load_options() -> LoadOptions {
             .collect(),
         socket_path: !names.contains(&"socket-path"),
         disabled_by: format!("{DISABLE_ENV}={list}"),
+    }
+}
+
+/// A command's options, `--key value` or `--key=value`, one at a time.
+pub struct Options<'a> {
+    rest: std::slice::Iter<'a, String>,
+}
+
+impl<'a> Options<'a> {
+    pub fn new(args: &'a [String]) -> Self {
+        Options { rest: args.iter() }
+    }
+
+    /// The next option's key, and its value when written `--key=value`.
+    pub fn next_key(&mut self) -> Option<(&'a str, Option<&'a str>)> {
+        let a = self.rest.next()?;
+        Some(match a.split_once('=') {
+            Some((k, v)) if k.starts_with("--") => (k, Some(v)),
+            _ => (a.as_str(), None),
+        })
+    }
+
+    /// The value of option `name`: written inline, else the next
+    /// argument; an empty one is no value.
+    pub fn value(&mut self, name: &str, inline: Option<&str>) -> Result<String, ExitError> {
+        inline
+            .or_else(|| self.rest.next().map(String::as_str))
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+            .ok_or_else(|| ExitError::Usage(format!("{name} needs a value")))
     }
 }

@@ -16,6 +16,7 @@ use aggregate::{Aggregate, By};
 use journal::Source;
 use render::{End, Span};
 
+use crate::cli::Options;
 use crate::error::ExitError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,19 +37,9 @@ pub fn parse(args: &[String]) -> Result<ReportArgs, ExitError> {
         json: false,
         source: Source::default(),
     };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let (key, inline) = match a.split_once('=') {
-            Some((k, v)) if k.starts_with("--") => (k, Some(v.to_string())),
-            _ => (a.as_str(), None),
-        };
-        let mut value = |name: &str| {
-            inline
-                .clone()
-                .or_else(|| it.next().cloned())
-                .filter(|v| !v.is_empty())
-                .ok_or_else(|| ExitError::Usage(format!("{name} needs a value")))
-        };
+    let mut opts = Options::new(args);
+    while let Some((key, inline)) = opts.next_key() {
+        let mut value = |name: &str| opts.value(name, inline);
         match key {
             "--since" => out.since = Some(value("--since")?),
             "--until" => out.until = Some(value("--until")?),
