@@ -409,8 +409,10 @@ fn a_journald_that_stops_reading_stalls_neither_the_watchdog_nor_the_stop() {
     let names: Vec<String> = (0..20)
         .map(|i| format!("t{i}-{}", "n".repeat(3000)))
         .collect();
-    let procs: Vec<[String; 1]> = (0..20).map(|i| [format!("ntj-none-{i}")]).collect();
-    let procs: Vec<Vec<&str>> = procs.iter().map(|p| vec![p[0].as_str()]).collect();
+    // Each target runs a process: only then is its record written every
+    // interval (one that runs nothing is said once).
+    let idle: Vec<common::Idle> = (0..20).map(|_| common::Idle::start(&scratch)).collect();
+    let procs: Vec<Vec<&str>> = idle.iter().map(|p| vec![p.name.as_str()]).collect();
     let targets: Vec<(&str, &[&str])> = names
         .iter()
         .zip(&procs)

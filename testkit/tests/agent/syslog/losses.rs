@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::{certificates, event, tls_syslog, Rsyslog};
-use crate::common::{free_port, unique_name, Netio, Program, Records, Scratch, TARGET};
+use crate::common::{free_port, unique_name, Idle, Netio, Program, Records, Scratch, TARGET};
 
 /// A loopback UDP collector keeping every datagram as text.
 struct UdpCollector {
@@ -94,10 +94,11 @@ fn a_record_too_large_for_udp_is_dropped_counted_and_the_records_after_it_arrive
         "[[syslog]]\ntransport = \"udp\"\naddress = \"127.0.0.1:{}\"\n",
         collector.port
     );
+    let idle = Idle::start(&scratch);
     let netio = Netio::start_with(
         &scratch,
         "200ms",
-        &[(TARGET, &[name.as_str()]), (&big, &["ntsl-nothing"])],
+        &[(TARGET, &[name.as_str()]), (&big, &[idle.name.as_str()])],
         &syslog,
     );
     let _tracked = Program::named(&scratch, &name);
@@ -185,9 +186,13 @@ fn a_collector_that_accepts_and_closes_has_every_record_counted_and_backoff_grow
     let scratch = Scratch::new("syslog-accept-close");
     let (port, times, stop) = accept_and_close();
     let syslog = format!("[[syslog]]\ntransport = \"tcp\"\naddress = \"127.0.0.1:{port}\"\n");
-    let name = unique_name("ntsc");
-    let netio = Netio::start_with(&scratch, "100ms", &[(TARGET, &[name.as_str()])], &syslog);
-    let _tracked = Program::named(&scratch, &name);
+    let idle = Idle::start(&scratch);
+    let netio = Netio::start_with(
+        &scratch,
+        "100ms",
+        &[(TARGET, &[idle.name.as_str()])],
+        &syslog,
+    );
     std::thread::sleep(Duration::from_secs(8));
     let Records { records, stderr } = netio.stop();
     stop.store(true, Ordering::Relaxed);
