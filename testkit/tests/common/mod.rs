@@ -253,20 +253,8 @@ impl Program {
             .into_owned()
     }
 
-    /// Spawns, retrying ETXTBSY: a copied binary may briefly still be open
-    /// for writing in a child another test thread is forking.
     fn spawn(&self, cmd: &mut Command) -> Child {
-        let mut tries = 0;
-        loop {
-            match cmd.spawn() {
-                Ok(c) => return c,
-                Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 50 => {
-                    tries += 1;
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                Err(e) => panic!("spawn {}: {e}", self.path.display()),
-            }
-        }
+        spawn_retrying(cmd, &self.path)
     }
 
     /// Starts a server and waits for the port it announces.
@@ -488,6 +476,22 @@ pub fn write_config_with(
     path
 }
 
+/// Spawns, retrying ETXTBSY: a copied binary may briefly still be open
+/// for writing in a child another test thread is forking.
+pub fn spawn_retrying(cmd: &mut Command, path: &Path) -> Child {
+    let mut tries = 0;
+    loop {
+        match cmd.spawn() {
+            Ok(c) => return c,
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 50 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => panic!("spawn {}: {e}", path.display()),
+        }
+    }
+}
+
 /// A process that runs and moves no byte (a copy of `sleep` under a fresh
 /// name), killed when dropped. A target of it gets a traffic record every
 /// interval, zeros included, which tests can wait on as on a clock: a
@@ -502,11 +506,7 @@ impl Idle {
         let name = unique_name("nti");
         let path = scratch.path(&name);
         std::fs::copy("/bin/sleep", &path).expect("copy /bin/sleep");
-        let child = Command::new(&path)
-            .arg("600")
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("run the idle process");
+        let child = spawn_retrying(Command::new(&path).arg("600").stdin(Stdio::null()), &path);
         Idle { name, child }
     }
 
