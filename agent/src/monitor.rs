@@ -252,6 +252,15 @@ impl Monitor {
                 .once(format!("{e}; bytes held in sockets are read later"));
         }
         let current = self.probes.read_traffic();
+        // A process forked after the drain above may have moved bytes and
+        // exited before this read; its fork event was sent before it ran,
+        // so it is in the ring buffer now: read it before its bytes are
+        // taken for a process that no event told of (and /proc no longer
+        // shows, which no `user` or `exe` check would pass).
+        self.drain_events();
+        for e in self.tracker.take_moved() {
+            self.movers.seen(&e);
+        }
         let deltas = self.counters.diff(
             current
                 .iter()
