@@ -100,6 +100,16 @@ impl Totals {
     }
 }
 
+/// The peer records of one process, in order: the busiest `top`, then
+/// `other` with the rest folded, if there is a rest.
+pub fn peer_rows(peers: Vec<(PeerAddr, TrafficVal)>, top: usize) -> Vec<(PeerAddr, TrafficVal)> {
+    let (shown, other) = top_peers(peers, top);
+    shown
+        .into_iter()
+        .chain(other.map(|v| (PeerAddr::Other, v)))
+        .collect()
+}
+
 /// A process's peers for its records: the `top` busiest (by bytes both
 /// ways, ties by address) each on its own, and the rest, with the bytes of
 /// `other` (peers the kernel could not tell apart), folded into one sum,

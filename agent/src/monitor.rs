@@ -305,9 +305,7 @@ impl Monitor {
             if top == 0 {
                 continue;
             }
-            let (shown, other) = interval::top_peers(one_per_peer(delta.peers), top);
-            let other = other.map(|v| (PeerAddr::Other, v));
-            for (peer, v) in shown.into_iter().chain(other) {
+            for (peer, v) in interval::peer_rows(one_per_peer(delta.peers), top) {
                 let f = TrafficFields {
                     sent: v.sent,
                     received: v.received,

@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use netio_probes::{LifecycleEvent, PeerAddr, Probes, TrafficKey, TrafficVal};
+use netio_probes::{LifecycleEvent, Probes, TrafficKey, TrafficVal};
 
 use crate::discovery::{self, Life};
 use crate::interval::{self, Counter, Counters, ProcKey, Totals};
@@ -140,9 +140,7 @@ impl Movers {
             if top == 0 {
                 continue;
             }
-            let (shown, other) = interval::top_peers(delta.peers, top);
-            let other = other.map(|v| (PeerAddr::Other, v));
-            for (peer, v) in shown.into_iter().chain(other) {
+            for (peer, v) in interval::peer_rows(delta.peers, top) {
                 let f = TrafficFields {
                     sent: v.sent,
                     received: v.received,
