@@ -73,7 +73,7 @@ fn a_stdout_reader_that_stops_stalls_neither_the_watchdog_nor_the_stop() {
     // Large records, many per interval: the pipe and netio's queue fill
     // within seconds.
     let names: Vec<String> = (0..20)
-        .map(|i| format!("t{i}-{}", "n".repeat(3000)))
+        .map(|i| format!("t{i}-{}", "n".repeat(12000)))
         .collect();
     let idle: Vec<common::Idle> = (0..20).map(|_| common::Idle::start(&scratch)).collect();
     let procs: Vec<Vec<&str>> = idle.iter().map(|p| vec![p.name.as_str()]).collect();
@@ -106,10 +106,10 @@ fn a_stdout_reader_that_stops_stalls_neither_the_watchdog_nor_the_stop() {
     }
     std::thread::sleep(Duration::from_secs(1));
 
-    // The reader stops for 8 s: the pipe and the queue fill.
+    // The reader stops for 12 s: the pipe and the queue fill.
     reader.set_reading(false);
     let since = Instant::now();
-    std::thread::sleep(Duration::from_secs(8));
+    std::thread::sleep(Duration::from_secs(12));
     let beats = notify.beats(since);
     let mut last = since;
     for at in &beats {
