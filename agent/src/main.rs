@@ -50,6 +50,7 @@ mod sink;
 mod stderr;
 mod threshold;
 mod tracking;
+mod unblocked;
 mod warn;
 
 use std::process::ExitCode;

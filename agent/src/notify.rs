@@ -4,8 +4,9 @@
 //! so that a stuck loop is what the watchdog sees.
 //!
 //! Nothing happens when netio is not started by a service manager (no
-//! `$NOTIFY_SOCKET`). A failed send is reported once on stderr and never
-//! stops the agent: counting matters more than telling systemd.
+//! `$NOTIFY_SOCKET`). A send never waits, and a failed one is reported
+//! once on stderr and never stops the agent: counting matters more than
+//! telling systemd.
 
 use std::io;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
@@ -32,7 +33,9 @@ impl Notifier {
                     return None;
                 }
             };
-            match UnixDatagram::unbound() {
+            // Non-blocking: a manager slow to read its socket must not
+            // stall the loop that feeds the watchdog.
+            match UnixDatagram::unbound().and_then(|s| s.set_nonblocking(true).map(|()| s)) {
                 Ok(s) => Some((s, addr)),
                 Err(e) => {
                     tell!("netio: cannot open a socket to notify the service manager: {e}");

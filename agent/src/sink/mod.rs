@@ -6,6 +6,7 @@
 pub mod ecs;
 pub mod journal;
 pub mod json;
+pub mod stdout;
 pub mod syslog;
 pub mod text;
 pub mod time;
@@ -17,6 +18,7 @@ use crate::config::{Config, JsonSchema, Output};
 use crate::record::Record;
 use crate::sink::journal::{JournalSink, JOURNAL_SOCKET};
 use crate::sink::json::JsonSink;
+use crate::sink::stdout::StdoutSink;
 use crate::sink::syslog::SyslogSink;
 use crate::sink::text::TextSink;
 
@@ -121,14 +123,16 @@ pub fn from_config(config: &Config) -> Result<Box<dyn Sink>, SinkError> {
     Ok(Box::new(Fanout(sinks)))
 }
 
-/// The main output, on its own.
+/// The main output, on its own: stdout never waits for its reader
+/// (stdout.rs).
 fn output_sink(output: Output, json: JsonSchema) -> Result<Box<dyn Sink>, SinkError> {
     let journal_here = Path::new(JOURNAL_SOCKET).exists();
+    let stdout = libc::STDOUT_FILENO;
     Ok(match output {
-        Output::Json if json == JsonSchema::Ecs => Box::new(JsonSink::ecs(io::stdout())),
-        Output::Json => Box::new(JsonSink::new(io::stdout())),
-        Output::Text => Box::new(TextSink::new(io::stdout())),
-        Output::Auto if !journal_here => Box::new(TextSink::new(io::stdout())),
+        Output::Json if json == JsonSchema::Ecs => Box::new(StdoutSink::new(stdout, JsonSink::ecs)),
+        Output::Json => Box::new(StdoutSink::new(stdout, JsonSink::new)),
+        Output::Text => Box::new(StdoutSink::new(stdout, TextSink::new)),
+        Output::Auto if !journal_here => Box::new(StdoutSink::new(stdout, TextSink::new)),
         Output::Auto | Output::Journal => Box::new(JournalSink::new().map_err(SinkError::Journal)?),
     })
 }

@@ -14,11 +14,12 @@ use crate::common;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::os::fd::OwnedFd;
-use std::os::unix::net::{UnixDatagram, UnixStream};
+use std::os::unix::net::UnixStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::journald::{journal_of, journald_kill, journald_start, JournalNetio, JOURNALD};
+use common::service::{unit_duration, Killed, Notify};
 use common::{exchange, num, unique_name, Program, Scratch};
 use serde_json::Value;
 
@@ -299,49 +300,6 @@ fn forking_target_matched_by_name_adds_up_in_the_journal() {
 
 // ------------------------------------------------ a journald that stops reading
 
-/// The service manager's end of the notify socket: each message with the
-/// time it came.
-struct Notify {
-    path: std::path::PathBuf,
-    got: std::sync::Arc<std::sync::Mutex<Vec<(Instant, String)>>>,
-}
-
-impl Notify {
-    fn new(scratch: &Scratch) -> Self {
-        let path = scratch.path("notify.sock");
-        let sock = UnixDatagram::bind(&path).expect("bind the notify socket");
-        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let g = std::sync::Arc::clone(&got);
-        std::thread::spawn(move || {
-            let mut buf = vec![0u8; 4096];
-            while let Ok(n) = sock.recv(&mut buf) {
-                let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
-                g.lock().unwrap().push((Instant::now(), msg));
-            }
-        });
-        Notify { path, got }
-    }
-
-    fn has(&self, line: &str) -> bool {
-        self.got
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|(_, m)| m.lines().any(|l| l == line))
-    }
-
-    /// When each WATCHDOG=1 came, from `since` on.
-    fn beats(&self, since: Instant) -> Vec<Instant> {
-        self.got
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(at, m)| *at >= since && m == "WATCHDOG=1")
-            .map(|(at, _)| *at)
-            .collect()
-    }
-}
-
 /// journald stopped (SIGSTOP) while it lives; resumed when dropped, so
 /// that a failing test leaves it reading for the others.
 struct Stopped(i32);
@@ -367,30 +325,6 @@ impl Drop for Stopped {
     fn drop(&mut self) {
         // SAFETY: as above.
         unsafe { libc::kill(self.0, libc::SIGCONT) };
-    }
-}
-
-/// A child killed when dropped (a netio that did not stop).
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A unit duration such as `30s` or `2min` as netio.service writes it.
-fn unit_duration(text: &str) -> Duration {
-    let (n, unit) = text.split_at(
-        text.find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len()),
-    );
-    let n: u64 = n.parse().expect("a number");
-    match unit {
-        "" | "s" => Duration::from_secs(n),
-        "min" => Duration::from_secs(n * 60),
-        other => panic!("unit {other} in {text}"),
     }
 }
 

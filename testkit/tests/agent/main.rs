@@ -1,7 +1,7 @@
 //! The agent's behaviour on the host: its command line, config errors, the
 //! config file against a hostile local user and config values at their
 //! limits, thresholds and reloads, the journal and syslog outputs against a
-//! real journald and rsyslog, `netio report` on the records read back,
+//! real journald and rsyslog, stdout with a reader that stops, `netio report` on the records read back,
 //! targets by cgroup, hostile process names, and
 //! what the records tell a reader (timestamps, units, quiet idle targets,
 //! reload changes).
@@ -21,6 +21,7 @@ mod hostile_names;
 mod journal;
 mod records;
 mod report;
+mod stdout;
 mod syslog;
 mod thresholds;
 mod unit_lookalike;

@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod journald;
+pub mod service;
 pub mod unit;
 
 use std::collections::hash_map::RandomState;

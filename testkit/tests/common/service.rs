@@ -1,0 +1,75 @@
+//! netio as a service manager runs it: the manager's end of the notify
+//! socket (READY=1, the watchdog), a netio killed if a test leaves it
+//! running, and the unit's durations as netio.service writes them.
+
+use std::os::unix::net::UnixDatagram;
+use std::time::{Duration, Instant};
+
+use super::Scratch;
+
+/// The service manager's end of the notify socket: each message with the
+/// time it came.
+pub struct Notify {
+    pub path: std::path::PathBuf,
+    got: std::sync::Arc<std::sync::Mutex<Vec<(Instant, String)>>>,
+}
+
+impl Notify {
+    pub fn new(scratch: &Scratch) -> Self {
+        let path = scratch.path("notify.sock");
+        let sock = UnixDatagram::bind(&path).expect("bind the notify socket");
+        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let g = std::sync::Arc::clone(&got);
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 4096];
+            while let Ok(n) = sock.recv(&mut buf) {
+                let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+                g.lock().unwrap().push((Instant::now(), msg));
+            }
+        });
+        Notify { path, got }
+    }
+
+    pub fn has(&self, line: &str) -> bool {
+        self.got
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(_, m)| m.lines().any(|l| l == line))
+    }
+
+    /// When each WATCHDOG=1 came, from `since` on.
+    pub fn beats(&self, since: Instant) -> Vec<Instant> {
+        self.got
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(at, m)| *at >= since && m == "WATCHDOG=1")
+            .map(|(at, _)| *at)
+            .collect()
+    }
+}
+
+/// A child killed when dropped (a netio that did not stop).
+pub struct Killed(pub std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A unit duration such as `30s` or `2min` as netio.service writes it.
+pub fn unit_duration(text: &str) -> Duration {
+    let (n, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: u64 = n.parse().expect("a number");
+    match unit {
+        "" | "s" => Duration::from_secs(n),
+        "min" => Duration::from_secs(n * 60),
+        other => panic!("unit {other} in {text}"),
+    }
+}
