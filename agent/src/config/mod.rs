@@ -56,6 +56,15 @@ pub const MAX_CGROUP_IDS: u32 = 1 << 16;
 pub const DEFAULT_PER_PROCESS: bool = true;
 /// `[records] top_peers`: the busiest peers by name, the rest folded into `other`.
 pub const DEFAULT_TOP_PEERS: u32 = 10;
+/// `[records] target_peers`: a target's busiest clients over all its
+/// processes, the view a fork-per-connection server needs (docs/config.md).
+pub const DEFAULT_TARGET_PEERS: u32 = 10;
+/// `[records] top_processes`: the busiest processes by PID, the rest in one
+/// record, so a server forking per connection writes a bounded number.
+pub const DEFAULT_TOP_PROCESSES: u32 = 10;
+/// `[records] lifecycle`: a count per interval, since a server forking per
+/// connection would otherwise write two records a connection.
+pub const DEFAULT_LIFECYCLE: Lifecycle = Lifecycle::Summary;
 /// `[target.threshold] for`: how long a rate stays over (or back under) its limit.
 pub const DEFAULT_SUSTAIN: Duration = Duration::from_secs(30);
 /// `[target.threshold] reminder`: how often a lasting breach is written again.
@@ -127,18 +136,40 @@ pub enum Output {
 pub struct RecordsConfig {
     /// A traffic record per process, besides the target's total.
     pub per_process: bool,
+    /// Process records per target and interval: the busiest N, the rest
+    /// folded into one record that says how many it holds.
+    pub top_processes: u32,
     /// Per-peer records for each process: the busiest N peers, the rest
     /// folded into one record with peer `other`. 0: none.
     pub top_peers: u32,
+    /// Per-peer records for each target, over all its processes: the
+    /// busiest N, the rest folded into `other`. 0: none.
+    pub target_peers: u32,
+    /// Process lifecycle records: one per process, or a count per target
+    /// and interval.
+    pub lifecycle: Lifecycle,
 }
 
 impl Default for RecordsConfig {
     fn default() -> Self {
         RecordsConfig {
             per_process: DEFAULT_PER_PROCESS,
+            top_processes: DEFAULT_TOP_PROCESSES,
             top_peers: DEFAULT_TOP_PEERS,
+            target_peers: DEFAULT_TARGET_PEERS,
+            lifecycle: DEFAULT_LIFECYCLE,
         }
     }
+}
+
+/// `[records] lifecycle`: how processes that appear and exit are told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Lifecycle {
+    /// A `process_appeared` and a `process_exited` record per process.
+    Each,
+    /// One `processes_changed` record per target and interval: how many.
+    Summary,
 }
 
 /// `[target.threshold]`: warn when a target's traffic rate stays above a limit.
