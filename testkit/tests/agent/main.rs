@@ -24,4 +24,5 @@ mod report;
 mod syslog;
 mod thresholds;
 mod unit_lookalike;
+mod volume;
 mod warnings;
