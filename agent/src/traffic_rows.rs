@@ -117,3 +117,95 @@ pub fn target_peer_records(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use netio_probes::{PeerAddr, TrafficVal};
+
+    use super::*;
+    use crate::record::{field, Value};
+
+    fn ip(last: u8) -> PeerAddr {
+        PeerAddr::Ip(IpAddr::V4(Ipv4Addr::new(10, 0, 0, last)))
+    }
+
+    fn row(pid: u32, peers: Vec<(PeerAddr, TrafficVal)>) -> ProcessRow {
+        let mut total = TrafficVal::default();
+        peers
+            .iter()
+            .for_each(|(_, v)| interval::add(&mut total, *v));
+        ProcessRow {
+            pid,
+            comm: "postgres".into(),
+            uid: None,
+            exe: None,
+            delta: ProcDelta {
+                target: TargetId::from(0u16),
+                total,
+                peers,
+            },
+        }
+    }
+
+    fn v(sent: u64) -> TrafficVal {
+        TrafficVal { sent, received: 0 }
+    }
+
+    fn num(r: &Record, name: &str) -> Option<u64> {
+        match r.get(name)? {
+            Value::Num(n) => Some(*n),
+            Value::Str(_) => None,
+        }
+    }
+
+    #[test]
+    fn the_busiest_processes_are_named_with_their_peers_and_the_rest_is_one_record() {
+        let rows = vec![
+            row(10, vec![(ip(1), v(5))]),
+            row(11, vec![(ip(2), v(50)), (ip(3), v(1)), (ip(4), v(2))]),
+            row(12, vec![(ip(5), v(1))]),
+            row(13, vec![(ip(6), v(40))]),
+            row(14, vec![(ip(7), v(2))]),
+        ];
+        let cfg = RecordsConfig {
+            top_processes: 2,
+            top_peers: 1,
+            ..RecordsConfig::default()
+        };
+        let base = TrafficFields {
+            target: "",
+            sent: 0,
+            received: 0,
+            interval_ms: 1000,
+            backend: "tracepoint",
+        };
+        let records = process_records(rows, &Tracker::default(), &cfg, base);
+        let shape: Vec<(Option<u64>, Option<&Value>, Option<u64>)> = records
+            .iter()
+            .map(|r| {
+                (
+                    num(r, field::PID),
+                    r.get(field::PEER_ADDRESS),
+                    num(r, field::SENT_BYTES),
+                )
+            })
+            .collect();
+        let peer = |s: &str| Some(Value::Str(s.into()));
+        let (p2, other, p6) = (peer("10.0.0.2"), peer("other"), peer("10.0.0.6"));
+        assert_eq!(
+            shape,
+            vec![
+                (Some(11), None, Some(53)),
+                (Some(11), p2.as_ref(), Some(50)),
+                (Some(11), other.as_ref(), Some(3)),
+                (Some(13), None, Some(40)),
+                (Some(13), p6.as_ref(), Some(40)),
+                (None, None, Some(8)),
+            ],
+            "the two busiest by PID, each with its busiest peer and `other`, then the rest"
+        );
+        assert_eq!(num(&records[5], field::PROCESSES), Some(3));
+    }
+}
