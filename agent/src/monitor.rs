@@ -101,7 +101,7 @@ impl Monitor {
 
     fn write_appeared(&mut self, appeared: impl IntoIterator<Item = Appeared>) {
         for a in appeared {
-            if self.config.records.lifecycle == Lifecycle::Summary {
+            if self.lifecycle_of(a.target) == Lifecycle::Summary {
                 self.changed.entry(a.target).or_default().0 += 1;
                 continue;
             }
@@ -376,7 +376,7 @@ impl Monitor {
         let mut exited = Vec::new();
         for key in &finished {
             if let Some(p) = self.tracker.remove(key) {
-                if !p.ignored && self.config.records.lifecycle == Lifecycle::Summary {
+                if !p.ignored && self.lifecycle_of(p.target) == Lifecycle::Summary {
                     self.changed.entry(p.target).or_default().1 += 1;
                 } else if !p.ignored {
                     let who = Who {
@@ -444,6 +444,18 @@ impl Monitor {
             scale: self.scale_of(w.target, w.peer.is_some(), w.direction),
         };
         Record::threshold(n.kind, &f)
+    }
+
+    /// How a target's processes that appear and exit are told: its own
+    /// `lifecycle`, else `[records]`'s (also for a target a reload removed).
+    fn lifecycle_of(&self, target: TargetId) -> Lifecycle {
+        self.config
+            .targets
+            .iter()
+            .zip(self.tracker.targets())
+            .find(|(_, &id)| id == target)
+            .and_then(|(t, _)| t.lifecycle)
+            .unwrap_or(self.config.records.lifecycle)
     }
 
     /// The scale a threshold's rate was written in, for its records.

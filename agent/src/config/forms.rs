@@ -36,7 +36,7 @@ use Kind::*;
 /// Every key: the path of its table (arrays of tables without an index),
 /// its name, its kind, and the value of its example in docs/config.md (a
 /// table's own header for a table).
-pub(super) const FORMS: [(&str, &str, Kind, &str); 36] = [
+pub(super) const FORMS: [(&str, &str, Kind, &str); 37] = [
     ("", "interval", Duration, "\"10s\""),
     ("", "backend", Text, "\"tracepoint\""),
     ("", "output", Text, "\"json\""),
@@ -71,6 +71,7 @@ pub(super) const FORMS: [(&str, &str, Kind, &str); 36] = [
     ),
     ("target", "user", Users, "[\"mysql\"]"),
     ("target", "exe", List, "[\"/usr/sbin/mariadbd\"]"),
+    ("target", "lifecycle", Text, "\"each\""),
     ("target", "threshold", Table, "[target.threshold]"),
     ("target.threshold", "sent", Rate, "\"50MiB/s\""),
     ("target.threshold", "received", Rate, "\"50MiB/s\""),

@@ -254,6 +254,9 @@ pub struct Target {
     /// Only processes running one of these executables (absolute paths).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exe: Option<Vec<PathBuf>>,
+    /// Its processes' lifecycle records, if not as `[records] lifecycle`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<Lifecycle>,
     /// Warnings for its rates; none without it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub threshold: Option<Threshold>,

@@ -4,7 +4,7 @@
 //! many connections it serves, with every byte still in the totals, in the
 //! per-client records of the target and in the process records (the
 //! busiest by PID, the rest in one); `lifecycle = "each"` still tells each
-//! process that appeared and exited.
+//! process that appeared and exited, for all targets or for one.
 
 use crate::common;
 
@@ -305,5 +305,56 @@ fn each_mode_tells_every_process_and_the_cap_folds_the_rest_into_one_record() {
     assert_eq!(
         got, want,
         "target peer records: the busiest two, then `other`"
+    );
+}
+
+#[test]
+fn a_targets_own_lifecycle_key_holds_for_it_and_the_records_table_for_the_rest() {
+    let scratch = Scratch::new("volume-lifecycle");
+    let (each, summary) = (unique_name("nte"), unique_name("nts"));
+    let config = scratch.path("netio.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "interval = \"60s\"\n[records]\nlifecycle = \"summary\"\n\
+             [[target]]\nname = \"each\"\nprocess = [\"{each}\"]\nlifecycle = \"each\"\n\
+             [[target]]\nname = \"summary\"\nprocess = [\"{summary}\"]\n"
+        ),
+    )
+    .unwrap();
+    let netio = Netio::start_file(&config);
+    let (e, _) = fork_per_connection(&Program::named(&scratch, &each), 5, 1000, 1);
+    fork_per_connection(&Program::named(&scratch, &summary), 5, 1000, 1);
+    let records = netio.stop().records;
+    let of = |target: &str, kind: &str| -> Vec<&Value> {
+        records
+            .iter()
+            .filter(|v| s(v, "NETIO_TARGET") == Some(target) && event(v) == Some(kind))
+            .collect()
+    };
+    let appeared: Vec<u64> = of("each", "process_appeared")
+        .iter()
+        .filter_map(|v| num(v, "NETIO_PID"))
+        .collect();
+    for pid in e.per_pid.keys() {
+        assert!(appeared.contains(&u64::from(*pid)), "each: child {pid}");
+    }
+    assert_eq!(
+        of("each", "process_exited").len(),
+        6,
+        "the server and 5 children"
+    );
+    assert!(of("each", "processes_changed").is_empty());
+    assert!(of("summary", "process_appeared").is_empty());
+    assert!(of("summary", "process_exited").is_empty());
+    let changed = of("summary", "processes_changed");
+    assert_eq!(changed.len(), 1, "one interval: {changed:?}");
+    assert_eq!(
+        (
+            num(changed[0], "NETIO_APPEARED"),
+            num(changed[0], "NETIO_EXITED")
+        ),
+        (Some(6), Some(6)),
+        "the server and its 5 children"
     );
 }
