@@ -110,6 +110,46 @@ pub fn peer_rows(peers: Vec<(PeerAddr, TrafficVal)>, top: usize) -> Vec<(PeerAdd
         .collect()
 }
 
+/// A target's peers over all its processes (`totals.peers`), as its
+/// records give them: the busiest `top`, then `other` with the rest.
+pub fn target_peer_rows(
+    totals: &Totals,
+    target: TargetId,
+    top: usize,
+) -> Vec<(PeerAddr, TrafficVal)> {
+    let peers = totals
+        .peers
+        .iter()
+        .filter(|((t, _), _)| *t == target)
+        .map(|((_, p), v)| (*p, *v))
+        .collect();
+    peer_rows(peers, top)
+}
+
+/// Splits `items` into the `top` busiest (by bytes both ways, ties in the
+/// order given), kept in the order given, and the rest.
+pub fn busiest<T>(items: Vec<T>, top: usize, bytes: impl Fn(&T) -> TrafficVal) -> (Vec<T>, Vec<T>) {
+    if items.len() <= top {
+        return (items, Vec::new());
+    }
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by_key(|&i| {
+        let v = bytes(&items[i]);
+        (std::cmp::Reverse(v.sent as u128 + v.received as u128), i)
+    });
+    let mut shown = vec![false; items.len()];
+    order.iter().take(top).for_each(|&i| shown[i] = true);
+    let (mut kept, mut rest) = (Vec::new(), Vec::new());
+    for (item, shown) in items.into_iter().zip(shown) {
+        if shown {
+            kept.push(item);
+        } else {
+            rest.push(item);
+        }
+    }
+    (kept, rest)
+}
+
 /// A process's peers for its records: the `top` busiest (by bytes both
 /// ways, ties by address) each on its own, and the rest, with the bytes of
 /// `other` (peers the kernel could not tell apart), folded into one sum,
@@ -252,6 +292,57 @@ mod tests {
         assert_eq!(shown[1], (ip(1), v(5, 5)), "ties by address");
         assert_eq!(shown[2], (ip(2), v(0, 10)));
         assert_eq!(other, Some(v(1000, 0)));
+    }
+
+    #[test]
+    fn busiest_keeps_the_top_in_their_order_and_gives_the_rest() {
+        let items = vec![
+            (1, v(5, 0)),
+            (2, v(0, 50)),
+            (3, v(1, 1)),
+            (4, v(30, 30)),
+            (5, v(5, 0)),
+        ];
+        let (kept, rest) = busiest(items.clone(), 3, |i| i.1);
+        let ids = |x: &[(u32, TrafficVal)]| x.iter().map(|i| i.0).collect::<Vec<_>>();
+        assert_eq!(
+            ids(&kept),
+            vec![1, 2, 4],
+            "ties by the order given: 1 before 5"
+        );
+        assert_eq!(ids(&rest), vec![3, 5]);
+        let (kept, rest) = busiest(items, 5, |i| i.1);
+        assert_eq!((kept.len(), rest.len()), (5, 0));
+    }
+
+    #[test]
+    fn a_targets_peers_are_summed_over_its_processes_and_folded_past_the_top() {
+        let (t0, t1) = (TargetId::from(0u16), TargetId::from(1u16));
+        let mut totals = Totals::default();
+        for (target, peers) in [
+            (t0, vec![(ip(1), v(10, 0)), (ip(2), v(1, 0))]),
+            (t0, vec![(ip(1), v(10, 0)), (ip(3), v(2, 0))]),
+            (t0, vec![(PeerAddr::Other, v(7, 0))]),
+            (t1, vec![(ip(4), v(100, 0))]),
+        ] {
+            let mut total = TrafficVal::default();
+            peers.iter().for_each(|(_, x)| add(&mut total, *x));
+            totals.add(&ProcDelta {
+                target,
+                total,
+                peers,
+            });
+        }
+        assert_eq!(
+            target_peer_rows(&totals, t0, 2),
+            vec![
+                (ip(1), v(20, 0)),
+                (ip(3), v(2, 0)),
+                (PeerAddr::Other, v(8, 0))
+            ],
+            "one client of two processes is one row; the rest and `other` fold"
+        );
+        assert_eq!(target_peer_rows(&totals, t1, 2), vec![(ip(4), v(100, 0))]);
     }
 
     #[test]

@@ -50,6 +50,7 @@ mod sink;
 mod stderr;
 mod threshold;
 mod tracking;
+mod traffic_rows;
 mod unblocked;
 mod warn;
 

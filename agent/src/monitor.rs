@@ -5,14 +5,14 @@
 //! thresholds (threshold.rs) and reports losses (losses.rs). Feeds the
 //! service manager's watchdog and applies reloads.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::io;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use netio_probes::{MapError, PeerAddr, Probes, Stats, TrafficVal};
+use netio_probes::{MapError, PeerAddr, Probes, Stats, TargetId, TrafficVal};
 
-use crate::config::{Config, Rate, Threshold};
+use crate::config::{Config, Lifecycle, Rate, Threshold};
 use crate::human::Scale;
 use crate::interval::{self, Counter, Counters, Totals};
 use crate::losses;
@@ -23,6 +23,7 @@ use crate::signals::{wait_readable, Signal, Signals};
 use crate::sink::Sink;
 use crate::threshold::{Direction, Limits, Notice, Thresholds};
 use crate::tracking::{Appeared, Tracker};
+use crate::traffic_rows::{self, ProcessRow};
 use crate::warn::Warnings;
 
 pub struct Monitor {
@@ -39,6 +40,9 @@ pub struct Monitor {
     /// Targets whose last record said they run no process: said once,
     /// not again every interval until that changes.
     not_running: HashSet<String>,
+    /// With `lifecycle = "summary"`: the processes of each target that
+    /// appeared and exited this interval, told in one record at its end.
+    changed: BTreeMap<TargetId, (u64, u64)>,
     interval_start: Instant,
     deadline: Instant,
 }
@@ -64,6 +68,7 @@ impl Monitor {
             last_stats: Stats::default(),
             warnings: Warnings::default(),
             not_running: HashSet::new(),
+            changed: BTreeMap::new(),
             interval_start: now,
         }
     }
@@ -96,6 +101,10 @@ impl Monitor {
 
     fn write_appeared(&mut self, appeared: impl IntoIterator<Item = Appeared>) {
         for a in appeared {
+            if self.lifecycle_of(a.target) == Lifecycle::Summary {
+                self.changed.entry(a.target).or_default().0 += 1;
+                continue;
+            }
             let target = self.tracker.target_name(a.target);
             let who = Who {
                 pid: a.pid,
@@ -269,7 +278,7 @@ impl Monitor {
         );
 
         let mut totals = Totals::default();
-        let mut records = Vec::new();
+        let mut rows = Vec::new();
         let backend = self.probes.backend().name();
         for ((tgid, gen), mut delta) in deltas {
             let (proc, appeared) = self.tracker.known(&self.probes, (tgid, gen), delta.target);
@@ -287,36 +296,16 @@ impl Monitor {
             if !self.config.records.per_process {
                 continue;
             }
-            let fields = TrafficFields {
-                target: self.tracker.target_name(delta.target),
-                sent: delta.total.sent,
-                received: delta.total.received,
-                interval_ms,
-                backend,
-            };
-            let who = Who {
+            delta.peers = one_per_peer(delta.peers);
+            rows.push(ProcessRow {
                 pid: tgid,
-                comm: &comm,
+                comm,
                 uid,
-                exe: exe.as_deref(),
-            };
-            records.push(Record::process_traffic(&fields, &who));
-            let top = self.config.records.top_peers as usize;
-            if top == 0 {
-                continue;
-            }
-            for (peer, v) in interval::peer_rows(one_per_peer(delta.peers), top) {
-                let f = TrafficFields {
-                    sent: v.sent,
-                    received: v.received,
-                    ..fields
-                };
-                records.push(Record::peer_traffic(&f, &who, &peer.to_string()));
-            }
+                exe,
+                delta,
+            });
         }
 
-        // Bytes moved on the targets' sockets by processes netio does not
-        // track count for the targets, in records naming who moved them.
         let base = TrafficFields {
             target: "",
             sent: 0,
@@ -324,6 +313,10 @@ impl Monitor {
             interval_ms,
             backend,
         };
+        let mut records =
+            traffic_rows::process_records(rows, &self.tracker, &self.config.records, base);
+        // Bytes moved on the targets' sockets by processes netio does not
+        // track count for the targets, in records naming who moved them.
         self.movers.interval(
             &current,
             &self.tracker,
@@ -359,6 +352,10 @@ impl Monitor {
                 .filter(|(t, p)| *t == id && *p != PeerAddr::Other)
                 .count() as u64;
             out.push(Record::target_traffic(&f, processes, peers));
+            let top = self.config.records.target_peers as usize;
+            if top > 0 {
+                out.extend(traffic_rows::target_peer_records(&totals, id, top, f));
+            }
         }
         out.extend(records);
         crate::record::mark_repeats(&mut out);
@@ -379,7 +376,9 @@ impl Monitor {
         let mut exited = Vec::new();
         for key in &finished {
             if let Some(p) = self.tracker.remove(key) {
-                if !p.ignored {
+                if !p.ignored && self.lifecycle_of(p.target) == Lifecycle::Summary {
+                    self.changed.entry(p.target).or_default().1 += 1;
+                } else if !p.ignored {
                     let who = Who {
                         pid: key.0,
                         comm: &p.comm,
@@ -394,6 +393,15 @@ impl Monitor {
                     ));
                 }
             }
+        }
+        for (id, (appeared, gone)) in std::mem::take(&mut self.changed) {
+            let target = self.tracker.target_name(id);
+            exited.push(Record::processes_changed(
+                target,
+                appeared,
+                gone,
+                interval_ms,
+            ));
         }
         for r in &exited {
             self.write(r);
@@ -436,6 +444,18 @@ impl Monitor {
             scale: self.scale_of(w.target, w.peer.is_some(), w.direction),
         };
         Record::threshold(n.kind, &f)
+    }
+
+    /// How a target's processes that appear and exit are told: its own
+    /// `lifecycle`, else `[records]`'s (also for a target a reload removed).
+    fn lifecycle_of(&self, target: TargetId) -> Lifecycle {
+        self.config
+            .targets
+            .iter()
+            .zip(self.tracker.targets())
+            .find(|(_, &id)| id == target)
+            .and_then(|(t, _)| t.lifecycle)
+            .unwrap_or(self.config.records.lifecycle)
     }
 
     /// The scale a threshold's rate was written in, for its records.

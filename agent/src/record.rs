@@ -3,10 +3,13 @@
 //! documents the same names, and a test checks the two agree. How MESSAGE
 //! is composed, and quoted, is in record/message.rs.
 
+mod folded;
 mod message;
+mod repeats;
 
 pub use message::printable;
 use message::Message;
+pub use repeats::mark_repeats;
 
 use netio_probes::{Attempt, BackendReport};
 
@@ -32,6 +35,7 @@ pub enum Kind {
     ThresholdRecovered,
     ProcessAppeared,
     ProcessExited,
+    ProcessesChanged,
     ConfigReloaded,
     ConfigRejected,
     Degraded,
@@ -40,7 +44,7 @@ pub enum Kind {
 
 impl Kind {
     #[cfg(test)]
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 12] = [
         Kind::Started,
         Kind::Traffic,
         Kind::ThresholdExceeded,
@@ -48,6 +52,7 @@ impl Kind {
         Kind::ThresholdRecovered,
         Kind::ProcessAppeared,
         Kind::ProcessExited,
+        Kind::ProcessesChanged,
         Kind::ConfigReloaded,
         Kind::ConfigRejected,
         Kind::Degraded,
@@ -63,6 +68,7 @@ impl Kind {
             Kind::ThresholdRecovered => "threshold_recovered",
             Kind::ProcessAppeared => "process_appeared",
             Kind::ProcessExited => "process_exited",
+            Kind::ProcessesChanged => "processes_changed",
             Kind::ConfigReloaded => "config_reloaded",
             Kind::ConfigRejected => "config_rejected",
             Kind::Degraded => "degraded",
@@ -79,6 +85,7 @@ impl Kind {
             Kind::ThresholdRecovered => "7a8a09f12833467bb68f1df09f2a4a4a",
             Kind::ProcessAppeared => "aeff48f73f5f43ce81429b20998b84cd",
             Kind::ProcessExited => "ddbdc53f1b634302bbe99c87c97ee059",
+            Kind::ProcessesChanged => "58441ecbc38d4570935c76c01b51fe64",
             Kind::ConfigReloaded => "cde7aabadddd4de48c5a418c4d0fb3e6",
             Kind::ConfigRejected => "1236841136694ed28b95ebb3ea034f53",
             Kind::Degraded => "c4a52bbde3c54f89b24d808f6d875fd5",
@@ -98,6 +105,7 @@ impl Kind {
             | Kind::ThresholdRecovered
             | Kind::ProcessAppeared
             | Kind::ProcessExited
+            | Kind::ProcessesChanged
             | Kind::ConfigReloaded => 5,
             Kind::Traffic => 6,
         }
@@ -553,32 +561,6 @@ impl Who<'_> {
         m.str("comm", self.comm)
             .opt_num("uid", self.uid.map(u64::from))
             .opt_str("exe", self.exe)
-    }
-}
-
-/// Marks `repeated` each traffic record of one interval (targets first,
-/// then each process followed by its peers) whose numbers the one
-/// narrower record after it repeats: a target with one process record, a
-/// process with one peer record.
-pub fn mark_repeats(records: &mut [Record]) {
-    let scope = |r: &Record| r.field_str(field::SCOPE).map(str::to_owned);
-    let target = |r: &Record| r.field_str(field::TARGET).map(str::to_owned);
-    for i in 0..records.len() {
-        let narrower = match scope(&records[i]).as_deref() {
-            Some("target") => {
-                let t = target(&records[i]);
-                records
-                    .iter()
-                    .filter(|r| scope(r).as_deref() == Some("process") && target(r) == t)
-                    .count()
-            }
-            Some("process") => records[i + 1..]
-                .iter()
-                .take_while(|r| scope(r).as_deref() == Some("peer"))
-                .count(),
-            _ => 0,
-        };
-        records[i].repeated = narrower == 1;
     }
 }
 

@@ -71,6 +71,11 @@ options:
   --size BYTES          payload (per connection where there are several)
   --count N             connections (short, threaded, forking); exchanges
                         (pingpong, pid-reuse)
+  --parallel N          client (threaded, forking, bulk and the like): at most
+                        N connections at once, each thread taking the next
+                        (default: all --count at once)
+  --sources N           client: connection i comes from 127.0.0.(1 + i % N),
+                        N at most 254 (IPv4 loopback servers only)
   --chunk BYTES         client write size (waitall; default 1000)
   --pause-ms MS         pause between client writes (waitall; default 2)
   --request BYTES       request size (short, pingpong, pid-reuse; default 100)
@@ -230,6 +235,10 @@ pub struct Options {
     pub addr: Option<SocketAddr>,
     pub size: u64,
     pub count: u64,
+    /// client: connections at once (None: all of --count).
+    pub parallel: Option<u64>,
+    /// client: source addresses 127.0.0.1 to 127.0.0.N in turn.
+    pub sources: Option<u8>,
     pub chunk: usize,
     pub pause: Duration,
     pub request: u64,
@@ -348,6 +357,8 @@ impl Options {
             addr: None,
             size: scenario.default_size(),
             count: scenario.default_count(),
+            parallel: None,
+            sources: None,
             chunk: 1000,
             pause: Duration::from_millis(2),
             request: 100,
@@ -389,6 +400,8 @@ impl Options {
                 }
                 "size" => o.size = bytes(v)?,
                 "count" => o.count = number(key, v)?,
+                "parallel" if role == Role::Client => o.parallel = Some(number(key, v)?),
+                "sources" if role == Role::Client => o.sources = Some(number(key, v)?),
                 "chunk" => o.chunk = bytes(v)? as usize,
                 "pause-ms" => o.pause = Duration::from_millis(number(key, v)?),
                 "request" => o.request = bytes(v)?,
@@ -442,6 +455,12 @@ impl Options {
         }
         if o.count == 0 {
             return Err("--count must be at least 1".into());
+        }
+        if o.parallel == Some(0) || o.sources.is_some_and(|n| n == 0 || n > 254) {
+            return Err("--parallel must be at least 1, --sources 1 to 254".into());
+        }
+        if o.sources.is_some() && !o.addr.is_some_and(|a| a.ip().is_loopback() && a.is_ipv4()) {
+            return Err("--sources needs an IPv4 loopback --connect address".into());
         }
         if o.child_name.is_some() && o.reexec.is_some() {
             return Err("--child-name and --reexec are alternatives".into());

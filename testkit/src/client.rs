@@ -2,7 +2,7 @@
 //! tracked process in the late-start and exit-mid-interval tests, so it
 //! counts its bytes just as carefully and connects the moment it starts.
 
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpStream};
 use std::time::Duration;
 
 use crate::cli::{Options, Scenario};
@@ -27,21 +27,36 @@ pub fn run(o: &Options) -> Result<Option<Report>, String> {
     } else if matches!(o.scenario, Scenario::PingPong | Scenario::PidReuse) {
         pingpong(addr, o, tally)?;
     } else {
+        // --parallel threads each take the next connection until --count.
+        let next = std::sync::atomic::AtomicU64::new(0);
+        let next = &next;
         std::thread::scope(|s| {
-            let conns: Vec<_> = (0..o.count)
-                .map(|i| {
-                    s.spawn(move || {
-                        stream_exchange(addr, o, tally).map_err(|e| format!("connection {i}: {e}"))
+            let workers: Vec<_> = (0..o.parallel.unwrap_or(o.count).min(o.count))
+                .map(|_| {
+                    s.spawn(move || loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if i >= o.count {
+                            return Ok::<(), String>(());
+                        }
+                        stream_exchange(addr, source(o, i), o, tally)
+                            .map_err(|e| format!("connection {i}: {e}"))?;
                     })
                 })
                 .collect();
-            conns.into_iter().try_for_each(|c| {
+            workers.into_iter().try_for_each(|c| {
                 c.join()
                     .map_err(|_| "connection thread panicked".to_string())?
             })
         })?;
     }
     Ok(Some(Report::single("client", o.scenario.name(), tally)))
+}
+
+/// The source address of connection `i` with `--sources N`: 127.0.0.1 to
+/// 127.0.0.N in turn; without it, the kernel's choice.
+fn source(o: &Options, i: u64) -> Option<Ipv4Addr> {
+    o.sources
+        .map(|n| Ipv4Addr::new(127, 0, 0, 1 + (i % u64::from(n)) as u8))
 }
 
 /// What the client uploads per connection, and in what pieces.
@@ -68,8 +83,17 @@ fn expected_download(o: &Options) -> u64 {
 
 /// Uploads on a helper thread while this thread downloads, so that no
 /// server (echoing or not) can deadlock on full socket buffers.
-fn stream_exchange(addr: SocketAddr, o: &Options, tally: &Tally) -> Result<(), String> {
-    let stream = net::connect(addr, o.timeout).map_err(|e| format!("connect {addr}: {e}"))?;
+fn stream_exchange(
+    addr: SocketAddr,
+    from: Option<Ipv4Addr>,
+    o: &Options,
+    tally: &Tally,
+) -> Result<(), String> {
+    let stream = match from {
+        Some(ip) => net::connect_from(addr, ip, o.timeout),
+        None => net::connect(addr, o.timeout),
+    }
+    .map_err(|e| format!("connect {addr}: {e}"))?;
     tally.connection(addr.ip());
     let (size, chunk, pause) = upload(o);
     let got = std::thread::scope(|s| {

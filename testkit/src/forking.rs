@@ -20,22 +20,37 @@ use crate::tally::{recv_exact, send_counted, Report, Tally, CHUNK};
 const CHILD_NAME: &[u8] = b"fork-child";
 
 /// Each child report is one line well under PIPE_BUF, so concurrent
-/// writes never interleave. The pipe is only drained once all children are
-/// reaped, so its 64 KiB capacity bounds how many children we may have.
+/// writes never interleave. The pid-reuse server drains its pipe only once
+/// its children are done, so its 64 KiB capacity bounds their number.
 const MAX_CHILDREN: u64 = 500;
 
+/// The forking server reads its children's reports while it accepts, and
+/// reaps those that exited, as a server forking per connection does: a
+/// child blocked on a full report pipe would hold its client's connection
+/// open, so the number of connections is not bounded by the pipe.
 pub fn serve(listener: &TcpListener, o: &Options, tally: &Tally) -> Result<Report, String> {
-    if o.count > MAX_CHILDREN {
-        return Err(format!(
-            "forking supports at most {MAX_CHILDREN} connections"
-        ));
-    }
     let (report_r, report_w) = sys::pipe().map_err(|e| format!("pipe: {e}"))?;
+    sys::set_nonblocking(report_r.as_raw_fd()).map_err(|e| format!("pipe: {e}"))?;
+    let mut reports = Vec::new();
+    let mut statuses = BTreeMap::new();
     let child_name = o.child_name.as_deref().unwrap_or(CHILD_NAME);
     let mut children = Vec::new();
     for _ in 0..o.count {
-        let (stream, peer) =
-            crate::net::accept(listener, o.timeout).map_err(|e| format!("accept: {e}"))?;
+        let (stream, peer) = loop {
+            match sys::readable_first(listener.as_raw_fd(), report_r.as_raw_fd(), o.timeout)
+                .map_err(|e| format!("accept: {e}"))?
+            {
+                sys::Ready::First => {
+                    break crate::net::accept(listener, o.timeout)
+                        .map_err(|e| format!("accept: {e}"))?
+                }
+                sys::Ready::Second => {
+                    sys::read_available(report_r.as_raw_fd(), &mut reports)
+                        .map_err(|e| format!("read child reports: {e}"))?;
+                    statuses.extend(sys::reap_exited());
+                }
+            }
+        };
         tally.connection(peer.ip());
         if o.parent_bytes > 0 {
             // The parent moves bytes on the socket first, so the kernel
@@ -87,9 +102,22 @@ pub fn serve(listener: &TcpListener, o: &Options, tally: &Tally) -> Result<Repor
         }
     }
 
+    // Every child holds the write end until it exits: the rest of the
+    // reports end when the last has.
+    drop(report_w);
+    sys::set_blocking(report_r.as_raw_fd()).map_err(|e| format!("pipe: {e}"))?;
+    let mut rest = Vec::new();
+    std::fs::File::from(report_r)
+        .read_to_end(&mut rest)
+        .map_err(|e| format!("read child reports: {e}"))?;
+    reports.extend(rest);
     let mut failures = Vec::new();
     for &pid in &children {
-        match sys::waitpid(pid) {
+        let status = match statuses.remove(&pid) {
+            Some(s) => Ok(s),
+            None => sys::waitpid(pid),
+        };
+        match status {
             Ok(status) => {
                 if let Some(problem) = sys::exit_problem(status) {
                     failures.push(format!("child {pid} {problem}"));
@@ -98,14 +126,14 @@ pub fn serve(listener: &TcpListener, o: &Options, tally: &Tally) -> Result<Repor
             Err(e) => failures.push(format!("waitpid {pid}: {e}")),
         }
     }
-    drop(report_w);
     if !failures.is_empty() {
         return Err(failures.join("; "));
     }
 
     let mut per_pid = BTreeMap::new();
     let mut comms = BTreeMap::new();
-    for r in child_reports(report_r)? {
+    let text = String::from_utf8(reports).map_err(|e| format!("child reports: {e}"))?;
+    for r in parse_reports(&text)? {
         per_pid.insert(r.pid, (r.sent, r.received));
         comms.insert(
             r.pid.to_string(),
@@ -282,6 +310,11 @@ pub(crate) fn child_reports(report_r: std::os::fd::OwnedFd) -> Result<Vec<ChildR
     std::fs::File::from(report_r)
         .read_to_string(&mut text)
         .map_err(|e| format!("read child reports: {e}"))?;
+    parse_reports(&text)
+}
+
+/// The children's report lines, one JSON object each.
+fn parse_reports(text: &str) -> Result<Vec<ChildReport>, String> {
     text.lines()
         .map(|line| {
             let v: Value =

@@ -2,7 +2,7 @@
 //! one), connects and accepts that can never block past a timeout.
 
 use std::io;
-use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
@@ -124,6 +124,48 @@ pub fn connect(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
     check_local(&addr, false)?;
     let stream = TcpStream::connect_timeout(&addr, timeout)?;
     set_timeouts(&stream, timeout)?;
+    Ok(stream)
+}
+
+/// Connects from the loopback address `from` (bound first, any port).
+pub fn connect_from(addr: SocketAddr, from: Ipv4Addr, timeout: Duration) -> io::Result<TcpStream> {
+    check_local(&addr, false)?;
+    check_local(&SocketAddr::from((from, 0)), false)?;
+    let SocketAddr::V4(to) = addr else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a source address needs an IPv4 destination",
+        ));
+    };
+    // SAFETY: plain socket creation; ownership moves into OwnedFd at once.
+    let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: raw is a fresh fd nobody else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let sin = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: 0,
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(from).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: sin is a fully initialised sockaddr_in of the size given.
+    let ret = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&sin as *const libc::sockaddr_in).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let stream = TcpStream::from(fd);
+    set_timeouts(&stream, timeout)?;
+    crate::sys::connect_v4(&stream, to)?;
     Ok(stream)
 }
 

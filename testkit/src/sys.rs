@@ -227,6 +227,85 @@ pub fn waitpid(pid: libc::pid_t) -> io::Result<libc::c_int> {
     Ok(status)
 }
 
+/// Reaps every child that has exited, without waiting: (PID, wait status).
+pub fn reap_exited() -> Vec<(libc::pid_t, libc::c_int)> {
+    let mut reaped = Vec::new();
+    loop {
+        let mut status = 0;
+        // SAFETY: status is a valid out-pointer.
+        match unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) } {
+            pid if pid > 0 => reaped.push((pid, status)),
+            _ => return reaped,
+        }
+    }
+}
+
+fn set_flag(fd: RawFd, flag: libc::c_int, on: bool) -> io::Result<()> {
+    // SAFETY: plain fcntl on an fd the caller holds.
+    let flags = check(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
+    let flags = if on { flags | flag } else { flags & !flag };
+    check(unsafe { libc::fcntl(fd, libc::F_SETFL, flags) }).map(|_| ())
+}
+
+pub fn set_nonblocking(fd: RawFd) -> io::Result<()> {
+    set_flag(fd, libc::O_NONBLOCK, true)
+}
+
+pub fn set_blocking(fd: RawFd) -> io::Result<()> {
+    set_flag(fd, libc::O_NONBLOCK, false)
+}
+
+/// Which of two fds `readable_first` found readable.
+pub enum Ready {
+    First,
+    Second,
+}
+
+/// Waits up to `timeout` until `first` or `second` is readable; `first`
+/// wins when both are.
+pub fn readable_first(
+    first: RawFd,
+    second: RawFd,
+    timeout: std::time::Duration,
+) -> io::Result<Ready> {
+    let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
+    let mut p = [first, second].map(|fd| libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    });
+    // SAFETY: two valid pollfds.
+    match retry(|| check(unsafe { libc::poll(p.as_mut_ptr(), 2, ms) }))? {
+        0 => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("nothing within {timeout:?}"),
+        )),
+        _ if p[0].revents != 0 => Ok(Ready::First),
+        _ => Ok(Ready::Second),
+    }
+}
+
+/// Appends what a non-blocking `fd` holds now to `out`.
+pub fn read_available(fd: RawFd, out: &mut Vec<u8>) -> io::Result<()> {
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        // SAFETY: buf is a valid writable region of its length.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        match n {
+            0 => return Ok(()),
+            n if n > 0 => out.extend_from_slice(&buf[..n as usize]),
+            _ => {
+                let e = io::Error::last_os_error();
+                match e.kind() {
+                    io::ErrorKind::Interrupted => continue,
+                    io::ErrorKind::WouldBlock => return Ok(()),
+                    _ => return Err(e),
+                }
+            }
+        }
+    }
+}
+
 /// Describes a wait status for error messages, or `None` for a clean exit.
 pub fn exit_problem(status: libc::c_int) -> Option<String> {
     if libc::WIFEXITED(status) {

@@ -36,7 +36,7 @@ use Kind::*;
 /// Every key: the path of its table (arrays of tables without an index),
 /// its name, its kind, and the value of its example in docs/config.md (a
 /// table's own header for a table).
-pub(super) const FORMS: [(&str, &str, Kind, &str); 33] = [
+pub(super) const FORMS: [(&str, &str, Kind, &str); 37] = [
     ("", "interval", Duration, "\"10s\""),
     ("", "backend", Text, "\"tracepoint\""),
     ("", "output", Text, "\"json\""),
@@ -48,7 +48,10 @@ pub(super) const FORMS: [(&str, &str, Kind, &str); 33] = [
     ("capacity", "processes", Count, "8192"),
     ("capacity", "peers", Count, "32768"),
     ("records", "per_process", Flag, "false"),
+    ("records", "top_processes", Count, "50"),
     ("records", "top_peers", Count, "3"),
+    ("records", "target_peers", Count, "50"),
+    ("records", "lifecycle", Text, "\"each\""),
     ("syslog", "transport", Text, "\"tls\""),
     ("syslog", "address", Text, "\"logs.example.net:6514\""),
     ("syslog", "facility", Text, "\"local3\""),
@@ -68,6 +71,7 @@ pub(super) const FORMS: [(&str, &str, Kind, &str); 33] = [
     ),
     ("target", "user", Users, "[\"mysql\"]"),
     ("target", "exe", List, "[\"/usr/sbin/mariadbd\"]"),
+    ("target", "lifecycle", Text, "\"each\""),
     ("target", "threshold", Table, "[target.threshold]"),
     ("target.threshold", "sent", Rate, "\"50MiB/s\""),
     ("target.threshold", "received", Rate, "\"50MiB/s\""),

@@ -14,6 +14,7 @@ mod documented;
 mod error;
 mod file;
 mod forms;
+mod records;
 mod reload;
 mod syslog;
 mod units;
@@ -29,6 +30,7 @@ use serde::{Deserialize, Serialize};
 pub use self::error::ConfigError;
 use self::error::{describe_toml_error, At, Invalid};
 pub use self::file::read_trusted;
+pub use self::records::{Lifecycle, RecordsConfig};
 #[allow(unused_imports)]
 pub use self::reload::Changes;
 pub use self::syslog::{Syslog, Transport, MAX_TLS_FILE_BYTES};
@@ -56,6 +58,15 @@ pub const MAX_CGROUP_IDS: u32 = 1 << 16;
 pub const DEFAULT_PER_PROCESS: bool = true;
 /// `[records] top_peers`: the busiest peers by name, the rest folded into `other`.
 pub const DEFAULT_TOP_PEERS: u32 = 10;
+/// `[records] target_peers`: a target's busiest clients over all its
+/// processes, the view a fork-per-connection server needs (docs/config.md).
+pub const DEFAULT_TARGET_PEERS: u32 = 10;
+/// `[records] top_processes`: the busiest processes by PID, the rest in one
+/// record, so a server forking per connection writes a bounded number.
+pub const DEFAULT_TOP_PROCESSES: u32 = 10;
+/// `[records] lifecycle`: a count per interval, since a server forking per
+/// connection would otherwise write two records a connection.
+pub const DEFAULT_LIFECYCLE: Lifecycle = Lifecycle::Summary;
 /// `[target.threshold] for`: how long a rate stays over (or back under) its limit.
 pub const DEFAULT_SUSTAIN: Duration = Duration::from_secs(30);
 /// `[target.threshold] reminder`: how often a lasting breach is written again.
@@ -119,26 +130,6 @@ pub enum Output {
     Journal,
     Json,
     Text,
-}
-
-/// `[records]`: what each interval writes besides the target's total.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RecordsConfig {
-    /// A traffic record per process, besides the target's total.
-    pub per_process: bool,
-    /// Per-peer records for each process: the busiest N peers, the rest
-    /// folded into one record with peer `other`. 0: none.
-    pub top_peers: u32,
-}
-
-impl Default for RecordsConfig {
-    fn default() -> Self {
-        RecordsConfig {
-            per_process: DEFAULT_PER_PROCESS,
-            top_peers: DEFAULT_TOP_PEERS,
-        }
-    }
 }
 
 /// `[target.threshold]`: warn when a target's traffic rate stays above a limit.
@@ -223,6 +214,9 @@ pub struct Target {
     /// Only processes running one of these executables (absolute paths).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exe: Option<Vec<PathBuf>>,
+    /// Its processes' lifecycle records, if not as `[records] lifecycle`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<Lifecycle>,
     /// Warnings for its rates; none without it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub threshold: Option<Threshold>,

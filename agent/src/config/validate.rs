@@ -54,6 +54,13 @@ impl Config {
                 ));
             }
         }
+        if self.records.top_processes == 0 {
+            return Err(Invalid::at(
+                &[At::Key("records"), At::Key("top_processes")],
+                "[records] key `top_processes`: 0 is out of range; use 1 or more (the \
+                 processes past it share one record), or per_process = false for none",
+            ));
+        }
         if self.targets.is_empty() {
             return Err(Invalid::at(
                 &[],

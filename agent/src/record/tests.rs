@@ -429,6 +429,9 @@ pub fn samples() -> Vec<Record> {
         Record::threshold(Kind::ThresholdRecovered, &th),
         Record::process_appeared("db", &postgres(), 1),
         Record::process_exited("db", &postgres(), 1, 2),
+        Record::processes_changed("db", 3, 2, 1000),
+        Record::target_peer_traffic(&t, "::1"),
+        Record::other_processes_traffic(&t, 4),
         Record::config_reloaded(&Reloaded {
             config: "/etc/netio/netio.conf",
             added: &["redis".into()],

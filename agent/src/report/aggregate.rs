@@ -109,6 +109,10 @@ pub struct Degraded {
 pub struct Aggregate {
     pub by: By,
     rows: BTreeMap<Key, Row>,
+    /// `--by peer`: the targets whose current interval (since their last
+    /// target record) has target peer records, whose process peer
+    /// records then count nothing more.
+    target_peers_seen: BTreeMap<String, bool>,
     pub breaches: BTreeMap<BreachKey, Breaches>,
     pub degraded: BTreeMap<String, Degraded>,
     /// Trusted entries read, of any kind.
@@ -143,6 +147,7 @@ impl Aggregate {
         Aggregate {
             by,
             rows: BTreeMap::new(),
+            target_peers_seen: BTreeMap::new(),
             breaches: BTreeMap::new(),
             degraded: BTreeMap::new(),
             entries: 0,
@@ -182,7 +187,11 @@ impl Aggregate {
     }
 
     fn traffic(&mut self, v: &Value, at: u64) -> Option<()> {
-        if text(v, field::SCOPE)? != self.by.scope() {
+        let scope = text(v, field::SCOPE)?;
+        if self.by == By::Peer && !self.peer_row(scope, text(v, field::TARGET)?) {
+            return Some(());
+        }
+        if self.by != By::Peer && scope != self.by.scope() {
             return Some(());
         }
         let target = text(v, field::TARGET)?.to_string();
@@ -193,6 +202,15 @@ impl Aggregate {
                 comm: None,
                 peer: None,
             },
+            // The record of the processes past the busiest N names none.
+            By::Process if v.get(field::PID).is_none() && number(v, field::PROCESSES).is_some() => {
+                Key {
+                    target,
+                    pid: None,
+                    comm: None,
+                    peer: None,
+                }
+            }
             By::Process => Key {
                 target,
                 pid: Some(number(v, field::PID)?),
@@ -223,6 +241,31 @@ impl Aggregate {
         row.first_us = row.first_us.min(at);
         row.last_us = row.last_us.max(at);
         Some(())
+    }
+
+    /// `--by peer`: whether a record of `scope` is summed. A target's peer
+    /// records (over all its processes) are preferred: once an interval of
+    /// the target has them, which come right after its target record, its
+    /// process peer records of the same interval hold the same bytes
+    /// again. Journals written before there were target peer records, or
+    /// with `target_peers = 0`, have the process peer records only.
+    fn peer_row(&mut self, scope: &str, target: &str) -> bool {
+        let seen = self
+            .target_peers_seen
+            .entry(target.to_string())
+            .or_default();
+        match scope {
+            "target" => {
+                *seen = false;
+                false
+            }
+            "target_peer" => {
+                *seen = true;
+                true
+            }
+            "peer" => !*seen,
+            _ => false,
+        }
     }
 
     fn breach(&mut self, v: &Value, kind: &str, at: u64) -> Option<()> {

@@ -108,6 +108,53 @@ fn each_level_is_summed_from_its_own_records_only_so_nothing_counts_twice() {
     );
 }
 
+/// An interval as this version writes it: the target record, its peers
+/// over all its processes (a folded `other` among them), then a named
+/// process with its peer and the record of the processes past the top.
+fn interval_with_target_peers(at: u64) -> Vec<Value> {
+    let p1 = [("NETIO_PID", "10"), ("NETIO_COMM", "db")];
+    let mut peer1 = p1.to_vec();
+    peer1.push(("NETIO_PEER_ADDRESS", "10.0.0.1"));
+    let tp = |a| [("NETIO_PEER_ADDRESS", a)];
+    vec![
+        traffic(at, "target", "db", &[("NETIO_PROCESSES", "5")], (1000, 100)),
+        traffic(at, "target_peer", "db", &tp("10.0.0.1"), (600, 60)),
+        traffic(at, "target_peer", "db", &tp("other"), (400, 40)),
+        traffic(at, "process", "db", &p1, (600, 60)),
+        traffic(at, "peer", "db", &peer1, (600, 60)),
+        traffic(at, "process", "db", &[("NETIO_PROCESSES", "4")], (400, 40)),
+    ]
+}
+
+#[test]
+fn by_peer_prefers_the_target_peer_records_and_reads_older_intervals_without_them() {
+    // An interval of an older netio (process peers only), then one of this.
+    let mut all = interval_records(1_000_000);
+    all.extend(interval_with_target_peers(3_000_000));
+    let peers = summed(By::Peer, &all);
+    assert_eq!(
+        rows(&peers),
+        vec![
+            (key("db", None, Some("10.0.0.1")), 1200, 120),
+            (key("db", None, Some("10.0.0.2")), 400, 40),
+            (key("db", None, Some("other")), 400, 40),
+        ],
+        "10.0.0.1's process peer record of the second interval is not counted again"
+    );
+    assert_eq!(peers.total(), (2000, 200), "each byte once");
+    let p = summed(By::Process, &all);
+    assert_eq!(
+        rows(&p),
+        vec![
+            (key("db", Some(10), None), 1300, 130),
+            (key("db", None, None), 400, 40),
+            (key("db", Some(11), None), 300, 30),
+        ],
+        "the processes past the top are one row without a PID"
+    );
+    assert_eq!(p.total(), (2000, 200));
+}
+
 #[test]
 fn entries_not_from_netio_service_as_root_are_not_counted() {
     let real = traffic(1, "target", "db", &[], (10, 1));

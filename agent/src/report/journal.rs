@@ -24,7 +24,7 @@ pub struct Source {
 
 /// The fields a report reads; journalctl's JSON carries only these (and
 /// its cursor and timestamps), whatever else an entry holds.
-const FIELDS: [&str; 18] = [
+const FIELDS: [&str; 19] = [
     UNIT,
     UID,
     field::EVENT,
@@ -33,6 +33,7 @@ const FIELDS: [&str; 18] = [
     field::PID,
     field::COMM,
     field::PEER_ADDRESS,
+    field::PROCESSES,
     field::SENT_BYTES,
     field::RECEIVED_BYTES,
     field::SENT_BYTES_PER_SEC,
@@ -74,7 +75,15 @@ pub fn arguments(source: &Source, since: Option<&str>, until: Option<&str>, by: 
     let event = |e: &str| format!("{}={e}", field::EVENT);
     args.extend(trusted.iter().cloned());
     args.push(event("traffic"));
-    args.push(format!("{}={}", field::SCOPE, by.scope()));
+    // `--by peer` reads a target's peer records, which it prefers, and
+    // the target records that open each interval (aggregate.rs).
+    let scopes: &[&str] = match by {
+        By::Peer => &["target", "target_peer", "peer"],
+        _ => &[by.scope()],
+    };
+    for scope in scopes {
+        args.push(format!("{}={scope}", field::SCOPE));
+    }
     args.push("+".into());
     args.extend(trusted.iter().cloned());
     for e in [
@@ -190,7 +199,9 @@ mod tests {
             assert!(g.contains(&"_SYSTEMD_UNIT=netio.service".to_string()));
             assert!(g.contains(&"_UID=0".to_string()));
         }
-        assert!(groups[0].contains(&"NETIO_SCOPE=peer".to_string()));
+        for scope in ["peer", "target_peer", "target"] {
+            assert!(groups[0].contains(&format!("NETIO_SCOPE={scope}")));
+        }
         assert!(args.contains(&"--since=@100".to_string()));
         assert!(!args.iter().any(|a| a.starts_with("--until")));
     }

@@ -99,7 +99,8 @@ fn key_cells(by: By, k: &Key) -> Vec<String> {
     match by {
         By::Target => {}
         By::Process => {
-            cells.push(k.pid.map(|p| p.to_string()).unwrap_or_default());
+            // No PID: the record of the processes past the busiest N.
+            cells.push(k.pid.map_or("other".to_string(), |p| p.to_string()));
             cells.push(shown(k.comm.as_deref().unwrap_or_default()));
         }
         By::Peer => cells.push(shown(k.peer.as_deref().unwrap_or_default())),

@@ -131,6 +131,37 @@ mod tests {
         );
         // Idle: the target's line alone.
         assert_eq!(lines(vec![Record::target_traffic(&t(0), 1, 0)]).len(), 1);
+        // With the target's peers: one process with one client is still one
+        // line, and without process records the target's one peer speaks
+        // for it.
+        let with_target_peer = lines(vec![
+            Record::target_traffic(&t(10), 1, 1),
+            Record::target_peer_traffic(&t(10), "10.0.0.1"),
+            Record::process_traffic(&t(10), &pg(7)),
+            Record::peer_traffic(&t(10), &pg(7), "10.0.0.1"),
+        ]);
+        assert_eq!(with_target_peer.len(), 1, "{with_target_peer:?}");
+        assert!(
+            with_target_peer[0].contains("pid=7 "),
+            "{with_target_peer:?}"
+        );
+        let no_process = lines(vec![
+            Record::target_traffic(&t(10), 1, 1),
+            Record::target_peer_traffic(&t(10), "10.0.0.1"),
+        ]);
+        assert_eq!(no_process.len(), 1, "{no_process:?}");
+        assert!(
+            no_process[0].contains("peer=\"10.0.0.1\""),
+            "{no_process:?}"
+        );
+        // Two clients: the target's peers are lines of their own.
+        let two_clients = lines(vec![
+            Record::target_traffic(&t(30), 1, 2),
+            Record::target_peer_traffic(&t(20), "10.0.0.1"),
+            Record::target_peer_traffic(&t(10), "10.0.0.2"),
+            Record::process_traffic(&t(30), &pg(7)),
+        ]);
+        assert_eq!(two_clients.len(), 3, "{two_clients:?}");
     }
 
     #[test]

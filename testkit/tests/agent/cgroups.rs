@@ -257,7 +257,12 @@ fn bulk_server_in(group: &Group) -> common::Server {
 
 fn write_config(scratch: &Scratch, interval: &str, targets: &str) -> PathBuf {
     let path = scratch.path("netio.toml");
-    std::fs::write(&path, format!("interval = \"{interval}\"\n{targets}")).expect("write config");
+    let every = common::EVERY_PROCESS;
+    std::fs::write(
+        &path,
+        format!("interval = \"{interval}\"\n{every}{targets}"),
+    )
+    .expect("write config");
     path
 }
 
@@ -530,11 +535,13 @@ fn a_full_cgroup_map_is_reported_and_the_rescan_tracks_the_rest() {
     std::fs::write(
         &config,
         format!(
-            "interval = \"60s\"\n{first}\
+            "interval = \"60s\"\n{}{first}\
              [[target]]\nname = \"big1\"\ncgroup = \"{}\"\n\
              [[target]]\nname = \"big2\"\ncgroup = \"{}\"\n\
              [[target]]\nname = \"named\"\nprocess = [\"{name}\"]\n",
-            big1.rel, big2.rel
+            common::EVERY_PROCESS,
+            big1.rel,
+            big2.rel
         ),
     )
     .expect("write the new config");

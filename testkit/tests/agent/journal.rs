@@ -101,6 +101,9 @@ fn required(v: &Value) -> Vec<&'static str> {
             ]);
             match scope {
                 Some("target") => f.push("NETIO_PROCESSES"),
+                Some("target_peer") => f.push("NETIO_PEER_ADDRESS"),
+                // The processes past the busiest N, in one record.
+                Some("process") if v.get("NETIO_PID").is_none() => f.push("NETIO_PROCESSES"),
                 Some("process") => f.extend(["NETIO_PID", "NETIO_COMM"]),
                 _ => f.extend(["NETIO_PID", "NETIO_COMM", "NETIO_PEER_ADDRESS"]),
             }
@@ -119,6 +122,12 @@ fn required(v: &Value) -> Vec<&'static str> {
             "NETIO_COMM",
             "NETIO_SENT_BYTES",
             "NETIO_RECEIVED_BYTES",
+        ]),
+        (Some("processes_changed"), _) => f.extend([
+            "NETIO_TARGET",
+            "NETIO_APPEARED",
+            "NETIO_EXITED",
+            "NETIO_INTERVAL_MS",
         ]),
         (Some("stopping"), _) => f.push("NETIO_VERSION"),
         _ => {}

@@ -25,4 +25,5 @@ mod stdout;
 mod syslog;
 mod thresholds;
 mod unit_lookalike;
+mod volume;
 mod warnings;

@@ -454,8 +454,14 @@ pub fn write_config(scratch: &Scratch, interval: &str, targets: &[(&str, &[&str]
     write_config_with(scratch, interval, targets, "")
 }
 
+/// What the tests that check each process under its PID ask of
+/// `[records]`, unless they set it themselves: a record for every process
+/// with traffic and for each one that appeared or exited, where the
+/// defaults fold the busiest ten's rest and count the lifecycle.
+pub const EVERY_PROCESS: &str = "[records]\ntop_processes = 1000000\nlifecycle = \"each\"\n";
+
 /// Like `write_config`, with `extra` TOML (e.g. a `[capacity]` table) after
-/// the top-level keys.
+/// the top-level keys; without a `[records]` table in it, `EVERY_PROCESS`.
 pub fn write_config_with(
     scratch: &Scratch,
     interval: &str,
@@ -463,7 +469,12 @@ pub fn write_config_with(
     extra: &str,
 ) -> PathBuf {
     let q = |s: &str| serde_json::to_string(s).unwrap();
-    let mut toml = format!("interval = {}\n{extra}\n", q(interval));
+    let records = if extra.contains("[records]") {
+        ""
+    } else {
+        EVERY_PROCESS
+    };
+    let mut toml = format!("interval = {}\n{extra}\n{records}\n", q(interval));
     for (name, procs) in targets {
         let list: Vec<String> = procs.iter().map(|p| q(p)).collect();
         toml.push_str(&format!(
@@ -775,9 +786,11 @@ pub fn peer_totals(records: &[Value]) -> BTreeMap<u32, BTreeMap<String, Bytes>> 
 /// What is wrong with a traffic record's shape, if anything.
 fn malformed(v: &Value) -> Option<String> {
     let scope = text(v, "NETIO_SCOPE");
-    if !matches!(scope, Some("target" | "process" | "peer")) {
+    if !matches!(scope, Some("target" | "process" | "peer" | "target_peer")) {
         return Some(format!("NETIO_SCOPE is {:?}", v.get("NETIO_SCOPE")));
     }
+    // The record of a target's processes past the busiest N names none.
+    let folded = scope == Some("process") && v.get("NETIO_PID").is_none();
     let mut numbers = vec![
         "NETIO_SENT_BYTES",
         "NETIO_RECEIVED_BYTES",
@@ -786,9 +799,9 @@ fn malformed(v: &Value) -> Option<String> {
         "NETIO_INTERVAL_MS",
     ];
     let mut strings = vec!["NETIO_TARGET", "NETIO_BACKEND", "MESSAGE"];
-    if scope == Some("target") {
+    if scope == Some("target") || folded {
         numbers.push("NETIO_PROCESSES");
-    } else {
+    } else if scope != Some("target_peer") {
         numbers.push("NETIO_PID");
         strings.push("NETIO_COMM");
     }
@@ -797,7 +810,7 @@ fn malformed(v: &Value) -> Option<String> {
             return Some(format!("{key} is missing or not a number"));
         }
     }
-    if scope == Some("peer") {
+    if matches!(scope, Some("peer" | "target_peer")) {
         strings.push("NETIO_PEER_ADDRESS");
     }
     for key in strings {

@@ -318,13 +318,16 @@ fn target_for(process: &str) -> String {
     found[0].clone()
 }
 
-/// The shipped config with a 1 s interval and JSON output, nothing else
-/// changed.
+/// The shipped config with a 1 s interval and JSON output, and a record
+/// for every process and each one's lifecycle, which these tests check by
+/// PID; nothing else changed.
 fn write_test_config(scratch: &Scratch) -> PathBuf {
     let mut text = shipped_config();
     for (old, new) in [
         ("interval = \"10s\"", "interval = \"1s\""),
         ("output = \"auto\"", "output = \"json\""),
+        ("top_processes = 10", "top_processes = 1000000"),
+        ("lifecycle = \"summary\"", "lifecycle = \"each\""),
     ] {
         let hits = text.lines().filter(|l| l.trim() == old).count();
         assert_eq!(hits, 1, "netio.conf should have the line {old:?} once");
