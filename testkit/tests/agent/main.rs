@@ -2,7 +2,8 @@
 //! config file against a hostile local user and config values at their
 //! limits, thresholds and reloads, the journal and syslog outputs against a
 //! real journald and rsyslog, `netio report` on the records read back,
-//! targets by cgroup, hostile process names, and
+//! targets by cgroup, hostile process names, the /proc rescan on a
+//! crowded host, and
 //! what the records tell a reader (timestamps, units, quiet idle targets,
 //! reload changes).
 //! They run the real netio as root on the host's kernel; each test owns its
@@ -21,6 +22,7 @@ mod hostile_names;
 mod journal;
 mod records;
 mod report;
+mod rescan;
 mod syslog;
 mod thresholds;
 mod unit_lookalike;
