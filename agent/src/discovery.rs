@@ -598,12 +598,16 @@ mod tests {
             .iter()
             .copied()
             .find(|&p| read_proc(p).is_some_and(|p| p.ppid == sh));
+        if let Some(g) = grandchild {
+            // SAFETY: kill on the sleep of our own shell, not reaped yet.
+            unsafe { libc::kill(g as i32, libc::SIGKILL) };
+        }
         let _ = child.kill();
         let _ = child.wait();
         assert!(below.contains(&sh), "{below:?}");
-        let grandchild = grandchild.expect("sh's sleep is a descendant too");
-        if let Some(p) = read_proc(grandchild) {
-            unsafe { libc::kill(p.pid as i32, libc::SIGKILL) };
-        }
+        assert!(
+            grandchild.is_some(),
+            "sh's sleep is a descendant too: {below:?}"
+        );
     }
 }

@@ -336,8 +336,7 @@ impl Tracker {
     /// Reads `pids` from /proc (every process when None) and tracks those
     /// of a target and their descendants among them; of `new`, the PIDs
     /// made since the last rescan, those that are nothing yet are read again
-    /// at the next. Returns the processes that appeared, and the PIDs that
-    /// only this read found (userspace tracked them).
+    /// at the next. Returns the processes that appeared, and their PIDs.
     fn read_and_track(
         &mut self,
         probes: &Probes,
@@ -368,13 +367,10 @@ impl Tracker {
         let mut out = Vec::new();
         let mut found = Vec::new();
         for (pid, index) in selected {
+            // New to netio: tracked now, or by the kernel with its event
+            // not read yet (which then finds it known, no root).
             if let Some(a) = self.track_found(probes, info[&pid], self.ids[index]) {
-                if probes
-                    .tracked(pid)
-                    .is_some_and(|(_, gen)| gen & USER_GEN_BIT != 0)
-                {
-                    found.push(pid);
-                }
+                found.push(pid);
                 out.extend(announce.then_some(a));
             }
         }

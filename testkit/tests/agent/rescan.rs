@@ -30,14 +30,16 @@ impl Crowd {
             .process_group(0)
             .spawn()
             .expect("spawn the crowd's shell");
-        let pid = shell.id();
+        // Killed with its children when dropped, also if they never start.
+        let crowd = Crowd { shell };
+        let pid = crowd.shell.id();
         let children = format!("/proc/{pid}/task/{pid}/children");
         for _ in 0..6000 {
             let have = std::fs::read_to_string(&children)
                 .map(|s| s.split_whitespace().count())
                 .unwrap_or(0);
             if have >= n {
-                return Crowd { shell };
+                return crowd;
             }
             std::thread::sleep(Duration::from_millis(10));
         }
