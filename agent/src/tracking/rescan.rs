@@ -1,4 +1,4 @@
-//! Which processes a rescan reads from /proc. The kernel tracks what it
+//! The /proc rescan, and which processes it reads. The kernel tracks what it
 //! matches at exec and fork and says so in events; /proc is read in full only
 //! when something may have escaped both (at start, on reload, when what the
 //! kernel matches by changed, when it dropped events, when the PIDs made since
@@ -7,11 +7,16 @@
 //! refused for now, and a slice of a slow sweep (docs/kernels.md, "When /proc
 //! is read").
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::time::Duration;
 
-use crate::discovery::{Life, ProcInfo};
+use netio_probes::{MapError, Probes};
+
+use super::{Appeared, Tracker};
+use crate::config::Config;
+use crate::discovery::{self, Life, ProcInfo};
+use crate::warn::Warnings;
 
 /// The lowest PID the kernel hands out once its counter has wrapped
 /// (RESERVED_PIDS in kernel/pid.c).
@@ -223,6 +228,125 @@ impl Rescans {
         }
         self.candidates = refused.iter().filter_map(living).collect();
         self.young.extend(young.iter().filter_map(living));
+    }
+}
+
+impl Tracker {
+    /// Tracks what runs now and the kernel does not know yet: processes of
+    /// a target by name or cgroup, and their descendants. With `announce`,
+    /// each is returned for its `process_appeared` record, in order with
+    /// those of lifecycle events read meanwhile. Reads all of /proc when
+    /// `full` or when something may have escaped the kernel's events, else
+    /// only what they do not tell of (rescan.rs).
+    pub fn rescan(
+        &mut self,
+        probes: &Probes,
+        config: &Config,
+        warnings: &mut Warnings,
+        announce: bool,
+        full: bool,
+    ) -> Result<Vec<Appeared>, MapError> {
+        let changed = self.refresh_constraints(probes, config)?;
+        let changed = self.refresh_cgroups(probes, config, warnings) || changed;
+        let pid_max = netio_probes::pid_max();
+        if pid_max > probes.pid_capacity() {
+            warnings.once(format!(
+                "pid_max was raised above {} after netio started: processes with PIDs past it \
+                 cannot be tracked (each is reported); restart netio",
+                probes.pid_capacity()
+            ));
+        }
+        let full = full || changed || self.cgroups_unfit;
+        let dropped = probes.stats().events_dropped;
+        let roots: Vec<u32> = self.exec_roots.drain().collect();
+        let (pids, new, round_end) =
+            match self.rescans.plan(full, dropped, pid_max, config.interval) {
+                Plan::Full => {
+                    return Ok(self.read_and_track(probes, config, None, &[], announce).0)
+                }
+                Plan::Some {
+                    pids,
+                    new,
+                    round_end,
+                } => (pids, new, round_end),
+            };
+        if round_end {
+            self.sweep(probes, &HashMap::new(), true);
+        }
+        let (mut out, found) = self.read_and_track(probes, config, Some(&pids), &new, announce);
+        // A process tracked now, by the kernel at exec or by this rescan,
+        // may have forked before: its children are the target's too.
+        let roots: Vec<u32> = roots.into_iter().chain(found).collect();
+        if roots.is_empty() {
+            return Ok(out);
+        }
+        match discovery::descendants(&roots) {
+            Some(below) => {
+                let pids: Vec<u32> = roots.iter().copied().chain(below).collect();
+                out.extend(
+                    self.read_and_track(probes, config, Some(&pids), &[], announce)
+                        .0,
+                );
+            }
+            None => out.extend(self.read_and_track(probes, config, None, &[], announce).0),
+        }
+        Ok(out)
+    }
+
+    /// Reads `pids` from /proc (every process when None) and tracks those
+    /// of a target and their descendants among them; of `new`, the PIDs
+    /// made since the last rescan, those that are nothing yet are read again
+    /// at the next. Returns the processes that appeared, and their PIDs.
+    fn read_and_track(
+        &mut self,
+        probes: &Probes,
+        config: &Config,
+        pids: Option<&[u32]>,
+        new: &[u32],
+        announce: bool,
+    ) -> (Vec<Appeared>, Vec<u32>) {
+        let full = pids.is_none();
+        let procs = match pids {
+            None => discovery::scan(),
+            Some(pids) => pids
+                .iter()
+                .filter_map(|&p| discovery::read_proc(p))
+                .collect(),
+        };
+        let info: HashMap<u32, &ProcInfo> = procs.iter().map(|p| (p.pid, p)).collect();
+        self.sweep(probes, &info, full);
+        self.refresh_who(probes, &info);
+        if full {
+            // A verdict is for the children a process forked before it:
+            // one that is gone forks no more.
+            self.verdicts
+                .retain(|pid, _| info.get(pid).is_some_and(|p| p.life != Life::Dead));
+        }
+        let selected = discovery::select(config, &self.cgroups, &self.constraints, &procs);
+        let picked: HashSet<u32> = selected.iter().map(|&(pid, _)| pid).collect();
+        let mut out = Vec::new();
+        let mut found = Vec::new();
+        for (pid, index) in selected {
+            // New to netio: tracked now, or by the kernel with its event
+            // not read yet (which then finds it known, no root).
+            if let Some(a) = self.track_found(probes, info[&pid], self.ids[index]) {
+                found.push(pid);
+                out.extend(announce.then_some(a));
+            }
+        }
+        let refused: Vec<u32> = procs
+            .iter()
+            .filter(|p| p.life == Life::Alive && !picked.contains(&p.pid))
+            .filter(|p| discovery::match_name(config, &self.cgroups, p).is_some())
+            .map(|p| p.pid)
+            .collect();
+        let young: Vec<u32> = new
+            .iter()
+            .copied()
+            .filter(|pid| !picked.contains(pid) && probes.tracked(*pid).is_none())
+            .collect();
+        self.rescans.learn(&info, full, &refused, &young);
+        (out, found)
     }
 }
 
