@@ -114,6 +114,8 @@ fn life_of(pid: u32, leader: &Stat) -> (Life, Option<String>) {
     (life, None)
 }
 
+/// The process `pid`, as /proc shows it; None if there is none, or `pid`
+/// is a thread's (/proc/TID answers for a thread as for a process).
 pub fn read_proc(pid: u32) -> Option<ProcInfo> {
     let stat = Stat::read(&format!("/proc/{pid}/stat"))?;
     let (life, dir) = life_of(pid, &stat);
@@ -130,7 +132,11 @@ pub fn read_proc(pid: u32) -> Option<ProcInfo> {
     let exe_id = dir
         .as_ref()
         .and_then(|d| FileId::of(std::path::Path::new(&format!("{d}/exe"))));
-    let uids = dir.as_ref().and_then(|d| uids_of(d));
+    let status = dir.as_ref().and_then(|d| Status::read(d));
+    if status.as_ref().is_some_and(|s| s.tgid != pid) {
+        return None;
+    }
+    let uids = status.map(|s| s.uids);
     let cgroup = dir
         .and_then(|d| fs::read_to_string(format!("{d}/cgroup")).ok())
         .and_then(|c| {
@@ -153,15 +159,28 @@ pub fn read_proc(pid: u32) -> Option<ProcInfo> {
     })
 }
 
-/// The real and effective uids in a /proc task directory's status, as the
-/// init user namespace (netio's) sees them.
-fn uids_of(dir: &str) -> Option<(u32, u32)> {
-    let status = fs::read(format!("{dir}/status")).ok()?;
-    let line = status
-        .split(|&b| b == b'\n')
-        .find_map(|l| l.strip_prefix(b"Uid:"))?;
-    let mut ids = std::str::from_utf8(line).ok()?.split_ascii_whitespace();
-    Some((ids.next()?.parse().ok()?, ids.next()?.parse().ok()?))
+/// What netio reads of a /proc task directory's status: the thread group
+/// it is of, and its real and effective uids as the init user namespace
+/// (netio's) sees them.
+struct Status {
+    tgid: u32,
+    uids: (u32, u32),
+}
+
+impl Status {
+    fn read(dir: &str) -> Option<Status> {
+        let status = fs::read(format!("{dir}/status")).ok()?;
+        let field = |name: &[u8]| {
+            let line = status
+                .split(|&b| b == b'\n')
+                .find_map(|l| l.strip_prefix(name))?;
+            std::str::from_utf8(line).ok()
+        };
+        let tgid = field(b"Tgid:")?.trim().parse().ok()?;
+        let mut ids = field(b"Uid:")?.split_ascii_whitespace();
+        let uids = (ids.next()?.parse().ok()?, ids.next()?.parse().ok()?);
+        Some(Status { tgid, uids })
+    }
 }
 
 /// Who is at `pid` now and how it lives, read again after a change to its
@@ -273,6 +292,41 @@ fn in_cgroup(proc_cgroup: &str, group: &str) -> bool {
     proc_cgroup == group
         || (proc_cgroup.starts_with(group)
             && proc_cgroup.as_bytes().get(group.len()) == Some(&b'/'))
+}
+
+/// Every descendant of `roots`, from the children files of their threads
+/// (/proc/PID/task/TID/children), down to the depth `select` looks up; None
+/// where the kernel has no such files (CONFIG_PROC_CHILDREN).
+pub fn descendants(roots: &[u32]) -> Option<Vec<u32>> {
+    static CHILDREN: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if !*CHILDREN.get_or_init(|| std::path::Path::new("/proc/thread-self/children").exists()) {
+        return None;
+    }
+    let mut seen: std::collections::HashSet<u32> = roots.iter().copied().collect();
+    let mut out = Vec::new();
+    let mut level: Vec<u32> = roots.to_vec();
+    for _ in 0..64 {
+        let mut next = Vec::new();
+        for pid in level {
+            let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+                continue;
+            };
+            for tid in tasks.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok()) {
+                let Ok(kids) = fs::read_to_string(format!("/proc/{pid}/task/{tid}/children"))
+                else {
+                    continue;
+                };
+                let kids = kids.split_ascii_whitespace().filter_map(|k| k.parse().ok());
+                next.extend(kids.filter(|&k| seen.insert(k)));
+            }
+        }
+        if next.is_empty() {
+            break;
+        }
+        out.extend(&next);
+        level = next;
+    }
+    Some(out)
 }
 
 pub fn scan() -> Vec<ProcInfo> {
@@ -505,5 +559,55 @@ mod tests {
         assert_eq!(me.exe_id, FileId::of(&exe));
         assert_eq!((me.life, me.kthread), (Life::Alive, false));
         assert_eq!(identity(me.pid), Some((me.start, Life::Alive)));
+    }
+
+    #[test]
+    fn a_thread_is_not_read_as_a_process() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            tx.send(unsafe { libc::gettid() } as u32).unwrap();
+            let _ = done_rx.recv();
+        });
+        let tid = rx.recv().unwrap();
+        // /proc/TID answers, but for a thread of this process.
+        assert!(fs::metadata(format!("/proc/{tid}/stat")).is_ok());
+        assert!(read_proc(tid).is_none());
+        assert!(read_proc(std::process::id()).is_some());
+        done_tx.send(()).unwrap();
+        thread.join().unwrap();
+    }
+
+    #[test]
+    fn a_childs_children_are_descendants() {
+        let mut child = std::process::Command::new("/bin/sh")
+            .args(["-c", "sleep 30 & wait"])
+            .spawn()
+            .unwrap();
+        let sh = child.id();
+        let me = std::process::id();
+        let mut below = Vec::new();
+        for _ in 0..200 {
+            below = descendants(&[me]).unwrap();
+            if below.len() >= 2 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let grandchild = below
+            .iter()
+            .copied()
+            .find(|&p| read_proc(p).is_some_and(|p| p.ppid == sh));
+        if let Some(g) = grandchild {
+            // SAFETY: kill on the sleep of our own shell, not reaped yet.
+            unsafe { libc::kill(g as i32, libc::SIGKILL) };
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(below.contains(&sh), "{below:?}");
+        assert!(
+            grandchild.is_some(),
+            "sh's sleep is a descendant too: {below:?}"
+        );
     }
 }

@@ -81,15 +81,21 @@ impl Monitor {
         self.tracker
             .load_matchers(&self.probes, &self.config, &mut self.warnings)?;
         for _ in 0..2 {
-            self.rescan(false)?;
+            self.rescan(false, true)?;
         }
         Ok(self.tracker.len())
     }
 
-    fn rescan(&mut self, announce: bool) -> Result<(), MapError> {
-        let appeared =
-            self.tracker
-                .rescan(&self.probes, &self.config, &mut self.warnings, announce)?;
+    /// Tracks what the kernel's events did not tell of; `full` reads all
+    /// of /proc (at start and on reload), else only what may be new.
+    fn rescan(&mut self, announce: bool, full: bool) -> Result<(), MapError> {
+        let appeared = self.tracker.rescan(
+            &self.probes,
+            &self.config,
+            &mut self.warnings,
+            announce,
+            full,
+        )?;
         self.write_appeared(appeared);
         Ok(())
     }
@@ -140,7 +146,7 @@ impl Monitor {
             notifier.keep_alive(now);
             if now >= self.deadline {
                 self.flush()?;
-                if let Err(e) = self.rescan(true) {
+                if let Err(e) = self.rescan(true, false) {
                     tell_limited!("rescan failed", "netio: {e}");
                 }
                 crate::warn::tick();
@@ -221,7 +227,7 @@ impl Monitor {
             tell!("netio: reload: {e}");
         }
         self.tracker.untrack_unconfigured(&self.probes);
-        if let Err(e) = self.rescan(true) {
+        if let Err(e) = self.rescan(true, true) {
             tell!("netio: reload: {e}");
         }
         if interval_changed {

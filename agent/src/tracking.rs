@@ -23,8 +23,10 @@ use crate::discovery::{self, Life, ProcInfo};
 use crate::interval::ProcKey;
 use crate::losses::{self, Alarm};
 use crate::warn::Warnings;
+use rescan::Rescans;
 use verdict::{verdict_at_exec, Verdict};
 
+mod rescan;
 mod verdict;
 
 /// A tracked process as the records name it.
@@ -81,6 +83,14 @@ pub struct Tracker {
     kernel_uids: Vec<(TargetId, Option<Vec<u32>>)>,
     /// EV_MOVED events read with the others, for `movers.rs`.
     moved: Vec<LifecycleEvent>,
+    /// What the rescans read, and what they remember between intervals.
+    rescans: Rescans,
+    /// Processes the kernel tracked anew at exec since the last rescan:
+    /// children they forked before it are theirs too (`rescan`).
+    exec_roots: HashSet<u32>,
+    /// Some of the targets' groups are not in the kernel's cgroup map: only
+    /// a full scan finds the processes exec'd into them.
+    cgroups_unfit: bool,
 }
 
 impl Tracker {
@@ -144,9 +154,12 @@ impl Tracker {
     }
 
     /// Users may be created, and executables installed, after netio
-    /// starts: the constraints are read again on every rescan.
-    fn refresh_constraints(&mut self, probes: &Probes, config: &Config) -> Result<(), MapError> {
-        self.constraints = Constraints::of(config);
+    /// starts: the constraints are read again on every rescan. Says
+    /// whether they changed.
+    fn refresh_constraints(&mut self, probes: &Probes, config: &Config) -> Result<bool, MapError> {
+        let constraints = Constraints::of(config);
+        let changed = constraints != self.constraints;
+        self.constraints = constraints;
         let uids: Vec<(TargetId, Option<Vec<u32>>)> = self
             .ids
             .iter()
@@ -159,7 +172,7 @@ impl Tracker {
             probes.set_uids(&lists)?;
             self.kernel_uids = uids;
         }
-        Ok(())
+        Ok(changed)
     }
 
     fn index_of(&self, id: TargetId) -> Option<usize> {
@@ -195,10 +208,17 @@ impl Tracker {
 
     /// Units may start after netio: their cgroups are resolved again on
     /// every rescan. Groups that do not fit the kernel's map are reported
-    /// for their target; the others are matched all the same.
-    fn refresh_cgroups(&mut self, probes: &Probes, config: &Config, warnings: &mut Warnings) {
+    /// for their target; the others are matched all the same. Says whether
+    /// the groups changed.
+    fn refresh_cgroups(
+        &mut self,
+        probes: &Probes,
+        config: &Config,
+        warnings: &mut Warnings,
+    ) -> bool {
         let mut resolved = Vec::new();
         let mut ids = Vec::new();
+        let mut too_many = false;
         for (i, (t, &id)) in config.targets.iter().zip(&self.ids).enumerate() {
             let unit = t.unit.as_deref().map(|u| (u, discovery::unit_cgroup(u)));
             if let Some((u, None)) = unit {
@@ -214,6 +234,7 @@ impl Tracker {
                 // processes in sub-cgroups (Delegate=yes).
                 let found = discovery::cgroup_ids(&path);
                 if found.len() >= discovery::MAX_GROUPS {
+                    too_many = true;
                     warnings.once(format!(
                         "target {}: cgroup {path} has {} groups or more: processes exec'd into \
                          those past them are tracked from the next rescan, not at exec",
@@ -236,50 +257,19 @@ impl Tracker {
         // Set in the config's order, so that the first targets' fit.
         let mut sorted = ids.clone();
         sorted.sort_unstable();
+        let changed = sorted != self.cgroup_ids || resolved != self.cgroups;
+        let mut unfit = self.cgroups_unfit && sorted == self.cgroup_ids;
         if sorted != self.cgroup_ids {
+            unfit = false;
             for (_, target) in probes.set_cgroups(&ids) {
                 losses::raise(&mut self.alarms, losses::CGROUP_MAP_FULL, target, 1);
+                unfit = true;
             }
             self.cgroup_ids = sorted;
         }
+        self.cgroups_unfit = unfit || too_many;
         self.cgroups = resolved;
-    }
-
-    /// Tracks what runs now and the kernel does not know yet: processes of
-    /// a target by name or cgroup, and their descendants. With `announce`,
-    /// each is returned for its `process_appeared` record, in order with
-    /// those of lifecycle events read meanwhile.
-    pub fn rescan(
-        &mut self,
-        probes: &Probes,
-        config: &Config,
-        warnings: &mut Warnings,
-        announce: bool,
-    ) -> Result<Vec<Appeared>, MapError> {
-        self.refresh_constraints(probes, config)?;
-        self.refresh_cgroups(probes, config, warnings);
-        if netio_probes::pid_max() > probes.pid_capacity() {
-            warnings.once(format!(
-                "pid_max was raised above {} after netio started: processes with PIDs past it \
-                 cannot be tracked (each is reported); restart netio",
-                probes.pid_capacity()
-            ));
-        }
-        let procs = discovery::scan();
-        let info: HashMap<u32, &ProcInfo> = procs.iter().map(|p| (p.pid, p)).collect();
-        self.sweep(probes, &info);
-        self.refresh_who(probes, &info);
-        // A verdict is for the children a process forked before it: one
-        // that is gone forks no more.
-        self.verdicts
-            .retain(|pid, _| info.get(pid).is_some_and(|p| p.life != Life::Dead));
-        let mut out = Vec::new();
-        for (pid, index) in discovery::select(config, &self.cgroups, &self.constraints, &procs) {
-            if let Some(a) = self.track_found(probes, info[&pid], self.ids[index]) {
-                out.extend(announce.then_some(a));
-            }
-        }
-        Ok(out)
+        changed
     }
 
     /// Tracks `p`, which /proc showed alive, for `target`, unless the
@@ -372,9 +362,10 @@ impl Tracker {
     }
 
     /// Untracks what userspace tracked and /proc shows gone or another
-    /// process now. The check after tracking makes this never happen; should
-    /// it, no entry outlives its process by more than an interval.
-    fn sweep(&self, probes: &Probes, info: &HashMap<u32, &ProcInfo>) {
+    /// process now: those in `info`, or with `all` every one. The check after
+    /// tracking makes this never happen; should it, no entry outlives its
+    /// process by more than a round of the rolling sweep.
+    fn sweep(&self, probes: &Probes, info: &HashMap<u32, &ProcInfo>, all: bool) {
         for (&(pid, gen), proc) in &self.procs {
             let Some(start) = proc.start.filter(|_| gen & USER_GEN_BIT != 0) else {
                 continue;
@@ -384,7 +375,8 @@ impl Tracker {
             }
             let now = match info.get(&pid) {
                 Some(p) => Some((p.start, p.life)),
-                None => discovery::identity(pid),
+                None if all => discovery::identity(pid),
+                None => continue,
             };
             let gone = match now {
                 Some((s, life)) => s != start || life == Life::Dead,
@@ -504,6 +496,9 @@ impl Tracker {
             if let Some(v) = verdict {
                 self.verdicts.insert(e.tgid, (v, e.gen));
             }
+        }
+        if e.kind == LifecycleKind::Exec && is_new && !proc.ignored && e.gen != 0 {
+            self.exec_roots.insert(e.tgid);
         }
         let target = proc.target;
         if !is_new || proc.ignored || e.kind == LifecycleKind::Exit || e.gen == 0 {

@@ -1,8 +1,9 @@
 //! The agent's behaviour on the host: its command line, config errors, the
 //! config file against a hostile local user and config values at their
 //! limits, thresholds and reloads, the journal and syslog outputs against a
-//! real journald and rsyslog, stdout with a reader that stops, `netio report` on the records read back,
-//! targets by cgroup, hostile process names, and
+//! real journald and rsyslog, stdout with a reader that stops, `netio report`
+//! on the records read back, targets by cgroup, hostile process names, the
+//! /proc rescan on a crowded host, and
 //! what the records tell a reader (timestamps, units, quiet idle targets,
 //! reload changes).
 //! They run the real netio as root on the host's kernel; each test owns its
@@ -21,6 +22,7 @@ mod hostile_names;
 mod journal;
 mod records;
 mod report;
+mod rescan;
 mod stdout;
 mod syslog;
 mod thresholds;
