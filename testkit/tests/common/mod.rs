@@ -12,6 +12,7 @@ pub mod journald;
 pub mod service;
 pub mod unit;
 
+use std::cell::Cell;
 use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{BuildHasher, Hasher};
@@ -20,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -538,6 +540,34 @@ impl Drop for Idle {
     }
 }
 
+/// The host's PID space as every running netio of this test binary sized
+/// its tracked map: to pid_max at its start. Each `Netio` holds it shared;
+/// a test that raises pid_max and hands out PIDs past it takes it alone
+/// (`pid_space_alone`), so that no other test's processes get those PIDs.
+static PID_SPACE: RwLock<()> = RwLock::new(());
+
+thread_local! {
+    /// This thread holds PID_SPACE alone: its own netio needs no share.
+    static PID_SPACE_ALONE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// PID_SPACE held alone by this thread, until dropped.
+pub struct PidSpaceAlone(#[allow(dead_code)] RwLockWriteGuard<'static, ()>);
+
+/// Waits until no other test's netio runs, and keeps new ones from
+/// starting until the returned guard is dropped.
+pub fn pid_space_alone() -> PidSpaceAlone {
+    let guard = PID_SPACE.write().unwrap_or_else(|e| e.into_inner());
+    PID_SPACE_ALONE.with(|a| a.set(true));
+    PidSpaceAlone(guard)
+}
+
+impl Drop for PidSpaceAlone {
+    fn drop(&mut self) {
+        PID_SPACE_ALONE.with(|a| a.set(false));
+    }
+}
+
 /// A running `netio run --output json`.
 pub struct Netio {
     child: Option<Child>,
@@ -545,6 +575,8 @@ pub struct Netio {
     /// Every stdout line so far, in order.
     seen: Vec<String>,
     stderr: Option<JoinHandle<String>>,
+    /// Its share of PID_SPACE (None in the test that holds it alone).
+    _pid_space: Option<RwLockReadGuard<'static, ()>>,
 }
 
 impl Netio {
@@ -578,6 +610,8 @@ impl Netio {
     /// Like `start_file_with`, running the netio binary at `bin`.
     pub fn start_bin_with(bin: &Path, config: &Path, customize: impl FnOnce(&mut Command)) -> Self {
         require_root();
+        let pid_space = (!PID_SPACE_ALONE.with(Cell::get))
+            .then(|| PID_SPACE.read().unwrap_or_else(|e| e.into_inner()));
         let mut cmd = Command::new(bin);
         cmd.arg("run")
             .arg("--config")
@@ -606,6 +640,7 @@ impl Netio {
             lines: rx,
             seen: Vec::new(),
             stderr: Some(stderr),
+            _pid_space: pid_space,
         };
         if !netio.wait_until(START_TIMEOUT, |lines| {
             lines.iter().any(|v| event(v) == Some("started"))
