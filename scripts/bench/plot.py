@@ -107,11 +107,18 @@ def soak_svg(path, so):
            f'<rect width="{W}" height="{H}" fill="white"/>']
     end_min = max(so["end_s"] / 60, 1)
     rss = [(t / 60, kb / 1024) for t, kb, _, _ in so["series"]]
-    cpu = [(m["minute"] - 0.5, m["cpu_pct"]) for m in so["minutes"]]
-    recs = [(m["minute"] - 0.5, m["records"]) for m in so["minutes"]]
+    # CPU and records over the minute before each sample (from the start, in
+    # the first minute): records come once an interval, so a shorter window
+    # would show the intervals rather than the rate.
+    cpu, recs = [], []
+    for t, _, cpu_s, n in so["series"][1:]:
+        t0, _, cpu0, n0 = [p for p in so["series"] if p[0] >= t - 60][0]
+        if t > t0:
+            cpu.append((t / 60, (cpu_s - cpu0) * 100 / (t - t0)))
+            recs.append((t / 60, (n - n0) * 60 / (t - t0)))
     for i, (title, points) in enumerate((("netio RSS (MiB)", rss),
-                                          ("netio CPU (% of one core, per minute)", cpu),
-                                          ("records per minute", recs))):
+                                          ("netio CPU (% of one core, last minute)", cpu),
+                                          ("records a minute (last minute)", recs))):
         x0 = 60 + i * (pw + 60)
         vmax = max([v for _, v in points] + [1e-9]) * 1.15
 
@@ -129,7 +136,7 @@ def soak_svg(path, so):
         for k in range(5):
             m = end_min * k / 4
             out.append(f'<text x="{x0 + pw * k / 4:.1f}" y="{top + ph + 16}" '
-                       f'text-anchor="middle">{m:.0f}</text>')
+                       f'text-anchor="middle">{m:.3g}</text>')
         out.append(f'<text x="{x0 + pw / 2}" y="{top + ph + 34}" text-anchor="middle">minutes</text>')
         if so["warm_s"]:
             wx, _ = xy(so["warm_s"] / 60, 0)
