@@ -11,7 +11,11 @@ from typing import NamedTuple
 
 COST_GOAL = 1.5
 CPU_GOAL = 1.0
-RSS_GOAL_KB = 20 * 1024
+RSS_GOAL_KB = 32 * 1024
+# The soak: its first sixth (at most 5 minutes) is warm-up; after it, RSS
+# is flat when it ends within this much of where it was.
+SOAK_WARMUP_S = 300
+SOAK_FLAT_KB = 1024
 
 AGENTS = ["none", "netio", "bpftrace", "nethogs"]
 PP_AGENTS = ["none", "netio", "bpftrace"]
@@ -422,6 +426,68 @@ def scale(rows):
     return {"numbers": s, "goals": goals}
 
 
+# ---- soak ----
+
+
+def soak(rows):
+    """The soak's samples by time, per-minute figures, its totals and its goals (None: no soak)."""
+    samples = defaultdict(dict)
+    other = defaultdict(dict)
+    for section, name, rnd, metric, value in rows:
+        if section != "soak":
+            continue
+        if name == "sample":
+            samples[int(rnd)][metric] = value
+        else:
+            other[name][metric] = value
+    series = [(t, v) for t, v in sorted(samples.items())
+              if {"rss_kb", "cpu_s", "records"} <= v.keys()]
+    if len(series) < 2:
+        return None
+    end = series[-1][0]
+    warm = min(SOAK_WARMUP_S, end // 6 // 10 * 10)
+
+    def at(t):
+        """The last sample at or before t."""
+        return [v for s, v in series if s <= t][-1]
+
+    minutes = []
+    for m in range(1, end // 60 + 1):
+        a, b = at(60 * (m - 1)), at(60 * m)
+        minutes.append({"minute": m, "rss_kb": b["rss_kb"],
+                        "cpu_pct": (b["cpu_s"] - a["cpu_s"]) * 100 / 60,
+                        "records": b["records"] - a["records"]})
+    after = [v["rss_kb"] for t, v in series if t >= warm]
+    first, last = series[0][1], series[-1][1]
+    totals = other["totals"]
+    exact = (totals.get("netio_sent") == totals.get("truth_sent")
+             and totals.get("netio_received") == totals.get("truth_received"))
+    growth = last["rss_kb"] - at(warm)["rss_kb"]
+    heavy = int(totals.get("heavy_clients", 0))
+    result = {
+        "series": [(t, v["rss_kb"], v["cpu_s"], v["records"]) for t, v in series],
+        "minutes": minutes, "end_s": end, "warm_s": warm,
+        "rss_warm_kb": at(warm)["rss_kb"], "rss_end_kb": last["rss_kb"],
+        "rss_max_after_kb": max(after), "rss_growth_kb": growth,
+        "rss_peak_kb": other["netio"].get("rss_peak_kb", 0),
+        "cpu_pct": (last["cpu_s"] - first["cpu_s"]) * 100 / (end - series[0][0]),
+        "records_per_min": (last["records"] - first["records"]) * 60 / (end - series[0][0]),
+        "totals": totals, "client": other["client"], "kinds": other["kinds"],
+        "degraded": other["degraded"], "netio": other["netio"], "exact": exact,
+    }
+    result["goals"] = [
+        Goal("soak_exact", {k: int(totals.get(k, 0)) for k in
+                            ("netio_sent", "truth_sent", "netio_received", "truth_received")},
+             exact),
+        Goal("soak_rss", {"growth_kb": growth, "warm_s": warm}, growth <= SOAK_FLAT_KB),
+    ]
+    if heavy:
+        result["goals"].append(Goal("soak_threshold", {"raised": int(totals.get("heavy_raised", 0)),
+                                                       "heavy": heavy},
+                                    totals.get("heavy_raised") == heavy))
+    return result
+
+
 # ---- qemu kernels ----
 
 
@@ -461,11 +527,13 @@ def analyse(rows, facts):
     pp = pingpong(rows)
     db = databases(rows)
     sc = scale(rows)
-    goals = cost_goals(table) + ([pp["goal"]] if pp["goal"] else []) + db["goals"] + sc["goals"]
+    so = soak(rows)
+    goals = cost_goals(table) + ([pp["goal"]] if pp["goal"] else []) + db["goals"] + sc["goals"] \
+        + (so["goals"] if so else [])
     return {
         "machine": machine(rows, facts),
         "cost": cost, "cost_table": table, "alone": alone(cost), "stages": stages(cost),
         "reading": reading(cost), "hash_path": hash_path(cost),
         "syscalls": syscalls(rows), "pingpong": pp, "databases": db, "scale": sc["numbers"],
-        "kernels": kernels(rows), "goals": goals,
+        "soak": so, "kernels": kernels(rows), "goals": goals,
     }

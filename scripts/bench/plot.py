@@ -97,3 +97,53 @@ def svg(path, cost, ratios):
           vmin=lo_r - 0.02)
     out.append("</svg>")
     open(path, "w").write("\n".join(out) + "\n")
+
+
+def soak_svg(path, so):
+    """The soak (soak.svg): netio's RSS, CPU and records per minute over the run, side by side."""
+    W, H, pw, ph, top = 960, 300, 250, 190, 50
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
+           f'font-family="sans-serif" font-size="12">',
+           f'<rect width="{W}" height="{H}" fill="white"/>']
+    end_min = max(so["end_s"] / 60, 1)
+    rss = [(t / 60, kb / 1024) for t, kb, _, _ in so["series"]]
+    # CPU and records over the minute before each sample (from the start, in
+    # the first minute): records come once an interval, so a shorter window
+    # would show the intervals rather than the rate.
+    cpu, recs = [], []
+    for t, _, cpu_s, n in so["series"][1:]:
+        t0, _, cpu0, n0 = [p for p in so["series"] if p[0] >= t - 60][0]
+        if t > t0:
+            cpu.append((t / 60, (cpu_s - cpu0) * 100 / (t - t0)))
+            recs.append((t / 60, (n - n0) * 60 / (t - t0)))
+    for i, (title, points) in enumerate((("netio RSS (MiB)", rss),
+                                          ("netio CPU (% of one core, last minute)", cpu),
+                                          ("records a minute (last minute)", recs))):
+        x0 = 60 + i * (pw + 60)
+        vmax = max([v for _, v in points] + [1e-9]) * 1.15
+
+        def xy(m, v):
+            return x0 + pw * m / end_min, top + ph - ph * v / vmax
+
+        out.append(f'<text x="{x0 + pw / 2}" y="30" text-anchor="middle" font-size="14">{title}</text>')
+        for k in range(5):
+            v = vmax * k / 4
+            y = top + ph - ph * k / 4
+            out.append(f'<line x1="{x0}" y1="{y:.1f}" x2="{x0 + pw}" y2="{y:.1f}" stroke="#eeeeee"/>')
+            label = f"{v:.1f}" if vmax < 20 else f"{v:,.0f}"
+            out.append(f'<text x="{x0 - 4}" y="{y + 4:.1f}" text-anchor="end">{label}</text>')
+        out.append(f'<line x1="{x0}" y1="{top + ph}" x2="{x0 + pw}" y2="{top + ph}" stroke="black"/>')
+        for k in range(5):
+            m = end_min * k / 4
+            out.append(f'<text x="{x0 + pw * k / 4:.1f}" y="{top + ph + 16}" '
+                       f'text-anchor="middle">{m:.3g}</text>')
+        out.append(f'<text x="{x0 + pw / 2}" y="{top + ph + 34}" text-anchor="middle">minutes</text>')
+        if so["warm_s"]:
+            wx, _ = xy(so["warm_s"] / 60, 0)
+            out.append(f'<line x1="{wx:.1f}" y1="{top}" x2="{wx:.1f}" y2="{top + ph}" '
+                       f'stroke="black" stroke-dasharray="4 3"><title>end of warm-up</title></line>')
+        line = " ".join("{:.1f},{:.1f}".format(*xy(m, v)) for m, v in points)
+        out.append(f'<polyline points="{line}" fill="none" stroke="#d1495b" stroke-width="1.5"/>')
+    out.append(f'<text x="{W / 2}" y="{H - 8}" text-anchor="middle">dashed: end of warm-up</text>')
+    out.append("</svg>")
+    open(path, "w").write("\n".join(out) + "\n")

@@ -17,7 +17,7 @@ import re
 import textwrap
 from string import Template
 
-from analysis import COST_GOAL, CPU_GOAL, measured
+from analysis import COST_GOAL, CPU_GOAL, RSS_GOAL_KB, SOAK_FLAT_KB, measured
 
 TEMPLATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "benchmarks.md.in")
 FILL_WIDTH = 84
@@ -64,7 +64,13 @@ GOALS = {
     "db_cpu": "{name}: netio's CPU per operation below bpftrace's (ratio to no agent: netio "
               "{netio:.3f}, bpftrace {bpftrace:.3f})",
     "scale_cpu": "userspace under {goal}% of one core: {cpu_pct:.2f}%",
-    "scale_rss": "peak RSS under 20 MB: {rss_mib:.1f} MiB",
+    "scale_rss": "peak RSS under {goal_mib} MiB: {rss_mib:.1f} MiB",
+    "soak_exact": "soak: netio's target totals equal the servers' own counts (sent {netio_sent:,} "
+                  "of {truth_sent:,} bytes, received {netio_received:,} of {truth_received:,})",
+    "soak_rss": "soak: RSS flat after warm-up (within {flat_mib} MiB from minute {warm_min} to the "
+                "end): {growth_mib:+.2f} MiB",
+    "soak_threshold": "soak: every heavy client raised the per-peer threshold under its own "
+                      "address: {raised} of {heavy}",
 }
 VERDICTS = {
     True: "met",
@@ -114,7 +120,10 @@ def goal_text(goal):
     elif goal.kind == "scale_cpu":
         v["goal"] = CPU_GOAL
     elif goal.kind == "scale_rss":
-        v["rss_mib"] = v["rss_peak_kb"] / 1024
+        v["rss_mib"], v["goal_mib"] = v["rss_peak_kb"] / 1024, RSS_GOAL_KB // 1024
+    elif goal.kind == "soak_rss":
+        v.update(growth_mib=v["growth_kb"] / 1024, flat_mib=SOAK_FLAT_KB / 1024,
+                 warm_min=f"{v['warm_s'] / 60:.3g}")
     elif goal.kind in ("db_throughput", "db_cpu"):
         v["label"], v["name"] = workload_label(v["workload"]), WORKLOAD_NAMES[v["workload"]][0]
     return GOALS[goal.kind].format(**v)
@@ -186,6 +195,8 @@ def machine_values(m, facts):
                            for n, load, b in m["loads"] if load is not None),
         "quiet": m["quiet"],
         "pingpong": m["pingpong"],
+        "run_date": facts.get("date", "?"),
+        "run_netio": facts.get("netio", "?"),
     }
 
 
@@ -306,7 +317,56 @@ def scale_values(s):
             cpu_pct=f"{s.get('cpu_pct', 0):.2f}",
             cpu_total_s=f"{s.get('cpu_total_s', 0):.2f}",
             rss_peak=f"{s.get('rss_peak_kb', 0) / 1024:.1f}",
+            rss_end=f"{s.get('rss_kb', 0) / 1024:.1f}",
+            scale_records=f0(s.get("records_per_min", 0)),
+            scale_degraded=f0(s.get("degraded", 0)),
         )
+    return v
+
+
+def mib(kb):
+    return f"{kb / 1024:.1f}"
+
+
+def soak_values(so):
+    """The soak: its setup from the client's summary, its totals, RSS and CPU, per minute."""
+    v = {"soak": bool(so)}
+    if not so:
+        return v
+    t, c, k = so["totals"], so["client"], so["kinds"]
+    step = max(1, len(so["minutes"]) // 6)
+    rows = [f"| {m['minute']} | {mib(m['rss_kb'])} | {m['cpu_pct']:.2f} | {f0(m['records'])} |"
+            for m in so["minutes"] if m["minute"] % step == 0 or m["minute"] == 1]
+
+    def same(a, b):
+        d = int(t.get(a, 0)) - int(t.get(b, 0))
+        return "**exact**" if d == 0 else f"**differ by {d:+,}**"
+    kinds = ", ".join(f"{name} {f0(n)}" for name, n in sorted(k.items(), key=lambda x: -x[1]))
+    degraded = ", ".join(f"{name} {f0(n)}" for name, n in sorted(so["degraded"].items())) or "none"
+    v.update(
+        soak_length=f"{so['end_s'] / 60:.0f} minutes" if so["end_s"] >= 120 else f"{so['end_s']} s",
+        soak_fork_conns=f0(c.get("fork_conns", 0)), soak_long_conns=f0(c.get("long_conns", 0)),
+        soak_up=f0(c.get("up", 0)), soak_down=f0(c.get("down", 0)),
+        soak_heavy_every=f0(c.get("heavy_every", 0)), soak_heavy_secs=f0(c.get("heavy_secs", 0)),
+        soak_heavy_rate=mib(c.get("heavy_rate", 0) / 1024),
+        soak_addresses=f0(t.get("client_addresses", 0)),
+        soak_fork=f0(t.get("fork_connections", 0)), soak_long=f0(t.get("long_connections", 0)),
+        soak_failures=f0(t.get("client_failures", 0)),
+        soak_sent=f0(t.get("truth_sent", 0)), soak_netio_sent=f0(t.get("netio_sent", 0)),
+        soak_received=f0(t.get("truth_received", 0)),
+        soak_netio_received=f0(t.get("netio_received", 0)),
+        soak_sent_same=same("netio_sent", "truth_sent"),
+        soak_received_same=same("netio_received", "truth_received"),
+        soak_warm_min=f"{so['warm_s'] / 60:.3g}", soak_rss_warm=mib(so["rss_warm_kb"]),
+        soak_rss_end=mib(so["rss_end_kb"]), soak_rss_max=mib(so["rss_max_after_kb"]),
+        soak_rss_peak=mib(so["rss_peak_kb"]), soak_growth=f"{so['rss_growth_kb'] / 1024:+.2f}",
+        soak_cpu=f"{so['cpu_pct']:.2f}", soak_records=f0(t.get("records", 0)),
+        soak_records_min=f0(so["records_per_min"]), soak_kinds=kinds, soak_degraded=degraded,
+        soak_heavy=f0(t.get("heavy_clients", 0)), soak_raised=f0(t.get("heavy_raised", 0)),
+        soak_other_breaches=f0(t.get("other_breaches", 0)),
+        soak_other_records=f0(t.get("other_peer_records", 0)),
+        soak_rows=rows, soak_peers=int(so["netio"].get("peers", 0)),
+    )
     return v
 
 
@@ -336,6 +396,7 @@ def document(a, facts):
     values.update(pingpong_values(a["pingpong"]))
     values.update(database_values(a["databases"]))
     values.update(scale_values(a["scale"]))
+    values.update(soak_values(a["soak"]))
     values.update(kernel_values(a["kernels"]))
     values["goals"] = [f"- {VERDICTS[g.ok]}: {goal_text(g)}" for g in a["goals"]]
     with open(TEMPLATE) as f:

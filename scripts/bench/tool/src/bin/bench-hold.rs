@@ -3,8 +3,11 @@
 //!
 //!     bench-hold --procs N --conns M [--period-ms P] [--bytes B]
 //!
-//! Forks N children; each connects M times to a listener of its own on
-//! 127.0.0.1 (so N x M connections, both ends in one child) and then, every
+//! Forks N children; each connects M times to a listener of its own on an
+//! address of its own, the i-th child's 127.100.0.1 + i (so N x M
+//! connections, both ends in one child, one peer address per child, and no
+//! child's ports limit another's: 100,000 connections from one address would
+//! not fit its ephemeral ports) and then, every
 //! P milliseconds (default 1000), sends B bytes (default 64) each way on each
 //! connection: four TCP events per connection per period. Prints
 //! `ready procs=N conns=N*M` once every child is set up, then runs until
@@ -12,8 +15,8 @@
 //! Run it under a name netio's config targets: every child is tracked.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -64,12 +67,13 @@ fn pipe() -> (OwnedFd, OwnedFd) {
 
 /// The child's life: set up its connections, say so on `ready`, then
 /// exchange B bytes each way on each of them every period, forever.
-fn child(a: &Args, ready: OwnedFd) -> Result<(), String> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind: {e}"))?;
+fn child(a: &Args, index: u32, ready: OwnedFd) -> Result<(), String> {
+    let ip = Ipv4Addr::from(u32::from(Ipv4Addr::new(127, 100, 0, 1)) + index);
+    let listener = TcpListener::bind((ip, 0)).map_err(|e| format!("bind {ip}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let mut pairs = Vec::with_capacity(a.conns as usize);
     for _ in 0..a.conns {
-        let c = TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
+        let c = connect_from(ip, addr).map_err(|e| format!("connect: {e}"))?;
         let (s, _) = listener.accept().map_err(|e| format!("accept: {e}"))?;
         c.set_nodelay(true).map_err(|e| e.to_string())?;
         s.set_nodelay(true).map_err(|e| e.to_string())?;
@@ -97,6 +101,56 @@ fn child(a: &Args, ready: OwnedFd) -> Result<(), String> {
     }
 }
 
+/// A connection from `ip` (bound before connecting, the port chosen at
+/// connect by the whole 4-tuple) to `to`.
+fn connect_from(ip: Ipv4Addr, to: SocketAddr) -> std::io::Result<TcpStream> {
+    let SocketAddr::V4(to) = to else {
+        return Err(std::io::Error::other("not IPv4"));
+    };
+    let sockaddr = |ip: Ipv4Addr, port: u16| {
+        // SAFETY: all-zero is a valid sockaddr_in.
+        let mut sa: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+        sa.sin_family = libc::AF_INET as libc::sa_family_t;
+        sa.sin_addr.s_addr = u32::from(ip).to_be();
+        sa.sin_port = port.to_be();
+        sa
+    };
+    // SAFETY: plain socket creation; ownership moves into OwnedFd at once.
+    let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: raw is fresh.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let one: libc::c_int = 1;
+    let (from, dest) = (sockaddr(ip, 0), sockaddr(*to.ip(), to.port()));
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: one is a live c_int of the size given; the sockaddrs are whole.
+    let ok = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        ) == 0
+            && libc::bind(
+                fd.as_raw_fd(),
+                (&from as *const libc::sockaddr_in).cast(),
+                len,
+            ) == 0
+            && libc::connect(
+                fd.as_raw_fd(),
+                (&dest as *const libc::sockaddr_in).cast(),
+                len,
+            ) == 0
+    };
+    if !ok {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(TcpStream::from(fd))
+}
+
 fn main() -> ExitCode {
     let a = match parse() {
         Ok(a) => a,
@@ -110,7 +164,14 @@ fn main() -> ExitCode {
     let (rd, wr) = pipe();
     // SAFETY: getpid has no preconditions.
     let parent = unsafe { libc::getpid() };
-    for _ in 0..a.procs {
+    if a.procs > 1 << 23 {
+        eprintln!(
+            "bench-hold: at most {} processes (their addresses)",
+            1 << 23
+        );
+        return ExitCode::from(2);
+    }
+    for index in 0..a.procs {
         // SAFETY: this process is single-threaded, so the child may go on
         // running Rust code after fork.
         match unsafe { libc::fork() } {
@@ -129,7 +190,7 @@ fn main() -> ExitCode {
                 drop(rd);
                 let ready = wr.try_clone().expect("dup the ready pipe");
                 drop(wr);
-                if let Err(e) = child(&a, ready) {
+                if let Err(e) = child(&a, index, ready) {
                     eprintln!("bench-hold: child: {e}");
                 }
                 // SAFETY: leaves without running the parent's exit handlers.
