@@ -127,6 +127,47 @@ pub fn connect(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
     Ok(stream)
 }
 
+/// Connects to the IPv4 `addr` from the loopback address `from` (any
+/// port): one process, many client addresses.
+pub fn connect_from(
+    addr: std::net::SocketAddrV4,
+    from: std::net::Ipv4Addr,
+    timeout: Duration,
+) -> io::Result<TcpStream> {
+    check_local(&SocketAddr::V4(addr), false)?;
+    check_local(&SocketAddr::from((from, 0)), false)?;
+    // SAFETY: plain socket creation; ownership moves into OwnedFd at once.
+    let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: raw is a fresh fd nobody else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let sin = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: 0,
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(from).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: sin is a fully initialised sockaddr_in of the size given.
+    let ret = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&sin as *const libc::sockaddr_in).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    crate::sys::connect_v4(&fd, addr)?;
+    let stream = TcpStream::from(fd);
+    set_timeouts(&stream, timeout)?;
+    Ok(stream)
+}
+
 /// Bounds every later read, write, sendfile and splice on the socket.
 pub fn set_timeouts(stream: &TcpStream, timeout: Duration) -> io::Result<()> {
     stream.set_read_timeout(Some(timeout))?;
