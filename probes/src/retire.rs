@@ -33,7 +33,7 @@ pub(crate) fn next_epoch(e: u16) -> u16 {
 
 /// Waits for every BPF program running now to finish: an update of a
 /// one-entry map of maps, after which the kernel waits for an RCU grace
-/// period before it returns (`maybe_wait_bpf_programs()`; on 6.8 and later
+/// period before it returns (`maybe_wait_bpf_programs()`; in 6.12 and 6.18
 /// only when the update succeeds, which this one always does). Tracing
 /// programs run inside an RCU read-side section, so none that started
 /// before the update is still running after it.
