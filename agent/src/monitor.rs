@@ -282,6 +282,10 @@ impl Monitor {
                 .filter(|(k, _)| !k.moved)
                 .map(|(k, v)| (counter_of(k), *v)),
         );
+        // Retired and not back: read for the last time.
+        for k in self.probes.take_retired() {
+            self.counters.forget(&counter_of(&k));
+        }
 
         let mut totals = Totals::default();
         let mut rows = Vec::new();

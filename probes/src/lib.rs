@@ -11,6 +11,7 @@
 //! - `kretprobe`: the kprobe backend's kretprobes, made in tracefs
 //! - `report`: what a backend attached and what it cannot see
 //! - `maps`: the agent's access to the loaded maps
+//! - `retire`: retiring idle peer counters, and their epochs folded away
 //! - `wire`: the kernel's structs as the agent sees them
 //! - `error`, `libbpf_log`: why something failed, with libbpf's own words
 
@@ -23,6 +24,7 @@ mod loader;
 mod maps;
 mod progs;
 mod report;
+mod retire;
 mod wire;
 
 pub use backend::{Backend, BackendChoice};

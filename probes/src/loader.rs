@@ -19,6 +19,7 @@ use crate::libbpf_log;
 use crate::maps::Shared;
 use crate::progs::Prog;
 use crate::report::{Attempt, BackendReport, BlindSpot, HashPathReason};
+use crate::retire::{Peers, ProgramWait};
 use crate::skel::{NetioSkel, NetioSkelBuilder};
 use crate::wire::LifecycleEvent;
 
@@ -91,6 +92,10 @@ pub struct Probes {
     pub(crate) ring: RingBuffer<'static>,
     pub(crate) queue: Rc<RefCell<VecDeque<LifecycleEvent>>>,
     pub(crate) skel: NetioSkel<'static>,
+    /// What the traffic map's idle peers need between reads (retire.rs).
+    pub(crate) peers: RefCell<Peers>,
+    /// None if the kernel would not make it: no peer is retired then.
+    pub(crate) program_wait: Option<ProgramWait>,
     backend: Backend,
 }
 
@@ -327,6 +332,8 @@ impl Probes {
             ring,
             queue,
             skel,
+            peers: RefCell::default(),
+            program_wait: ProgramWait::new().ok(),
             backend,
         };
         Ok(Loaded { probes, report })

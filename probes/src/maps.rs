@@ -10,6 +10,7 @@ use libbpf_rs::{MapCore, MapFlags};
 
 use crate::error::{LoadError, MapError};
 use crate::loader::Probes;
+use crate::retire;
 use crate::skel::{types, NetioSkel};
 use crate::wire::{pod_bytes, read_pod, LifecycleEvent, Stats, TargetId, TrafficKey, TrafficVal};
 use crate::COMM_MAX;
@@ -120,6 +121,11 @@ impl Drop for Shared {
         unsafe { libc::munmap(self.tracked.cast(), self.mapped) };
     }
 }
+
+/// The target id's bits of an entry's target word; the peer epoch is above
+/// them (netio.h, enum netio_peer_epoch).
+const TARGET_MASK: u32 = types::netio_peer_epoch::TRACKED_TARGET_MASK.0;
+const EPOCH_SHIFT: u32 = types::netio_peer_epoch::PEER_EPOCH_SHIFT.0;
 
 /// An entry's word: struct tracked as the kernel stores it.
 fn word(target: u32, gen: u32) -> u64 {
@@ -277,14 +283,16 @@ impl Probes {
     /// otherwise now (its process exited, another took the PID). Neither
     /// entry is empty, so the slot's count stays; its epoch moves on, so
     /// sockets the process owns are checked again.
-    fn swap_entry(&self, tgid: u32, gen: u32, new: u64) -> bool {
+    fn swap_entry(&self, tgid: u32, gen: u32, new: impl Fn(u32) -> u64) -> bool {
         let Some(e) = self.shared.entry(tgid) else {
             return false;
         };
         let old = e.load(Ordering::SeqCst);
-        if unword(old).1 != r#gen || r#gen == GEN_NONE {
+        let (target, now) = unword(old);
+        if now != r#gen || r#gen == GEN_NONE {
             return false;
         }
+        let new = new(target);
         let done = e
             .compare_exchange(old, new, Ordering::SeqCst, Ordering::SeqCst)
             .is_ok();
@@ -298,8 +306,11 @@ impl Probes {
 
     /// Moves the process tracked as (tgid, gen) to `target`, keeping its
     /// generation; nothing if the PID is tracked otherwise now.
+    /// Its peer epoch stays: only retiring moves it (retire.rs).
     pub fn retarget(&self, tgid: u32, gen: u32, target: TargetId) -> bool {
-        self.swap_entry(tgid, r#gen, word(target.to_map(), r#gen))
+        self.swap_entry(tgid, r#gen, |old| {
+            word(target.to_map() | (old & !TARGET_MASK), r#gen)
+        })
     }
 
     /// Untracks the process tracked as (tgid, gen), and nothing else: a
@@ -307,7 +318,28 @@ impl Probes {
     /// stays tracked. The entry is left GONE, which the kernel empties when
     /// the PID's process exits.
     pub fn untrack_gen(&self, tgid: u32, gen: u32) -> bool {
-        self.swap_entry(tgid, r#gen, GONE)
+        self.swap_entry(tgid, r#gen, |_| GONE)
+    }
+
+    /// Moves the peer epoch of the process tracked as (tgid, gen) on, in
+    /// one compare-and-exchange, and returns the new one; None if the PID
+    /// is tracked otherwise now. The slot's epoch stays: a socket's owner
+    /// is the same process, and its drains read the peer epoch themselves.
+    fn next_peer_epoch(&self, tgid: u32, gen: u32) -> Option<u16> {
+        let e = self.shared.entry(tgid)?;
+        let old = e.load(Ordering::SeqCst);
+        let (target, now) = unword(old);
+        if now != r#gen || r#gen == GEN_NONE {
+            return None;
+        }
+        let epoch = retire::next_epoch((target >> EPOCH_SHIFT) as u16);
+        let new = word(
+            (target & TARGET_MASK) | (u32::from(epoch) << EPOCH_SHIFT),
+            r#gen,
+        );
+        e.compare_exchange(old, new, Ordering::SeqCst, Ordering::SeqCst)
+            .ok()
+            .map(|_| epoch)
     }
 
     /// The target and generation the kernel holds for a tracked process, if any.
@@ -316,7 +348,7 @@ impl Probes {
         if r#gen == GEN_NONE {
             return None;
         }
-        Some((TargetId::from_map(target)?, r#gen))
+        Some((TargetId::from_map(target & TARGET_MASK)?, r#gen))
     }
 
     /// How many PIDs the tracked array holds: the host's pid_max at load.
@@ -346,43 +378,113 @@ impl Probes {
         }
     }
 
-    /// Every counter, summed over CPUs. Counters only grow while their key
-    /// exists; the caller diffs successive reads.
+    /// Every counter, summed over CPUs, each once whatever epochs its
+    /// bytes were counted in (retire.rs). Counters only grow while their
+    /// key exists; the caller diffs successive reads. Then, when the map
+    /// is past its fill share, retires the idle peers' keys, whose bytes
+    /// the next read holds.
     pub fn read_traffic(&self) -> Vec<(TrafficKey, TrafficVal)> {
+        let read = self.read_kernel_keys();
+        let capacity = self.skel.maps.traffic.max_entries();
+        let mut peers = self.peers.borrow_mut();
+        let plan = match self.program_wait {
+            Some(_) => peers.plan(&read, capacity),
+            None => Vec::new(),
+        };
+        let rows = peers.fold(&read);
+        drop(peers);
+        self.retire(plan);
+        rows
+    }
+
+    /// Every kernel key and its value summed over CPUs.
+    fn read_kernel_keys(&self) -> Vec<(TrafficKey, TrafficVal)> {
         let map = &self.skel.maps.traffic;
         let mut out = Vec::new();
         for k in map.keys() {
             let Some(key) = TrafficKey::from_raw(&k) else {
                 continue;
             };
-            let Ok(Some(per_cpu)) = map.lookup_percpu(&k, MapFlags::ANY) else {
-                continue;
-            };
-            let mut total = TrafficVal::default();
-            for v in per_cpu {
-                if let Some(v) = read_pod::<types::traffic_val>(&v) {
-                    total.sent += v.sent;
-                    total.received += v.received;
-                }
+            if let Some(total) = self.kernel_value(&key) {
+                out.push((key, total));
             }
-            out.push((key, total));
         }
         out
     }
 
+    fn kernel_value(&self, key: &TrafficKey) -> Option<TrafficVal> {
+        let per_cpu = self
+            .skel
+            .maps
+            .traffic
+            .lookup_percpu(&key.raw, MapFlags::ANY)
+            .ok()??;
+        let mut total = TrafficVal::default();
+        for v in per_cpu {
+            if let Some(v) = read_pod::<types::traffic_val>(&v) {
+                total.sent += v.sent;
+                total.received += v.received;
+            }
+        }
+        Some(total)
+    }
+
+    /// Moves each planned process's peer epoch on, waits for every program
+    /// that may have read the old one, then reads the keys of other epochs
+    /// for the last time and deletes them: nothing adds to them any more
+    /// (docs/kernels.md, "Retiring idle peers").
+    fn retire(&self, plan: Vec<retire::Retiring>) {
+        let Some(wait) = &self.program_wait else {
+            return;
+        };
+        let moved: Vec<(Vec<TrafficKey>, u16)> = plan
+            .into_iter()
+            .filter_map(|r| Some((r.keys, self.next_peer_epoch(r.tgid, r.r#gen)?)))
+            .collect();
+        if moved.is_empty() || wait.wait().is_err() {
+            // Not waited for: every key stays, read as before.
+            return;
+        }
+        let mut peers = self.peers.borrow_mut();
+        for (keys, epoch) in moved {
+            for k in keys.iter().filter(|k| k.epoch != epoch) {
+                if let Some(last) = self.kernel_value(k) {
+                    let _ = self.skel.maps.traffic.delete(&k.raw);
+                    peers.retired(k, last);
+                }
+            }
+        }
+    }
+
     /// The keys of every counter, without their values.
     pub fn traffic_keys(&self) -> Vec<TrafficKey> {
-        self.skel
+        let mut keys: Vec<TrafficKey> = self
+            .skel
             .maps
             .traffic
             .keys()
             .filter_map(|k| TrafficKey::from_raw(&k))
-            .collect()
+            .map(|k| k.every_epoch())
+            .collect();
+        keys.extend(self.peers.borrow().retired_keys());
+        keys
     }
 
-    /// Drops a counter whose process is gone (nothing can add to it).
+    /// Counters the last read holds for the last time: every key of theirs
+    /// was retired and their peer has not come back. The caller forgets
+    /// them once it has taken that read in.
+    pub fn take_retired(&self) -> Vec<TrafficKey> {
+        self.peers.borrow_mut().take_gone()
+    }
+
+    /// Drops a counter whose process is gone (nothing can add to it): its
+    /// keys of every epoch.
     pub fn delete_traffic(&self, key: &TrafficKey) {
-        let _ = self.skel.maps.traffic.delete(&key.raw);
+        let map = &self.skel.maps.traffic;
+        for k in self.peers.borrow_mut().forget(key) {
+            let _ = map.delete(&k.raw);
+        }
+        let _ = map.delete(&key.raw);
     }
 
     pub fn stats(&self) -> Stats {

@@ -74,9 +74,15 @@ pub struct TrafficKey {
     pub target: TargetId,
     pub peer: PeerAddr,
     pub moved: bool,
-    /// The key as the map holds it, to delete it by.
-    pub(crate) raw: [u8; size_of::<types::traffic_key>()],
+    /// The peer epoch it was counted in (retire.rs); 0 in the keys handed
+    /// out of this crate, which stand for every epoch's.
+    pub(crate) epoch: u16,
+    /// The key as the map holds it (with `epoch`), to delete it by.
+    pub(crate) raw: RawKey,
 }
+
+/// A traffic key's bytes, as the map holds it.
+pub(crate) type RawKey = [u8; size_of::<types::traffic_key>()];
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TrafficVal {
@@ -101,8 +107,19 @@ impl TrafficKey {
             target: TargetId::from(k.target & !TARGET_MOVED),
             peer,
             moved: k.target & TARGET_MOVED != 0,
+            epoch: k.epoch,
             raw,
         })
+    }
+
+    /// The same counter in every epoch: the key with its epoch zeroed.
+    pub(crate) fn every_epoch(&self) -> TrafficKey {
+        let mut k: types::traffic_key = read_pod(&self.raw).expect("a traffic key's own bytes");
+        k.epoch = 0;
+        let mut out = *self;
+        out.epoch = 0;
+        out.raw.copy_from_slice(pod_bytes(&k));
+        out
     }
 }
 

@@ -94,6 +94,8 @@ options:
                         the connection cleanly, dissolve it (connect
                         AF_UNSPEC) and connect the same socket to ADDR (IPv4)
                         for a second exchange
+  --from ADDR           short client: connection i is made from the IPv4
+                        loopback address ADDR + i (many clients, one process)
   --dir DIR             sendfile: directory for the source file (default TMPDIR)
   --phases RATE:MS,...  paced: send RATE bytes per second for MS milliseconds,
                         then the next phase (e.g. 256k:2000,2m:8000)
@@ -251,6 +253,7 @@ pub struct Options {
     pub parent_bytes: u64,
     pub open: Duration,
     pub then_connect: Option<std::net::SocketAddrV4>,
+    pub from: Option<std::net::Ipv4Addr>,
     pub uid: Option<u32>,
     pub zombie: Duration,
     pub paused: u64,
@@ -369,6 +372,7 @@ impl Options {
             parent_bytes: 0,
             open: Duration::ZERO,
             then_connect: None,
+            from: None,
             uid: None,
             zombie: Duration::from_secs(3),
             paused: 4200,
@@ -415,6 +419,12 @@ impl Options {
                     o.then_connect = Some(
                         v.parse()
                             .map_err(|_| format!("--then-connect: bad IPv4 address {v:?}"))?,
+                    )
+                }
+                "from" if role == Role::Client => {
+                    o.from = Some(
+                        v.parse()
+                            .map_err(|_| format!("--from: bad IPv4 address {v:?}"))?,
                     )
                 }
                 "uid" => o.uid = Some(number(key, v)?),
@@ -467,6 +477,9 @@ impl Options {
         }
         if o.then_connect.is_some() && (o.scenario != Scenario::Short || o.count != 1) {
             return Err("--then-connect works with the short scenario and --count 1".into());
+        }
+        if o.from.is_some() && (o.scenario != Scenario::Short || o.then_connect.is_some()) {
+            return Err("--from works with the short scenario, without --then-connect".into());
         }
         if o.parent_bytes > o.size {
             return Err("--parent-bytes cannot exceed --size".into());

@@ -20,6 +20,17 @@ pub fn run(o: &Options) -> Result<Option<Report>, String> {
     }
     if let Some(second) = o.then_connect {
         reconnect_exchange(addr, second, o, tally)?;
+    } else if let Some(from) = o.from {
+        let SocketAddr::V4(v4) = addr else {
+            return Err("--from needs an IPv4 server address".into());
+        };
+        for i in 0..o.count {
+            let src = std::net::Ipv4Addr::from(u32::from(from) + i as u32);
+            let stream = net::connect_from(SocketAddr::V4(v4), src, o.timeout)
+                .map_err(|e| format!("connection {i} from {src}: {e}"))?;
+            tally.connection(addr.ip());
+            short_on(&stream, o, tally).map_err(|e| format!("connection {i} from {src}: {e}"))?;
+        }
     } else if o.scenario == Scenario::Short {
         for i in 0..o.count {
             short_exchange(addr, o, tally).map_err(|e| format!("connection {i}: {e}"))?;

@@ -120,6 +120,7 @@ static __always_inline void count_key(struct traffic_key *key, __u64 sent, __u64
 		stat_add(STAT_PEER_OVERFLOW, 1);
 		key->family = PEER_OTHER;
 		__builtin_memset(key->addr, 0, sizeof(key->addr));
+		key->epoch = 0;
 		v = bpf_map_lookup_elem(&traffic, key);
 	}
 	if (!v) {
@@ -133,13 +134,24 @@ static __always_inline void count_key(struct traffic_key *key, __u64 sent, __u64
 		__sync_fetch_and_add(&v->received, received);
 }
 
+/* Fills in the process's generation, target and peer epoch, read from its
+ * entry in this program run, as every add to its counters must
+ * (docs/kernels.md, "Retiring idle peers"). */
+static __always_inline void key_of(struct tracked *t, struct traffic_key *key)
+{
+	struct tracked now = tracked_load(t);
+
+	key->gen = now.gen;
+	key->target = tracked_target(now.target);
+	key->epoch = tracked_epoch(now.target);
+}
+
 /* Adds `bytes` to the counter of the process `t` (thread group key->tgid)
  * and the peer already in `key`. */
 static __always_inline void count(struct tracked *t, struct traffic_key *key, __s64 bytes,
 				  bool sent)
 {
-	key->gen = t->gen;
-	key->target = t->target;
+	key_of(t, key);
 	if (sent)
 		count_key(key, bytes, 0);
 	else

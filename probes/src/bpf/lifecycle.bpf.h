@@ -47,7 +47,7 @@ static __always_inline void emit(__u32 kind, __u32 tgid, __u32 ppid, struct trac
 	e->tgid = tgid;
 	e->ppid = ppid;
 	e->gen = t ? t->gen : 0;
-	e->target = t ? t->target : 0;
+	e->target = t ? tracked_target(t->target) : 0;
 	e->matched = matched;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	e->filename[0] = 0;
@@ -145,7 +145,7 @@ int BPF_PROG(raw_tp_fork, struct task_struct *parent, struct task_struct *child)
 	pt = tracked_get(&ptgid);
 	if (!pt)
 		return 0;
-	if (!track(ctgid, pt->target, &t))
+	if (!track(ctgid, tracked_target(pt->target), &t))
 		t.gen = 0;
 	emit(EV_FORK, ctgid, ptgid, &t, 0, NULL);
 	return 0;
@@ -185,7 +185,7 @@ int BPF_PROG(raw_tp_exec, struct task_struct *p, int old_pid, struct linux_binpr
 	 * tested on its own: the verifier refuses a pointer OR.) */
 	matched = MATCH_PREFIX;
 	if (name && ck.comm[NETIO_COMM_MATCH - 1] && cur) {
-		base = cur->target;
+		base = tracked_target(cur->target);
 		want = *name;
 	} else if (name && ck.comm[NETIO_COMM_MATCH - 1] && group) {
 		base = *group;
@@ -206,7 +206,7 @@ int BPF_PROG(raw_tp_exec, struct task_struct *p, int old_pid, struct linux_binpr
 		}
 		return 0;
 	}
-	if (cur && cur->target == want)
+	if (cur && tracked_target(cur->target) == want)
 		t = *cur;
 	else if (!track(tgid, base, &t))
 		t.gen = 0;

@@ -30,6 +30,28 @@ static __always_inline struct tracked *tracked_get(__u32 *tgid)
 	return NULL;
 }
 
+/* An entry as one 8-byte load, as the kernel and userspace write it: its
+ * target, generation and peer epoch all of one moment. */
+static __always_inline struct tracked tracked_load(const struct tracked *t)
+{
+	__u64 w = *(const volatile __u64 *)t;
+	struct tracked v;
+
+	__builtin_memcpy(&v, &w, sizeof(v));
+	return v;
+}
+
+/* The target id of an entry's target word, without its peer epoch. */
+static __always_inline __u32 tracked_target(__u32 target)
+{
+	return target & TRACKED_TARGET_MASK;
+}
+
+static __always_inline __u16 tracked_epoch(__u32 target)
+{
+	return target >> PEER_EPOCH_SHIFT;
+}
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 256);

@@ -54,6 +54,7 @@ enum netio_event_kind _netio_event_kind;
 enum netio_stash_kind _netio_stash_kind;
 enum netio_uid _netio_uid;
 enum netio_owner _netio_owner;
+enum netio_peer_epoch _netio_peer_epoch;
 
 /* ---- tracepoint backend (Linux 6.3+) ---------------------------------- */
 

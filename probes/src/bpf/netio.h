@@ -56,20 +56,38 @@ enum netio_slot {
 /* A tracked thread group: the value at index tgid of the `tracked` array,
  * tracked when gen is not GEN_NONE. gen tells two processes apart that
  * reuse one PID (pid_max is 32768 on many hosts, and pgbench -C forks
- * thousands a second). */
+ * thousands a second). target holds the target id in its low 16 bits and
+ * the process's peer epoch in its high 16 (enum netio_peer_epoch). */
 struct tracked {
 	__u32 target;
 	__u32 gen;
 };
 
+/* Peer epochs (docs/kernels.md, "Retiring idle peers"): every traffic key
+ * of a tracked process carries the epoch its entry held when the program
+ * that adds to it read the entry. Userspace moves a process's epoch on and
+ * waits for running programs before it deletes the keys of the old one.
+ * A new process starts at 0; PEER_EPOCH_AFTER is never a process's: a
+ * drain of a socket whose owner is no longer tracked uses it, and only the
+ * exit protocol deletes its keys. */
+enum netio_peer_epoch {
+	PEER_EPOCH_SHIFT = 16,
+	TRACKED_TARGET_MASK = 0xffff,
+	PEER_EPOCH_AFTER = 0xffff,
+};
+
 /* Traffic counters are keyed by process and peer. The key carries the
- * target so that userspace never needs a second lookup to attribute it. */
+ * target so that userspace never needs a second lookup to attribute it,
+ * and the peer epoch its bytes were counted in (0 for movers' keys and the
+ * PEER_OTHER entry, which are never retired). */
 struct traffic_key {
 	__u32 tgid;
 	__u32 gen;
 	__u16 target;
 	__u16 family;
 	__u8 addr[16];
+	__u16 epoch;
+	__u16 pad;
 };
 
 /* Counters only grow; userspace diffs successive reads. */

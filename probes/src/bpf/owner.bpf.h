@@ -111,7 +111,7 @@ static __always_inline void own_socket(struct sock *sk, __u32 tgid, struct track
 	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
 		return;
 	o.gen = t->gen;
-	o.target = t->target;
+	o.target = tracked_target(t->target);
 	o.bucket = owner_bucket(o.peer, o.dport);
 	old = bpf_map_lookup_elem(&sk_owners, &k);
 	if (old) {

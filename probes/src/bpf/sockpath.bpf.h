@@ -49,7 +49,14 @@ static __always_inline void drain(struct sk_acct *a)
 
 	if (sent || received) {
 		struct traffic_key key = a->key;
+		struct tracked *t = tracked_get(&key.tgid);
+		struct tracked now = {};
 
+		/* The peer epoch of this run: the owner's, while it is tracked
+		 * as the entry's generation; else one no retiring deletes. */
+		if (t)
+			now = tracked_load(t);
+		key.epoch = now.gen == key.gen ? tracked_epoch(now.target) : PEER_EPOCH_AFTER;
 		count_key(&key, sent, received);
 	}
 }
@@ -73,8 +80,7 @@ static __always_inline void account_sk_slow(struct sk_acct *a, struct sock *sk, 
 	}
 	if (!tcp_peer_btf(sk, &key))
 		return;
-	key.gen = t->gen;
-	key.target = t->target;
+	key_of(t, &key);
 	if (!a) {
 		/* Created whole from `init`, atomically: of threads racing here
 		 * one's entry is made and the others find it, owner and all. No

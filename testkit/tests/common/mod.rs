@@ -693,6 +693,16 @@ impl Netio {
         }
     }
 
+    /// The records netio has written so far (what reached this process
+    /// by now), for a test that paces itself by netio's intervals.
+    pub fn records_so_far(&mut self) -> Vec<Value> {
+        self.wait_until(Duration::ZERO, |_| false);
+        self.seen
+            .iter()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
     fn kill_and_stderr(&mut self) -> String {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();

@@ -5,6 +5,8 @@
 //! the tracking of its own descendants: however many children it makes,
 //! the next one is tracked.
 
+use std::time::Duration;
+
 use crate::common;
 
 use common::{
@@ -87,6 +89,128 @@ fn full_peer_map_folds_new_peers_into_other_and_keeps_totals_exact() {
             .any(|v| v["NETIO_REASON"] == "peer_map_full" && num(v, "NETIO_COUNT") >= Some(1)),
         "a degraded record must report the full peer map: {degraded:?}"
     );
+}
+
+/// Target-scope traffic records of the test's target so far: one an
+/// interval, each written after that interval's read.
+fn target_records(records: &[serde_json::Value]) -> usize {
+    records
+        .iter()
+        .filter(|v| event(v) == Some("traffic"))
+        .filter(|v| v["NETIO_SCOPE"] == "target" && v["NETIO_TARGET"] == TARGET)
+        .count()
+}
+
+/// A long-lived server whose clients come and go: 96 distinct client
+/// addresses (three times the 32 peers the map has room for), in batches
+/// of 16 with netio's reads between them, then one new client. The idle
+/// peers are retired, so the new client is counted under its own address,
+/// to the byte, and nothing is folded into `other`; every client and the
+/// process and target totals stay exact.
+#[test]
+fn a_new_client_after_three_times_the_peer_capacity_keeps_its_own_address() {
+    const PEERS: u32 = 32;
+    const BATCH: u32 = 16;
+    let (request, reply) = (1000u64, 200_000u64);
+    let scratch = Scratch::new("capacity-churn");
+    let name = unique_name("ntt");
+    let tracked = Program::named(&scratch, &name);
+    let mut netio = Netio::start_with(
+        &scratch,
+        "300ms",
+        &[(TARGET, &[name.as_str()])],
+        &format!("[capacity]\nprocesses = 1\npeers = {PEERS}\n[records]\ntop_peers = 1000\n"),
+    );
+    let batches = 3 * PEERS / BATCH;
+    let total = (batches * BATCH + 1).to_string();
+    let (req, rep) = (request.to_string(), reply.to_string());
+    let sizes = ["--request", req.as_str(), "--reply", rep.as_str()];
+    let mut args = vec!["--count", total.as_str(), "--timeout-secs", "120"];
+    args.extend(sizes);
+    let server = tracked.server("short", "127.0.0.1:0", &args);
+    let client = Program::original();
+    let count = BATCH.to_string();
+    let mut clients = Vec::new();
+    for b in 0..batches {
+        let from =
+            std::net::Ipv4Addr::from(u32::from(std::net::Ipv4Addr::new(127, 1, 0, 1)) + b * BATCH);
+        let from = from.to_string();
+        let mut args = vec!["--count", count.as_str(), "--from", from.as_str()];
+        args.extend(sizes);
+        clients.push(client.client("short", &server.addr("127.0.0.1"), &args));
+        // Reads after the batch (one may have been on its way already):
+        // its peers are idle by the last.
+        let seen = target_records(&netio.records_so_far());
+        assert!(
+            netio.wait_until(Duration::from_secs(30), |r| target_records(r) >= seen + 3),
+            "netio wrote no interval records"
+        );
+    }
+    let newcomer = "127.2.0.1";
+    let mut args = vec!["--count", "1", "--from", newcomer];
+    args.extend(sizes);
+    clients.push(client.client("short", &server.addr("127.0.0.1"), &args));
+    let truth = server.finish();
+    let sent: u64 = clients.iter().map(|c| c.sent).sum();
+    let received: u64 = clients.iter().map(|c| c.received).sum();
+    assert_eq!((sent, received), (truth.received, truth.sent));
+    let records = netio.stop();
+
+    let got = records
+        .process_totals()
+        .get(&truth.pid)
+        .copied()
+        .unwrap_or_default();
+    assert_eq!(
+        (got.sent, got.received),
+        (truth.sent, truth.received),
+        "process totals must stay exact"
+    );
+    let target: (u64, u64) = records
+        .traffic()
+        .filter(|v| v["NETIO_SCOPE"] == "target" && v["NETIO_TARGET"] == TARGET)
+        .fold((0, 0), |a, v| {
+            let b = common::record_bytes(v);
+            (a.0 + b.sent, a.1 + b.received)
+        });
+    assert_eq!(
+        target,
+        (truth.sent, truth.received),
+        "target totals must stay exact"
+    );
+
+    let peers = records.peer_totals();
+    let peers = peers.get(&truth.pid).cloned().unwrap_or_default();
+    let new = peers.get(newcomer).copied().unwrap_or_default();
+    assert_eq!(
+        (new.sent, new.received),
+        (reply, request),
+        "the new client, under its own address: {peers:?}"
+    );
+    assert!(
+        !peers.contains_key("other"),
+        "no client folded into `other`: {:?}",
+        peers.get("other")
+    );
+    let wrong: Vec<_> = peers
+        .iter()
+        .filter(|(_, b)| (b.sent, b.received) != (reply, request))
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "clients not counted exactly once: {wrong:?}"
+    );
+    assert_eq!(
+        peers.len() as u32,
+        batches * BATCH + 1,
+        "one peer record set per client"
+    );
+    let full: Vec<_> = records
+        .records
+        .iter()
+        .filter(|v| event(v) == Some("degraded") && v["NETIO_REASON"] == "peer_map_full")
+        .collect();
+    assert!(full.is_empty(), "the peer map never filled: {full:?}");
 }
 
 #[test]
