@@ -81,6 +81,7 @@ fn message_reads_in_units_while_the_fields_stay_raw_integers() {
     let th = ThresholdFields {
         target: "redis",
         peer: None,
+        folded_peers: None,
         direction: "sent",
         rate: 10_500_000,
         threshold: 1_000_000,
@@ -116,6 +117,7 @@ fn the_recovered_record_says_how_long_the_breach_lasted() {
     let th = ThresholdFields {
         target: "db",
         peer: None,
+        folded_peers: None,
         direction: "received",
         rate: 100,
         threshold: 1 << 20,
@@ -378,7 +380,8 @@ pub fn samples() -> Vec<Record> {
     };
     let th = ThresholdFields {
         target: "db",
-        peer: Some("10.0.0.1"),
+        peer: Some("other"),
+        folded_peers: Some(3),
         direction: "sent",
         rate: 5,
         threshold: 4,
@@ -440,6 +443,7 @@ pub fn samples() -> Vec<Record> {
         }),
         Record::config_rejected("/etc/netio/netio.conf", "line 1: bad"),
         Record::degraded("r", 1, Some(2), "x"),
+        Record::degraded_for("target_fallback", "db", 1, Some((2, 3)), "x"),
         Record::stopping("v"),
     ]
 }

@@ -18,7 +18,7 @@ pub const ECS_VERSION: &str = "8.11.0";
 /// Each netio field and its ECS name. `NETIO_PEER_ADDRESS` goes to
 /// `source.ip` when it is an address, and to `netio.peer_address` when it
 /// is `other` (the peers folded together).
-pub const MAPPING: [(&str, &str); 42] = [
+pub const MAPPING: [(&str, &str); 43] = [
     (field::MESSAGE, "message"),
     (field::MESSAGE_ID, "event.code"),
     (field::PRIORITY, "log.syslog.severity.code"),
@@ -62,6 +62,7 @@ pub const MAPPING: [(&str, &str); 42] = [
     (field::SOCKET_OWNER_PID, "netio.socket_owner_pid"),
     (field::PEERS, "netio.peers"),
     (field::BREACH_MS, "netio.breach_ms"),
+    (field::FOLDED_PEERS_MIN, "netio.folded_peers_min"),
     (field::TARGETS_ADDED, "netio.targets_added"),
     (field::TARGETS_REMOVED, "netio.targets_removed"),
     (field::TARGETS_REMATCHED, "netio.targets_rematched"),
