@@ -95,6 +95,13 @@ impl Totals {
         }
     }
 
+    /// Bytes the target counted without knowing whose or with whom: in
+    /// its totals, and its peer `other`.
+    pub fn add_unattributed(&mut self, target: TargetId, v: TrafficVal) {
+        add(self.targets.entry(target).or_default(), v);
+        add(self.peers.entry((target, PeerAddr::Other)).or_default(), v);
+    }
+
     pub fn target(&self, target: TargetId) -> TrafficVal {
         self.targets.get(&target).copied().unwrap_or_default()
     }
@@ -272,6 +279,11 @@ mod tests {
         assert_eq!(totals.target(TargetId::from(2u16)), v(0, 0));
         assert_eq!(totals.peers[&(t0, ip(1))], v(11, 22));
         assert_eq!(totals.peers[&(t1, ip(1))], v(100, 200));
+
+        totals.add_unattributed(t1, v(5, 6));
+        assert_eq!(totals.target(t1), v(105, 206));
+        assert_eq!(totals.peers[&(t1, PeerAddr::Other)], v(5, 6));
+        assert_eq!(totals.target(t0), v(14, 26), "the other target's stay");
     }
 
     #[test]

@@ -79,7 +79,8 @@ pub fn between(last: &Stats, now: &Stats) -> Vec<Loss> {
             "bytes_lost",
             now.lost_events - last.lost_events,
             Some(now.lost_bytes - last.lost_bytes),
-            "the traffic map was full and a process had no fallback entry; raise capacity.processes",
+            "the traffic map was full and the bytes' target had no fallback counter (its id is \
+             past the target_fallback array): not counted",
         ),
         loss(
             "process_map_full",

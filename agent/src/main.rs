@@ -35,6 +35,7 @@ mod config;
 mod constraint;
 mod discovery;
 mod error;
+mod fallbacks;
 mod human;
 mod inspect;
 mod interval;

@@ -13,6 +13,7 @@ use std::time::Instant;
 use netio_probes::{MapError, PeerAddr, Probes, Stats, TargetId, TrafficVal};
 
 use crate::config::{Config, Lifecycle, Rate, Threshold};
+use crate::fallbacks::{Fallbacks, TargetInterval, TARGET_FALLBACK};
 use crate::human::Scale;
 use crate::interval::{self, Counter, Counters, Totals};
 use crate::losses;
@@ -34,6 +35,7 @@ pub struct Monitor {
     tracker: Tracker,
     counters: Counters,
     movers: Movers,
+    fallbacks: Fallbacks,
     thresholds: Thresholds,
     last_stats: Stats,
     warnings: Warnings,
@@ -64,6 +66,7 @@ impl Monitor {
             tracker: Tracker::default(),
             counters: Counters::default(),
             movers: Movers::default(),
+            fallbacks: Fallbacks::default(),
             thresholds: Thresholds::default(),
             last_stats: Stats::default(),
             warnings: Warnings::default(),
@@ -267,6 +270,12 @@ impl Monitor {
                 .once(format!("{e}; bytes held in sockets are read later"));
         }
         let current = self.probes.read_traffic();
+        // Read with the counters: the bytes no traffic entry took.
+        let fallbacks = self.fallbacks.diff(
+            self.tracker
+                .registered()
+                .map(|id| (id, self.probes.take_fallback(id))),
+        );
         // A process forked after the drain above may have moved bytes and
         // exited before this read; its fork event was sent before it ran,
         // so it is in the ring buffer now: read it before its bytes are
@@ -336,6 +345,9 @@ impl Monitor {
             &mut totals,
             &mut records,
         );
+        for f in &fallbacks {
+            totals.add_unattributed(f.target, f.bytes);
+        }
 
         // The target totals come first and are written every interval
         // while the target runs; one that runs nothing is said once.
@@ -373,8 +385,8 @@ impl Monitor {
             self.write(r);
         }
 
-        self.check_thresholds(&totals, interval_ms);
-        self.report_losses();
+        self.check_thresholds(&totals, &fallbacks, interval_ms);
+        self.report_losses(&fallbacks);
 
         self.movers.forget(&self.probes, &current, &movers_gone);
         for (k, _) in current.iter().filter(|(k, _)| !k.moved) {
@@ -419,7 +431,7 @@ impl Monitor {
         self.sink.flush()
     }
 
-    fn check_thresholds(&mut self, totals: &Totals, interval_ms: u64) {
+    fn check_thresholds(&mut self, totals: &Totals, folded: &[TargetInterval], interval_ms: u64) {
         let mut checks = Vec::new();
         for (t, &id) in self.config.targets.iter().zip(self.tracker.targets()) {
             if let Some(th) = &t.threshold {
@@ -434,17 +446,27 @@ impl Monitor {
         }
         let half = self.config.interval.as_millis() as u64 / 2;
         for notice in self.thresholds.apply(&checks, interval_ms, half) {
-            let r = self.threshold_record(&notice);
+            let r = self.threshold_record(&notice, folded);
             self.write(&r);
         }
     }
 
-    fn threshold_record(&self, n: &Notice) -> Record {
+    /// A notice's record; `other`'s says at least how many peers it folds:
+    /// the kernel's count of them, and one if it moved anything.
+    fn threshold_record(&self, n: &Notice, folded: &[TargetInterval]) -> Record {
         let w = &n.check.watch;
         let peer = w.peer.map(|p| p.to_string());
+        let folded_peers = (w.peer == Some(PeerAddr::Other)).then(|| {
+            let kernel = folded
+                .iter()
+                .find(|f| f.target == w.target)
+                .map_or(0, |f| f.peers_folded);
+            kernel.max(u64::from(n.check.rate > 0))
+        });
         let f = ThresholdFields {
             target: self.tracker.target_name(w.target),
             peer: peer.as_deref(),
+            folded_peers,
             direction: w.direction.name(),
             rate: n.check.rate,
             threshold: n.check.limit.rate,
@@ -486,14 +508,22 @@ impl Monitor {
         rate.map_or(Scale::BINARY, |r| r.1)
     }
 
-    fn report_losses(&mut self) {
+    fn report_losses(&mut self, fallbacks: &[TargetInterval]) {
         let now = self.probes.stats();
         for l in losses::between(&self.last_stats, &now) {
             self.write(&Record::degraded(l.reason, l.count, l.lost_bytes, l.detail));
         }
         for a in self.tracker.take_alarms() {
             let target = self.tracker.target_name(a.target).to_string();
-            self.write(&Record::degraded_for(a.reason, &target, a.count, a.detail));
+            let r = Record::degraded_for(a.reason, &target, a.count, None, a.detail);
+            self.write(&r);
+        }
+        let (reason, detail) = TARGET_FALLBACK;
+        for f in fallbacks.iter().filter(|f| f.events > 0) {
+            let target = self.tracker.target_name(f.target).to_string();
+            let bytes = Some((f.bytes.sent, f.bytes.received));
+            let r = Record::degraded_for(reason, &target, f.events, bytes, detail);
+            self.write(&r);
         }
         self.last_stats = now;
     }

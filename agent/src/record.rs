@@ -392,6 +392,7 @@ impl Record {
             .words(what)
             .phrase(&words)
             .opt_str("peer", t.peer)
+            .opt_num("folded_peers_min", t.folded_peers)
             .str("direction", t.direction)
             .num("rate", t.rate)
             .num("threshold", t.threshold)
@@ -402,6 +403,9 @@ impl Record {
             .str(field::DIRECTION, t.direction);
         if let Some(p) = t.peer {
             r = r.str(field::PEER_ADDRESS, p);
+        }
+        if let Some(n) = t.folded_peers {
+            r = r.num(field::FOLDED_PEERS_MIN, n);
         }
         r.num(field::RATE, t.rate)
             .num(field::THRESHOLD, t.threshold)
@@ -513,17 +517,31 @@ impl Record {
 
     /// Something a target lost or could not do; `count` of it since the
     /// last such record. The target is named in MESSAGE and NETIO_TARGET.
-    pub fn degraded_for(reason: &str, target: &str, count: u64, detail: &str) -> Self {
+    /// `bytes`: (sent, received) the target counted without their detail.
+    pub fn degraded_for(
+        reason: &str,
+        target: &str,
+        count: u64,
+        bytes: Option<(u64, u64)>,
+        detail: &str,
+    ) -> Self {
         let msg = Message::new("netio degraded:")
             .str("reason", reason)
             .str("target", target)
             .num("count", count)
+            .opt_num("sent", bytes.map(|b| b.0))
+            .opt_num("received", bytes.map(|b| b.1))
             .opt_str("detail", (!detail.is_empty()).then_some(detail));
-        Record::new(Kind::Degraded)
+        let mut r = Record::new(Kind::Degraded)
             .str(field::REASON, reason)
             .str(field::TARGET, target)
-            .num(field::COUNT, count)
-            .message(msg)
+            .num(field::COUNT, count);
+        if let Some((sent, received)) = bytes {
+            r = r
+                .num(field::SENT_BYTES, sent)
+                .num(field::RECEIVED_BYTES, received);
+        }
+        r.message(msg)
     }
 
     /// Something was lost or could not be done; `count` of it since the last
@@ -643,6 +661,8 @@ impl TrafficFields<'_> {
 pub struct ThresholdFields<'a> {
     pub target: &'a str,
     pub peer: Option<&'a str>,
+    /// Peer `other` only: at least how many peers it folds.
+    pub folded_peers: Option<u64>,
     /// "sent" or "received".
     pub direction: &'static str,
     /// The rate observed in the interval that decided it, bytes/s.

@@ -158,9 +158,10 @@ pub struct Thresholds {
 impl Thresholds {
     /// The checks of one interval for one target: its totals, and every
     /// peer seen now or with a breach open (its rate is zero when it moved
-    /// nothing this interval). Not `other`: it sums the peers a full map
-    /// could not tell apart, so a per-peer limit says nothing about it (the
-    /// full map is reported as degraded).
+    /// nothing this interval). `other` too: it sums the peers a full map
+    /// could not tell apart, and one of them may be over the limit on its
+    /// own, so the sum is held to the per-peer limit rather than let a
+    /// heavy client hide in it (docs/config.md).
     pub fn checks(
         &self,
         target: TargetId,
@@ -191,7 +192,7 @@ impl Thresholds {
         push(None, Direction::Received, limits.received, total.received);
         let mut seen: Vec<PeerAddr> = peers
             .keys()
-            .filter(|(t, p)| *t == target && *p != PeerAddr::Other)
+            .filter(|(t, _)| *t == target)
             .map(|(_, p)| *p)
             .chain(
                 self.breaches
@@ -410,7 +411,7 @@ mod tests {
     }
 
     #[test]
-    fn every_seen_peer_is_checked_but_not_other() {
+    fn every_seen_peer_is_checked_and_other_too() {
         let th = Thresholds::default();
         let l = Limits {
             peer_sent: Some(10),
@@ -431,9 +432,41 @@ mod tests {
         ]);
         let checks = th.checks(target(), &l, TrafficVal::default(), &peers, SECOND);
         let watched: Vec<Option<PeerAddr>> = checks.iter().map(|c| c.watch.peer).collect();
-        assert_eq!(watched, vec![Some(peer(1)), Some(peer(2))]);
+        assert_eq!(
+            watched,
+            vec![Some(peer(1)), Some(peer(2)), Some(PeerAddr::Other)]
+        );
         assert!(checks.iter().all(|c| c.watch.direction == Direction::Sent));
         assert!(checks.iter().all(|c| c.rate == 50));
+    }
+
+    #[test]
+    fn a_heavy_client_hidden_in_other_breaches_the_per_peer_limit() {
+        let mut th = Thresholds::default();
+        let l = Limits {
+            peer_sent: Some(1000),
+            sustain: Duration::from_secs(1),
+            reminder: Duration::from_secs(60),
+            ..Limits::default()
+        };
+        let light = TrafficVal {
+            sent: 10,
+            received: 0,
+        };
+        let heavy = TrafficVal {
+            sent: 500_000,
+            received: 0,
+        };
+        let peers = HashMap::from([
+            ((target(), peer(1)), light),
+            ((target(), PeerAddr::Other), heavy),
+        ]);
+        let checks = th.checks(target(), &l, TrafficVal::default(), &peers, SECOND);
+        let n = th.apply(&checks, SECOND, SECOND / 2);
+        assert_eq!(n.len(), 1, "{n:?}");
+        assert_eq!(n[0].kind, Kind::ThresholdExceeded);
+        assert_eq!(n[0].check.watch.peer, Some(PeerAddr::Other));
+        assert_eq!(n[0].check.rate, 500_000);
     }
 
     #[test]

@@ -114,6 +114,11 @@ impl Tracker {
             .unwrap_or("?")
     }
 
+    /// Every id handed out since start, configured now or not.
+    pub fn registered(&self) -> impl Iterator<Item = TargetId> {
+        (0..self.registry.len()).map(|i| TargetId::from(i as u16))
+    }
+
     /// The ids of the config's targets, in its order.
     pub fn targets(&self) -> &[TargetId] {
         &self.ids

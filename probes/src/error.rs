@@ -97,6 +97,8 @@ pub enum LoadError {
     NoBss,
     #[error("cannot map the tracked map into memory: {0}")]
     MapTracked(io::Error),
+    #[error("cannot map the target_fallback map into memory: {0}")]
+    MapFallback(io::Error),
     #[error("cannot open the event ring buffer: {0}")]
     RingBuffer(libbpf_rs::Error),
 }

@@ -11,12 +11,14 @@
 //! - `kretprobe`: the kprobe backend's kretprobes, made in tracefs
 //! - `report`: what a backend attached and what it cannot see
 //! - `maps`: the agent's access to the loaded maps
+//! - `fallback`: the targets' counters for bytes the full traffic map had no entry for
 //! - `retire`: retiring idle peer counters, and their epochs folded away
 //! - `wire`: the kernel's structs as the agent sees them
 //! - `error`, `libbpf_log`: why something failed, with libbpf's own words
 
 mod backend;
 mod error;
+mod fallback;
 mod kernel;
 mod kretprobe;
 mod libbpf_log;
@@ -32,6 +34,7 @@ pub use error::{
     Denied, Disabled, KretprobeError, KretprobeStep, LoadError, Lockdown, MapError, NoSocketPath,
     Unsupported,
 };
+pub use fallback::Fallback;
 pub use libbpf_log::LibbpfHint;
 pub use loader::{probe_backends, Capacity, LoadOptions, Loaded, Probes};
 pub use maps::{pid_max, PID_MAX_LIMIT};

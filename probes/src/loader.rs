@@ -13,6 +13,7 @@ use libbpf_rs::{Link, OpenMapMut, OpenObject, RingBuffer, RingBufferBuilder};
 
 use crate::backend::{Backend, BackendChoice};
 use crate::error::{Disabled, LoadError};
+use crate::fallback::FallbackMap;
 use crate::kernel::{KernelFacts, LIFECYCLE, SOCKET_DRAIN, SOCKET_ITER};
 use crate::kretprobe::{self, TracefsKretprobe};
 use crate::libbpf_log;
@@ -89,6 +90,7 @@ pub struct Probes {
     /// The socket path's drain iterator, when this backend has that path.
     pub(crate) drain_iter: Option<Link>,
     pub(crate) shared: Shared,
+    pub(crate) fallback: FallbackMap,
     pub(crate) ring: RingBuffer<'static>,
     pub(crate) queue: Rc<RefCell<VecDeque<LifecycleEvent>>>,
     pub(crate) skel: NetioSkel<'static>,
@@ -301,6 +303,7 @@ impl Probes {
             None
         };
         let shared = Shared::of(&mut skel)?;
+        let fallback = FallbackMap::of(&skel)?;
 
         let queue: Rc<RefCell<VecDeque<LifecycleEvent>>> = Rc::default();
         let sink = Rc::clone(&queue);
@@ -329,6 +332,7 @@ impl Probes {
             retprobes,
             drain_iter,
             shared,
+            fallback,
             ring,
             queue,
             skel,

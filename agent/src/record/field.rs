@@ -29,6 +29,7 @@ pub const COMM: &str = "NETIO_COMM";
 pub const UID: &str = "NETIO_UID";
 pub const EXE: &str = "NETIO_EXE";
 pub const PEER_ADDRESS: &str = "NETIO_PEER_ADDRESS";
+pub const FOLDED_PEERS_MIN: &str = "NETIO_FOLDED_PEERS_MIN";
 pub const SENT_BYTES: &str = "NETIO_SENT_BYTES";
 pub const RECEIVED_BYTES: &str = "NETIO_RECEIVED_BYTES";
 pub const INTERVAL_MS: &str = "NETIO_INTERVAL_MS";

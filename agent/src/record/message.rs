@@ -431,6 +431,7 @@ mod tests {
             let th = ThresholdFields {
                 target: h,
                 peer: Some(h),
+                folded_peers: None,
                 direction: "received",
                 rate: 5,
                 threshold: 4,

@@ -81,6 +81,7 @@ fn message_reads_in_units_while_the_fields_stay_raw_integers() {
     let th = ThresholdFields {
         target: "redis",
         peer: None,
+        folded_peers: None,
         direction: "sent",
         rate: 10_500_000,
         threshold: 1_000_000,
@@ -116,6 +117,7 @@ fn the_recovered_record_says_how_long_the_breach_lasted() {
     let th = ThresholdFields {
         target: "db",
         peer: None,
+        folded_peers: None,
         direction: "received",
         rate: 100,
         threshold: 1 << 20,
@@ -131,6 +133,54 @@ fn the_recovered_record_says_how_long_the_breach_lasted() {
     assert!(
         m.contains("received 100 B/s, at or below 1 MiB/s for 4 s, after a breach of 1 min 20 s:"),
         "{m}"
+    );
+}
+
+#[test]
+fn a_breach_of_other_says_it_is_other_and_how_many_peers_it_folds_at_least() {
+    let th = ThresholdFields {
+        target: "db",
+        peer: Some("other"),
+        folded_peers: Some(5),
+        direction: "sent",
+        rate: 2048,
+        threshold: 1024,
+        sustain_ms: 1000,
+        duration_ms: 1000,
+        breach_ms: 1000,
+        scale: crate::human::Scale::BINARY,
+    };
+    let r = Record::threshold(Kind::ThresholdExceeded, &th);
+    assert_eq!(
+        r.get(field::PEER_ADDRESS),
+        Some(&Value::Str("other".into()))
+    );
+    assert_eq!(r.get(field::FOLDED_PEERS_MIN), Some(&Value::Num(5)));
+    let m = message(&r);
+    assert!(m.contains("peer=\"other\" folded_peers_min=5 "), "{m}");
+    let one = ThresholdFields {
+        peer: Some("10.0.0.1"),
+        folded_peers: None,
+        ..th
+    };
+    let r = Record::threshold(Kind::ThresholdExceeded, &one);
+    assert_eq!(
+        r.get(field::FOLDED_PEERS_MIN),
+        None,
+        "a real peer folds none"
+    );
+}
+
+#[test]
+fn a_target_fallback_record_names_the_target_and_the_bytes() {
+    let r = Record::degraded_for("target_fallback", "db", 3, Some((10, 20)), "");
+    assert_eq!(r.get(field::TARGET), Some(&Value::Str("db".into())));
+    assert_eq!(r.get(field::COUNT), Some(&Value::Num(3)));
+    assert_eq!(r.get(field::SENT_BYTES), Some(&Value::Num(10)));
+    assert_eq!(r.get(field::RECEIVED_BYTES), Some(&Value::Num(20)));
+    assert_eq!(
+        message(&r),
+        "netio degraded: reason=\"target_fallback\" target=\"db\" count=3 sent=10 received=20"
     );
 }
 
@@ -378,7 +428,8 @@ pub fn samples() -> Vec<Record> {
     };
     let th = ThresholdFields {
         target: "db",
-        peer: Some("10.0.0.1"),
+        peer: Some("other"),
+        folded_peers: Some(3),
         direction: "sent",
         rate: 5,
         threshold: 4,
@@ -443,6 +494,7 @@ pub fn samples() -> Vec<Record> {
         }),
         Record::config_rejected("/etc/netio/netio.conf", "line 1: bad"),
         Record::degraded("r", 1, Some(2), "x"),
+        Record::degraded_for("target_fallback", "db", 1, Some((2, 3)), "x"),
         Record::stopping("v"),
     ]
 }

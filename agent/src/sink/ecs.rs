@@ -18,7 +18,7 @@ pub const ECS_VERSION: &str = "8.11.0";
 /// Each netio field and its ECS name. `NETIO_PEER_ADDRESS` goes to
 /// `source.ip` when it is an address, and to `netio.peer_address` when it
 /// is `other` (the peers folded together).
-pub const MAPPING: [(&str, &str); 44] = [
+pub const MAPPING: [(&str, &str); 45] = [
     (field::MESSAGE, "message"),
     (field::MESSAGE_ID, "event.code"),
     (field::PRIORITY, "log.syslog.severity.code"),
@@ -64,6 +64,7 @@ pub const MAPPING: [(&str, &str); 44] = [
     (field::APPEARED, "netio.appeared"),
     (field::EXITED, "netio.exited"),
     (field::BREACH_MS, "netio.breach_ms"),
+    (field::FOLDED_PEERS_MIN, "netio.folded_peers_min"),
     (field::TARGETS_ADDED, "netio.targets_added"),
     (field::TARGETS_REMOVED, "netio.targets_removed"),
     (field::TARGETS_REMATCHED, "netio.targets_rematched"),

@@ -104,7 +104,32 @@ static __always_inline struct tracked *current_tracked(void)
 	return tracked_tgid(&tgid);
 }
 
-/* Adds to the counter of the process and peer in `key` (complete). */
+/* The fallback counters of the target a key counts for (a mover's too). */
+static __always_inline struct target_fallback *fallback_of(const struct traffic_key *key)
+{
+	__u32 idx = key->target & ~TARGET_MOVED;
+
+	return bpf_map_lookup_elem(&target_fallback, &idx);
+}
+
+/* Marks the peer in `key` as one whose bytes no entry of its own took: a
+ * bit per hash of the address, for a lower bound on the peers folded. */
+static __always_inline void fold_peer(struct target_fallback *f, const struct traffic_key *key)
+{
+	__u32 w[4];
+
+	__builtin_memcpy(w, key->addr, sizeof(w));
+	__u32 h = (w[0] ^ w[1] ^ w[2] ^ w[3] ^ key->family) * 0x9E3779B1u;
+
+	/* A plain OR (5.10 has no atomic one): two CPUs at once may lose a
+	 * bit, which only lowers the bound. */
+	f->peers_seen |= 1ULL << (h >> 26);
+}
+
+/* Adds to the counter of the process and peer in `key` (complete). When the
+ * map is full, to the process's PEER_OTHER entry, and when that is missing
+ * too, to its target's fallback counters: the target's totals never lose a
+ * byte (docs/kernels.md, "When the traffic map is full"). */
 static __always_inline void count_key(struct traffic_key *key, __u64 sent, __u64 received)
 {
 	struct traffic_val *v = bpf_map_lookup_elem(&traffic, key);
@@ -115,13 +140,26 @@ static __always_inline void count_key(struct traffic_key *key, __u64 sent, __u64
 		v = bpf_map_lookup_elem(&traffic, key);
 	}
 	if (!v) {
-		/* Map full: the process's own fallback entry, created when it
-		 * was tracked, keeps its totals exact. */
+		struct target_fallback *f = fallback_of(key);
+
+		if (f)
+			fold_peer(f, key);
+		/* The process's own fallback entry, created when it was
+		 * tracked, keeps its totals exact. */
 		stat_add(STAT_PEER_OVERFLOW, 1);
 		key->family = PEER_OTHER;
 		__builtin_memset(key->addr, 0, sizeof(key->addr));
 		key->epoch = 0;
 		v = bpf_map_lookup_elem(&traffic, key);
+		if (!v && f) {
+			/* Not even that: the target's totals stay exact. */
+			__sync_fetch_and_add(&f->events, 1);
+			if (sent)
+				__sync_fetch_and_add(&f->sent, sent);
+			if (received)
+				__sync_fetch_and_add(&f->received, received);
+			return;
+		}
 	}
 	if (!v) {
 		stat_add(STAT_LOST_EVENTS, 1);

@@ -74,6 +74,17 @@ struct {
 	__type(value, struct traffic_val);
 } traffic SEC(".maps");
 
+/* Per target (netio.h, struct target_fallback): one entry for every id a
+ * traffic key can hold, so no number of processes or peers fills it.
+ * Mapped by userspace, which reads it with atomic loads. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, TARGET_MOVED);
+	__type(key, __u32);
+	__type(value, struct target_fallback);
+} target_fallback SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, STAT_MAX);

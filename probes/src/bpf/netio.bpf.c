@@ -41,6 +41,7 @@ char LICENSE[] SEC("license") = "GPL";
 struct lifecycle_event _lifecycle_event = {};
 struct traffic_key _traffic_key = {};
 struct traffic_val _traffic_val = {};
+struct target_fallback _target_fallback = {};
 struct tracked _tracked = {};
 struct comm_key _comm_key = {};
 struct uid_key _uid_key = {};

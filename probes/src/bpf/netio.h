@@ -96,6 +96,20 @@ struct traffic_val {
 	__u64 received;
 };
 
+/* A target's counters for the bytes that found no traffic entry at all,
+ * neither their own nor their process's PEER_OTHER one (docs/kernels.md,
+ * "When the traffic map is full"): the value at index target (without
+ * TARGET_MOVED) of the `target_fallback` array, which cannot fill. Counters
+ * only grow, except `peers_seen`: one bit per hash of a peer whose bytes
+ * went to `other` or here, which userspace takes and clears each interval
+ * (its bits are a lower bound on how many peers were folded). */
+struct target_fallback {
+	__u64 sent;
+	__u64 received;
+	__u64 events;
+	__u64 peers_seen;
+};
+
 struct comm_key {
 	char comm[NETIO_COMM_LEN];
 };
@@ -104,7 +118,7 @@ struct comm_key {
  * stats array, summed and reported by userspace. */
 enum netio_stat {
 	STAT_PEER_OVERFLOW = 0, /* events counted in the PEER_OTHER entry (traffic map full) */
-	STAT_LOST_EVENTS,	/* events not counted at all (even the fallback entry missing) */
+	STAT_LOST_EVENTS,	/* events not counted at all (not even in target_fallback) */
 	STAT_LOST_BYTES,	/* bytes of those events */
 	STAT_TRACK_FULL,	/* a new process could not be tracked (PID beyond the tracked array) */
 	STAT_EVENTS_DROPPED,	/* ring buffer full: a lifecycle event was not delivered */

@@ -116,7 +116,7 @@ impl Bytes {
         self.sent == 0 && self.received == 0
     }
 
-    fn add(&mut self, other: Bytes) {
+    pub fn add(&mut self, other: Bytes) {
         self.sent += other.sent;
         self.received += other.received;
     }

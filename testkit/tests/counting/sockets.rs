@@ -11,7 +11,10 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 
-use common::{record_pid, tracked_program, Bytes, Program, Records, Truth, TARGET};
+use common::{
+    record_bytes, record_pid, tracked_program, unique_name, Bytes, Netio, Program, Records,
+    Scratch, Truth, TARGET,
+};
 
 const NOBODY: &str = "65534";
 const SIZE: u64 = 4 * 1024 * 1024;
@@ -79,7 +82,45 @@ fn assert_named(records: &Records, pid: u32, owner: u32) {
 /// The target's server accepts, moves `parent` bytes each way itself, and
 /// hands the socket over `by` to nobody's taker, which does the rest.
 fn accepted_socket_handed_over(tag: &str, by: &str, parent: u64, owner_uid: Option<&str>) {
-    let (scratch, tracked, netio) = tracked_program(tag, "1s");
+    let h = hand_over(tag, by, parent, owner_uid, None);
+    h.records.assert_exact(&h.truth, "127.0.0.1");
+    assert_named(&h.records, h.taker, h.owner);
+}
+
+/// A hand-over's records, its ground truth per PID, the owner and taker.
+struct HandOver {
+    records: Records,
+    truth: BTreeMap<u32, Bytes>,
+    owner: u32,
+    taker: u32,
+}
+
+/// The hand-over of `accepted_socket_handed_over`; with `capacity`, under
+/// that `[capacity]` and with no read of the counters before the stop, and
+/// first a tracked exchange whose counters stay in the map meanwhile.
+fn hand_over(
+    tag: &str,
+    by: &str,
+    parent: u64,
+    owner_uid: Option<&str>,
+    capacity: Option<&str>,
+) -> HandOver {
+    let scratch = Scratch::new(tag);
+    let name = unique_name("ntt");
+    let tracked = Program::named(&scratch, &name);
+    let targets: &[(&str, &[&str])] = &[(TARGET, &[name.as_str()])];
+    let mut truth: BTreeMap<u32, Bytes> = BTreeMap::new();
+    let netio = match capacity {
+        None => Netio::start(&scratch, "1s", targets),
+        Some(c) => {
+            let netio = Netio::start_with(&scratch, "60s", targets, c);
+            let args = ["--count", "1", "--request", "1000", "--reply", "1000"];
+            let filler = tracked.server("short", "127.0.0.1:0", &args);
+            Program::original().client("short", &filler.addr("127.0.0.1"), &args);
+            truth.extend(filler.finish().per_pid);
+            netio
+        }
+    };
     let path = scratch.path("taker.sock");
     let taker = Taker::start(&path, false);
     let (size, parent_s) = (SIZE.to_string(), parent.to_string());
@@ -110,10 +151,59 @@ fn accepted_socket_handed_over(tag: &str, by: &str, parent: u64, owner_uid: Opti
         "traffic generator disagrees with itself"
     );
     let records = netio.stop();
-    let mut truth: BTreeMap<u32, Bytes> = server.per_pid.clone();
+    truth.extend(server.per_pid.clone());
     truth.extend(taker.per_pid.clone());
-    records.assert_exact(&truth, "127.0.0.1");
-    assert_named(&records, taker.pid, owner);
+    HandOver {
+        records,
+        truth,
+        owner,
+        taker: taker.pid,
+    }
+}
+
+/// The mover's bytes when the traffic map has no room for its counter
+/// (an earlier exchange's counters and the owner's fill it; a mover has no
+/// `other`): they still count for the owner's target, and a `degraded`
+/// record says they lost their process and peer.
+#[test]
+fn a_movers_bytes_the_full_map_has_no_room_for_count_for_the_target() {
+    let h = hand_over(
+        "hand-full",
+        "scm",
+        65_537,
+        None,
+        Some("[capacity]\nprocesses = 1\npeers = 1\n"),
+    );
+    let mut want = Bytes::default();
+    h.truth.values().for_each(|b| want.add(*b));
+    let (mut target, mut processes, mut fallback) =
+        (Bytes::default(), Bytes::default(), Bytes::default());
+    for v in &h.records.records {
+        if v["NETIO_EVENT"] == "traffic" && v["NETIO_SCOPE"] == "target" {
+            target.add(record_bytes(v));
+        }
+        if v["NETIO_EVENT"] == "traffic" && v["NETIO_SCOPE"] == "process" {
+            processes.add(record_bytes(v));
+        }
+        if v["NETIO_EVENT"] == "degraded" && v["NETIO_REASON"] == "target_fallback" {
+            assert_eq!(v["NETIO_TARGET"], TARGET, "{v}");
+            fallback.add(record_bytes(v));
+        }
+    }
+    assert_eq!(
+        target, want,
+        "the owner's and the mover's bytes: {:?}",
+        h.records.records
+    );
+    // The owner's bytes may have found its `other`, the mover's cannot.
+    let mover = h.truth[&h.taker];
+    assert!(
+        fallback.sent >= mover.sent && fallback.received >= mover.received,
+        "the mover's bytes ({mover}) are counted without their process ({fallback}): {:?}",
+        h.records.records
+    );
+    processes.add(fallback);
+    assert_eq!(processes, target, "process records and fallback add up");
 }
 
 #[test]
