@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::LoadError;
 use crate::loader::Probes;
+use crate::mapped::MappedWords;
 use crate::skel::{types, NetioSkel};
 use crate::wire::TargetId;
 
@@ -35,56 +36,21 @@ pub struct Fallback {
 
 /// The `target_fallback` array, mapped.
 pub(crate) struct FallbackMap {
-    words: *mut u64,
-    entries: u32,
-    mapped: usize,
+    words: MappedWords,
 }
 
 impl FallbackMap {
     pub fn of(skel: &NetioSkel<'static>) -> Result<FallbackMap, LoadError> {
         use libbpf_rs::MapCore;
-        use std::os::fd::{AsFd, AsRawFd};
         let map = &skel.maps.target_fallback;
         let entries = map.max_entries();
-        // SAFETY: sysconf has no preconditions.
-        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as usize;
-        let bytes = entries as usize * size_of::<types::target_fallback>();
-        let mapped = bytes.div_ceil(page) * page;
-        // SAFETY: a shared mapping of the map's fd, of the size the kernel
-        // made it (BPF_F_MMAPABLE); unmapped in drop.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                mapped,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                map.as_fd().as_raw_fd(),
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(LoadError::MapFallback(std::io::Error::last_os_error()));
-        }
-        Ok(FallbackMap {
-            words: ptr.cast(),
-            entries,
-            mapped,
-        })
+        let words =
+            MappedWords::of(map, entries as usize * WORDS).map_err(LoadError::MapFallback)?;
+        Ok(FallbackMap { words })
     }
 
     fn word(&self, target: TargetId, i: usize) -> Option<&AtomicU64> {
-        let index = target.index();
-        // SAFETY: within the mapping, which lives as long as self; the
-        // kernel changes each word with one atomic add or one aligned store.
-        (index < self.entries as usize)
-            .then(|| unsafe { AtomicU64::from_ptr(self.words.add(index * WORDS + i)) })
-    }
-}
-
-impl Drop for FallbackMap {
-    fn drop(&mut self) {
-        // SAFETY: the mapping made in `of`, used by nothing after this.
-        unsafe { libc::munmap(self.words.cast(), self.mapped) };
+        self.words.word(target.index() * WORDS + i)
     }
 }
 

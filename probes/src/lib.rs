@@ -11,6 +11,7 @@
 //! - `kretprobe`: the kprobe backend's kretprobes, made in tracefs
 //! - `report`: what a backend attached and what it cannot see
 //! - `maps`: the agent's access to the loaded maps
+//! - `mapped`: an mmapable array's words, shared with the kernel
 //! - `fallback`: the targets' counters for bytes the full traffic map had no entry for
 //! - `retire`: retiring idle peer counters, and their epochs folded away
 //! - `wire`: the kernel's structs as the agent sees them
@@ -23,6 +24,7 @@ mod kernel;
 mod kretprobe;
 mod libbpf_log;
 mod loader;
+mod mapped;
 mod maps;
 mod progs;
 mod report;

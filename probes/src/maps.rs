@@ -10,6 +10,7 @@ use libbpf_rs::{MapCore, MapFlags};
 
 use crate::error::{LoadError, MapError};
 use crate::loader::Probes;
+use crate::mapped::MappedWords;
 use crate::retire;
 use crate::skel::{types, NetioSkel};
 use crate::wire::{pod_bytes, read_pod, LifecycleEvent, Stats, TargetId, TrafficKey, TrafficVal};
@@ -51,41 +52,16 @@ pub fn pid_max() -> u32 {
 /// 8-byte word changed by userspace only through compare-and-exchange.
 pub(crate) struct Shared {
     bss: *mut types::bss,
-    tracked: *mut u64,
-    entries: u32,
-    mapped: usize,
+    tracked: MappedWords,
 }
 
 impl Shared {
     pub fn of(skel: &mut NetioSkel<'static>) -> Result<Shared, LoadError> {
-        use std::os::fd::{AsFd, AsRawFd};
         let bss = skel.maps.bss_data.as_deref_mut().ok_or(LoadError::NoBss)? as *mut types::bss;
         let map = &skel.maps.tracked;
         let entries = map.max_entries();
-        // SAFETY: sysconf has no preconditions.
-        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as usize;
-        let mapped = (entries as usize * size_of::<u64>()).div_ceil(page) * page;
-        // SAFETY: a shared mapping of the map's fd, of the size the kernel
-        // made it (BPF_F_MMAPABLE); unmapped in drop.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                mapped,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                map.as_fd().as_raw_fd(),
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(LoadError::MapTracked(std::io::Error::last_os_error()));
-        }
-        Ok(Shared {
-            bss,
-            tracked: ptr.cast(),
-            entries,
-            mapped,
-        })
+        let tracked = MappedWords::of(map, entries as usize).map_err(LoadError::MapTracked)?;
+        Ok(Shared { bss, tracked })
     }
 
     fn slot(&self, tgid: u32) -> &AtomicU64 {
@@ -97,10 +73,7 @@ impl Shared {
 
     /// The tracked entry of `tgid`, or None past the array's end.
     fn entry(&self, tgid: u32) -> Option<&AtomicU64> {
-        // SAFETY: within the mapping, which lives as long as self; the
-        // kernel writes each entry in one aligned 8-byte store.
-        (tgid < self.entries)
-            .then(|| unsafe { AtomicU64::from_ptr(self.tracked.add(tgid as usize)) })
+        self.tracked.word(tgid as usize)
     }
 
     /// (done, begun), read in that order.
@@ -112,13 +85,6 @@ impl Shared {
             let d = done.load(Ordering::SeqCst);
             (d, begun.load(Ordering::SeqCst))
         }
-    }
-}
-
-impl Drop for Shared {
-    fn drop(&mut self) {
-        // SAFETY: the mapping made in `of`, used by nothing after this.
-        unsafe { libc::munmap(self.tracked.cast(), self.mapped) };
     }
 }
 
@@ -236,7 +202,7 @@ impl Probes {
     pub fn track(&self, tgid: u32, gen: u32, target: TargetId) -> Result<bool, MapError> {
         let e = self.shared.entry(tgid).ok_or(MapError::PidBeyond {
             tgid,
-            entries: self.shared.entries,
+            entries: self.shared.tracked.len() as u32,
         })?;
         let new = word(target.to_map(), r#gen);
         let slot = self.shared.slot(tgid);
@@ -353,7 +319,7 @@ impl Probes {
 
     /// How many PIDs the tracked array holds: the host's pid_max at load.
     pub fn pid_capacity(&self) -> u32 {
-        self.shared.entries
+        self.shared.tracked.len() as u32
     }
 
     /// Moves every socket's pending bytes into the traffic counters and waits

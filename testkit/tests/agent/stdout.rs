@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::service::{unit_duration, Killed, Notify};
+use common::service::{Killed, Notify};
 use common::{num, Scratch};
 use serde_json::Value;
 
@@ -97,7 +97,6 @@ fn a_stdout_reader_that_stops_stalls_neither_the_watchdog_nor_the_stop() {
         .spawn()
         .expect("spawn netio");
     let mut netio = Killed(child);
-    let pid = netio.0.id();
     let reader = Reader::new(read_end);
     let deadline = Instant::now() + Duration::from_secs(30);
     while !notify.has("READY=1") {
@@ -110,22 +109,7 @@ fn a_stdout_reader_that_stops_stalls_neither_the_watchdog_nor_the_stop() {
     reader.set_reading(false);
     let since = Instant::now();
     std::thread::sleep(Duration::from_secs(12));
-    let beats = notify.beats(since);
-    let mut last = since;
-    for at in &beats {
-        assert!(
-            *at - last < watchdog,
-            "no WATCHDOG=1 for {:?} while stdout's reader was stopped: beats {:?}",
-            *at - last,
-            beats.iter().map(|b| *b - since).collect::<Vec<_>>()
-        );
-        last = *at;
-    }
-    assert!(
-        Instant::now() - last < watchdog,
-        "the watchdog stopped while stdout's reader was stopped: beats {:?}",
-        beats.iter().map(|b| *b - since).collect::<Vec<_>>()
-    );
+    notify.assert_beating(since, watchdog, "stdout's reader was stopped");
 
     // It reads again: whole records, and the count of those it missed.
     reader.set_reading(true);
@@ -148,19 +132,5 @@ fn a_stdout_reader_that_stops_stalls_neither_the_watchdog_nor_the_stop() {
     // Stopped again, then the service stops: within TimeoutStopSec.
     reader.set_reading(false);
     std::thread::sleep(Duration::from_secs(3));
-    let limit = unit_duration(&common::unit::setting("TimeoutStopSec"));
-    let asked = Instant::now();
-    // SAFETY: kill on our own child.
-    unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
-    let status = loop {
-        if let Some(s) = netio.0.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            asked.elapsed() < limit,
-            "netio did not exit within TimeoutStopSec={limit:?} of SIGTERM while stdout's reader was stopped"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.success(), "netio exited with {status}");
+    netio.stops_in_time("stdout's reader was stopped");
 }

@@ -38,6 +38,22 @@ impl Notify {
             .any(|(_, m)| m.lines().any(|l| l == line))
     }
 
+    /// Asserts that WATCHDOG=1 came from `since` to now with no gap of
+    /// `watchdog` (WATCHDOG_USEC) or more, `while_` saying what was going on.
+    pub fn assert_beating(&self, since: Instant, watchdog: Duration, while_: &str) {
+        let beats = self.beats(since);
+        let shown: Vec<Duration> = beats.iter().map(|b| *b - since).collect();
+        let mut last = since;
+        for at in beats.iter().chain([&Instant::now()]) {
+            assert!(
+                *at - last < watchdog,
+                "no WATCHDOG=1 for {:?} while {while_} (WATCHDOG_USEC {watchdog:?}): beats {shown:?}",
+                *at - last,
+            );
+            last = *at;
+        }
+    }
+
     /// When each WATCHDOG=1 came, from `since` on.
     pub fn beats(&self, since: Instant) -> Vec<Instant> {
         self.got
@@ -57,6 +73,28 @@ impl Drop for Killed {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+impl Killed {
+    /// SIGTERM, and asserts that netio exits, successfully, within the
+    /// unit's TimeoutStopSec, `while_` saying what was going on.
+    pub fn stops_in_time(&mut self, while_: &str) {
+        let limit = unit_duration(&super::unit::setting("TimeoutStopSec"));
+        let asked = Instant::now();
+        // SAFETY: kill on our own child.
+        unsafe { libc::kill(self.0.id() as libc::pid_t, libc::SIGTERM) };
+        let status = loop {
+            if let Some(s) = self.0.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                asked.elapsed() < limit,
+                "netio did not exit within TimeoutStopSec={limit:?} of SIGTERM while {while_}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(status.success(), "netio exited with {status}");
     }
 }
 
