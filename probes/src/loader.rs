@@ -318,6 +318,13 @@ impl Probes {
             .map_err(LoadError::RingBuffer)?;
         let ring = builder.build().map_err(LoadError::RingBuffer)?;
 
+        let program_wait = match ProgramWait::new() {
+            Ok(wait) => Some(wait),
+            Err(e) => {
+                failed.push(BlindSpot::PeersNotRetired(e));
+                None
+            }
+        };
         let report = BackendReport {
             backend,
             programs: plan.required,
@@ -337,7 +344,7 @@ impl Probes {
             queue,
             skel,
             peers: RefCell::default(),
-            program_wait: ProgramWait::new().ok(),
+            program_wait,
             backend,
         };
         Ok(Loaded { probes, report })

@@ -43,6 +43,12 @@ pub enum BlindSpot {
     /// The kretprobe (and those after it) went through the kprobe PMU.
     #[error("{0}; {limit}", limit = PMU_LIMIT)]
     KretprobeThroughPmu(KretprobeError),
+    #[error(
+        "idle peers are not retired: the kernel refused the array of maps netio waits for \
+         running programs with ({0}), so a process that has had more clients than \
+         capacity.peers counts its new ones under `other` (totals stay exact)"
+    )]
+    PeersNotRetired(libbpf_rs::Error),
     #[error("{what} not counted: cannot attach {prog}: {error}")]
     OptionalGroupFailed {
         what: &'static str,
