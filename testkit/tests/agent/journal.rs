@@ -19,7 +19,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::journald::{journal_of, journald_kill, journald_start, JournalNetio, JOURNALD};
-use common::service::{Killed, Notify};
+use common::service::{loud_config, Killed, Notify};
 use common::{exchange, num, unique_name, Program, Scratch};
 use serde_json::Value;
 
@@ -349,19 +349,7 @@ fn a_journald_that_stops_reading_stalls_neither_the_watchdog_nor_the_stop() {
     let scratch = Scratch::new("journal-stopped");
     let notify = Notify::new(&scratch);
     // Large records, many per interval: journald's queues fill in a second.
-    let names: Vec<String> = (0..20)
-        .map(|i| format!("t{i}-{}", "n".repeat(3000)))
-        .collect();
-    // Each target runs a process: only then is its record written every
-    // interval (one that runs nothing is said once).
-    let idle: Vec<common::Idle> = (0..20).map(|_| common::Idle::start(&scratch)).collect();
-    let procs: Vec<Vec<&str>> = idle.iter().map(|p| vec![p.name.as_str()]).collect();
-    let targets: Vec<(&str, &[&str])> = names
-        .iter()
-        .zip(&procs)
-        .map(|(n, p)| (n.as_str(), p.as_slice()))
-        .collect();
-    let config = common::write_config(&scratch, "100ms", &targets);
+    let (config, _idle) = loud_config(&scratch, 20, 3000);
     let watchdog = Duration::from_secs(2);
 
     let mut stream =

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::service::{Killed, Notify};
+use common::service::{loud_config, Killed, Notify};
 use common::{num, Scratch};
 use serde_json::Value;
 
@@ -72,17 +72,7 @@ fn a_stdout_reader_that_stops_stalls_neither_the_watchdog_nor_the_stop() {
     let notify = Notify::new(&scratch);
     // Large records, many per interval: the pipe and netio's queue fill
     // within seconds.
-    let names: Vec<String> = (0..20)
-        .map(|i| format!("t{i}-{}", "n".repeat(12000)))
-        .collect();
-    let idle: Vec<common::Idle> = (0..20).map(|_| common::Idle::start(&scratch)).collect();
-    let procs: Vec<Vec<&str>> = idle.iter().map(|p| vec![p.name.as_str()]).collect();
-    let targets: Vec<(&str, &[&str])> = names
-        .iter()
-        .zip(&procs)
-        .map(|(n, p)| (n.as_str(), p.as_slice()))
-        .collect();
-    let config = common::write_config(&scratch, "100ms", &targets);
+    let (config, _idle) = loud_config(&scratch, 20, 12000);
     let watchdog = Duration::from_secs(2);
     let (read_end, write_end) = std::io::pipe().expect("a pipe");
     let child = Command::new(common::netio_bin())

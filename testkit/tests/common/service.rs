@@ -3,9 +3,28 @@
 //! running, and the unit's durations as netio.service writes them.
 
 use std::os::unix::net::UnixDatagram;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::Scratch;
+use super::{Idle, Scratch};
+
+/// A 100 ms config of `targets` targets whose names are `name_len` bytes
+/// long, each running an idle process (a target that runs nothing is said
+/// once): large records every interval, to fill an output that is not read.
+/// The processes live as long as the returned `Idle`s.
+pub fn loud_config(scratch: &Scratch, targets: usize, name_len: usize) -> (PathBuf, Vec<Idle>) {
+    let names: Vec<String> = (0..targets)
+        .map(|i| format!("t{i}-{}", "n".repeat(name_len)))
+        .collect();
+    let idle: Vec<Idle> = (0..targets).map(|_| Idle::start(scratch)).collect();
+    let procs: Vec<Vec<&str>> = idle.iter().map(|p| vec![p.name.as_str()]).collect();
+    let targets: Vec<(&str, &[&str])> = names
+        .iter()
+        .zip(&procs)
+        .map(|(n, p)| (n.as_str(), p.as_slice()))
+        .collect();
+    (super::write_config(scratch, "100ms", &targets), idle)
+}
 
 /// The service manager's end of the notify socket: each message with the
 /// time it came.
