@@ -40,6 +40,8 @@ pub struct LineQueue {
     /// Bytes of the first line already written.
     head_written: usize,
     queued_bytes: usize,
+    /// Why the descriptor can never be written again (EPIPE: no reader).
+    broken: Option<io::ErrorKind>,
 }
 
 impl LineQueue {
@@ -53,6 +55,7 @@ impl LineQueue {
             queue: VecDeque::new(),
             head_written: 0,
             queued_bytes: 0,
+            broken: None,
         }
     }
 
@@ -85,6 +88,12 @@ impl LineQueue {
         true
     }
 
+    /// Why the descriptor can never be written again, once a write said so
+    /// (what was queued then is dropped).
+    pub fn broken(&self) -> Option<io::ErrorKind> {
+        self.broken
+    }
+
     /// Nothing is waiting for the reader.
     pub fn is_empty(&self) -> bool {
         self.queue.is_empty()
@@ -108,7 +117,8 @@ impl LineQueue {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 // No reader at all (EPIPE, a closed descriptor): nothing
                 // queued can ever be read.
-                Err(_) => {
+                Err(e) => {
+                    self.broken = Some(e.kind());
                     self.queue.clear();
                     self.queued_bytes = 0;
                     self.head_written = 0;

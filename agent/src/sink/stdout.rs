@@ -82,17 +82,30 @@ impl StdoutSink {
     }
 }
 
+impl StdoutSink {
+    /// An error once stdout can never be written again (its reader is gone:
+    /// EPIPE), so that the agent stops as it would on a blocking stdout.
+    fn check_broken(&self) -> io::Result<()> {
+        match self.lines.broken() {
+            Some(kind) => Err(io::Error::new(kind, "stdout's reader is gone")),
+            None => Ok(()),
+        }
+    }
+}
+
 impl Sink for StdoutSink {
     fn write(&mut self, record: &Record) -> io::Result<()> {
         self.report_lost()?;
         if !self.queue(record)? {
             self.lost += 1;
         }
-        Ok(())
+        self.check_broken()
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.report_lost()
+        self.report_lost()?;
+        self.lines.push();
+        self.check_broken()
     }
 
     fn finish(&mut self) {
@@ -121,6 +134,17 @@ mod tests {
     use crate::sink::json::JsonSink;
     use crate::unblocked::tests::{pipe, read_all};
     use std::os::fd::AsRawFd;
+
+    #[test]
+    fn a_reader_that_is_gone_is_an_error() {
+        let (r, w) = pipe();
+        let mut sink = StdoutSink::new(w.as_raw_fd(), JsonSink::new);
+        sink.write(&Record::degraded("test", 1, None, "")).unwrap();
+        drop(r);
+        sink.write(&Record::degraded("test", 2, None, "")).ok();
+        let e = sink.flush().expect_err("no reader: an error");
+        assert_eq!(e.kind(), io::ErrorKind::BrokenPipe, "{e}");
+    }
 
     #[test]
     fn a_reader_that_stops_loses_whole_records_counted_and_never_waits() {
