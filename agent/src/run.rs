@@ -31,7 +31,12 @@ pub fn run(args: RunArgs, load: &LoadOptions) -> Result<(), ExitError> {
     let signals = Signals::install()
         .map_err(|e| ExitError::Failed(format!("cannot set up signal handling: {e}")))?;
     let (loaded, attempts) = Probes::load(config.backend, config.capacity(), load);
-    let Some(Loaded { probes, report }) = loaded else {
+    let Some(Loaded {
+        probes,
+        report,
+        pinning,
+    }) = loaded
+    else {
         return Err(ExitError::Failed(no_backend(config.backend, &attempts)));
     };
     for a in &attempts {
@@ -42,6 +47,13 @@ pub fn run(args: RunArgs, load: &LoadOptions) -> Result<(), ExitError> {
     let sink = sink::from_config(&config).map_err(ExitError::failed)?;
     let targets: Vec<String> = config.targets.iter().map(|t| t.name.clone()).collect();
     let mut monitor = Monitor::new(config, args.config.clone(), probes, sink);
+    let adoption = monitor.adopt(&pinning, load.pin.as_ref());
+    if adoption.pinning == "off" {
+        tell!(
+            "netio: programs not pinned ({}): counting stops while netio is not running",
+            adoption.detail
+        );
+    }
     let tracked = monitor.start().map_err(ExitError::failed)?;
     let started = Record::started(&Started {
         version: VERSION,
@@ -50,6 +62,7 @@ pub fn run(args: RunArgs, load: &LoadOptions) -> Result<(), ExitError> {
         passed_over: &attempts,
         targets: &targets,
         processes: tracked,
+        adoption: &adoption,
     });
     let mut notifier = Notifier::from_env();
     monitor

@@ -598,6 +598,12 @@ mod tests {
                         passed_over: &passed_over,
                         targets: &[h.into()],
                         processes: 3,
+                        adoption: &crate::monitor::Adoption {
+                            pinning: "adopted",
+                            adopted_version: h.into(),
+                            gap_ms: 5,
+                            ..Default::default()
+                        },
                     }),
                     vec![
                         w("netio 1.0 started:"),
@@ -609,6 +615,9 @@ mod tests {
                             "passed_over",
                             &format!("fentry: disabled by {h} (a testing knob)"),
                         ),
+                        s("pinning", "adopted"),
+                        s("adopted", h),
+                        n("gap_ms", 5),
                     ],
                 ),
                 (

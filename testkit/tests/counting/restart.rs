@@ -1,0 +1,98 @@
+//! Restarts: a server streams for 10 s while netio is stopped with SIGTERM
+//! and started again at once, or killed with SIGKILL and started again; the
+//! second netio adopts the first one's pinned programs and state, so the
+//! bytes in all records of both add up exactly to the server's own count
+//! (docs/kernels.md, "Pinned state").
+
+use crate::common;
+
+use std::thread;
+use std::time::Duration;
+
+use common::{event, num, text, unique_name, write_config, Netio, Pins, Program, Records, Scratch};
+
+/// 10 s of echoing at 8 MiB/s each way.
+const PHASES: &str = "8m:10000";
+
+/// How the first netio ends.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum End {
+    Term,
+    Kill,
+}
+
+fn restart_mid_stream(end: End) {
+    let scratch = Scratch::new("restart");
+    let program = Program::named(&scratch, &unique_name("rst"));
+    let target = program.name();
+    // Short intervals, so that the first netio has reported several and a
+    // crash falls inside one.
+    let config = write_config(&scratch, "700ms", &[(common::TARGET, &[&target])]);
+    let pins = Pins::new();
+    let first = Netio::start_pinned(&config, &pins);
+    let server = program.server("paced", "127.0.0.1:0", &["--count", "1"]);
+    let addr = server.addr("127.0.0.1");
+    let client =
+        thread::spawn(move || Program::original().client("paced", &addr, &["--phases", PHASES]));
+    // Mid-stream, and mid-interval.
+    thread::sleep(Duration::from_millis(3350));
+    let before = match end {
+        End::Term => first.stop(),
+        End::Kill => first.crash(),
+    };
+    let second = Netio::start_pinned(&config, &pins);
+    let client = client.join().expect("client thread");
+    let truth = server.finish();
+    assert_eq!(
+        (truth.sent, truth.received),
+        (client.received, client.sent),
+        "the server and the client disagree"
+    );
+    assert!(
+        truth.sent > 10 * 1024 * 1024,
+        "streamed too little: {truth:?}"
+    );
+    let after = second.stop();
+
+    let started = after
+        .records
+        .iter()
+        .find(|v| event(v) == Some("started"))
+        .expect("the second netio's started record");
+    assert_eq!(
+        text(started, "NETIO_PINNING"),
+        Some("adopted"),
+        "the second netio did not adopt the first one's programs: {started}\nstderr:\n{}",
+        after.stderr
+    );
+    assert!(
+        num(started, "NETIO_GAP_MS").is_some_and(|g| g > 0),
+        "no gap in {started}"
+    );
+    let pid_records = |r: &Records| {
+        r.traffic()
+            .filter(|v| text(v, "NETIO_SCOPE") == Some("process"))
+            .count()
+    };
+    assert!(
+        pid_records(&before) > 0 && pid_records(&after) > 0,
+        "each netio should have reported part of the stream"
+    );
+    let mut all = before.records;
+    all.extend(after.records);
+    let both = Records {
+        records: all,
+        stderr: format!("{}\n-- second netio --\n{}", before.stderr, after.stderr),
+    };
+    both.assert_exact_for(&[(common::TARGET, &truth.per_pid)], "127.0.0.1");
+}
+
+#[test]
+fn sigterm_and_start_again_loses_and_repeats_nothing() {
+    restart_mid_stream(End::Term);
+}
+
+#[test]
+fn sigkill_and_start_again_reports_the_dead_ones_last_interval() {
+    restart_mid_stream(End::Kill);
+}
