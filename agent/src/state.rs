@@ -65,6 +65,35 @@ pub fn path_for(dir: &PinDir) -> PathBuf {
     Path::new("/run").join(name).join("state.json")
 }
 
+/// Holds the pin directory for this netio alone while it runs: a second
+/// netio must neither adopt the programs of one that still runs nor pin
+/// over them. The lock goes with the process, a crash included.
+pub fn lock(dir: &PinDir) -> Result<std::fs::File, String> {
+    use std::os::fd::AsRawFd;
+    let path = path_for(dir).with_file_name("lock");
+    let fail = |e: io::Error| format!("cannot lock {}: {e}", path.display());
+    std::fs::create_dir_all(path.parent().unwrap_or(Path::new("/"))).map_err(fail)?;
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(fail)?;
+    // SAFETY: flock on an fd this function owns.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            return Err(format!(
+                "another netio runs with {} ({} is locked)",
+                dir.path().display(),
+                path.display()
+            ));
+        }
+        return Err(fail(e));
+    }
+    Ok(f)
+}
+
 pub fn unix_ms(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)

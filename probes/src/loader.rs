@@ -193,6 +193,12 @@ impl Probes {
                 meta.object
             ));
         }
+        if opts.disabled.contains(&meta.backend) {
+            return Err(format!(
+                "it runs the {} backend, which is disabled",
+                meta.backend
+            ));
+        }
         if !choice.candidates().contains(&meta.backend) {
             return Err(format!(
                 "it runs the {} backend, {choice} was asked for",

@@ -418,6 +418,11 @@ pub fn free_port() -> u16 {
 /// The netio binary under test: `$NETIO_BIN`, else `netio` next to the test
 /// executable's parent (`target/debug/deps/..`).
 pub fn netio_bin() -> PathBuf {
+    // A netio a test runs itself, not through `Netio`, pins nothing: tests
+    // run many at once, and none may adopt another's programs or leave its
+    // own counting after the tests. `Netio` gives each its own directory.
+    static PIN_OFF: std::sync::Once = std::sync::Once::new();
+    PIN_OFF.call_once(|| std::env::set_var("NETIO_PIN_DIR", ""));
     if let Some(p) = std::env::var_os("NETIO_BIN") {
         let p = PathBuf::from(p);
         assert!(p.is_file(), "NETIO_BIN={} is not a file", p.display());
@@ -599,6 +604,13 @@ impl Default for Pins {
 
 impl Drop for Pins {
     fn drop(&mut self) {
+        // `netio unload` also removes the kprobe backend's tracefs events,
+        // which outlive the netio that made them while pinned links hold them.
+        let _ = Command::new(netio_bin())
+            .arg("unload")
+            .env("NETIO_PIN_DIR", &self.dir)
+            .stdout(Stdio::null())
+            .status();
         let _ = std::fs::remove_dir_all(&self.dir);
         if let Some(run) = self.state_file().parent() {
             let _ = std::fs::remove_dir_all(run);
