@@ -153,12 +153,26 @@ impl PinDir {
 
     /// Unpins everything: programs whose links were only held by their pins
     /// stop, and their maps go when nothing holds them.
+    /// The directory itself goes too where it can: the service's sandbox
+    /// makes it a mount point, which stays.
     pub fn remove(&self) -> io::Result<bool> {
-        match fs::remove_dir_all(&self.0) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(e),
+        let entries = match fs::read_dir(&self.0) {
+            Ok(d) => d,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        let mut any = false;
+        for entry in entries {
+            let path = entry?.path();
+            if path.is_dir() {
+                fs::remove_dir_all(&path)?;
+            } else {
+                fs::remove_file(&path)?;
+            }
+            any = true;
         }
+        let _ = fs::remove_dir(&self.0);
+        Ok(any)
     }
 }
 
