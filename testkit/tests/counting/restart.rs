@@ -113,3 +113,63 @@ fn sigterm_and_start_again_loses_and_repeats_nothing() {
 fn sigkill_and_start_again_reports_the_dead_ones_last_interval() {
     restart_mid_stream(End::Kill);
 }
+
+#[test]
+fn without_bpffs_netio_says_so_and_counts_as_before() {
+    let scratch = Scratch::new("nopin");
+    let program = Program::named(&scratch, &unique_name("npn"));
+    let target = program.name();
+    let config = write_config(&scratch, "500ms", &[(common::TARGET, &[&target])]);
+    // A directory on the scratch file system, not on bpffs.
+    let pins = Pins {
+        dir: scratch.path("bpf").join("netio"),
+    };
+    std::fs::create_dir_all(pins.dir.parent().unwrap()).unwrap();
+    let netio = Netio::start_pinned(&config, &pins);
+    let server = program.server("bulk", "127.0.0.1:0", &["--size", "1000000"]);
+    let client =
+        Program::original().client("bulk", &server.addr("127.0.0.1"), &["--size", "1000000"]);
+    let truth = server.finish();
+    assert_eq!(truth.sent, client.received);
+    let records = netio.stop();
+    let started = records
+        .records
+        .iter()
+        .find(|v| event(v) == Some("started"))
+        .unwrap();
+    assert_eq!(text(started, "NETIO_PINNING"), Some("off"), "{started}");
+    let detail = text(started, "NETIO_PINNING_DETAIL").unwrap_or_default();
+    assert!(detail.contains("not a bpffs mount"), "{started}");
+    assert!(
+        records.stderr.contains("programs not pinned"),
+        "stderr does not say so:\n{}",
+        records.stderr
+    );
+    assert!(
+        !pins.dir.exists(),
+        "pinned anyway in {}",
+        pins.dir.display()
+    );
+    records.assert_exact_for(&[(common::TARGET, &truth.per_pid)], "127.0.0.1");
+}
+
+#[test]
+fn a_stopped_netio_leaves_its_programs_pinned_until_unload() {
+    let scratch = Scratch::new("unload");
+    let config = write_config(&scratch, "500ms", &[(common::TARGET, &["ntu-nothing"])]);
+    let pins = Pins::new();
+    Netio::start_pinned(&config, &pins).stop();
+    let links = std::fs::read_dir(pins.dir.join("links")).map_or(0, |d| d.count());
+    assert!(links > 0, "no link pinned in {}", pins.dir.display());
+    assert!(pins.state_file().is_file(), "no state file after the stop");
+    let out = std::process::Command::new(common::netio_bin())
+        .arg("unload")
+        .env("NETIO_PIN_DIR", &pins.dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains(&format!("{links} pinned link")), "{said}");
+    assert!(!pins.dir.exists(), "{} is still there", pins.dir.display());
+    assert!(!pins.state_file().exists(), "the state file is still there");
+}
