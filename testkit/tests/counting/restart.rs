@@ -46,6 +46,13 @@ fn pinned(netio: &mut Netio) -> bool {
 }
 
 fn restart_mid_stream(end: End) {
+    restart_with(end, false);
+}
+
+/// With `retarget`, the second netio's config puts a new target first, so
+/// that ids handed out in the config's order would give the adopted
+/// counters to it.
+fn restart_with(end: End, retarget: bool) {
     let scratch = Scratch::new("restart");
     let program = Program::named(&scratch, &unique_name("rst"));
     let target = program.name();
@@ -66,6 +73,16 @@ fn restart_mid_stream(end: End) {
     let before = match end {
         End::Term => first.stop(),
         End::Kill => first.crash(),
+    };
+    let config = if retarget {
+        let early: &[&str] = &["ntx-nothing"];
+        write_config(
+            &scratch,
+            "700ms",
+            &[(EARLY, early), (common::TARGET, &[&target])],
+        )
+    } else {
+        config
     };
     let second = Netio::start_pinned(&config, &pins);
     let client = client.join().expect("client thread");
@@ -111,8 +128,15 @@ fn restart_mid_stream(end: End) {
         records: all,
         stderr: format!("{}\n-- second netio --\n{}", before.stderr, after.stderr),
     };
-    both.assert_exact_for(&[(common::TARGET, &truth.per_pid)], "127.0.0.1");
+    let none = Default::default();
+    both.assert_exact_for(
+        &[(common::TARGET, &truth.per_pid), (EARLY, &none)],
+        "127.0.0.1",
+    );
 }
+
+/// The target a retargeted restart puts first.
+const EARLY: &str = "early";
 
 #[test]
 fn sigterm_and_start_again_loses_and_repeats_nothing() {
@@ -122,6 +146,11 @@ fn sigterm_and_start_again_loses_and_repeats_nothing() {
 #[test]
 fn sigkill_and_start_again_reports_the_dead_ones_last_interval() {
     restart_mid_stream(End::Kill);
+}
+
+#[test]
+fn a_restart_with_a_new_first_target_gives_it_none_of_the_adopted_bytes() {
+    restart_with(End::Term, true);
 }
 
 #[test]
