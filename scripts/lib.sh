@@ -42,6 +42,13 @@ install_cargo_tool() {
     fi
 }
 
+# Pinned programs and maps (docs/kernels.md, "Pinned state") need bpffs.
+mount_bpffs() {
+    if ! grep -qs ' /sys/fs/bpf bpf ' /proc/mounts; then
+        mount -t bpf bpf /sys/fs/bpf 2>/dev/null || true
+    fi
+}
+
 mount_tracefs() {
     # Syscall tracepoints (splice and sendfile from a socket) need tracefs.
     if [ ! -d /sys/kernel/tracing/events ] || [ -z "$(ls -A /sys/kernel/tracing 2>/dev/null)" ]; then

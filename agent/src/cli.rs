@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use netio_probes::{Backend, BackendChoice, LoadOptions};
+use netio_probes::{Backend, BackendChoice, LoadOptions, PinDir, DEFAULT_PIN_DIR};
 
 use crate::config::{self, Output};
 use crate::error::ExitError;
@@ -14,6 +14,7 @@ usage:
   netio run [--config FILE] [--backend auto|fentry|tracepoint|kprobe] [--output auto|journal|json|text]
   netio kernel
   netio check-config [FILE]
+  netio unload
   netio report [--since WHEN] [--until WHEN] [--by target|process|peer] [--json] [--directory DIR|--file FILE]
   netio --version | --help
 
@@ -21,6 +22,8 @@ run           count the TCP bytes of the configured targets and write records
               (default config: /etc/netio/netio.conf)
 kernel        load and attach each backend on this kernel and say which work
 check-config  validate a config and print it as netio understands it
+unload        remove netio's pinned programs and maps (/sys/fs/bpf/netio): they
+              stop counting; run it after stopping netio, to stop counting
 report        sum netio.service's records in the journal over a span (WHEN: a
               duration ago like 1h, or a time journalctl reads), busiest first
 ";
@@ -29,6 +32,7 @@ pub enum Command {
     Run(RunArgs),
     Kernel,
     CheckConfig(PathBuf),
+    Unload,
     Report(report::ReportArgs),
     Version,
     Help,
@@ -45,6 +49,7 @@ pub fn parse(args: &[String]) -> Result<Command, ExitError> {
     match args.first().map(String::as_str) {
         Some("run") => parse_run(&args[1..]).map(Command::Run),
         Some("kernel") if args.len() == 1 => Ok(Command::Kernel),
+        Some("unload") if args.len() == 1 => Ok(Command::Unload),
         Some("check-config") if args.len() <= 2 => Ok(Command::CheckConfig(PathBuf::from(
             args.get(1)
                 .map(String::as_str)
@@ -103,13 +108,31 @@ fn parse_run(args: &[String]) -> Result<RunArgs, ExitError> {
 /// `socket-path`, which turns the socket path off.
 const DISABLE_ENV: &str = "NETIO_DISABLE_BACKENDS";
 
-/// The loader's options, from the testing knob.
+/// A testing knob too: where the programs are pinned instead of
+/// /sys/fs/bpf/netio (tests run many netio at once); empty: not pinned.
+const PIN_ENV: &str = "NETIO_PIN_DIR";
+
+/// Where `run` pins, and `unload` removes: the knob's, else the default.
+pub fn pin_dir() -> Option<PinDir> {
+    match std::env::var_os(PIN_ENV) {
+        Some(d) if d.is_empty() => None,
+        Some(d) => Some(PinDir(PathBuf::from(d))),
+        None => Some(PinDir(PathBuf::from(DEFAULT_PIN_DIR))),
+    }
+}
+
+/// The loader's options, from the testing knobs.
 pub fn load_options() -> LoadOptions {
+    let pin = pin_dir();
     let Ok(list) = std::env::var(DISABLE_ENV) else {
-        return LoadOptions::default();
+        return LoadOptions {
+            pin,
+            ..LoadOptions::default()
+        };
     };
     let names: Vec<&str> = list.split(',').map(str::trim).collect();
     LoadOptions {
+        pin,
         disabled: Backend::PREFERENCE
             .into_iter()
             .filter(|b| names.contains(&b.name()))

@@ -35,6 +35,16 @@ pub struct Fallbacks {
 }
 
 impl Fallbacks {
+    /// Each target's last read, for the next netio (state.rs).
+    pub fn last(&self) -> impl Iterator<Item = (&TargetId, &Fallback)> {
+        self.last.iter()
+    }
+
+    /// Takes the last netio's last reads as this one's (state.rs).
+    pub fn restore(&mut self, last: impl IntoIterator<Item = (TargetId, Fallback)>) {
+        self.last = last.into_iter().collect();
+    }
+
     /// What each target's counters gained since the last read, from a read
     /// of them now; targets with nothing new are left out. The counters
     /// only grow (the array entry is never deleted); `peers_folded` comes

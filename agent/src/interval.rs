@@ -78,6 +78,16 @@ impl Counters {
     pub fn forget(&mut self, counter: &Counter) {
         self.last.remove(counter);
     }
+
+    /// Every counter's last read, for the next netio (state.rs).
+    pub fn last(&self) -> impl Iterator<Item = (&Counter, &TrafficVal)> {
+        self.last.iter()
+    }
+
+    /// Takes the last netio's last reads as this one's (state.rs).
+    pub fn restore(&mut self, last: impl IntoIterator<Item = (Counter, TrafficVal)>) {
+        self.last = last.into_iter().collect();
+    }
 }
 
 /// One interval's sums: per target, and per target and peer.

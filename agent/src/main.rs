@@ -48,11 +48,13 @@ mod report;
 mod run;
 mod signals;
 mod sink;
+mod state;
 mod stderr;
 mod threshold;
 mod tracking;
 mod traffic_rows;
 mod unblocked;
+mod unload;
 mod warn;
 
 use std::process::ExitCode;
@@ -68,6 +70,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(args, &load),
         Command::Kernel => inspect::kernel(&load),
         Command::CheckConfig(path) => inspect::check_config(&path),
+        Command::Unload => unload::unload(cli::pin_dir()),
         Command::Report(args) => report::report(&args),
         Command::Version => {
             say!("netio {VERSION}");

@@ -8,9 +8,9 @@
 use std::collections::{BTreeMap, HashSet};
 use std::io;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
-use netio_probes::{MapError, PeerAddr, Probes, Stats, TargetId, TrafficVal};
+use netio_probes::{MapError, PeerAddr, PinDir, Pinning, Probes, Stats, TargetId, TrafficVal};
 
 use crate::config::{Config, Lifecycle, Rate, Threshold};
 use crate::fallbacks::{Fallbacks, TargetInterval, TARGET_FALLBACK};
@@ -22,6 +22,7 @@ use crate::notify::Notifier;
 use crate::record::{Record, Reloaded, ThresholdFields, TrafficFields, Who};
 use crate::signals::{wait_readable, Signal, Signals};
 use crate::sink::Sink;
+use crate::state::{self, State};
 use crate::threshold::{Direction, Limits, Notice, Thresholds};
 use crate::tracking::{Appeared, Tracker};
 use crate::traffic_rows::{self, ProcessRow};
@@ -47,6 +48,36 @@ pub struct Monitor {
     changed: BTreeMap<TargetId, (u64, u64)>,
     interval_start: Instant,
     deadline: Instant,
+    /// Where the state for the next netio goes, with pinned programs.
+    handover: Option<Handover>,
+    /// What the first interval covers before this start: the gap since
+    /// the last netio's last interval.
+    carried: Duration,
+    /// Adopted without the last netio's state: the counters are read once
+    /// at start and taken as reported.
+    prime: bool,
+}
+
+/// The state file of a pinned set, and what it says of the set.
+struct Handover {
+    path: PathBuf,
+    pin_id: u64,
+    tracking_since_ms: u64,
+}
+
+/// What this netio took over from the last, for the `started` record.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Adoption {
+    /// "adopted", "pinned" or "off".
+    pub pinning: &'static str,
+    /// Why pinning is off, what pinned set was replaced, or what of the
+    /// last netio's state could not be taken over.
+    pub detail: String,
+    /// The version of the netio whose counters this one goes on with.
+    pub adopted_version: String,
+    pub gap_ms: u64,
+    /// Since when the pinned programs track processes (Unix ms).
+    pub tracking_since_ms: u64,
 }
 
 impl Monitor {
@@ -73,6 +104,132 @@ impl Monitor {
             not_running: HashSet::new(),
             changed: BTreeMap::new(),
             interval_start: now,
+            handover: None,
+            carried: Duration::ZERO,
+            prime: false,
+        }
+    }
+
+    /// Before `start`: with programs adopted from pins, takes over the last
+    /// netio's state, so that the first interval reports exactly what it
+    /// did not; with programs pinned anew, only sets where the state goes.
+    pub fn adopt(&mut self, pinning: &Pinning, dir: Option<&PinDir>) -> Adoption {
+        let now = SystemTime::now();
+        let (meta, mut detail) = match pinning {
+            Pinning::Off(why) => {
+                return Adoption {
+                    pinning: "off",
+                    detail: why.clone(),
+                    tracking_since_ms: state::unix_ms(now),
+                    ..Adoption::default()
+                }
+            }
+            Pinning::Fresh { meta, replaced } => (meta, replaced.clone().unwrap_or_default()),
+            Pinning::Adopted(meta) => (meta, String::new()),
+        };
+        let Some(dir) = dir else {
+            return Adoption::default();
+        };
+        let path = state::path_for(dir);
+        let mut out = Adoption {
+            pinning: "pinned",
+            tracking_since_ms: state::unix_ms(now),
+            ..Adoption::default()
+        };
+        if matches!(pinning, Pinning::Adopted(_)) {
+            out.pinning = "adopted";
+            out.adopted_version = meta.version.clone();
+            match State::read(&path).filter(|s| s.pin_id == meta.id) {
+                Some(s) => {
+                    self.carried = s.age(now);
+                    out.gap_ms = self.carried.as_millis() as u64;
+                    out.adopted_version = s.version.clone();
+                    out.tracking_since_ms = s.tracking_since_ms;
+                    self.restore(&s);
+                }
+                None => {
+                    detail = format!(
+                        "no state of the last netio in {}: what its programs counted \
+                         since its last interval is not reported",
+                        path.display()
+                    );
+                    self.prime = true;
+                }
+            }
+        } else {
+            let _ = std::fs::remove_file(&path);
+        }
+        out.detail = detail;
+        self.handover = Some(Handover {
+            path,
+            pin_id: meta.id,
+            tracking_since_ms: out.tracking_since_ms,
+        });
+        out
+    }
+
+    fn restore(&mut self, s: &State) {
+        self.tracker
+            .restore(s.registry.clone(), s.next_user_gen, &s.procs);
+        self.counters
+            .restore(s.counters.iter().filter_map(state::load_counter));
+        self.fallbacks
+            .restore(s.fallbacks.iter().map(state::load_fallback));
+        self.last_stats = state::load_stats(&s.stats);
+    }
+
+    /// Adopted without the last netio's state: what the counters hold now
+    /// is taken as reported, since which of it was is unknown.
+    fn prime_counters(&mut self) {
+        let _ = self.probes.drain_sockets();
+        let current = self.probes.read_traffic();
+        self.counters.diff(
+            current
+                .iter()
+                .filter(|(k, _)| !k.moved)
+                .map(|(k, v)| (counter_of(k), *v)),
+        );
+        let reads: Vec<_> = self
+            .tracker
+            .registered()
+            .map(|id| (id, self.probes.take_fallback(id)))
+            .collect();
+        self.fallbacks.diff(reads);
+        self.last_stats = self.probes.stats();
+    }
+
+    /// After every interval: what the next netio needs to go on from here.
+    fn save_state(&mut self) {
+        let Some(h) = &self.handover else {
+            return;
+        };
+        let (registry, next_user_gen, procs) = self.tracker.save();
+        let s = State {
+            pin_id: h.pin_id,
+            version: crate::VERSION.to_string(),
+            written_ms: state::unix_ms(SystemTime::now()),
+            tracking_since_ms: h.tracking_since_ms,
+            registry,
+            next_user_gen,
+            counters: self
+                .counters
+                .last()
+                .map(|(c, v)| state::save_counter(c, *v))
+                .collect(),
+            fallbacks: self
+                .fallbacks
+                .last()
+                .map(|(id, f)| state::save_fallback(*id, f))
+                .collect(),
+            procs,
+            stats: state::save_stats(&self.last_stats),
+        };
+        if let Err(e) = s.write(&h.path) {
+            self.warnings.once(format!(
+                "cannot write {}: {e}; a netio started after this one reports \
+                 from its own start",
+                h.path.display()
+            ));
         }
     }
 
@@ -85,6 +242,9 @@ impl Monitor {
             .load_matchers(&self.probes, &self.config, &mut self.warnings)?;
         for _ in 0..2 {
             self.rescan(false, true)?;
+        }
+        if std::mem::take(&mut self.prime) {
+            self.prime_counters();
         }
         Ok(self.tracker.len())
     }
@@ -142,8 +302,11 @@ impl Monitor {
     /// the service manager's watchdog from this loop, and tells it about
     /// reloads and the stop.
     pub fn run(&mut self, signals: &Signals, notifier: &mut Notifier) -> io::Result<()> {
-        self.interval_start = Instant::now();
-        self.deadline = self.interval_start + self.config.interval;
+        let now = Instant::now();
+        self.deadline = now + self.config.interval;
+        // The first interval's records cover the gap too: their rates are
+        // over the time their bytes took.
+        self.interval_start = now.checked_sub(self.carried).unwrap_or(now);
         loop {
             let now = Instant::now();
             notifier.keep_alive(now);
@@ -428,7 +591,11 @@ impl Monitor {
         for r in &exited {
             self.write(r);
         }
-        self.sink.flush()
+        let flushed = self.sink.flush();
+        // After the records: a netio killed in between reports this
+        // interval again, rather than lose it (docs/kernels.md).
+        self.save_state();
+        flushed
     }
 
     fn check_thresholds(&mut self, totals: &Totals, folded: &[TargetInterval], interval_ms: u64) {

@@ -150,6 +150,8 @@ pub struct Started<'a> {
     pub passed_over: &'a [Attempt],
     pub targets: &'a [String],
     pub processes: usize,
+    /// What was taken over from pinned programs and the last netio.
+    pub adoption: &'a crate::monitor::Adoption,
 }
 
 /// A backend's report as `NETIO_BACKEND_DETAIL` and `netio kernel` say it:
@@ -255,7 +257,17 @@ impl Record {
             .str("kernel", s.kernel)
             .str("targets", &s.targets.join(","))
             .num("processes", s.processes as u64)
-            .opt_str("passed_over", (!passed.is_empty()).then_some(&passed));
+            .opt_str("passed_over", (!passed.is_empty()).then_some(&passed))
+            .str("pinning", s.adoption.pinning)
+            .opt_str(
+                "adopted",
+                (!s.adoption.adopted_version.is_empty())
+                    .then_some(s.adoption.adopted_version.as_str()),
+            )
+            .opt_num(
+                "gap_ms",
+                (s.adoption.pinning == "adopted").then_some(s.adoption.gap_ms),
+            );
         Record::new(Kind::Started)
             .str(field::VERSION, s.version)
             .str(field::KERNEL, s.kernel)
@@ -264,6 +276,11 @@ impl Record {
             .str(field::BACKENDS_PASSED_OVER, passed)
             .str(field::TARGETS, s.targets.join(","))
             .num(field::PROCESSES, s.processes as u64)
+            .str(field::PINNING, s.adoption.pinning)
+            .str(field::PINNING_DETAIL, &s.adoption.detail)
+            .str(field::ADOPTED_VERSION, &s.adoption.adopted_version)
+            .num(field::GAP_MS, s.adoption.gap_ms)
+            .num(field::TRACKING_SINCE_MS, s.adoption.tracking_since_ms)
             .message(msg)
     }
 

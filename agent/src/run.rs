@@ -3,7 +3,7 @@
 //! `started` record, hands over to the sampling loop until SIGTERM, then
 //! writes `stopping`.
 
-use netio_probes::{Attempt, BackendChoice, LoadOptions, Loaded, Probes};
+use netio_probes::{Attempt, BackendChoice, LoadOptions, Loaded, Pinning, Probes};
 
 use crate::cli::RunArgs;
 use crate::config::Config;
@@ -30,8 +30,27 @@ pub fn run(args: RunArgs, load: &LoadOptions) -> Result<(), ExitError> {
     // Before libbpf or anything else could start a thread.
     let signals = Signals::install()
         .map_err(|e| ExitError::Failed(format!("cannot set up signal handling: {e}")))?;
-    let (loaded, attempts) = Probes::load(config.backend, config.capacity(), load);
-    let Some(Loaded { probes, report }) = loaded else {
+    let mut load = load.clone();
+    let (lock, locked_out) = match &load.pin {
+        None => (
+            None,
+            Some("turned off (NETIO_PIN_DIR is empty)".to_string()),
+        ),
+        Some(dir) => match crate::state::lock(dir) {
+            Ok(f) => (Some(f), None),
+            Err(why) => (None, Some(why)),
+        },
+    };
+    if lock.is_none() {
+        load.pin = None;
+    }
+    let (loaded, attempts) = Probes::load(config.backend, config.capacity(), &load);
+    let Some(Loaded {
+        probes,
+        report,
+        mut pinning,
+    }) = loaded
+    else {
         return Err(ExitError::Failed(no_backend(config.backend, &attempts)));
     };
     for a in &attempts {
@@ -39,9 +58,21 @@ pub fn run(args: RunArgs, load: &LoadOptions) -> Result<(), ExitError> {
             tell!("netio: backend {} passed over: {why}", a.backend);
         }
     }
+    if let (Pinning::Off(why), Some(locked_out)) = (&mut pinning, locked_out) {
+        *why = locked_out;
+    }
     let sink = sink::from_config(&config).map_err(ExitError::failed)?;
     let targets: Vec<String> = config.targets.iter().map(|t| t.name.clone()).collect();
     let mut monitor = Monitor::new(config, args.config.clone(), probes, sink);
+    let adoption = monitor.adopt(&pinning, load.pin.as_ref());
+    // Held until netio exits (`lock`'s reason).
+    let _lock = lock;
+    if adoption.pinning == "off" && !adoption.detail.starts_with("turned off") {
+        tell!(
+            "netio: programs not pinned ({}): counting stops while netio is not running",
+            adoption.detail
+        );
+    }
     let tracked = monitor.start().map_err(ExitError::failed)?;
     let started = Record::started(&Started {
         version: VERSION,
@@ -50,6 +81,7 @@ pub fn run(args: RunArgs, load: &LoadOptions) -> Result<(), ExitError> {
         passed_over: &attempts,
         targets: &targets,
         processes: tracked,
+        adoption: &adoption,
     });
     let mut notifier = Notifier::from_env();
     monitor

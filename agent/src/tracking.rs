@@ -22,6 +22,7 @@ use crate::constraint::{Constraints, FileId};
 use crate::discovery::{self, Life, ProcInfo};
 use crate::interval::ProcKey;
 use crate::losses::{self, Alarm};
+use crate::state::SavedProc;
 use crate::warn::Warnings;
 use rescan::Rescans;
 use verdict::{verdict_at_exec, Verdict};
@@ -94,6 +95,52 @@ pub struct Tracker {
 }
 
 impl Tracker {
+    /// What the next netio needs to go on where this one stops: the target
+    /// names by id, the next user generation, every tracked process.
+    pub fn save(&self) -> (Vec<String>, u32, Vec<SavedProc>) {
+        let procs = self
+            .procs
+            .iter()
+            .map(|(&(tgid, gen), p)| SavedProc {
+                tgid,
+                gen,
+                target: p.target.index() as u16,
+                comm: p.comm.clone(),
+                uid: p.uid,
+                exe: p.exe.clone(),
+                start: p.start,
+                ignored: p.ignored,
+                sent: p.total.sent,
+                received: p.total.received,
+            })
+            .collect();
+        (self.registry.clone(), self.next_user_gen, procs)
+    }
+
+    /// Takes over what the last netio saved, before the matchers are
+    /// loaded: the same names get the same ids, and the processes it
+    /// tracked (descendants /proc no longer ties to a target among them)
+    /// are known, not found anew.
+    pub fn restore(&mut self, registry: Vec<String>, next_user_gen: u32, procs: &[SavedProc]) {
+        self.registry = registry;
+        self.next_user_gen = next_user_gen;
+        for p in procs {
+            let proc = Proc {
+                target: TargetId::from(p.target),
+                comm: p.comm.clone(),
+                uid: p.uid,
+                exe: p.exe.clone(),
+                start: p.start,
+                ignored: p.ignored,
+                total: TrafficVal {
+                    sent: p.sent,
+                    received: p.received,
+                },
+            };
+            self.procs.insert((p.tgid, p.gen), proc);
+        }
+    }
+
     fn target_id(&mut self, name: &str) -> TargetId {
         let index = match self.registry.iter().position(|n| n == name) {
             Some(i) => i,

@@ -95,6 +95,13 @@ pub enum LoadError {
     },
     #[error("the BPF object's .bss is not mapped")]
     NoBss,
+    #[error("cannot map the .bss into memory: {0}")]
+    MapBss(io::Error),
+    #[error("cannot reuse the pinned map {map}: {error}")]
+    Adopt {
+        map: String,
+        error: libbpf_rs::Error,
+    },
     #[error("cannot map the tracked map into memory: {0}")]
     MapTracked(io::Error),
     #[error("cannot map the target_fallback map into memory: {0}")]

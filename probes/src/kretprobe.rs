@@ -41,10 +41,12 @@ fn kprobe_events_write(tracefs: &Path, command: &str) -> std::io::Result<()> {
 }
 
 /// Removes the kretprobe events of netio processes that no longer exist
-/// (killed before they could remove their own).
-pub(crate) fn remove_stale(tracefs: &Path) {
+/// (killed before they could remove their own); an event a pinned link
+/// holds stays (the kernel refuses). Says whether any refused.
+pub(crate) fn remove_stale(tracefs: &Path) -> bool {
+    let mut busy = false;
     let Ok(list) = std::fs::read_to_string(tracefs.join("kprobe_events")) else {
-        return;
+        return busy;
     };
     for line in list.lines() {
         let Some(event) = line
@@ -62,10 +64,11 @@ pub(crate) fn remove_stale(tracefs: &Path) {
             .and_then(|p| p.parse::<u32>().ok());
         if let Some(pid) = pid {
             if !Path::new(&format!("/proc/{pid}")).exists() {
-                let _ = kprobe_events_write(tracefs, &format!("-:{GROUP}/{event}"));
+                busy |= kprobe_events_write(tracefs, &format!("-:{GROUP}/{event}")).is_err();
             }
         }
     }
+    busy
 }
 
 /// A kretprobe created in tracefs, with its program attached; dropping it
@@ -74,6 +77,14 @@ pub(crate) struct TracefsKretprobe {
     link: Option<Link>,
     tracefs: PathBuf,
     event: String,
+}
+
+impl TracefsKretprobe {
+    /// Its link, for pinning (pin.rs): a pinned link outlives netio, and
+    /// the kernel keeps the event while the link holds it.
+    pub(crate) fn link_mut(&mut self) -> Option<&mut Link> {
+        self.link.as_mut()
+    }
 }
 
 impl Drop for TracefsKretprobe {

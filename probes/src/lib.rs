@@ -26,6 +26,7 @@ mod libbpf_log;
 mod loader;
 mod mapped;
 mod maps;
+mod pin;
 mod progs;
 mod report;
 mod retire;
@@ -40,6 +41,7 @@ pub use fallback::Fallback;
 pub use libbpf_log::LibbpfHint;
 pub use loader::{probe_backends, Capacity, LoadOptions, Loaded, Probes};
 pub use maps::{pid_max, PID_MAX_LIMIT};
+pub use pin::{Meta, PinDir, Pinning, DEFAULT_PIN_DIR, OBJECT_HASH};
 pub use progs::Prog;
 pub use report::{Attempt, BackendReport, BlindSpot, HashPathReason, OptionalGroup};
 pub use wire::{
@@ -61,3 +63,17 @@ pub const COMM_MAX: usize = skel::types::netio_len::NETIO_COMM_MATCH.0 as usize;
 /// The bit set in userspace-assigned generations, so they never equal one
 /// the kernel assigns.
 pub const USER_GEN_BIT: u32 = skel::types::netio_gen::GEN_USER_BIT.0;
+
+/// Removes the tracefs kretprobe events no live netio and no pinned link
+/// holds any more (`netio unload`). The kernel drops a link's event a
+/// moment after its last pin goes, so this tries for a short while.
+pub fn remove_stale_kretprobes() {
+    if let Some(t) = kretprobe::tracefs() {
+        for _ in 0..10 {
+            if !kretprobe::remove_stale(&t) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}

@@ -18,6 +18,7 @@ use crate::kernel::{KernelFacts, LIFECYCLE, SOCKET_DRAIN, SOCKET_ITER};
 use crate::kretprobe::{self, TracefsKretprobe};
 use crate::libbpf_log;
 use crate::maps::Shared;
+use crate::pin::{self, Meta, PinDir, Pinning};
 use crate::progs::Prog;
 use crate::report::{Attempt, BackendReport, BlindSpot, HashPathReason};
 use crate::retire::{Peers, ProgramWait};
@@ -62,6 +63,9 @@ pub struct LoadOptions {
     pub socket_path: bool,
     /// Who turned them off, for the refusal: "disabled by {disabled_by}".
     pub disabled_by: String,
+    /// Where to pin the programs and maps and adopt them from; None: never
+    /// pinned (`netio kernel`, or pinning turned off).
+    pub pin: Option<PinDir>,
 }
 
 impl Default for LoadOptions {
@@ -70,6 +74,7 @@ impl Default for LoadOptions {
             disabled: Vec::new(),
             socket_path: true,
             disabled_by: String::new(),
+            pin: None,
         }
     }
 }
@@ -99,6 +104,8 @@ pub struct Probes {
     /// None if the kernel would not make it: no peer is retired then.
     pub(crate) program_wait: Option<ProgramWait>,
     backend: Backend,
+    /// Links pinned by the netio that loaded them, counting for this one.
+    adopted_links: usize,
 }
 
 /// A backend that loaded and attached: its programs and maps, and what it
@@ -106,6 +113,8 @@ pub struct Probes {
 pub struct Loaded {
     pub probes: Probes,
     pub report: BackendReport,
+    /// Whether the programs were pinned, anew or adopted.
+    pub pinning: Pinning,
 }
 
 impl Probes {
@@ -121,9 +130,43 @@ impl Probes {
         libbpf_log::capture();
         let facts = KernelFacts::read();
         let mut failed = Vec::new();
+        let (dir, mut replaced) = match &opts.pin {
+            None => (Err("turned off".to_string()), None),
+            Some(dir) => match dir.unusable() {
+                Some(why) => (Err(why), None),
+                None => (Ok(dir), None),
+            },
+        };
+        if let Ok(dir) = dir {
+            match dir.read_meta() {
+                Some(meta) => match Self::adopt(&facts, &meta, dir, choice, cap, opts) {
+                    Ok(loaded) => return (Some(loaded), failed),
+                    Err(why) => {
+                        replaced = Some(format!("pinned by netio {}: {why}", meta.version));
+                        let _ = dir.remove();
+                    }
+                },
+                // Left half made: no meta is pinned before everything else is.
+                None => {
+                    let _ = dir.remove();
+                }
+            }
+        }
         for backend in choice.candidates() {
             match Self::try_with_socket_path(&facts, backend, cap, opts) {
-                Ok(p) => return (Some(p), failed),
+                Ok(mut p) => {
+                    p.pinning = match dir {
+                        Err(why) => Pinning::Off(why),
+                        Ok(dir) => match p.probes.pin(dir, p.report.hash_path.is_none()) {
+                            Ok(meta) => Pinning::Fresh { meta, replaced },
+                            Err(why) => {
+                                let _ = dir.remove();
+                                Pinning::Off(why)
+                            }
+                        },
+                    };
+                    return (Some(p), failed);
+                }
                 Err(e) => failed.push(Attempt {
                     backend,
                     result: Err(e),
@@ -131,6 +174,82 @@ impl Probes {
             }
         }
         (None, failed)
+    }
+
+    /// The pinned set in `dir`, if this build can adopt it: its programs go
+    /// on counting, and this netio reads their maps.
+    fn adopt(
+        facts: &KernelFacts,
+        meta: &Meta,
+        dir: &PinDir,
+        choice: BackendChoice,
+        cap: Capacity,
+        opts: &LoadOptions,
+    ) -> Result<Loaded, String> {
+        if meta.object != pin::OBJECT_HASH {
+            return Err(format!(
+                "its BPF object differs from this build's ({} here, {} pinned)",
+                pin::OBJECT_HASH,
+                meta.object
+            ));
+        }
+        if opts.disabled.contains(&meta.backend) {
+            return Err(format!(
+                "it runs the {} backend, which is disabled",
+                meta.backend
+            ));
+        }
+        if !choice.candidates().contains(&meta.backend) {
+            return Err(format!(
+                "it runs the {} backend, {choice} was asked for",
+                meta.backend
+            ));
+        }
+        if meta.socket_path && !opts.socket_path {
+            return Err("it counts on the socket path, which is turned off".into());
+        }
+        let adopt = Some((dir, meta));
+        let mut loaded = Self::try_backend(facts, meta.backend, cap, opts, meta.socket_path, adopt)
+            .map_err(|e| format!("cannot adopt it: {e}"))?;
+        if !meta.socket_path {
+            loaded.report.hash_path = Some(HashPathReason::Adopted);
+        }
+        loaded.pinning = Pinning::Adopted(meta.clone());
+        Ok(loaded)
+    }
+
+    /// Pins every map but the read-only data, every counting link, and
+    /// last the meta that says the set is whole. The drain iterator is
+    /// this process's own.
+    fn pin(&mut self, dir: &PinDir, socket_path: bool) -> Result<Meta, String> {
+        use libbpf_rs::skel::Skel;
+        use libbpf_rs::MapCore;
+        let fail = |what: String, e: &dyn std::fmt::Display| format!("cannot pin {what}: {e}");
+        dir.create()
+            .map_err(|e| fail(dir.path().display().to_string(), &e))?;
+        for mut map in self.skel.object_mut().maps_mut() {
+            let name = map.name().to_string_lossy().into_owned();
+            if !pinned_map(&name) {
+                continue;
+            }
+            map.pin(dir.map(&name))
+                .map_err(|e| fail(format!("map {name}"), &e))?;
+        }
+        let kretprobes = self.retprobes.iter_mut().filter_map(|r| r.link_mut());
+        for (n, link) in self.links.iter_mut().chain(kretprobes).enumerate() {
+            link.pin(dir.link(n, "link"))
+                .map_err(|e| fail(format!("link {n}"), &e))?;
+        }
+        let meta = Meta {
+            object: pin::OBJECT_HASH.to_string(),
+            backend: self.backend,
+            socket_path,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            id: pin::new_id(),
+        };
+        dir.write_meta(&meta)
+            .map_err(|e| fail("the set's meta".into(), &e))?;
+        Ok(meta)
     }
 
     /// A backend with the socket path where the kernel has what it needs,
@@ -143,7 +262,7 @@ impl Probes {
         opts: &LoadOptions,
     ) -> Result<Loaded, LoadError> {
         if backend == Backend::Kprobe {
-            return Self::try_backend(facts, backend, cap, opts, false);
+            return Self::try_backend(facts, backend, cap, opts, false, None);
         }
         // What the kernel lacks first, then what the caller turned off.
         let available = match (&facts.socket_path, opts.socket_path) {
@@ -152,25 +271,29 @@ impl Probes {
             (Ok(()), true) => Ok(()),
         };
         let why = match available {
-            Ok(()) => match Self::try_backend(facts, backend, cap, opts, true) {
+            Ok(()) => match Self::try_backend(facts, backend, cap, opts, true, None) {
                 Ok(p) => return Ok(p),
                 Err(e) => HashPathReason::Refused(Box::new(e)),
             },
             Err(why) => why,
         };
-        let mut loaded = Self::try_backend(facts, backend, cap, opts, false)?;
+        let mut loaded = Self::try_backend(facts, backend, cap, opts, false, None)?;
         loaded.report.hash_path = Some(why);
         Ok(loaded)
     }
 
     /// One attempt: opens the object, loads the backend's programs (with
     /// or without the socket path), sized from `cap`, and attaches them.
+    /// Adopting a pinned set, it takes the set's maps instead and loads
+    /// and attaches none but its own drain iterator: the pinned links go
+    /// on counting into those maps.
     fn try_backend(
         facts: &KernelFacts,
         backend: Backend,
         cap: Capacity,
         opts: &LoadOptions,
         socket_path: bool,
+        adopt: Option<(&PinDir, &Meta)>,
     ) -> Result<Loaded, LoadError> {
         if opts.disabled.contains(&backend) {
             return Err(opts.refusal().into());
@@ -192,9 +315,8 @@ impl Probes {
                     hint: libbpf_log::hint(),
                 })?;
         for &prog in Prog::ALL {
-            let wanted = LIFECYCLE.contains(&prog)
-                || plan.loads(prog)
-                || (socket_path && prog == SOCKET_ITER);
+            let counting = LIFECYCLE.contains(&prog) || plan.loads(prog);
+            let wanted = (counting && adopt.is_none()) || (socket_path && prog == SOCKET_ITER);
             prog.open(&mut open.progs).set_autoload(wanted);
         }
         if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
@@ -223,6 +345,16 @@ impl Probes {
             cap.peers.saturating_add(cap.processes),
             "sk_owners",
         )?;
+        if let Some((dir, _)) = adopt {
+            // Their sizes, too, are the pinned maps'.
+            for mut map in open.open_object_mut().maps_mut() {
+                let name = map.name().to_string_lossy().into_owned();
+                if pinned_map(&name) {
+                    map.reuse_pinned_map(dir.map(&name))
+                        .map_err(|error| LoadError::Adopt { map: name, error })?;
+                }
+            }
+        }
         let mut skel = open
             .load()
             .map_err(|error| LoadError::load(backend, error, libbpf_log::hint()))?;
@@ -232,10 +364,12 @@ impl Probes {
         let mut failed = Vec::new();
         // kretprobes through tracefs, where they can have enough instances;
         // else through the kprobe PMU, and say what that costs.
-        let mut tracefs = if backend == Backend::Kprobe {
+        let mut tracefs = if backend == Backend::Kprobe && adopt.is_none() {
             let t = kretprobe::tracefs();
             match &t {
-                Some(t) => kretprobe::remove_stale(t),
+                Some(t) => {
+                    kretprobe::remove_stale(t);
+                }
                 None => failed.push(BlindSpot::NoTracefs),
             }
             t
@@ -244,7 +378,7 @@ impl Probes {
         };
         // In the object's order, as libbpf would attach them.
         for &prog in Prog::ALL {
-            if !LIFECYCLE.contains(&prog) && !plan.required.contains(&prog) {
+            if adopt.is_some() || !LIFECYCLE.contains(&prog) && !plan.required.contains(&prog) {
                 continue;
             }
             let loaded = prog.loaded(&skel.progs);
@@ -268,7 +402,7 @@ impl Probes {
             links.push(link);
         }
         let mut attached_optional = Vec::new();
-        for group in &plan.optional {
+        for group in plan.optional.iter().filter(|_| adopt.is_none()) {
             let mut group_links = Vec::new();
             let mut failure = None;
             for &prog in Prog::ALL.iter().filter(|p| group.progs.contains(p)) {
@@ -325,6 +459,7 @@ impl Probes {
                 None
             }
         };
+        let adopted_links = adopt.map_or(0, |(dir, _)| dir.links());
         let report = BackendReport {
             backend,
             programs: plan.required,
@@ -346,8 +481,14 @@ impl Probes {
             peers: RefCell::default(),
             program_wait,
             backend,
+            adopted_links,
         };
-        Ok(Loaded { probes, report })
+        let pinning = Pinning::Off(String::new());
+        Ok(Loaded {
+            probes,
+            report,
+            pinning,
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -355,14 +496,24 @@ impl Probes {
     }
 
     pub fn attached_programs(&self) -> usize {
-        self.links.len() + self.retprobes.len()
+        self.links.len() + self.retprobes.len() + self.adopted_links
     }
+}
+
+/// Whether a map of the object is pinned: all but the read-only data,
+/// which each load makes its own.
+fn pinned_map(name: &str) -> bool {
+    !name.ends_with(".rodata") && !name.ends_with(".kconfig")
 }
 
 /// Loads and attaches every backend in turn, for `netio kernel`; `auto`
 /// tries the same backends in the same order, so it picks the first of
 /// these that is usable.
 pub fn probe_backends(opts: &LoadOptions) -> Vec<Attempt> {
+    let opts = &LoadOptions {
+        pin: None,
+        ..opts.clone()
+    };
     let cap = Capacity {
         processes: 16,
         peers: 16,

@@ -52,16 +52,26 @@ pub fn pid_max() -> u32 {
 /// 8-byte word changed by userspace only through compare-and-exchange.
 pub(crate) struct Shared {
     bss: *mut types::bss,
+    /// The .bss mapped here from its map, not libbpf's mapping: libbpf
+    /// maps a pinned .bss it reuses only as a private copy.
+    _bss_map: MappedWords,
     tracked: MappedWords,
 }
 
 impl Shared {
     pub fn of(skel: &mut NetioSkel<'static>) -> Result<Shared, LoadError> {
-        let bss = skel.maps.bss_data.as_deref_mut().ok_or(LoadError::NoBss)? as *mut types::bss;
+        skel.maps.bss_data.as_deref_mut().ok_or(LoadError::NoBss)?;
+        let words = size_of::<types::bss>().div_ceil(size_of::<u64>());
+        let bss_map = MappedWords::of(&skel.maps.bss, words).map_err(LoadError::MapBss)?;
+        let bss = bss_map.word(0).ok_or(LoadError::NoBss)?.as_ptr() as *mut types::bss;
         let map = &skel.maps.tracked;
         let entries = map.max_entries();
         let tracked = MappedWords::of(map, entries as usize).map_err(LoadError::MapTracked)?;
-        Ok(Shared { bss, tracked })
+        Ok(Shared {
+            bss,
+            _bss_map: bss_map,
+            tracked,
+        })
     }
 
     fn slot(&self, tgid: u32) -> &AtomicU64 {

@@ -68,6 +68,10 @@ pub enum HashPathReason {
     /// The backend with the socket path did not load or attach.
     #[error(transparent)]
     Refused(Box<LoadError>),
+    /// The pinned programs adopted count through the hash path, as the
+    /// netio that loaded them found they had to.
+    #[error("the adopted pinned programs count through the hash path")]
+    Adopted,
 }
 
 /// What one backend attached on this kernel, and what it cannot see.

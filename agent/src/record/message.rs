@@ -253,7 +253,7 @@ mod tests {
         Other(String, String),
     }
 
-    const KEYS: [&str; 33] = [
+    const KEYS: [&str; 36] = [
         "target",
         "pid",
         "ppid",
@@ -287,6 +287,9 @@ mod tests {
         "targets_removed",
         "targets_rematched",
         "thresholds_changed",
+        "pinning",
+        "adopted",
+        "gap_ms",
     ];
 
     /// Splits on spaces outside quotes; `key=value` with a bare value (a
@@ -598,6 +601,12 @@ mod tests {
                         passed_over: &passed_over,
                         targets: &[h.into()],
                         processes: 3,
+                        adoption: &crate::monitor::Adoption {
+                            pinning: "adopted",
+                            adopted_version: "0.9".into(),
+                            gap_ms: 5,
+                            ..Default::default()
+                        },
                     }),
                     vec![
                         w("netio 1.0 started:"),
@@ -609,6 +618,9 @@ mod tests {
                             "passed_over",
                             &format!("fentry: disabled by {h} (a testing knob)"),
                         ),
+                        s("pinning", "adopted"),
+                        s("adopted", "0.9"),
+                        n("gap_ms", 5),
                     ],
                 ),
                 (

@@ -460,6 +460,10 @@ pub fn samples() -> Vec<Record> {
             }],
             targets: &["db".into()],
             processes: 1,
+            adoption: &crate::monitor::Adoption {
+                pinning: "pinned",
+                ..Default::default()
+            },
         }),
         Record::target_traffic(&t, 2, 1),
         Record::process_traffic(&t, &postgres()),

@@ -18,7 +18,7 @@ pub const ECS_VERSION: &str = "8.11.0";
 /// Each netio field and its ECS name. `NETIO_PEER_ADDRESS` goes to
 /// `source.ip` when it is an address, and to `netio.peer_address` when it
 /// is `other` (the peers folded together).
-pub const MAPPING: [(&str, &str); 45] = [
+pub const MAPPING: [(&str, &str); 50] = [
     (field::MESSAGE, "message"),
     (field::MESSAGE_ID, "event.code"),
     (field::PRIORITY, "log.syslog.severity.code"),
@@ -46,6 +46,11 @@ pub const MAPPING: [(&str, &str); 45] = [
     (field::BACKEND, "netio.backend"),
     (field::BACKEND_DETAIL, "netio.backend_detail"),
     (field::BACKENDS_PASSED_OVER, "netio.backends_passed_over"),
+    (field::PINNING, "netio.pinning"),
+    (field::PINNING_DETAIL, "netio.pinning_detail"),
+    (field::ADOPTED_VERSION, "netio.adopted_version"),
+    (field::GAP_MS, "netio.gap_ms"),
+    (field::TRACKING_SINCE_MS, "netio.tracking_since_ms"),
     (field::VERSION, "agent.version"),
     (field::KERNEL, "host.os.kernel"),
     (field::TARGETS, "netio.targets"),

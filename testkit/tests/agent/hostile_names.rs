@@ -31,7 +31,7 @@ const SIZE: &str = "150k";
 
 /// What each MESSAGE key must equal: the structured field of the same
 /// record. A key not listed here is not netio's.
-const KEYS: [(&str, &str); 27] = [
+const KEYS: [(&str, &str); 30] = [
     ("target", "NETIO_TARGET"),
     ("pid", "NETIO_PID"),
     ("ppid", "NETIO_PPID"),
@@ -55,6 +55,9 @@ const KEYS: [(&str, &str); 27] = [
     ("kernel", "NETIO_KERNEL"),
     ("targets", "NETIO_TARGETS"),
     ("passed_over", "NETIO_BACKENDS_PASSED_OVER"),
+    ("pinning", "NETIO_PINNING"),
+    ("adopted", "NETIO_ADOPTED_VERSION"),
+    ("gap_ms", "NETIO_GAP_MS"),
     ("reason", "NETIO_REASON"),
     ("count", "NETIO_COUNT"),
     ("lost_bytes", "NETIO_LOST_BYTES"),

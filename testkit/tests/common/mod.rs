@@ -137,7 +137,7 @@ pub fn num(v: &Value, key: &str) -> Option<u64> {
     }
 }
 
-fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+pub fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     v.get(key).and_then(Value::as_str)
 }
 
@@ -418,6 +418,11 @@ pub fn free_port() -> u16 {
 /// The netio binary under test: `$NETIO_BIN`, else `netio` next to the test
 /// executable's parent (`target/debug/deps/..`).
 pub fn netio_bin() -> PathBuf {
+    // A netio a test runs itself, not through `Netio`, pins nothing: tests
+    // run many at once, and none may adopt another's programs or leave its
+    // own counting after the tests. `Netio` gives each its own directory.
+    static PIN_OFF: std::sync::Once = std::sync::Once::new();
+    PIN_OFF.call_once(|| std::env::set_var("NETIO_PIN_DIR", ""));
     if let Some(p) = std::env::var_os("NETIO_BIN") {
         let p = PathBuf::from(p);
         assert!(p.is_file(), "NETIO_BIN={} is not a file", p.display());
@@ -568,6 +573,51 @@ impl Drop for PidSpaceAlone {
     }
 }
 
+/// A directory in bpffs netio pins its programs and maps in, and the state
+/// file beside it under /run: each netio a test starts has its own, unless
+/// the test hands one to several netio in turn (a restart); removed, and
+/// its programs with it, when dropped.
+pub struct Pins {
+    pub dir: PathBuf,
+}
+
+impl Pins {
+    pub fn new() -> Pins {
+        let name = format!("netio-test-{}", unique_suffix());
+        Pins {
+            dir: Path::new("/sys/fs/bpf").join(name),
+        }
+    }
+
+    /// The state file netio writes for the next one (agent/src/state.rs).
+    pub fn state_file(&self) -> PathBuf {
+        let name = self.dir.file_name().unwrap();
+        Path::new("/run").join(name).join("state.json")
+    }
+}
+
+impl Default for Pins {
+    fn default() -> Self {
+        Pins::new()
+    }
+}
+
+impl Drop for Pins {
+    fn drop(&mut self) {
+        // `netio unload` also removes the kprobe backend's tracefs events,
+        // which outlive the netio that made them while pinned links hold them.
+        let _ = Command::new(netio_bin())
+            .arg("unload")
+            .env("NETIO_PIN_DIR", &self.dir)
+            .stdout(Stdio::null())
+            .status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some(run) = self.state_file().parent() {
+            let _ = std::fs::remove_dir_all(run);
+        }
+    }
+}
+
 /// A running `netio run --output json`.
 pub struct Netio {
     child: Option<Child>,
@@ -577,6 +627,8 @@ pub struct Netio {
     stderr: Option<JoinHandle<String>>,
     /// Its share of PID_SPACE (None in the test that holds it alone).
     _pid_space: Option<RwLockReadGuard<'static, ()>>,
+    /// Its own pins, removed after it (None: the test's, shared).
+    _pins: Option<Pins>,
 }
 
 impl Netio {
@@ -607,8 +659,31 @@ impl Netio {
         Self::start_bin_with(&netio_bin(), config, customize)
     }
 
+    /// Like `start_file`, pinning in `pins`, which outlive this netio: the
+    /// next one started on them adopts what this one left.
+    pub fn start_pinned(config: &Path, pins: &Pins) -> Self {
+        let dir = pins.dir.clone();
+        Self::start_inner(&netio_bin(), config, None, |cmd| {
+            cmd.env("NETIO_PIN_DIR", dir);
+        })
+    }
+
     /// Like `start_file_with`, running the netio binary at `bin`.
     pub fn start_bin_with(bin: &Path, config: &Path, customize: impl FnOnce(&mut Command)) -> Self {
+        let pins = Pins::new();
+        let dir = pins.dir.clone();
+        Self::start_inner(bin, config, Some(pins), |cmd| {
+            cmd.env("NETIO_PIN_DIR", dir);
+            customize(cmd);
+        })
+    }
+
+    fn start_inner(
+        bin: &Path,
+        config: &Path,
+        pins: Option<Pins>,
+        customize: impl FnOnce(&mut Command),
+    ) -> Self {
         require_root();
         let pid_space = (!PID_SPACE_ALONE.with(Cell::get))
             .then(|| PID_SPACE.read().unwrap_or_else(|e| e.into_inner()));
@@ -641,6 +716,7 @@ impl Netio {
             seen: Vec::new(),
             stderr: Some(stderr),
             _pid_space: pid_space,
+            _pins: pins,
         };
         if !netio.wait_until(START_TIMEOUT, |lines| {
             lines.iter().any(|v| event(v) == Some("started"))
@@ -712,6 +788,24 @@ impl Netio {
             .take()
             .map(|h| h.join().unwrap_or_default())
             .unwrap_or_default()
+    }
+
+    /// Kills netio with SIGKILL, as a crash would, and returns the records
+    /// it wrote before; no `stopping` record is expected.
+    pub fn crash(mut self) -> Records {
+        let mut child = self.child.take().unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            self.seen.push(line);
+        }
+        let stderr = self.stderr.take().unwrap().join().unwrap_or_default();
+        let records = self
+            .seen
+            .iter()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        Records { records, stderr }
     }
 
     /// Lets the last counters settle, sends SIGTERM, and returns everything

@@ -12,4 +12,5 @@ mod accuracy;
 mod capacity;
 mod identity;
 mod matching;
+mod restart;
 mod sockets;
