@@ -311,9 +311,11 @@ def scale_values(s):
         v.update(
             processes=f"{int(s.get('tracked_processes', 0)) or 'its'}",
             connections=f0(s.get("connections", 0)),
+            pid_max=f0(s.get("pid_max", 0)),
             tracked_processes=f0(s.get("tracked_processes", 0)),
             started_ms=f0(s.get("started_ms", 0)),
             first_traffic_ms=f0(s.get("first_traffic_ms", 0)),
+            cpu_first_pct=f"{s.get('cpu_first_pct', 0):.2f}",
             cpu_pct=f"{s.get('cpu_pct', 0):.2f}",
             cpu_total_s=f"{s.get('cpu_total_s', 0):.2f}",
             rss_peak=f"{s.get('rss_peak_kb', 0) / 1024:.1f}",
