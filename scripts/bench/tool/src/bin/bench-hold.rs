@@ -9,7 +9,8 @@
 //! child's ports limit another's: 100,000 connections from one address would
 //! not fit its ephemeral ports) and then, every
 //! P milliseconds (default 1000), sends B bytes (default 64) each way on each
-//! connection: four TCP events per connection per period. Prints
+//! connection: four TCP events per connection per period, the children's
+//! exchanges spread over the period, and missed periods skipped. Prints
 //! `ready procs=N conns=N*M` once every child is set up, then runs until
 //! killed; the children die with it (PR_SET_PDEATHSIG).
 //! Run it under a name netio's config targets: every child is tracked.
@@ -86,7 +87,11 @@ fn child(a: &Args, index: u32, ready: OwnedFd) -> Result<(), String> {
     drop(ready);
     let out = vec![7u8; a.bytes];
     let mut buf = vec![0u8; a.bytes];
-    let mut next = Instant::now();
+    // Each child's first exchange at its own point of the period, so the
+    // load is spread evenly rather than all children waking at once.
+    let phase = a.period.mul_f64(f64::from(index) / f64::from(a.procs));
+    let mut next = Instant::now() + phase;
+    std::thread::sleep(phase);
     loop {
         for (c, s) in &mut pairs {
             c.write_all(&out).map_err(|e| format!("send: {e}"))?;
@@ -96,8 +101,16 @@ fn child(a: &Args, index: u32, ready: OwnedFd) -> Result<(), String> {
             c.read_exact(&mut buf)
                 .map_err(|e| format!("receive reply: {e}"))?;
         }
+        // A child that fell behind (the host busy) skips the periods it
+        // missed instead of running them back to back: catching up would
+        // ask more of a loaded host than the nominal rate and, with
+        // thousands of children, never let it recover.
         next += a.period;
-        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+        let now = Instant::now();
+        if next < now {
+            next = now + a.period;
+        }
+        std::thread::sleep(next.saturating_duration_since(now));
     }
 }
 
