@@ -423,8 +423,11 @@ impl Monitor {
             self.movers.seen(&e);
         }
 
-        let finished = self.tracker.finished(&self.probes);
-        let movers_gone = self.movers.gone(&self.probes);
+        // One read of the keys for both: each walk of the map is a system
+        // call per key (or a few, in batches), every interval.
+        let keys = self.probes.traffic_keys();
+        let finished = self.tracker.finished(&self.probes, &keys);
+        let movers_gone = self.movers.gone(&keys);
         // Bytes the socket path holds in sockets move into the counters
         // now: everything counted up to here, a finished process's last
         // bytes included, is in the read below.

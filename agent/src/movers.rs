@@ -71,9 +71,9 @@ impl Movers {
     /// The movers whose counters are final: their process is gone (or its
     /// PID is another's), so nothing adds to them. Decided before the
     /// counters are read.
-    pub fn gone(&self, probes: &Probes) -> HashSet<ProcKey> {
+    pub fn gone(&self, keys: &[TrafficKey]) -> HashSet<ProcKey> {
         let mut gone = HashSet::new();
-        for k in probes.traffic_keys().into_iter().filter(|k| k.moved) {
+        for k in keys.iter().filter(|k| k.moved) {
             let key = (k.tgid, k.gen);
             if gone.contains(&key) {
                 continue;

@@ -14,7 +14,8 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use netio_probes::{
-    LifecycleEvent, LifecycleKind, MapError, Match, Probes, TargetId, TrafficVal, USER_GEN_BIT,
+    LifecycleEvent, LifecycleKind, MapError, Match, Probes, TargetId, TrafficKey, TrafficVal,
+    USER_GEN_BIT,
 };
 
 use crate::config::Config;
@@ -614,12 +615,19 @@ impl Tracker {
             })
     }
 
+    /// Whether the kernel tracks `pid` under a generation netio knows.
+    fn is_known(&self, probes: &Probes, pid: u32) -> bool {
+        probes
+            .tracked(pid)
+            .is_some_and(|(_, gen)| self.procs.contains_key(&(pid, gen)))
+    }
+
     /// The processes whose counters are final: those the kernel no longer
     /// tracks under the generation their counters carry. Decided before
     /// the counters are read: once untracked, nothing adds to them.
-    pub fn finished(&self, probes: &Probes) -> HashSet<ProcKey> {
+    pub fn finished(&self, probes: &Probes, keys: &[TrafficKey]) -> HashSet<ProcKey> {
         let mut finished = HashSet::new();
-        for k in probes.traffic_keys() {
+        for k in keys {
             if !finished.contains(&(k.tgid, k.gen))
                 && probes.tracked(k.tgid).map(|(_, g)| g) != Some(k.gen)
             {

@@ -11,6 +11,7 @@
 //! - `kretprobe`: the kprobe backend's kretprobes, made in tracefs
 //! - `report`: what a backend attached and what it cannot see
 //! - `maps`: the agent's access to the loaded maps
+//! - `batch`: a per-CPU hash map read whole in a few system calls
 //! - `mapped`: an mmapable array's words, shared with the kernel
 //! - `fallback`: the targets' counters for bytes the full traffic map had no entry for
 //! - `retire`: retiring idle peer counters, and their epochs folded away
@@ -18,6 +19,7 @@
 //! - `error`, `libbpf_log`: why something failed, with libbpf's own words
 
 mod backend;
+mod batch;
 mod error;
 mod fallback;
 mod kernel;

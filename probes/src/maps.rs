@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use libbpf_rs::{MapCore, MapFlags};
 
+use crate::batch;
 use crate::error::{LoadError, MapError};
 use crate::loader::Probes;
 use crate::mapped::MappedWords;
@@ -373,10 +374,21 @@ impl Probes {
         rows
     }
 
-    /// Every kernel key and its value summed over CPUs.
+    /// Every kernel key and its value summed over CPUs: in batches, or
+    /// key by key where the kernel has no batches for the map.
     fn read_kernel_keys(&self) -> Vec<(TrafficKey, TrafficVal)> {
         let map = &self.skel.maps.traffic;
+        let stride = (map.value_size() as usize).next_multiple_of(8);
         let mut out = Vec::new();
+        let batched = batch::read_percpu(map, |k, values| {
+            if let Some(key) = TrafficKey::from_raw(k) {
+                out.push((key, sum_per_cpu(values.chunks_exact(stride))));
+            }
+        });
+        if batched.is_ok() {
+            return out;
+        }
+        out.clear();
         for k in map.keys() {
             let Some(key) = TrafficKey::from_raw(&k) else {
                 continue;
@@ -395,14 +407,7 @@ impl Probes {
             .traffic
             .lookup_percpu(&key.raw, MapFlags::ANY)
             .ok()??;
-        let mut total = TrafficVal::default();
-        for v in per_cpu {
-            if let Some(v) = read_pod::<types::traffic_val>(&v) {
-                total.sent += v.sent;
-                total.received += v.received;
-            }
-        }
-        Some(total)
+        Some(sum_per_cpu(per_cpu.iter().map(Vec::as_slice)))
     }
 
     /// Moves each planned process's peer epoch on, waits for every program
@@ -434,14 +439,19 @@ impl Probes {
 
     /// The keys of every counter, without their values.
     pub fn traffic_keys(&self) -> Vec<TrafficKey> {
-        let mut keys: Vec<TrafficKey> = self
-            .skel
-            .maps
-            .traffic
-            .keys()
-            .filter_map(|k| TrafficKey::from_raw(&k))
-            .map(|k| k.every_epoch())
-            .collect();
+        let map = &self.skel.maps.traffic;
+        let mut keys = Vec::new();
+        let batched = batch::read_percpu(map, |k, _| {
+            keys.extend(TrafficKey::from_raw(k).map(|k| k.every_epoch()));
+        });
+        if batched.is_err() {
+            keys.clear();
+            keys.extend(
+                map.keys()
+                    .filter_map(|k| TrafficKey::from_raw(&k))
+                    .map(|k| k.every_epoch()),
+            );
+        }
         keys.extend(self.peers.borrow().retired_keys());
         keys
     }
@@ -506,6 +516,16 @@ fn read_iter_to_end(mut iter: impl std::io::Read) -> std::io::Result<()> {
             Err(e) => return Err(e),
         }
     }
+}
+
+/// A counter's value: its per-CPU values added up.
+fn sum_per_cpu<'a>(per_cpu: impl Iterator<Item = &'a [u8]>) -> TrafficVal {
+    let mut total = TrafficVal::default();
+    for v in per_cpu.filter_map(read_pod::<types::traffic_val>) {
+        total.sent += v.sent;
+        total.received += v.received;
+    }
+    total
 }
 
 #[cfg(test)]
