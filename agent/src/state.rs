@@ -112,8 +112,11 @@ impl State {
         let dir = path.parent().unwrap_or(Path::new("/"));
         std::fs::create_dir_all(dir)?;
         let tmp = path.with_extension("json.tmp");
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&serde_json::to_vec(self).map_err(io::Error::other)?)?;
+        // Streamed: at 10,000 processes the document is megabytes, which a
+        // buffer would add to netio's peak memory every interval.
+        let mut f = io::BufWriter::new(std::fs::File::create(&tmp)?);
+        serde_json::to_writer(&mut f, self).map_err(io::Error::other)?;
+        f.flush()?;
         drop(f);
         std::fs::rename(&tmp, path)
     }

@@ -125,13 +125,19 @@ impl Peers {
     /// `every_epoch`. A counter with no key left is read once more, then
     /// given to `take_gone`.
     pub fn fold(&mut self, read: &[(TrafficKey, TrafficVal)]) -> Vec<(TrafficKey, TrafficVal)> {
-        let mut rows: HashMap<RawKey, (TrafficKey, TrafficVal)> = HashMap::new();
+        let mut rows: HashMap<RawKey, (TrafficKey, TrafficVal)> =
+            HashMap::with_capacity(read.len());
         self.last.clear();
         self.keys.clear();
         for (k, v) in read {
             self.last.insert(k.raw, *v);
             let one = k.every_epoch();
-            self.keys.entry(one.raw).or_default().push(*k);
+            // Room for one key: a counter almost always has one, and at
+            // 20,000 counters a vector's default room for four was 4 MB.
+            self.keys
+                .entry(one.raw)
+                .or_insert_with(|| Vec::with_capacity(1))
+                .push(*k);
             add(
                 &mut rows
                     .entry(one.raw)
