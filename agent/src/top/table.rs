@@ -42,7 +42,8 @@ pub struct Row {
     pub received_rate: Option<u64>,
     pub sent: u64,
     pub received: u64,
-    /// "BREACH ↑" and the like: the worst state, and its direction.
+    /// "BREACH ↑" and the like: the worst state, and its direction (`*`
+    /// for a client's, on its target's row).
     pub state: String,
     pub alarm: Option<Alarm>,
 }
@@ -114,7 +115,8 @@ pub fn build(prev: Option<&Snapshot>, cur: &Snapshot, sort: Sort) -> Table {
             };
             if worse {
                 set_state(&mut row, worst_peer.map(|w| w.1));
-                row.state = format!("{} peer", alarm_word(*a));
+                // `*`: a client's threshold, not the target's own.
+                row.state = format!("{} *", alarm_word(*a));
             }
         }
 
@@ -401,7 +403,7 @@ mod tests {
         let t = build(None, &s, Sort::Sent);
         let db = &t.targets[0];
         assert_eq!(db.row.alarm, Some(Alarm::Breach));
-        assert_eq!(db.row.state, "BREACH peer");
+        assert_eq!(db.row.state, "BREACH *");
         assert_eq!(db.peers[0].state, "BREACH ↑");
         assert_eq!(db.peers[1].alarm, None);
     }

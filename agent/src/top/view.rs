@@ -225,7 +225,7 @@ fn render_table(f: &mut Frame, view: &View, t: &Table, area: Rect) {
     }
     if state {
         header.push(Cell::from("STATE"));
-        widths.push(Constraint::Length(11));
+        widths.push(Constraint::Length(9));
     }
     let cells = |r: &Row, label: String| {
         let mut c = vec![
