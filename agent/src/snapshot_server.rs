@@ -155,7 +155,23 @@ fn answer(mut conn: UnixStream, shared: &Shared) -> io::Result<()> {
     if line.is_empty() {
         return refuse(&mut conn, "netio has not read its counters yet".into());
     }
-    conn.write_all(&line)
+    write_within(&mut conn, &line)
+}
+
+/// Writes `buf` whole within CLIENT_TIMEOUT, or gives up: a client that
+/// reads slowly cannot hold the thread longer.
+fn write_within(conn: &mut UnixStream, mut buf: &[u8]) -> io::Result<()> {
+    let deadline = Instant::now() + CLIENT_TIMEOUT;
+    while !buf.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        conn.set_write_timeout(Some(left))?;
+        let n = conn.write(buf)?;
+        buf = &buf[n..];
+    }
+    Ok(())
 }
 
 /// The request line, without its newline: at most MAX_REQUEST bytes,
@@ -168,6 +184,8 @@ fn read_request(conn: &mut UnixStream) -> io::Result<String> {
         if buf.len() > snapshot::MAX_REQUEST || Instant::now() > deadline {
             return Err(io::Error::new(io::ErrorKind::InvalidData, "request"));
         }
+        let left = deadline.saturating_duration_since(Instant::now());
+        conn.set_read_timeout(Some(left.max(Duration::from_millis(1))))?;
         let n = conn.read(&mut chunk)?;
         if n == 0 {
             break;
@@ -211,7 +229,7 @@ fn refuse(conn: &mut UnixStream, error: String) -> io::Result<()> {
     };
     let mut line = serde_json::to_vec(&r).unwrap_or_default();
     line.push(b'\n');
-    conn.write_all(&line)
+    write_within(conn, &line)
 }
 
 /// The connecting process's uid, from the kernel (SO_PEERCRED).
