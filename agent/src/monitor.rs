@@ -651,8 +651,6 @@ impl Monitor {
         // After the records: a netio killed in between reports this
         // interval again, rather than lose it (docs/kernels.md).
         self.save_state();
-        // Nothing is pending right after the read the records came from.
-        self.publish(&BTreeMap::new());
         flushed
     }
 
