@@ -25,6 +25,11 @@ struct Tmux {
 
 impl Tmux {
     fn start(pins: &Pins) -> Tmux {
+        Tmux::start_with(pins, &[])
+    }
+
+    /// With `env` (`NAME=value`) in the shell's environment too.
+    fn start_with(pins: &Pins, env: &[&str]) -> Tmux {
         let t = Tmux {
             socket: format!("netio-top-{}", common::unique_suffix()),
         };
@@ -37,7 +42,9 @@ impl Tmux {
         let status = Command::new("tmux")
             .args(["-L", &t.socket, "-f", "/dev/null", "new-session", "-d"])
             .args(["-x", "80", "-y", "24", "env", "-i", "TERM=xterm-256color"])
-            .args([&pin, &path, "PS1=$ ", "bash", "--norc", "--noprofile"])
+            .args([&pin, &path, "PS1=$ "])
+            .args(env)
+            .args(["bash", "--norc", "--noprofile"])
             .status()
             .expect("run tmux (scripts/lib.sh installs it)");
         assert!(status.success(), "tmux new-session: {status}");
@@ -65,6 +72,11 @@ impl Tmux {
 
     fn screen(&self) -> String {
         self.tmux(&["capture-pane", "-p", "-t", "0"])
+    }
+
+    /// The screen with its attributes and colours as escape sequences.
+    fn screen_styled(&self) -> String {
+        self.tmux(&["capture-pane", "-p", "-e", "-t", "0"])
     }
 
     /// Whether the pane shows the alternate screen (a full-screen program).
@@ -490,4 +502,79 @@ fn top_refuses_a_user_other_than_root_and_a_silent_client_stalls_nothing() {
         started.elapsed()
     );
     drop(silent);
+}
+
+/// The parameters of every SGR sequence (`ESC [ ... m`) in `s`.
+fn sgr_params(s: &str) -> Vec<u32> {
+    s.split("\x1b[")
+        .skip(1)
+        .filter_map(|seq| seq.split_once('m'))
+        .flat_map(|(params, _)| {
+            params
+                .split(';')
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// A foreground or background colour among SGR parameters.
+fn is_colour(p: u32) -> bool {
+    matches!(p, 30..=38 | 40..=48 | 90..=97 | 100..=107)
+}
+
+#[test]
+fn top_shows_a_breach_in_red_and_under_no_color_in_words_alone() {
+    let scratch = Scratch::new("top-breach");
+    let name = unique_name("nttb");
+    let config = scratch.path("netio.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "interval = \"500ms\"\n\n[[target]]\nname = \"hot\"\nprocess = [\"{name}\"]\n\n\
+             [target.threshold]\nsent = \"100KiB/s\"\nfor = \"1s\"\n"
+        ),
+    )
+    .unwrap();
+    let pins = Pins::new();
+    let _netio = Netio::start_pinned(&config, &pins);
+    let tracked = Program::named(&scratch, &name);
+    let server = tracked.server("paced", "127.0.0.1:0", &["--count", "1"]);
+    let addr = server.addr("127.0.0.1");
+    let paced = std::thread::spawn(move || {
+        Program::original().client("paced", &addr, &["--phases", "512k:15000"])
+    });
+    let in_breach = |s: &str| {
+        block(s, "hot")
+            .first()
+            .is_some_and(|l| l.contains("BREACH ↑"))
+    };
+
+    let colour = Tmux::start(&pins);
+    colour.type_line("netio top");
+    colour.wait_for("the breach", in_breach);
+    let styled = colour.screen_styled();
+    let line = styled
+        .lines()
+        .find(|l| l.contains("BREACH"))
+        .expect("the breach's line");
+    // Red as tmux writes it: SGR 31, or 38;5;1 (the palette's red).
+    let red = sgr_params(line).contains(&31) || line.contains("\x1b[38;5;1m");
+    assert!(red, "the breach is not red: {line:?}");
+
+    let plain = Tmux::start_with(&pins, &["NO_COLOR=1"]);
+    plain.type_line("netio top");
+    plain.wait_for("the breach without colour", in_breach);
+    let styled = plain.screen_styled();
+    let colours: Vec<u32> = sgr_params(&styled)
+        .into_iter()
+        .filter(|p| is_colour(*p))
+        .collect();
+    assert!(
+        colours.is_empty(),
+        "NO_COLOR=1, yet colours {colours:?} on:\n{styled:?}"
+    );
+    colour.key("q");
+    plain.key("q");
+    paced.join().expect("paced client");
 }
