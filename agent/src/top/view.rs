@@ -211,7 +211,8 @@ fn render_table(f: &mut Frame, view: &View, t: &Table, area: Rect) {
         Cell::from("TARGET"),
         Cell::from(Line::from(mark(Sort::Sent, "SENT/s")).right_aligned()),
     ];
-    let mut widths = vec![Constraint::Min(16), Constraint::Length(12)];
+    // The label takes what the numbers leave: a number is never cut.
+    let mut widths = vec![Constraint::Fill(1), Constraint::Length(12)];
     if received {
         header.push(Cell::from(
             Line::from(mark(Sort::Received, "RECV/s")).right_aligned(),
