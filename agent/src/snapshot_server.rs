@@ -45,6 +45,16 @@ struct Shared {
 pub struct Server {
     shared: Arc<Shared>,
     path: PathBuf,
+    /// The socket file's (device, inode): removed at exit only if it is
+    /// still this one, not that of a netio started since.
+    file: (u64, u64),
+}
+
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path)
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
 }
 
 impl Server {
@@ -62,6 +72,7 @@ impl Server {
         // Until this chmod the file has the umask's mode: the peer check
         // below refuses anyone else who connects in that moment.
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        let file = file_id(path).unwrap_or_default();
         // SAFETY: eventfd returns a new fd or -1.
         let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
         if fd < 0 {
@@ -83,6 +94,7 @@ impl Server {
         Ok(Server {
             shared,
             path: path.to_owned(),
+            file,
         })
     }
 
@@ -115,7 +127,11 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        // The pin directory's lock may be gone before this (run.rs drops
+        // it first), and the next netio's socket in place.
+        if file_id(&self.path) == Some(self.file) {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 

@@ -444,7 +444,8 @@ fn top_without_a_running_service_exits_non_zero_and_says_what_to_do() {
 }
 
 #[test]
-fn top_refuses_a_user_other_than_root_and_a_silent_client_stalls_nothing() {
+fn top_refuses_a_user_other_than_root_a_silent_client_stalls_nothing_and_the_socket_goes_with_netio(
+) {
     let scratch = Scratch::new("top-refused");
     // A target record every interval: the service's clock.
     let idle = Idle::start(&scratch);
@@ -502,6 +503,11 @@ fn top_refuses_a_user_other_than_root_and_a_silent_client_stalls_nothing() {
         started.elapsed()
     );
     drop(silent);
+
+    // A stopped service leaves no socket behind, and top says so.
+    netio.stop();
+    assert!(!socket.exists(), "{} outlived its netio", socket.display());
+    assert_eq!(top_once(&pins, &["--once"]).status.code(), Some(1));
 }
 
 /// The parameters of every SGR sequence (`ESC [ ... m`) in `s`.
