@@ -292,6 +292,22 @@ fn top_shows_target_process_and_client_at_the_generators_rate_and_its_keys_work(
     let s = t.wait_for("folded targets", |s| !s.contains("  client 127.0.0.1"));
     assert!(s.contains("+ echo ") && s.contains("+ up "), "{s}");
 
+    // Narrower (SIGWINCH): the totals go, the rates stay whole.
+    t.tmux(&["resize-window", "-t", "0", "-x", "50", "-y", "24"]);
+    let s = t.wait_for("the narrow screen", |s| {
+        !s.contains("RECEIVED")
+            && block(s, "echo")
+                .first()
+                .is_some_and(|l| rates(l).len() == 2)
+    });
+    let wide = s.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+    assert!(
+        wide <= 50,
+        "a line of {wide} columns on a 50-column screen:\n{s}"
+    );
+    t.tmux(&["resize-window", "-t", "0", "-x", "80", "-y", "24"]);
+    t.wait_for("the wide screen again", |s| s.contains("RECEIVED"));
+
     t.key("q");
     t.wait_for("the shell again", |s| !s.contains("q quit"));
     assert!(!t.alternate(), "q left the alternate screen on");
@@ -583,4 +599,48 @@ fn top_shows_a_breach_in_red_and_under_no_color_in_words_alone() {
     colour.key("q");
     plain.key("q");
     paced.join().expect("paced client");
+}
+
+#[test]
+fn top_without_a_terminal_prints_the_table_every_refresh() {
+    use std::io::{BufRead, BufReader};
+
+    let scratch = Scratch::new("top-batch");
+    let idle = Idle::start(&scratch);
+    let config = common::write_config(&scratch, "500ms", &[("batch", &[idle.name.as_str()])]);
+    let pins = Pins::new();
+    let _netio = Netio::start_pinned(&config, &pins);
+    // No --batch: stdout is a pipe, not a terminal.
+    let mut top = std::process::Command::new(common::netio_bin())
+        .args(["top", "--interval", "200ms"])
+        .env("NETIO_PIN_DIR", &pins.dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn netio top");
+    let mut tables = 0;
+    let mut lines = Vec::new();
+    let started = Instant::now();
+    for line in BufReader::new(top.stdout.take().unwrap()).lines() {
+        let line = line.expect("a line");
+        if line.starts_with("TARGET / PROCESS / CLIENT") {
+            tables += 1;
+        }
+        assert!(
+            !line.contains('\x1b'),
+            "an escape sequence on a pipe: {line:?}"
+        );
+        lines.push(line);
+        if tables == 3 || started.elapsed() > Duration::from_secs(15) {
+            break;
+        }
+    }
+    let _ = top.kill();
+    let _ = top.wait();
+    assert_eq!(tables, 3, "three refreshes in 15 s:\n{}", lines.join("\n"));
+    assert!(
+        lines.iter().any(|l| l.starts_with("batch ")),
+        "{}",
+        lines.join("\n")
+    );
 }
