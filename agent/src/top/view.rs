@@ -288,6 +288,48 @@ fn render_table(f: &mut Frame, view: &View, t: &Table, area: Rect) {
 mod tests {
     use super::*;
 
+    fn table() -> Table {
+        let s = Snapshot {
+            targets: ["a", "b"]
+                .map(|n| crate::snapshot::Target {
+                    name: n.into(),
+                    ..Default::default()
+                })
+                .to_vec(),
+            ..Snapshot::default()
+        };
+        table::build(None, &s, Sort::Sent)
+    }
+
+    #[test]
+    fn keys_sort_select_expand_and_quit() {
+        let t = table();
+        let mut v = View {
+            sort: Sort::Sent,
+            selected: Some("a".into()),
+            expanded: HashSet::new(),
+            colour: false,
+            error: None,
+        };
+        assert!(v.key(KeyCode::Char('r'), &t));
+        assert_eq!(v.sort, Sort::Received);
+        v.key(KeyCode::Char('s'), &t);
+        assert_eq!(v.sort, Sort::Sent);
+        v.key(KeyCode::Down, &t);
+        v.key(KeyCode::Down, &t);
+        assert_eq!(v.selected.as_deref(), Some("b"), "stays on the last");
+        v.key(KeyCode::Enter, &t);
+        assert!(v.expanded.contains("b") && !v.expanded.contains("a"));
+        v.key(KeyCode::Enter, &t);
+        assert!(v.expanded.is_empty());
+        v.key(KeyCode::Char('e'), &t);
+        assert_eq!(v.expanded.len(), 2);
+        v.key(KeyCode::Char('e'), &t);
+        assert!(v.expanded.is_empty());
+        assert!(!v.key(KeyCode::Char('q'), &t));
+        assert!(!v.key(KeyCode::Esc, &t));
+    }
+
     #[test]
     fn narrower_screens_leave_out_totals_then_state_then_received() {
         assert_eq!(columns(80), (true, true, true));
