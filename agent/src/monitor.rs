@@ -382,9 +382,11 @@ impl Monitor {
                 .clamp(1, i32::MAX as u128) as i32;
             let mut fds = vec![signals.fd(), self.probes.events_fd()];
             fds.extend(self.top.as_ref().map(Server::wake_fd));
-            wait_readable(&fds, wait);
+            let ready = wait_readable(&fds, wait);
             self.drain_events();
-            if self.top.as_ref().is_some_and(Server::asked) {
+            // Read only when a client asked: no system call otherwise.
+            let asked = ready.get(2).copied().unwrap_or(false);
+            if asked && self.top.as_ref().is_some_and(Server::asked) {
                 self.publish_live();
             }
             while let Some(sig) = signals.next() {
