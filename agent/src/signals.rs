@@ -80,5 +80,8 @@ pub fn wait_readable(fds: &[RawFd], timeout_ms: i32) -> Vec<bool> {
         .collect();
     // SAFETY: polls is a valid array of pollfd of the given length.
     unsafe { libc::poll(polls.as_mut_ptr(), polls.len() as libc::nfds_t, timeout_ms) };
-    polls.iter().map(|p| p.revents & libc::POLLIN != 0).collect()
+    polls
+        .iter()
+        .map(|p| p.revents & libc::POLLIN != 0)
+        .collect()
 }
