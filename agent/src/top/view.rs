@@ -60,6 +60,21 @@ pub fn run(path: &Path, first: Snapshot, args: &TopArgs) -> Result<(), String> {
     let mut terminal =
         ratatui::try_init().map_err(|e| format!("cannot set up the terminal: {e}"))?;
     let _restore = Restore;
+    // Keys are read on a thread of their own: when the terminal hangs up,
+    // crossterm's reader can spin on end of file without returning, and
+    // this loop must still see the SIGHUP that follows and end (the
+    // process, and that thread with it).
+    let (keys, events) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("netio-top-keys".into())
+        .spawn(move || {
+            while let Ok(e) = event::read() {
+                if keys.send(e).is_err() {
+                    return;
+                }
+            }
+        })
+        .map_err(|e| format!("cannot start the key reader: {e}"))?;
     let mut prev: Option<Snapshot> = None;
     let mut cur = first;
     let mut next = Instant::now() + args.interval;
@@ -72,18 +87,18 @@ pub fn run(path: &Path, first: Snapshot, args: &TopArgs) -> Result<(), String> {
         let wait = next
             .saturating_duration_since(Instant::now())
             .min(Duration::from_millis(100));
-        if event::poll(wait).map_err(|e| e.to_string())? {
-            match event::read().map_err(|e| e.to_string())? {
-                Event::Key(k) if k.kind != KeyEventKind::Release => {
-                    let ctrl_c =
-                        k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL);
-                    if ctrl_c || !view.key(k.code, &t) {
-                        return Ok(());
-                    }
+        match events.recv_timeout(wait) {
+            Ok(Event::Key(k)) if k.kind != KeyEventKind::Release => {
+                let ctrl_c =
+                    k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL);
+                if ctrl_c || !view.key(k.code, &t) {
+                    return Ok(());
                 }
-                // A resize redraws at the next turn of the loop.
-                _ => {}
             }
+            // The terminal is gone.
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
+            // A resize redraws at the next turn of the loop.
+            _ => {}
         }
         if signals.next().is_some() {
             return Ok(());

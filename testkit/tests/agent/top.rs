@@ -597,7 +597,32 @@ fn top_shows_a_breach_in_red_and_under_no_color_in_words_alone() {
         "NO_COLOR=1, yet colours {colours:?} on:\n{styled:?}"
     );
     colour.key("q");
-    plain.key("q");
+    // The terminal hangs up under a running netio top: it ends (it once
+    // spun on end of file, its signals unread), and leaves the service.
+    let shell = plain.tmux(&["display", "-p", "-t", "0", "#{pane_pid}"]);
+    let out = Command::new("pgrep")
+        .args(["-P", shell.trim(), "-x", "netio"])
+        .output()
+        .expect("pgrep");
+    let pid: i32 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("netio top's pid");
+    drop(plain);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    // SAFETY: signal 0 only asks whether the pid exists.
+    while unsafe { libc::kill(pid, 0) } == 0 {
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // Reaped by init once it exits; a zombie until then.
+        if state.split_whitespace().nth(2) == Some("Z") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "netio top {pid} outlived its terminal by 5 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     paced.join().expect("paced client");
 }
 
