@@ -2,7 +2,7 @@
 //! line, the degraded line, the table of targets (each expandable into
 //! its processes and clients), the keys. The terminal is restored however
 //! the view ends: `q`/Esc/Ctrl-C, SIGTERM, SIGINT or SIGHUP (a signalfd
-//! polled with the keys), an error, or a panic (ratatui's hook). Resizes
+//! read between keys), an error, or a panic (ratatui's hook). Resizes
 //! (SIGWINCH) redraw at the new size; narrower than 80 columns the totals,
 //! then the state, then the received rate are left out.
 
