@@ -8,12 +8,13 @@ BUILD_PACKAGES="clang llvm gcc make pkg-config libelf-dev zlib1g-dev linux-libc-
 PACKAGING_PACKAGES="dpkg-dev lintian rpm rpmlint cpio"
 # The tests also run a real systemd-journald and read it back with
 # journalctl, check the unit with systemd-analyze, trace netio's system
-# calls against the unit's filter with strace, run real rsyslog collectors
+# calls against the unit's filter with strace, drive `netio top` in a real
+# terminal with tmux, run real rsyslog collectors
 # (TLS with gnutls, certificates made by openssl), and build, lint and
 # install the packages, and run MariaDB, Redis and PostgreSQL under their
 # benchmark clients (sysbench, redis-benchmark, pgbench).
 DATABASE_PACKAGES="mariadb-server mariadb-client sysbench redis-server redis-tools postgresql"
-TEST_PACKAGES="systemd strace rsyslog rsyslog-gnutls openssl $PACKAGING_PACKAGES $DATABASE_PACKAGES"
+TEST_PACKAGES="systemd strace tmux rsyslog rsyslog-gnutls openssl $PACKAGING_PACKAGES $DATABASE_PACKAGES"
 
 need_root() {
     if [ "$(id -u)" != 0 ]; then

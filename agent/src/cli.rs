@@ -16,6 +16,7 @@ usage:
   netio check-config [FILE]
   netio unload
   netio report [--since WHEN] [--until WHEN] [--by target|process|peer] [--json] [--directory DIR|--file FILE]
+  netio top [--once|--batch] [--interval DURATION] [--sort sent|received]
   netio --version | --help
 
 run           count the TCP bytes of the configured targets and write records
@@ -26,6 +27,8 @@ unload        remove netio's pinned programs and maps (/sys/fs/bpf/netio): they
               stop counting; run it after stopping netio, to stop counting
 report        sum netio.service's records in the journal over a span (WHEN: a
               duration ago like 1h, or a time journalctl reads), busiest first
+top           the running service's counters live: rates and totals per target,
+              process and client (--once: printed once; --batch: every refresh)
 ";
 
 pub enum Command {
@@ -34,6 +37,7 @@ pub enum Command {
     CheckConfig(PathBuf),
     Unload,
     Report(report::ReportArgs),
+    Top(crate::top::TopArgs),
     Version,
     Help,
 }
@@ -56,6 +60,7 @@ pub fn parse(args: &[String]) -> Result<Command, ExitError> {
                 .unwrap_or(config::DEFAULT_PATH),
         ))),
         Some("report") => report::parse(&args[1..]).map(Command::Report),
+        Some("top") => crate::top::parse(&args[1..]).map(Command::Top),
         Some("--version" | "-V") => Ok(Command::Version),
         Some("--help" | "-h" | "help") => Ok(Command::Help),
         Some(_) => Err(ExitError::Usage(format!(

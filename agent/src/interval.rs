@@ -56,20 +56,21 @@ impl Counters {
         let mut out: BTreeMap<ProcKey, ProcDelta> = BTreeMap::new();
         for (counter, v) in current {
             let prev = self.last.insert(counter, v).unwrap_or_default();
-            let delta = TrafficVal {
-                sent: v.sent.checked_sub(prev.sent).unwrap_or(v.sent),
-                received: v.received.checked_sub(prev.received).unwrap_or(v.received),
-            };
-            if delta == TrafficVal::default() {
-                continue;
-            }
-            let d = out.entry(counter.process).or_insert_with(|| ProcDelta {
-                target: counter.target,
-                total: TrafficVal::default(),
-                peers: Vec::new(),
-            });
-            add(&mut d.total, delta);
-            d.peers.push((counter.peer, delta));
+            put(&mut out, counter, since(prev, v));
+        }
+        out
+    }
+
+    /// What `diff` would give for this read, leaving the last read as it
+    /// is: the bytes not yet reported, for `netio top` (live.rs).
+    pub fn pending(
+        &self,
+        current: impl IntoIterator<Item = (Counter, TrafficVal)>,
+    ) -> BTreeMap<ProcKey, ProcDelta> {
+        let mut out: BTreeMap<ProcKey, ProcDelta> = BTreeMap::new();
+        for (counter, v) in current {
+            let prev = self.last.get(&counter).copied().unwrap_or_default();
+            put(&mut out, counter, since(prev, v));
         }
         out
     }
@@ -88,6 +89,28 @@ impl Counters {
     pub fn restore(&mut self, last: impl IntoIterator<Item = (Counter, TrafficVal)>) {
         self.last = last.into_iter().collect();
     }
+}
+
+/// A counter's growth from `prev` to `v`; all of `v` if it went down.
+fn since(prev: TrafficVal, v: TrafficVal) -> TrafficVal {
+    TrafficVal {
+        sent: v.sent.checked_sub(prev.sent).unwrap_or(v.sent),
+        received: v.received.checked_sub(prev.received).unwrap_or(v.received),
+    }
+}
+
+/// Adds one counter's delta to its process's, unless it is nothing.
+fn put(out: &mut BTreeMap<ProcKey, ProcDelta>, counter: Counter, delta: TrafficVal) {
+    if delta == TrafficVal::default() {
+        return;
+    }
+    let d = out.entry(counter.process).or_insert_with(|| ProcDelta {
+        target: counter.target,
+        total: TrafficVal::default(),
+        peers: Vec::new(),
+    });
+    add(&mut d.total, delta);
+    d.peers.push((counter.peer, delta));
 }
 
 /// One interval's sums: per target, and per target and peer.
@@ -213,6 +236,19 @@ mod tests {
             target: TargetId::from(0u16),
             peer,
         }
+    }
+
+    #[test]
+    fn pending_is_what_diff_gives_and_leaves_the_last_read() {
+        let mut c = Counters::default();
+        c.diff([(counter(1, ip(1)), v(10, 1))]);
+        let read = [(counter(1, ip(1)), v(15, 1)), (counter(2, ip(2)), v(3, 0))];
+        let pending = c.pending(read);
+        assert_eq!(pending[&(1, 1)].total, v(5, 0));
+        assert_eq!(pending[&(2, 1)].total, v(3, 0));
+        assert_eq!(c.pending(read), pending, "pending changed the last read");
+        assert_eq!(c.diff(read), pending);
+        assert!(c.pending(read).is_empty());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! `netio`: exact per-process TCP byte accounting for database servers.
 //!
 //! Commands: `run` (the agent), `kernel` (which backends work here and why
-//! not), `check-config`, `report` (netio's records in the journal, summed). Usage errors and invalid configs exit 2, runtime
+//! not), `check-config`, `report` (netio's records in the journal, summed), `top` (the running
+//! service's counters, live). Usage errors and invalid configs exit 2, runtime
 //! failures 1. docs/architecture.md says where each part lives.
 
 /// stdout for command output: a closed pipe (`netio kernel | head`) ends
@@ -39,6 +40,7 @@ mod fallbacks;
 mod human;
 mod inspect;
 mod interval;
+mod live;
 mod losses;
 mod monitor;
 mod movers;
@@ -48,9 +50,12 @@ mod report;
 mod run;
 mod signals;
 mod sink;
+mod snapshot;
+mod snapshot_server;
 mod state;
 mod stderr;
 mod threshold;
+mod top;
 mod tracking;
 mod traffic_rows;
 mod unblocked;
@@ -72,6 +77,7 @@ fn main() -> ExitCode {
         Command::CheckConfig(path) => inspect::check_config(&path),
         Command::Unload => unload::unload(cli::pin_dir()),
         Command::Report(args) => report::report(&args),
+        Command::Top(args) => top::top(&args),
         Command::Version => {
             say!("netio {VERSION}");
             Ok(())

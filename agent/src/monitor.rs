@@ -15,13 +15,16 @@ use netio_probes::{MapError, PeerAddr, PinDir, Pinning, Probes, Stats, TargetId,
 use crate::config::{Config, Lifecycle, Rate, Threshold};
 use crate::fallbacks::{Fallbacks, TargetInterval, TARGET_FALLBACK};
 use crate::human::Scale;
-use crate::interval::{self, Counter, Counters, Totals};
+use crate::interval::{self, Counter, Counters, ProcDelta, ProcKey, Totals};
+use crate::live::Live;
 use crate::losses;
 use crate::movers::Movers;
 use crate::notify::Notifier;
 use crate::record::{Record, Reloaded, ThresholdFields, TrafficFields, Who};
 use crate::signals::{wait_readable, Signal, Signals};
 use crate::sink::Sink;
+use crate::snapshot;
+use crate::snapshot_server::Server;
 use crate::state::{self, State};
 use crate::threshold::{Direction, Limits, Notice, Thresholds};
 use crate::tracking::{Appeared, Tracker};
@@ -56,6 +59,9 @@ pub struct Monitor {
     /// Adopted without the last netio's state: the counters are read once
     /// at start and taken as reported.
     prime: bool,
+    /// The counts `netio top` is shown, and the socket it reads them from.
+    live: Live,
+    top: Option<Server>,
 }
 
 /// The state file of a pinned set, and what it says of the set.
@@ -88,7 +94,10 @@ impl Monitor {
         sink: Box<dyn Sink>,
     ) -> Monitor {
         let now = Instant::now();
+        let live = Live::new(probes.backend().name(), config.interval.as_millis() as u64);
         Monitor {
+            live,
+            top: None,
             deadline: now + config.interval,
             config,
             config_path,
@@ -233,6 +242,46 @@ impl Monitor {
         }
     }
 
+    /// Serves `netio top` from now on.
+    pub fn serve_top(&mut self, server: Server) {
+        self.top = Some(server);
+    }
+
+    /// What `netio top` is shown beyond the counts (pinning, blind spots).
+    pub fn live(&mut self) -> &mut Live {
+        &mut self.live
+    }
+
+    /// A client of the top socket waits: a snapshot of the counters now,
+    /// without ending the interval (nothing it reads is taken as reported).
+    fn publish_live(&mut self) {
+        // Moves bytes from the sockets into the counters, as the next
+        // interval's end would: it only makes them visible sooner.
+        let _ = self.probes.drain_sockets();
+        let current = self.probes.read_traffic();
+        let pending = self.counters.pending(
+            current
+                .iter()
+                .filter(|(k, _)| !k.moved)
+                .map(|(k, v)| (counter_of(k), *v)),
+        );
+        self.publish(&pending);
+    }
+
+    fn publish(&self, pending: &BTreeMap<ProcKey, ProcDelta>) {
+        let Some(top) = &self.top else {
+            return;
+        };
+        let targets: Vec<(String, TargetId)> = self
+            .config
+            .targets
+            .iter()
+            .zip(self.tracker.targets())
+            .map(|(t, &id)| (t.name.clone(), id))
+            .collect();
+        top.publish(&self.live.snapshot(&targets, &self.tracker, pending));
+    }
+
     /// Loads names and cgroups into the kernel, then tracks what already
     /// runs. The kernel matches first so a process exec'd during the scan
     /// is not missed; the scan runs twice to catch children forked by a
@@ -331,8 +380,15 @@ impl Monitor {
                 .saturating_duration_since(now)
                 .as_millis()
                 .clamp(1, i32::MAX as u128) as i32;
-            wait_readable(&[signals.fd(), self.probes.events_fd()], wait);
+            let mut fds = vec![signals.fd(), self.probes.events_fd()];
+            fds.extend(self.top.as_ref().map(Server::wake_fd));
+            let ready = wait_readable(&fds, wait);
             self.drain_events();
+            // Read only when a client asked: no system call otherwise.
+            let asked = ready.get(2).copied().unwrap_or(false);
+            if asked && self.top.as_ref().is_some_and(Server::asked) {
+                self.publish_live();
+            }
             while let Some(sig) = signals.next() {
                 match sig {
                     Signal::Terminate => {
@@ -398,6 +454,7 @@ impl Monitor {
         }
         if interval_changed {
             self.deadline = self.interval_start + self.config.interval;
+            self.live.interval_ms = self.config.interval.as_millis() as u64;
         }
         let r = Record::config_reloaded(&Reloaded {
             config: &path,
@@ -514,6 +571,7 @@ impl Monitor {
         for f in &fallbacks {
             totals.add_unattributed(f.target, f.bytes);
         }
+        self.live.interval(&totals);
 
         // The target totals come first and are written every interval
         // while the target runs; one that runs nothing is said once.
@@ -619,6 +677,23 @@ impl Monitor {
             let r = self.threshold_record(&notice, folded);
             self.write(&r);
         }
+        let phases = checks
+            .iter()
+            .filter_map(|c| {
+                let state = self.thresholds.phase(&c.watch)?;
+                Some((
+                    c.watch.target,
+                    snapshot::Threshold {
+                        peer: c.watch.peer.map(|p| p.to_string()),
+                        direction: c.watch.direction.name().to_string(),
+                        state: state.to_string(),
+                        limit: c.limit.rate,
+                        rate: c.rate,
+                    },
+                ))
+            })
+            .collect();
+        self.live.set_thresholds(phases);
     }
 
     /// A notice's record; `other`'s says at least how many peers it folds:
@@ -681,16 +756,19 @@ impl Monitor {
     fn report_losses(&mut self, fallbacks: &[TargetInterval]) {
         let now = self.probes.stats();
         for l in losses::between(&self.last_stats, &now) {
+            self.live.degraded(l.reason, l.count, l.detail);
             self.write(&Record::degraded(l.reason, l.count, l.lost_bytes, l.detail));
         }
         for a in self.tracker.take_alarms() {
             let target = self.tracker.target_name(a.target).to_string();
+            self.live.degraded(a.reason, a.count, a.detail);
             let r = Record::degraded_for(a.reason, &target, a.count, None, a.detail);
             self.write(&r);
         }
         let (reason, detail) = TARGET_FALLBACK;
         for f in fallbacks.iter().filter(|f| f.events > 0) {
             let target = self.tracker.target_name(f.target).to_string();
+            self.live.degraded(reason, f.events, detail);
             let bytes = Some((f.bytes.sent, f.bytes.received));
             let r = Record::degraded_for(reason, &target, f.events, bytes, detail);
             self.write(&r);

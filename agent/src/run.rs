@@ -65,6 +65,16 @@ pub fn run(args: RunArgs, load: &LoadOptions) -> Result<(), ExitError> {
     let targets: Vec<String> = config.targets.iter().map(|t| t.name.clone()).collect();
     let mut monitor = Monitor::new(config, args.config.clone(), probes, sink);
     let adoption = monitor.adopt(&pinning, load.pin.as_ref());
+    monitor.live().pinning = adoption.pinning.to_string();
+    // Served only by the netio that holds the pin directory's lock: the
+    // socket is beside it, and a second netio must not take it over.
+    if let (Some(_), Some(dir)) = (&lock, &load.pin) {
+        let path = crate::snapshot_server::path_for(dir);
+        match crate::snapshot_server::Server::start(&path) {
+            Ok(server) => monitor.serve_top(server),
+            Err(e) => tell!("netio: cannot serve `netio top` at {}: {e}", path.display()),
+        }
+    }
     // Held until netio exits (`lock`'s reason).
     let _lock = lock;
     if adoption.pinning == "off" && !adoption.detail.starts_with("turned off") {
@@ -91,7 +101,9 @@ pub fn run(args: RunArgs, load: &LoadOptions) -> Result<(), ExitError> {
         .and_then(|_| {
             // Started, but not seeing every path: say so where operators look.
             for spot in report.blind_spots() {
-                let r = Record::degraded("backend_incomplete", 1, None, &spot.to_string());
+                let spot = spot.to_string();
+                monitor.live().degraded("backend_incomplete", 1, &spot);
+                let r = Record::degraded("backend_incomplete", 1, None, &spot);
                 monitor.sink().write(&r)?;
             }
             monitor.sink().flush()

@@ -67,8 +67,9 @@ impl Signals {
     }
 }
 
-/// Waits until one of `fds` is readable or `timeout_ms` passes.
-pub fn wait_readable(fds: &[RawFd], timeout_ms: i32) {
+/// Waits until one of `fds` is readable or `timeout_ms` passes; says
+/// which are.
+pub fn wait_readable(fds: &[RawFd], timeout_ms: i32) -> Vec<bool> {
     let mut polls: Vec<libc::pollfd> = fds
         .iter()
         .map(|&fd| libc::pollfd {
@@ -79,4 +80,8 @@ pub fn wait_readable(fds: &[RawFd], timeout_ms: i32) {
         .collect();
     // SAFETY: polls is a valid array of pollfd of the given length.
     unsafe { libc::poll(polls.as_mut_ptr(), polls.len() as libc::nfds_t, timeout_ms) };
+    polls
+        .iter()
+        .map(|p| p.revents & libc::POLLIN != 0)
+        .collect()
 }

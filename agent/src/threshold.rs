@@ -156,6 +156,19 @@ pub struct Thresholds {
 }
 
 impl Thresholds {
+    /// Where `watch` stands after the last interval, for `netio top`:
+    /// "above" its limit (not yet for the sustain time), in "breach", or
+    /// "recovering" (in breach and below again); None when quiet.
+    pub fn phase(&self, watch: &Watch) -> Option<&'static str> {
+        let b = self.breaches.get(watch)?;
+        match (b.active, b.below_ms > 0) {
+            (true, false) => Some("breach"),
+            (true, true) => Some("recovering"),
+            (false, _) if b.above_ms > 0 => Some("above"),
+            _ => None,
+        }
+    }
+
     /// The checks of one interval for one target: its totals, and every
     /// peer seen now or with a breach open (its rate is zero when it moved
     /// nothing this interval). `other` too: it sums the peers a full map
@@ -274,6 +287,28 @@ mod tests {
             reminder: Duration::from_secs(reminder_s),
             ..Limits::default()
         }
+    }
+
+    #[test]
+    fn the_phase_goes_above_breach_recovering_quiet() {
+        let mut th = Thresholds::default();
+        let l = limits(100, 2, 60);
+        let w = Watch {
+            target: target(),
+            peer: None,
+            direction: Direction::Sent,
+        };
+        let mut phases = Vec::new();
+        for bytes in [0, 500, 500, 500, 0, 0, 0] {
+            run(&mut th, &l, &[bytes]);
+            phases.push(th.phase(&w));
+        }
+        let above = Some("above");
+        let (breach, recovering) = (Some("breach"), Some("recovering"));
+        assert_eq!(
+            phases,
+            [None, above, breach, breach, recovering, None, None]
+        );
     }
 
     /// Runs the target's sent rate through `rates` (bytes per one-second

@@ -714,6 +714,11 @@ impl Tracker {
         self.procs.len()
     }
 
+    /// Every process known now, ignored ones included.
+    pub fn procs(&self) -> impl Iterator<Item = (&ProcKey, &Proc)> {
+        self.procs.iter()
+    }
+
     /// Forgets a finished process, returning it for its exit record.
     pub fn remove(&mut self, key: &ProcKey) -> Option<Proc> {
         self.procs.remove(key)

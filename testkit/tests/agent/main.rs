@@ -26,6 +26,7 @@ mod rescan;
 mod stdout;
 mod syslog;
 mod thresholds;
+mod top;
 mod unit_lookalike;
 mod volume;
 mod warnings;
