@@ -139,47 +139,25 @@ fn life_of(pid: u32, leader: &Stat) -> (Life, Option<String>) {
 /// The process `pid`, as /proc shows it; None if there is none, or `pid`
 /// is a thread's (/proc/TID answers for a thread as for a process).
 pub fn read_proc(pid: u32) -> Option<ProcInfo> {
-    let stat = Stat::read(&format!("/proc/{pid}/stat"))?;
-    let (life, dir) = life_of(pid, &stat);
-    let kthread = stat.flags & PF_KTHREAD != 0;
-    let dir = dir.filter(|_| !kthread);
-    let exe_path = dir
-        .as_ref()
-        .and_then(|d| fs::read_link(format!("{d}/exe")).ok());
-    let exe_name = exe_path.as_ref().and_then(|path| {
+    let (mut p, dir) = read_who(pid)?;
+    let Some(dir) = dir else {
+        return Some(p);
+    };
+    let exe_path = fs::read_link(format!("{dir}/exe")).ok();
+    p.exe_name = exe_path.as_ref().and_then(|path| {
         let name = path.file_name()?.to_str()?;
         // A replaced binary reads as "name (deleted)".
         Some(name.strip_suffix(" (deleted)").unwrap_or(name).to_string())
     });
-    let exe_id = dir
-        .as_ref()
-        .and_then(|d| FileId::of(std::path::Path::new(&format!("{d}/exe"))));
-    let status = dir.as_ref().and_then(|d| Status::read(d));
-    if status.as_ref().is_some_and(|s| s.tgid != pid) {
-        return None;
-    }
-    let uids = status.map(|s| s.uids);
-    let cgroup = dir
-        .and_then(|d| read_proc_file(&format!("{d}/cgroup")))
+    p.exe_id = FileId::of(std::path::Path::new(&format!("{dir}/exe")));
+    p.exe = exe_path.map(|p| p.to_string_lossy().into_owned());
+    p.cgroup = read_proc_file(&format!("{dir}/cgroup"))
         .and_then(|c| String::from_utf8(c).ok())
         .and_then(|c| {
             c.lines()
                 .find_map(|l| l.strip_prefix("0::").map(str::to_string))
         });
-    Some(ProcInfo {
-        pid,
-        ppid: stat.ppid,
-        comm: String::from_utf8_lossy(&stat.comm).into_owned(),
-        name: String::from_utf8(stat.comm).ok(),
-        start: stat.start,
-        kthread,
-        life,
-        exe_name,
-        cgroup,
-        uids,
-        exe: exe_path.map(|p| p.to_string_lossy().into_owned()),
-        exe_id,
-    })
+    Some(p)
 }
 
 /// A process netio tracks already, read for what can change in it without
@@ -187,26 +165,35 @@ pub fn read_proc(pid: u32) -> Option<ProcInfo> {
 /// name, executable and group are not read: nothing it matches by is
 /// looked at again once it is tracked, and an exec is an event.
 pub fn read_tracked_proc(pid: u32) -> Option<ProcInfo> {
+    read_who(pid).map(|(p, _)| p)
+}
+
+/// What both reads take: stat and status, and the directory of a live
+/// thread (none for a kernel thread) to read the rest through.
+fn read_who(pid: u32) -> Option<(ProcInfo, Option<String>)> {
     let stat = Stat::read(&format!("/proc/{pid}/stat"))?;
     let (life, dir) = life_of(pid, &stat);
+    let kthread = stat.flags & PF_KTHREAD != 0;
+    let dir = dir.filter(|_| !kthread);
     let status = dir.as_ref().and_then(|d| Status::read(d));
     if status.as_ref().is_some_and(|s| s.tgid != pid) {
         return None;
     }
-    Some(ProcInfo {
+    let p = ProcInfo {
         pid,
         ppid: stat.ppid,
         comm: String::from_utf8_lossy(&stat.comm).into_owned(),
         name: String::from_utf8(stat.comm).ok(),
         start: stat.start,
-        kthread: stat.flags & PF_KTHREAD != 0,
+        kthread,
         life,
         exe_name: None,
         cgroup: None,
         uids: status.map(|s| s.uids),
         exe: None,
         exe_id: None,
-    })
+    };
+    Some((p, dir))
 }
 
 /// What netio reads of a /proc task directory's status: the thread group
