@@ -656,6 +656,7 @@ impl Monitor {
         // After the records: a netio killed in between reports this
         // interval again, rather than lose it (docs/kernels.md).
         self.save_state();
+        self.probes.release_idle_windows();
         flushed
     }
 

@@ -11,7 +11,7 @@ use libbpf_rs::{MapCore, MapFlags};
 use crate::batch;
 use crate::error::{LoadError, MapError};
 use crate::loader::Probes;
-use crate::mapped::MappedWords;
+use crate::mapped::{MappedWindows, MappedWords};
 use crate::retire;
 use crate::skel::{types, NetioSkel};
 use crate::wire::{pod_bytes, read_pod, LifecycleEvent, Stats, TargetId, TrafficKey, TrafficVal};
@@ -49,14 +49,15 @@ pub fn pid_max() -> u32 {
 /// The globals the kernel programs and userspace both write: the tracking
 /// slots in front of `tracked` and the drain counts. They live in the
 /// object's memory-mapped .bss, shared with the kernel, so they are only
-/// touched through atomics. And `tracked` itself, mapped too, each entry an
-/// 8-byte word changed by userspace only through compare-and-exchange.
+/// touched through atomics. And `tracked` itself, mapped a window at a time
+/// (only the PIDs in use count in netio's memory), each entry an 8-byte word
+/// changed by userspace only through compare-and-exchange.
 pub(crate) struct Shared {
     bss: *mut types::bss,
     /// The .bss mapped here from its map, not libbpf's mapping: libbpf
     /// maps a pinned .bss it reuses only as a private copy.
     _bss_map: MappedWords,
-    tracked: MappedWords,
+    tracked: MappedWindows,
 }
 
 impl Shared {
@@ -67,7 +68,7 @@ impl Shared {
         let bss = bss_map.word(0).ok_or(LoadError::NoBss)?.as_ptr() as *mut types::bss;
         let map = &skel.maps.tracked;
         let entries = map.max_entries();
-        let tracked = MappedWords::of(map, entries as usize).map_err(LoadError::MapTracked)?;
+        let tracked = MappedWindows::of(map, entries as usize).map_err(LoadError::MapTracked)?;
         Ok(Shared {
             bss,
             _bss_map: bss_map,
@@ -321,7 +322,22 @@ impl Probes {
 
     /// The target and generation the kernel holds for a tracked process, if any.
     pub fn tracked(&self, tgid: u32) -> Option<(TargetId, u32)> {
-        let (target, r#gen) = unword(self.shared.entry(tgid)?.load(Ordering::SeqCst));
+        let w = match self.shared.entry(tgid) {
+            Some(e) => e.load(Ordering::SeqCst),
+            // Its window could not be mapped (no memory for it now): one
+            // system call tells the same.
+            None if tgid < self.pid_capacity() => self
+                .skel
+                .maps
+                .tracked
+                .lookup(&tgid.to_ne_bytes(), MapFlags::ANY)
+                .ok()??
+                .try_into()
+                .map(u64::from_ne_bytes)
+                .ok()?,
+            None => return None,
+        };
+        let (target, r#gen) = unword(w);
         if r#gen == GEN_NONE {
             return None;
         }
@@ -331,6 +347,13 @@ impl Probes {
     /// How many PIDs the tracked array holds: the host's pid_max at load.
     pub fn pid_capacity(&self) -> u32 {
         self.shared.tracked.len() as u32
+    }
+
+    /// Unmaps the windows of the tracked array no PID was looked up in
+    /// since the last call: once an interval, so that netio's memory holds
+    /// the PIDs in use, not all it has seen.
+    pub fn release_idle_windows(&mut self) {
+        self.shared.tracked.release_idle();
     }
 
     /// Moves every socket's pending bytes into the traffic counters and waits
