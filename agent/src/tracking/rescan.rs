@@ -29,6 +29,12 @@ const MAX_NEW: usize = 32_768;
 /// The rolling sweep reads every process once in this long.
 pub const SWEEP_PERIOD: Duration = Duration::from_secs(60);
 
+/// A process netio tracks already is read by the sweep in one round of
+/// this many: it is read only for a changed uid, and as a check on the
+/// kernel's exit hook. At 10,000 tracked processes these reads were most of
+/// netio's CPU (docs/benchmarks.md, "Scale").
+pub const KNOWN_ROUNDS: u64 = 5;
+
 /// The kernel's PID counter as /proc shows it: the last PID handed out
 /// (/proc/loadavg), the tasks made since boot (`processes` in /proc/stat,
 /// threads included: they take PIDs too) and the tasks there are now.
@@ -129,7 +135,8 @@ pub struct Rescans {
 pub enum Plan {
     Full,
     /// The PIDs to read, and of them those made since the last rescan
-    /// (both sorted); whether the sweep ended a round of /proc.
+    /// (both sorted); whether the sweep ended a round of /proc in which
+    /// every tracked process is checked (one in KNOWN_ROUNDS).
     Some {
         pids: Vec<u32>,
         new: Vec<u32>,
@@ -171,8 +178,14 @@ impl Rescans {
         Plan::Some {
             pids,
             new,
-            round_end: self.rounds != rounds,
+            round_end: self.rounds != rounds && self.rounds.is_multiple_of(KNOWN_ROUNDS),
         }
+    }
+
+    /// Whether the sweep reads `pid`, a process netio tracks already, in
+    /// this round: each in one round of KNOWN_ROUNDS, spread by PID.
+    pub fn known_turn(&self, pid: u32) -> bool {
+        (u64::from(pid) + self.rounds).is_multiple_of(KNOWN_ROUNDS)
     }
 
     /// The next processes of the rolling sweep: enough each interval that
@@ -317,6 +330,10 @@ impl Tracker {
             Some(pids) => {
                 let (known, other): (Vec<u32>, Vec<u32>) =
                     pids.iter().partition(|&&p| self.is_known(probes, p));
+                let known: Vec<u32> = known
+                    .into_iter()
+                    .filter(|&p| self.rescans.known_turn(p))
+                    .collect();
                 (
                     other
                         .iter()
@@ -454,6 +471,20 @@ mod tests {
             panic!("a full scan for one child: {plan:?}");
         };
         assert!(new.contains(&child.id()) && pids.contains(&child.id()));
+    }
+
+    #[test]
+    fn a_tracked_process_is_read_in_one_sweep_round_of_known_rounds() {
+        let mut r = Rescans::default();
+        for pid in [1u32, 2, 300, 4_194_303] {
+            let turns = (0..KNOWN_ROUNDS * 3)
+                .filter(|&n| {
+                    r.rounds = n;
+                    r.known_turn(pid)
+                })
+                .count();
+            assert_eq!(turns, 3, "pid {pid}");
+        }
     }
 
     #[test]
