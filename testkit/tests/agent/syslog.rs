@@ -25,6 +25,10 @@ mod losses;
 
 const SD_ID: &str = "netio@32473";
 
+/// How long netio's sender needs a TCP connection up before it counts what
+/// it sent on it as delivered (agent/src/sink/syslog/sender.rs).
+const STABLE: Duration = Duration::from_secs(1);
+
 // ---------------------------------------------------------------- rsyslog
 
 /// What every collector writes per message: the header fields rsyslog
@@ -462,14 +466,20 @@ fn collector_down_at_start_then_killed_and_restarted_never_stalls_netio_and_coun
     std::thread::sleep(Duration::from_secs(3));
     collector.start();
     let first = collector.messages_of(pid, |m| m.len() >= 4);
+    let connected = Instant::now();
     assert!(
         !drop_reports(&first).is_empty(),
         "the records that did not fit the queue are reported: {first:?}"
     );
     traffic(&tracked);
 
-    // Killed between two intervals' records, and down for six intervals.
+    // Killed between two intervals' records, on a connection up long
+    // enough that netio counts what it sent as delivered (a collector
+    // that dies at once is the accept-and-close test's), and down for six
+    // intervals. The next record must not be written into the dead
+    // connection and lost uncounted.
     let settled = collector.messages_of(pid, |m| m.len() > first.len() + 2);
+    std::thread::sleep((connected + 3 * STABLE).saturating_duration_since(Instant::now()));
     let mut count = settled.len();
     loop {
         std::thread::sleep(Duration::from_millis(100));

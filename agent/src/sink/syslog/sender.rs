@@ -87,7 +87,6 @@ pub(super) fn send_loop(shared: &Shared, dest: &Destination) {
         failing: None,
     };
     loop {
-        s.check_link();
         let head = {
             let mut st = shared.lock();
             loop {
@@ -129,6 +128,13 @@ pub(super) fn send_loop(shared: &Shared, dest: &Destination) {
             shared.drained.notify_all();
             return;
         };
+        // Right before sending, after any wait: a collector that went away
+        // while the queue was empty must not take the next record with it
+        // (the write would succeed, into a socket the collector no longer
+        // reads). A link it ended may have put a gap record at the head.
+        if s.check_link() {
+            continue;
+        }
         let (message, gap) = match item {
             Ok(m) => (m, None),
             // Woken to check the link in flight: nothing to send.
@@ -257,10 +263,11 @@ impl Sender<'_> {
     }
 
     /// Before each message and when a link in flight is due: a link that
-    /// stayed up `STABLE` proves itself; one the collector ended is let go.
-    fn check_link(&mut self) {
+    /// stayed up `STABLE` proves itself; one the collector ended is let go
+    /// (true).
+    fn check_link(&mut self) -> bool {
         let Some(link) = self.link.as_mut() else {
-            return;
+            return false;
         };
         match link.conn.peer() {
             Peer::Up if !link.proven && link.opened.elapsed() >= STABLE => {
@@ -278,8 +285,10 @@ impl Sender<'_> {
                         self.failing = Some(why);
                     }
                 }
+                return true;
             }
         }
+        false
     }
 
     /// Drops the link, which ended because of `why` (None: a clean close,
