@@ -662,8 +662,14 @@ impl Netio {
     /// Like `start_file`, pinning in `pins`, which outlive this netio: the
     /// next one started on them adopts what this one left.
     pub fn start_pinned(config: &Path, pins: &Pins) -> Self {
+        Self::start_bin_pinned(&netio_bin(), config, pins)
+    }
+
+    /// Like `start_pinned`, running the netio binary at `bin` (an installed
+    /// package's, say).
+    pub fn start_bin_pinned(bin: &Path, config: &Path, pins: &Pins) -> Self {
         let dir = pins.dir.clone();
-        Self::start_inner(&netio_bin(), config, None, |cmd| {
+        Self::start_inner(bin, config, None, |cmd| {
             cmd.env("NETIO_PIN_DIR", dir);
         })
     }

@@ -18,6 +18,7 @@ use common::Scratch;
 
 mod maintainer;
 mod texts;
+mod upgrade;
 
 /// Where each file an operator looks for must be.
 /// The forwarding examples, shipped as documentation.
@@ -138,6 +139,24 @@ fn packages() -> &'static Built {
     need_root();
     let built = BUILT.get_or_init(|| build(&repo().join("target/packages"), &[]));
     built.as_ref().unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The packages of this tree at a newer version, raised at package time
+/// (`NETIO_PACKAGE_VERSION`), built once per run.
+fn newer_packages() -> &'static Built {
+    static BUILT: OnceLock<Result<Built, String>> = OnceLock::new();
+    need_root();
+    let built = BUILT.get_or_init(|| {
+        build(
+            &repo().join("target/packages-newer"),
+            &[("NETIO_PACKAGE_VERSION", &newer_version())],
+        )
+    });
+    built.as_ref().unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn newer_version() -> String {
+    format!("{}-2", version())
 }
 
 fn version() -> &'static str {
@@ -447,10 +466,13 @@ fn dpkg_status() -> String {
     }
 }
 
+/// `dpkg -i`, in the environment an operator's dpkg has: without the
+/// tests' NETIO_PIN_DIR, so the maintainer scripts act on the package's pins.
 fn dpkg_install(deb: &Path) {
     ok(Command::new("dpkg")
         .arg("-i")
         .arg(deb)
+        .env_remove("NETIO_PIN_DIR")
         .env("DEBIAN_FRONTEND", "noninteractive"));
 }
 
@@ -569,11 +591,8 @@ fn deb_installs_upgrades_keeping_a_changed_config_and_purges_clean() {
     );
 
     // A newer version of the same tree, raised at package time.
-    let scratch = Scratch::new("deb-upgrade");
-    let raised = format!("{}-2", version());
-    let newer = build(&scratch.dir, &[("NETIO_PACKAGE_VERSION", &raised)])
-        .unwrap_or_else(|e| panic!("{e}"));
-    dpkg_install(&newer.deb);
+    let raised = newer_version();
+    dpkg_install(&newer_packages().deb);
     assert!(dpkg_status().ends_with(&raised), "{}", dpkg_status());
     assert_eq!(std::fs::read_to_string(CONFIG).unwrap(), changed, "upgrade");
     assert!(exists(WANTS), "an upgrade must keep the unit enabled");
