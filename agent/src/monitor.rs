@@ -25,7 +25,7 @@ use crate::signals::{wait_readable, Signal, Signals};
 use crate::sink::Sink;
 use crate::snapshot;
 use crate::snapshot_server::Server;
-use crate::state::{self, State};
+use crate::state::{self, State, StateView, Streamed};
 use crate::threshold::{Direction, Limits, Notice, Thresholds};
 use crate::tracking::{Appeared, Tracker};
 use crate::traffic_rows::{self, ProcessRow};
@@ -213,27 +213,27 @@ impl Monitor {
             return;
         };
         let (registry, next_user_gen, procs) = self.tracker.save();
-        let s = State {
+        let s = StateView {
             pin_id: h.pin_id,
-            version: crate::VERSION.to_string(),
+            version: crate::VERSION,
             written_ms: state::unix_ms(SystemTime::now()),
             tracking_since_ms: h.tracking_since_ms,
             registry,
             next_user_gen,
-            counters: self
-                .counters
-                .last()
-                .map(|(c, v)| state::save_counter(c, *v))
-                .collect(),
+            counters: Streamed::new(
+                self.counters
+                    .last()
+                    .map(|(c, v)| state::save_counter(c, *v)),
+            ),
             fallbacks: self
                 .fallbacks
                 .last()
                 .map(|(id, f)| state::save_fallback(*id, f))
                 .collect(),
-            procs,
+            procs: Streamed::new(procs),
             stats: state::save_stats(&self.last_stats),
         };
-        if let Err(e) = s.write(&h.path) {
+        if let Err(e) = state::write(&s, &h.path) {
             self.warnings.once(format!(
                 "cannot write {}: {e}; a netio started after this one reports \
                  from its own start",
@@ -652,6 +652,19 @@ impl Monitor {
         for r in &exited {
             self.write(r);
         }
+        // The interval's reads and records go before the state is written:
+        // at 10,000 processes each is megabytes, and netio's peak memory
+        // would be their sum with the state's.
+        drop((
+            current,
+            keys,
+            finished,
+            movers_gone,
+            fallbacks,
+            totals,
+            out,
+            exited,
+        ));
         let flushed = self.sink.flush();
         // After the records: a netio killed in between reports this
         // interval again, rather than lose it (docs/kernels.md).

@@ -4,13 +4,14 @@
 //! directory, so that a netio started after a stop or a crash reports
 //! exactly what the last one had not (docs/kernels.md, "Pinned state").
 
+use std::cell::RefCell;
 use std::io::{self, Write};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use netio_probes::{Fallback, PeerAddr, PinDir, Stats, TargetId, TrafficVal};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::interval::Counter;
 
@@ -55,6 +56,52 @@ pub struct State {
     pub stats: [u64; 7],
 }
 
+/// The document `State` reads, as a running netio writes it: its two long
+/// lists (a counter per process and peer, every tracked process) taken from
+/// their owners one element at a time rather than copied first, which at
+/// 10,000 processes would add megabytes to netio's peak memory every
+/// interval.
+#[derive(Serialize)]
+#[serde(bound = "")]
+pub struct StateView<'a, C, P>
+where
+    C: Iterator<Item = SavedCounter>,
+    P: Iterator<Item = SavedProc>,
+{
+    pub pin_id: u64,
+    pub version: &'a str,
+    pub written_ms: u64,
+    pub tracking_since_ms: u64,
+    pub registry: &'a [String],
+    pub next_user_gen: u32,
+    pub counters: Streamed<C>,
+    pub fallbacks: Vec<(u16, [u64; 4])>,
+    pub procs: Streamed<P>,
+    pub stats: [u64; 7],
+}
+
+/// A list serialized from an iterator, as it yields (once).
+pub struct Streamed<I>(RefCell<Option<I>>);
+
+impl<I> Streamed<I> {
+    pub fn new(items: I) -> Self {
+        Streamed(RefCell::new(Some(items)))
+    }
+}
+
+impl<I> Serialize for Streamed<I>
+where
+    I: Iterator,
+    I::Item: Serialize,
+{
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let items = self.0.borrow_mut().take().ok_or_else(|| {
+            <S::Error as serde::ser::Error>::custom("a streamed list is written once")
+        })?;
+        s.collect_seq(items)
+    }
+}
+
 /// Where the state of the set pinned in `dir` is written: under /run, in a
 /// directory named as the pin directory (`/run/netio/state.json`).
 pub fn path_for(dir: &PinDir) -> PathBuf {
@@ -94,6 +141,21 @@ pub fn lock(dir: &PinDir) -> Result<std::fs::File, String> {
     Ok(f)
 }
 
+/// Writes the state (a `State` or a `StateView`) whole or not at all: a
+/// netio killed while writing leaves the last state, never half of one.
+pub fn write(state: &impl Serialize, path: &Path) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    std::fs::create_dir_all(dir)?;
+    let tmp = path.with_extension("json.tmp");
+    // Streamed to the file: at 10,000 processes the document is megabytes,
+    // which a buffer would add to netio's peak memory every interval.
+    let mut f = io::BufWriter::new(std::fs::File::create(&tmp)?);
+    serde_json::to_writer(&mut f, state).map_err(io::Error::other)?;
+    f.flush()?;
+    drop(f);
+    std::fs::rename(&tmp, path)
+}
+
 pub fn unix_ms(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
@@ -104,21 +166,6 @@ impl State {
     pub fn read(path: &Path) -> Option<State> {
         let text = std::fs::read(path).ok()?;
         serde_json::from_slice(&text).ok()
-    }
-
-    /// Writes it whole or not at all: a netio killed while writing leaves
-    /// the last state, never half of one.
-    pub fn write(&self, path: &Path) -> io::Result<()> {
-        let dir = path.parent().unwrap_or(Path::new("/"));
-        std::fs::create_dir_all(dir)?;
-        let tmp = path.with_extension("json.tmp");
-        // Streamed: at 10,000 processes the document is megabytes, which a
-        // buffer would add to netio's peak memory every interval.
-        let mut f = io::BufWriter::new(std::fs::File::create(&tmp)?);
-        serde_json::to_writer(&mut f, self).map_err(io::Error::other)?;
-        f.flush()?;
-        drop(f);
-        std::fs::rename(&tmp, path)
     }
 
     /// How long ago it was written: the gap the next interval covers.
@@ -233,12 +280,57 @@ mod tests {
             procs: Vec::new(),
             stats: [0; 7],
         };
-        s.write(&path).unwrap();
+        write(&s, &path).unwrap();
         s.pin_id = 2;
-        s.write(&path).unwrap();
+        write(&s, &path).unwrap();
         assert_eq!(State::read(&path), Some(s));
         assert!(!path.with_extension("json.tmp").exists());
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn the_view_a_running_netio_writes_reads_back_as_the_state() {
+        let procs = vec![SavedProc {
+            tgid: 7,
+            gen: 1,
+            target: 0,
+            comm: "postgres".into(),
+            uid: Some(26),
+            exe: Some("/usr/bin/postgres".into()),
+            start: Some(99),
+            ignored: false,
+            sent: 10,
+            received: 20,
+        }];
+        let s = State {
+            pin_id: 4,
+            version: "1.2".into(),
+            written_ms: 10,
+            tracking_since_ms: 5,
+            registry: vec!["db".into(), "cache".into()],
+            next_user_gen: 3,
+            counters: vec![
+                (7, 1, 0, "10.0.0.1".into(), 3, 4),
+                (7, 1, 0, "other".into(), 5, 6),
+            ],
+            fallbacks: vec![(1, [1, 2, 3, 4])],
+            procs: procs.clone(),
+            stats: [1, 2, 3, 4, 5, 6, 7],
+        };
+        let view = StateView {
+            pin_id: s.pin_id,
+            version: &s.version,
+            written_ms: s.written_ms,
+            tracking_since_ms: s.tracking_since_ms,
+            registry: &s.registry,
+            next_user_gen: s.next_user_gen,
+            counters: Streamed::new(s.counters.clone().into_iter()),
+            fallbacks: s.fallbacks.clone(),
+            procs: Streamed::new(procs.into_iter()),
+            stats: s.stats,
+        };
+        let written = serde_json::to_vec(&view).unwrap();
+        assert_eq!(serde_json::from_slice::<State>(&written).unwrap(), s);
     }
 
     #[test]

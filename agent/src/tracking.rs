@@ -98,24 +98,20 @@ pub struct Tracker {
 impl Tracker {
     /// What the next netio needs to go on where this one stops: the target
     /// names by id, the next user generation, every tracked process.
-    pub fn save(&self) -> (Vec<String>, u32, Vec<SavedProc>) {
-        let procs = self
-            .procs
-            .iter()
-            .map(|(&(tgid, gen), p)| SavedProc {
-                tgid,
-                gen,
-                target: p.target.index() as u16,
-                comm: p.comm.clone(),
-                uid: p.uid,
-                exe: p.exe.clone(),
-                start: p.start,
-                ignored: p.ignored,
-                sent: p.total.sent,
-                received: p.total.received,
-            })
-            .collect();
-        (self.registry.clone(), self.next_user_gen, procs)
+    pub fn save(&self) -> (&[String], u32, impl Iterator<Item = SavedProc> + '_) {
+        let procs = self.procs.iter().map(|(&(tgid, gen), p)| SavedProc {
+            tgid,
+            gen,
+            target: p.target.index() as u16,
+            comm: p.comm.clone(),
+            uid: p.uid,
+            exe: p.exe.clone(),
+            start: p.start,
+            ignored: p.ignored,
+            sent: p.total.sent,
+            received: p.total.received,
+        });
+        (&self.registry, self.next_user_gen, procs)
     }
 
     /// Takes over what the last netio saved, before the matchers are
