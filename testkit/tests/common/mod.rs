@@ -383,6 +383,38 @@ impl Drop for Server {
     }
 }
 
+/// A stream into `program`'s server from a client in a thread, for the
+/// tests that restart or replace netio while it runs.
+pub struct PacedStream {
+    server: Server,
+    client: JoinHandle<Truth>,
+}
+
+impl PacedStream {
+    /// The traffic generator's `paced` scenario, `phases` as it takes them.
+    pub fn start(program: &Program, phases: &'static str) -> Self {
+        let server = program.server("paced", "127.0.0.1:0", &["--count", "1"]);
+        let addr = server.addr("127.0.0.1");
+        let client = std::thread::spawn(move || {
+            Program::original().client("paced", &addr, &["--phases", phases])
+        });
+        PacedStream { server, client }
+    }
+
+    /// The server's own count once the client is done, which it must agree
+    /// with.
+    pub fn finish(self) -> Truth {
+        let client = self.client.join().expect("client thread");
+        let truth = self.server.finish();
+        assert_eq!(
+            (truth.sent, truth.received),
+            (client.received, client.sent),
+            "the server and the client disagree"
+        );
+        truth
+    }
+}
+
 /// Runs one scenario between `server` and `client` and checks that the two
 /// sides agree with each other before anyone compares netio against them.
 pub fn exchange(
@@ -1002,6 +1034,27 @@ fn nonzero(map: &BTreeMap<u32, Bytes>) -> BTreeMap<u32, Bytes> {
 impl Records {
     pub fn traffic(&self) -> impl Iterator<Item = &Value> {
         self.records.iter().filter(|v| is_traffic(v))
+    }
+
+    /// The records of two netio that ran one after the other (a restart,
+    /// an upgrade: `second` names the later one in the stderr), as one
+    /// run's; each must have reported part of the stream it counted.
+    pub fn one_after_the_other(before: Records, after: Records, second: &str) -> Records {
+        let process_records = |r: &Records| {
+            r.traffic()
+                .filter(|v| text(v, "NETIO_SCOPE") == Some("process"))
+                .count()
+        };
+        assert!(
+            process_records(&before) > 0 && process_records(&after) > 0,
+            "each netio should have reported part of the stream"
+        );
+        let mut records = before.records;
+        records.extend(after.records);
+        Records {
+            records,
+            stderr: format!("{}\n-- {second} --\n{}", before.stderr, after.stderr),
+        }
     }
 
     pub fn process_totals(&self) -> BTreeMap<u32, Bytes> {

@@ -9,7 +9,10 @@ use crate::common;
 use std::thread;
 use std::time::Duration;
 
-use common::{event, num, text, unique_name, write_config, Netio, Pins, Program, Records, Scratch};
+use common::{
+    event, num, text, unique_name, write_config, Netio, PacedStream, Pins, Program, Records,
+    Scratch,
+};
 
 /// 10 s of echoing at 8 MiB/s each way.
 const PHASES: &str = "8m:10000";
@@ -64,10 +67,7 @@ fn restart_with(end: End, retarget: bool) {
     if !pinned(&mut first) {
         return;
     }
-    let server = program.server("paced", "127.0.0.1:0", &["--count", "1"]);
-    let addr = server.addr("127.0.0.1");
-    let client =
-        thread::spawn(move || Program::original().client("paced", &addr, &["--phases", PHASES]));
+    let stream = PacedStream::start(&program, PHASES);
     // Mid-stream, and mid-interval.
     thread::sleep(Duration::from_millis(3350));
     let before = match end {
@@ -85,13 +85,7 @@ fn restart_with(end: End, retarget: bool) {
         config
     };
     let second = Netio::start_pinned(&config, &pins);
-    let client = client.join().expect("client thread");
-    let truth = server.finish();
-    assert_eq!(
-        (truth.sent, truth.received),
-        (client.received, client.sent),
-        "the server and the client disagree"
-    );
+    let truth = stream.finish();
     assert!(
         truth.sent > 10 * 1024 * 1024,
         "streamed too little: {truth:?}"
@@ -113,21 +107,7 @@ fn restart_with(end: End, retarget: bool) {
         num(started, "NETIO_GAP_MS").is_some_and(|g| g > 0),
         "no gap in {started}"
     );
-    let pid_records = |r: &Records| {
-        r.traffic()
-            .filter(|v| text(v, "NETIO_SCOPE") == Some("process"))
-            .count()
-    };
-    assert!(
-        pid_records(&before) > 0 && pid_records(&after) > 0,
-        "each netio should have reported part of the stream"
-    );
-    let mut all = before.records;
-    all.extend(after.records);
-    let both = Records {
-        records: all,
-        stderr: format!("{}\n-- second netio --\n{}", before.stderr, after.stderr),
-    };
+    let both = Records::one_after_the_other(before, after, "second netio");
     let none = Default::default();
     both.assert_exact_for(
         &[(common::TARGET, &truth.per_pid), (EARLY, &none)],

@@ -14,7 +14,9 @@ use std::path::Path;
 use std::thread;
 use std::time::Duration;
 
-use common::{event, text, unique_name, write_config, Netio, Pins, Program, Records, Scratch};
+use common::{
+    event, text, unique_name, write_config, Netio, PacedStream, Pins, Program, Records, Scratch,
+};
 
 /// Where the package's netio pins, and its state beside them.
 const PIN_DIR: &str = "/sys/fs/bpf/netio";
@@ -54,10 +56,7 @@ fn a_deb_upgrade_under_traffic_loses_and_repeats_nothing_and_purge_removes_the_p
     };
     let bin = Path::new("/usr/bin/netio");
     let first = Netio::start_bin_pinned(bin, &config, &pins);
-    let server = program.server("paced", "127.0.0.1:0", &["--count", "1"]);
-    let addr = server.addr("127.0.0.1");
-    let client =
-        thread::spawn(move || Program::original().client("paced", &addr, &["--phases", PHASES]));
+    let stream = PacedStream::start(&program, PHASES);
     thread::sleep(Duration::from_secs(2));
 
     // The upgrade leaves the old netio running (prerm does not stop it),
@@ -70,13 +69,7 @@ fn a_deb_upgrade_under_traffic_loses_and_repeats_nothing_and_purge_removes_the_p
     );
     let before = first.stop();
     let second = Netio::start_bin_pinned(bin, &config, &pins);
-    let client = client.join().expect("client thread");
-    let truth = server.finish();
-    assert_eq!(
-        (truth.sent, truth.received),
-        (client.received, client.sent),
-        "the server and the client disagree"
-    );
+    let truth = stream.finish();
     let after = second.stop();
 
     let (was, now) = (started(&before.records), started(&after.records));
@@ -92,21 +85,7 @@ fn a_deb_upgrade_under_traffic_loses_and_repeats_nothing_and_purge_removes_the_p
         text(was, "NETIO_VERSION"),
         "{now}"
     );
-    let process_records = |r: &Records| {
-        r.traffic()
-            .filter(|v| text(v, "NETIO_SCOPE") == Some("process"))
-            .count()
-    };
-    assert!(
-        process_records(&before) > 0 && process_records(&after) > 0,
-        "each netio should have reported part of the stream"
-    );
-    let mut all = before.records;
-    all.extend(after.records);
-    let both = Records {
-        records: all,
-        stderr: format!("{}\n-- upgraded netio --\n{}", before.stderr, after.stderr),
-    };
+    let both = Records::one_after_the_other(before, after, "upgraded netio");
     both.assert_exact_for(&[(common::TARGET, &truth.per_pid)], "127.0.0.1");
 
     // The stopped netio left its programs pinned for the next start; purge
