@@ -447,7 +447,7 @@ struct Installed;
 
 impl Drop for Installed {
     fn drop(&mut self) {
-        let out = run(Command::new("dpkg").args(["--purge", "netio"]));
+        let out = run(&mut dpkg(&["--purge", "netio"]));
         if !out.status.success() {
             eprintln!(
                 "dpkg --purge netio at the end of the test failed:\n{}",
@@ -466,14 +466,18 @@ fn dpkg_status() -> String {
     }
 }
 
-/// `dpkg -i`, in the environment an operator's dpkg has: without the
-/// tests' NETIO_PIN_DIR, so the maintainer scripts act on the package's pins.
-fn dpkg_install(deb: &Path) {
-    ok(Command::new("dpkg")
-        .arg("-i")
-        .arg(deb)
+/// dpkg in the environment an operator's has: without the tests'
+/// NETIO_PIN_DIR, so that the maintainer scripts act on the package's pins.
+fn dpkg(args: &[&str]) -> Command {
+    let mut cmd = Command::new("dpkg");
+    cmd.args(args)
         .env_remove("NETIO_PIN_DIR")
-        .env("DEBIAN_FRONTEND", "noninteractive"));
+        .env("DEBIAN_FRONTEND", "noninteractive");
+    cmd
+}
+
+fn dpkg_install(deb: &Path) {
+    ok(dpkg(&["-i"]).arg(deb));
 }
 
 /// The MESSAGE_IDs netio.catalog defines.
@@ -526,7 +530,7 @@ fn deb_installs_upgrades_keeping_a_changed_config_and_purges_clean() {
     // its capabilities and sandbox, counting a server of another user.
     common::unit::counts_exactly_as_the_unit_runs_it(Path::new("/usr/bin/netio"));
 
-    let files = ok(Command::new("dpkg").args(["-L", "netio"]));
+    let files = ok(&mut dpkg(&["-L", "netio"]));
     for path in [
         "/usr/bin/netio",
         UNIT_DEB,
@@ -599,7 +603,7 @@ fn deb_installs_upgrades_keeping_a_changed_config_and_purges_clean() {
 
     // Remove: the program goes, the config and the enablement stay, the
     // unit is masked and the catalog forgets netio.
-    ok(Command::new("dpkg").args(["-r", "netio"]));
+    ok(&mut dpkg(&["-r", "netio"]));
     assert!(!exists("/usr/bin/netio") && !exists(UNIT_DEB) && !exists(CATALOG) && !exists(MAN8));
     assert_eq!(std::fs::read_to_string(CONFIG).unwrap(), changed, "remove");
     let mask = std::fs::read_link(MASK).unwrap_or_else(|e| panic!("{MASK}: {e}"));
@@ -612,7 +616,7 @@ fn deb_installs_upgrades_keeping_a_changed_config_and_purges_clean() {
     }
 
     // Purge: nothing of netio is left.
-    ok(Command::new("dpkg").args(["--purge", "netio"]));
+    ok(&mut dpkg(&["--purge", "netio"]));
     let status = dpkg_status();
     assert!(!status.contains("installed"), "{status}");
     for path in ["/etc/netio", WANTS, MASK, "/usr/share/doc/netio"] {

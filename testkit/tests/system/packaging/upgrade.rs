@@ -6,7 +6,8 @@
 //! purging the package removes the pins (docs/kernels.md, "Pinned state").
 
 use super::{
-    dpkg_install, dpkg_status, exists, newer_packages, newer_version, packages, Installed, DPKG,
+    dpkg, dpkg_install, dpkg_status, exists, newer_packages, newer_version, packages, Installed,
+    DPKG,
 };
 use crate::common;
 
@@ -94,11 +95,7 @@ fn a_deb_upgrade_under_traffic_loses_and_repeats_nothing_and_purge_removes_the_p
         exists(PIN_DIR),
         "nothing pinned in {PIN_DIR} after the stop"
     );
-    super::ok(
-        std::process::Command::new("dpkg")
-            .args(["--purge", "netio"])
-            .env_remove("NETIO_PIN_DIR"),
-    );
+    super::ok(&mut dpkg(&["--purge", "netio"]));
     for path in [PIN_DIR, STATE_DIR] {
         assert!(!exists(path), "{path} is left after purge");
     }
