@@ -227,6 +227,13 @@ pub fn identity(pid: u32) -> Option<(u64, Life)> {
     Some((stat.start, life_of(pid, &stat).0))
 }
 
+/// The name of the process at `pid`, if it is still the one that started
+/// at `start` (clock ticks since boot, as /proc shows it): a Unix peer's.
+pub fn comm_if_started(pid: u32, start: u64) -> Option<String> {
+    let stat = Stat::read(&format!("/proc/{pid}/stat"))?;
+    (stat.start == start).then(|| String::from_utf8_lossy(&stat.comm).into_owned())
+}
+
 /// Where cgroup v2 is mounted: /sys/fs/cgroup on unified hosts,
 /// /sys/fs/cgroup/unified on hybrid ones. Read from mountinfo once.
 pub fn cgroup_root() -> &'static str {

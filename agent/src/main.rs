@@ -45,6 +45,7 @@ mod losses;
 mod monitor;
 mod movers;
 mod notify;
+mod peer_names;
 mod record;
 mod report;
 mod run;

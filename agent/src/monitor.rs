@@ -20,6 +20,7 @@ use crate::live::Live;
 use crate::losses;
 use crate::movers::Movers;
 use crate::notify::Notifier;
+use crate::peer_names::PeerNames;
 use crate::record::{Record, Reloaded, ThresholdFields, TrafficFields, Who};
 use crate::signals::{wait_readable, Signal, Signals};
 use crate::sink::Sink;
@@ -39,6 +40,8 @@ pub struct Monitor {
     tracker: Tracker,
     counters: Counters,
     movers: Movers,
+    /// The names of the last interval's Unix peers.
+    peer_names: PeerNames,
     fallbacks: Fallbacks,
     thresholds: Thresholds,
     last_stats: Stats,
@@ -106,6 +109,7 @@ impl Monitor {
             tracker: Tracker::default(),
             counters: Counters::default(),
             movers: Movers::default(),
+            peer_names: PeerNames::default(),
             fallbacks: Fallbacks::default(),
             thresholds: Thresholds::default(),
             last_stats: Stats::default(),
@@ -476,9 +480,7 @@ impl Monitor {
         let interval_ms = now.duration_since(self.interval_start).as_millis().max(1) as u64;
         self.interval_start = now;
         self.drain_events();
-        for e in self.tracker.take_moved() {
-            self.movers.seen(&e);
-        }
+        self.take_socket_events();
 
         // One read of the keys for both: each walk of the map is a system
         // call per key (or a few, in batches), every interval.
@@ -505,9 +507,7 @@ impl Monitor {
         // taken for a process that no event told of (and /proc no longer
         // shows, which no `user` or `exe` check would pass).
         self.drain_events();
-        for e in self.tracker.take_moved() {
-            self.movers.seen(&e);
-        }
+        self.take_socket_events();
         let deltas = self.counters.diff(
             current
                 .iter()
@@ -555,8 +555,15 @@ impl Monitor {
             interval_ms,
             backend,
         };
-        let mut records =
-            traffic_rows::process_records(rows, &self.tracker, &self.config.records, base);
+        self.peer_names
+            .update(totals.peers.keys().map(|(_, peer)| peer));
+        let mut records = traffic_rows::process_records(
+            rows,
+            &self.tracker,
+            &self.config.records,
+            &self.peer_names,
+            base,
+        );
         // Bytes moved on the targets' sockets by processes netio does not
         // track count for the targets, in records naming who moved them.
         self.movers.interval(
@@ -600,7 +607,13 @@ impl Monitor {
             out.push(Record::target_traffic(&f, processes, peers));
             let top = self.config.records.target_peers as usize;
             if top > 0 {
-                out.extend(traffic_rows::target_peer_records(&totals, id, top, f));
+                out.extend(traffic_rows::target_peer_records(
+                    &totals,
+                    id,
+                    top,
+                    &self.peer_names,
+                    f,
+                ));
             }
         }
         out.extend(records);
@@ -711,11 +724,22 @@ impl Monitor {
         self.live.set_thresholds(phases);
     }
 
+    /// Who moved bytes on the targets' sockets, and who their Unix peers
+    /// are, as the kernel said since the last call.
+    fn take_socket_events(&mut self) {
+        for e in self.tracker.take_socket_events() {
+            match e.unix_peer() {
+                Some(peer) => self.peer_names.seen(peer, e.comm),
+                None => self.movers.seen(&e),
+            }
+        }
+    }
+
     /// A notice's record; `other`'s says at least how many peers it folds:
     /// the kernel's count of them, and one if it moved anything.
     fn threshold_record(&self, n: &Notice, folded: &[TargetInterval]) -> Record {
         let w = &n.check.watch;
-        let peer = w.peer.map(|p| p.to_string());
+        let address = w.peer.map(|p| p.to_string());
         let folded_peers = (w.peer == Some(PeerAddr::Other)).then(|| {
             let kernel = folded
                 .iter()
@@ -725,7 +749,11 @@ impl Monitor {
         });
         let f = ThresholdFields {
             target: self.tracker.target_name(w.target),
-            peer: peer.as_deref(),
+            peer: w
+                .peer
+                .as_ref()
+                .zip(address.as_deref())
+                .map(|(p, a)| self.peer_names.shown(p, a)),
             folded_peers,
             direction: w.direction.name(),
             rate: n.check.rate,

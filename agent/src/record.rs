@@ -343,12 +343,30 @@ impl Record {
 
     /// One process's bytes with one peer (or `other`: the peers past the
     /// busiest N) in one interval.
-    pub fn peer_traffic(t: &TrafficFields<'_>, w: &Who<'_>, peer: &str) -> Self {
-        let msg = t.message(w, Some(peer));
+    pub fn peer_traffic<'a>(t: &TrafficFields<'_>, w: &Who<'_>, peer: impl Into<Peer<'a>>) -> Self {
+        let peer = peer.into();
+        let msg = t.message(w, Some(&peer));
         t.add(Record::new(Kind::Traffic).str(field::SCOPE, "peer"))
             .who(w)
-            .str(field::PEER_ADDRESS, peer)
+            .peer(&peer)
             .message(msg)
+    }
+
+    /// A peer's fields: its address, and a Unix peer's process.
+    fn peer(self, p: &Peer<'_>) -> Self {
+        let mut r = self.str(field::PEER_ADDRESS, p.address);
+        if let Some(t) = p.transport {
+            r = r.str(field::TRANSPORT, t);
+        }
+        if let Some(u) = &p.process {
+            r = r
+                .num(field::PEER_PID, u.pid.into())
+                .num(field::PEER_UID, u.uid.into());
+            if let Some(comm) = u.comm {
+                r = r.str(field::PEER_COMM, comm);
+            }
+        }
+        r
     }
 
     /// Bytes an untracked process moved on a socket a tracked process of
@@ -361,13 +379,16 @@ impl Record {
         owner_pid: u32,
         peer: Option<&str>,
     ) -> Self {
-        let msg = t.message(w, peer).num("socket_owner_pid", owner_pid.into());
+        let peer = peer.map(Peer::from);
+        let msg = t
+            .message(w, peer.as_ref())
+            .num("socket_owner_pid", owner_pid.into());
         let scope = if peer.is_some() { "peer" } else { "process" };
         let mut r = t
             .add(Record::new(Kind::Traffic).str(field::SCOPE, scope))
             .who(w);
-        if let Some(p) = peer {
-            r = r.str(field::PEER_ADDRESS, p);
+        if let Some(p) = &peer {
+            r = r.peer(p);
         }
         r.num(field::SOCKET_OWNER_PID, owner_pid.into())
             .message(msg)
@@ -408,7 +429,7 @@ impl Record {
             .str("target", t.target)
             .words(what)
             .phrase(&words)
-            .opt_str("peer", t.peer)
+            .opt_peer(t.peer.as_ref())
             .opt_num("folded_peers_min", t.folded_peers)
             .str("direction", t.direction)
             .num("rate", t.rate)
@@ -418,8 +439,8 @@ impl Record {
         let mut r = Record::new(kind)
             .str(field::TARGET, t.target)
             .str(field::DIRECTION, t.direction);
-        if let Some(p) = t.peer {
-            r = r.str(field::PEER_ADDRESS, p);
+        if let Some(p) = &t.peer {
+            r = r.peer(p);
         }
         if let Some(n) = t.folded_peers {
             r = r.num(field::FOLDED_PEERS_MIN, n);
@@ -650,13 +671,13 @@ impl TrafficFields<'_> {
     }
 
     /// A process or peer record's MESSAGE.
-    fn message(&self, w: &Who<'_>, peer: Option<&str>) -> Message {
+    fn message(&self, w: &Who<'_>, peer: Option<&Peer<'_>>) -> Message {
         w.message(
             Message::default()
                 .str("target", self.target)
                 .num("pid", w.pid as u64),
         )
-        .opt_str("peer", peer)
+        .opt_peer(peer)
         .phrase(&format!("{}:", self.words()))
         .num("sent", self.sent)
         .num("received", self.received)
@@ -674,10 +695,39 @@ impl TrafficFields<'_> {
     }
 }
 
+/// A peer as its records name it: its address (`other` for the peers
+/// folded together, a Unix peer's `unix:pid=P,uid=U`), how its bytes went,
+/// and for a Unix socket's peer the process at the other end.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer<'a> {
+    pub address: &'a str,
+    pub transport: Option<&'static str>,
+    pub process: Option<PeerProcess<'a>>,
+}
+
+/// A Unix socket's peer process (docs/records.md, "Local clients").
+#[derive(Debug, Clone, Copy)]
+pub struct PeerProcess<'a> {
+    pub pid: u32,
+    pub uid: u32,
+    pub comm: Option<&'a str>,
+}
+
+/// A TCP peer's address as text, or `other`.
+impl<'a> From<&'a str> for Peer<'a> {
+    fn from(address: &'a str) -> Self {
+        Peer {
+            address,
+            transport: (address != "other").then_some("tcp"),
+            process: None,
+        }
+    }
+}
+
 /// What a threshold record says.
 pub struct ThresholdFields<'a> {
     pub target: &'a str,
-    pub peer: Option<&'a str>,
+    pub peer: Option<Peer<'a>>,
     /// Peer `other` only: at least how many peers it folds.
     pub folded_peers: Option<u64>,
     /// "sent" or "received".

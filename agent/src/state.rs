@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use netio_probes::{Fallback, PeerAddr, PinDir, Stats, TargetId, TrafficVal};
+use netio_probes::{Fallback, PeerAddr, PinDir, Stats, TargetId, TrafficVal, UnixPeer};
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::interval::Counter;
@@ -177,6 +177,7 @@ impl State {
 pub fn save_counter(c: &Counter, v: TrafficVal) -> SavedCounter {
     let peer = match c.peer {
         PeerAddr::Ip(ip) => ip.to_string(),
+        PeerAddr::Unix(p) => format!("unix:{}:{}:{}", p.pid, p.uid, p.started_ns),
         PeerAddr::Other => "other".into(),
     };
     let target = c.target.index() as u16;
@@ -187,6 +188,15 @@ pub fn load_counter(s: &SavedCounter) -> Option<(Counter, TrafficVal)> {
     let (tgid, gen, target, peer, sent, received) = s;
     let peer = match peer.as_str() {
         "other" => PeerAddr::Other,
+        p if p.starts_with("unix:") => {
+            let mut f = p["unix:".len()..].split(':');
+            let unix = UnixPeer {
+                pid: f.next()?.parse().ok()?,
+                uid: f.next()?.parse().ok()?,
+                started_ns: f.next()?.parse().ok()?,
+            };
+            PeerAddr::Unix(unix)
+        }
         ip => PeerAddr::Ip(ip.parse::<IpAddr>().ok()?),
     };
     let c = Counter {
@@ -262,6 +272,15 @@ mod tests {
             ..c
         };
         assert_eq!(load_counter(&save_counter(&other, v)), Some((other, v)));
+        let unix = Counter {
+            peer: PeerAddr::Unix(UnixPeer {
+                pid: 4242,
+                uid: 33,
+                started_ns: 123_456_789,
+            }),
+            ..c
+        };
+        assert_eq!(load_counter(&save_counter(&unix, v)), Some((unix, v)));
     }
 
     #[test]

@@ -83,8 +83,10 @@ pub struct Tracker {
     /// the uids last given to the kernel.
     constraints: Constraints,
     kernel_uids: Vec<(TargetId, Option<Vec<u32>>)>,
-    /// EV_MOVED events read with the others, for `movers.rs`.
-    moved: Vec<LifecycleEvent>,
+    /// EV_MOVED and EV_UNIX_PEER events read with the others, for
+    /// `movers.rs` and `peer_names.rs`: they are of processes netio does
+    /// not track.
+    socket_events: Vec<LifecycleEvent>,
     /// What the rescans read, and what they remember between intervals.
     rescans: Rescans,
     /// Processes the kernel tracked anew at exec since the last rescan:
@@ -453,8 +455,8 @@ impl Tracker {
         config: &Config,
         e: LifecycleEvent,
     ) -> Option<Appeared> {
-        if e.kind == LifecycleKind::Moved {
-            self.moved.push(e);
+        if matches!(e.kind, LifecycleKind::Moved | LifecycleKind::UnixPeer) {
+            self.socket_events.push(e);
             return None;
         }
         if e.gen == 0 && e.kind != LifecycleKind::Exit {
@@ -489,7 +491,7 @@ impl Tracker {
                     .filter(|&t| t != e.target);
                 Some(before.map_or(Verdict::Reject, Verdict::Retarget))
             }),
-            LifecycleKind::Exit | LifecycleKind::Moved => {
+            LifecycleKind::Exit | LifecycleKind::Moved | LifecycleKind::UnixPeer => {
                 self.verdicts.remove(&e.tgid);
                 None
             }
@@ -688,9 +690,9 @@ impl Tracker {
         (proc, appeared)
     }
 
-    /// The EV_MOVED events read since the last call.
-    pub fn take_moved(&mut self) -> Vec<LifecycleEvent> {
-        std::mem::take(&mut self.moved)
+    /// The EV_MOVED and EV_UNIX_PEER events read since the last call.
+    pub fn take_socket_events(&mut self) -> Vec<LifecycleEvent> {
+        std::mem::take(&mut self.socket_events)
     }
 
     /// Whether the process `key` is known not to be a target's.

@@ -9,6 +9,7 @@ use netio_probes::TargetId;
 
 use crate::config::RecordsConfig;
 use crate::interval::{self, ProcDelta, Totals};
+use crate::peer_names::PeerNames;
 use crate::record::{Record, TrafficFields, Who};
 use crate::tracking::Tracker;
 
@@ -31,6 +32,7 @@ pub fn process_records(
     rows: Vec<ProcessRow>,
     tracker: &Tracker,
     cfg: &RecordsConfig,
+    names: &PeerNames,
     base: TrafficFields<'_>,
 ) -> Vec<Record> {
     let mut by_target: Vec<(TargetId, Vec<ProcessRow>)> = Vec::new();
@@ -48,7 +50,7 @@ pub fn process_records(
         };
         let (shown, rest) = interval::busiest(list, cfg.top_processes as usize, |r| r.delta.total);
         for row in &shown {
-            process_and_peers(row, cfg.top_peers as usize, fields, &mut records);
+            process_and_peers(row, cfg.top_peers as usize, names, fields, &mut records);
         }
         if !rest.is_empty() {
             let mut sum = netio_probes::TrafficVal::default();
@@ -69,6 +71,7 @@ pub fn process_records(
 fn process_and_peers(
     row: &ProcessRow,
     top: usize,
+    names: &PeerNames,
     fields: TrafficFields<'_>,
     records: &mut Vec<Record>,
 ) {
@@ -93,7 +96,8 @@ fn process_and_peers(
             received: v.received,
             ..fields
         };
-        records.push(Record::peer_traffic(&f, &who, &peer.to_string()));
+        let address = peer.to_string();
+        records.push(Record::peer_traffic(&f, &who, names.shown(&peer, &address)));
     }
 }
 
@@ -103,6 +107,7 @@ pub fn target_peer_records(
     totals: &Totals,
     target: TargetId,
     top: usize,
+    names: &PeerNames,
     fields: TrafficFields<'_>,
 ) -> Vec<Record> {
     interval::target_peer_rows(totals, target, top)
@@ -113,7 +118,8 @@ pub fn target_peer_records(
                 received: v.received,
                 ..fields
             };
-            Record::target_peer_traffic(&f, &peer.to_string())
+            let address = peer.to_string();
+            Record::target_peer_traffic(&f, names.shown(&peer, &address))
         })
         .collect()
 }
@@ -181,7 +187,7 @@ mod tests {
             interval_ms: 1000,
             backend: "tracepoint",
         };
-        let records = process_records(rows, &Tracker::default(), &cfg, base);
+        let records = process_records(rows, &Tracker::default(), &cfg, &PeerNames::default(), base);
         let shape: Vec<(Option<u64>, Option<&Value>, Option<u64>)> = records
             .iter()
             .map(|r| {

@@ -26,12 +26,18 @@ pub(crate) const SOCKET_ITER: Prog = Prog::IterDrainSockets;
 const OWNERS: [Prog; 2] = [Prog::TpOwnerConnect, Prog::TpOwnerDestroy];
 
 /// The kernel functions whose signatures the plans depend on.
-const FUNCS: [&str; 5] = [
+const FUNCS: [&str; 11] = [
     "tcp_sendmsg",
     "tcp_sendpage",
     "tcp_recvmsg",
     "tcp_splice_read",
     "inet_csk_accept",
+    "unix_stream_sendmsg",
+    "unix_stream_recvmsg",
+    "unix_seqpacket_sendmsg",
+    "unix_seqpacket_recvmsg",
+    "unix_stream_splice_read",
+    "unix_stream_sendpage",
 ];
 
 /// How a backend hooks one kernel function.
@@ -61,6 +67,9 @@ struct FunctionHooks {
     recvmsg: [(usize, Hook); 3],
     /// Before 6.5, sendfile and splice to a socket went this way.
     sendpage: Hook,
+    /// Unix stream and seqpacket sockets' functions, by name; the last,
+    /// unix_stream_sendpage, only before 6.5.
+    unix: [(&'static str, Hook); 6],
 }
 
 const FENTRY: FunctionHooks = FunctionHooks {
@@ -72,6 +81,32 @@ const FENTRY: FunctionHooks = FunctionHooks {
         (4, Hook::Exit(Prog::FexitTcpRecvmsgNoaddrlen)),
     ],
     sendpage: Hook::Exit(Prog::FexitTcpSendpage),
+    unix: [
+        (
+            "unix_stream_sendmsg",
+            Hook::Exit(Prog::FexitUnixStreamSendmsg),
+        ),
+        (
+            "unix_stream_recvmsg",
+            Hook::Exit(Prog::FexitUnixStreamRecvmsg),
+        ),
+        (
+            "unix_seqpacket_sendmsg",
+            Hook::Exit(Prog::FexitUnixSeqpacketSendmsg),
+        ),
+        (
+            "unix_seqpacket_recvmsg",
+            Hook::Exit(Prog::FexitUnixSeqpacketRecvmsg),
+        ),
+        (
+            "unix_stream_splice_read",
+            Hook::Exit(Prog::FexitUnixStreamSpliceRead),
+        ),
+        (
+            "unix_stream_sendpage",
+            Hook::Exit(Prog::FexitUnixStreamSendpage),
+        ),
+    ],
 };
 
 const RECVMSG_KPROBE: Hook = Hook::Kprobe {
@@ -104,6 +139,50 @@ const KPROBE: FunctionHooks = FunctionHooks {
         entry: Prog::KpTcpSendpage,
         ret: Prog::KrpTcpSendpage,
     },
+    unix: [
+        (
+            "unix_stream_sendmsg",
+            Hook::Kprobe {
+                entry: Prog::KpUnixStreamSendmsg,
+                ret: Prog::KrpUnixStreamSendmsg,
+            },
+        ),
+        (
+            "unix_stream_recvmsg",
+            Hook::Kprobe {
+                entry: Prog::KpUnixStreamRecvmsg,
+                ret: Prog::KrpUnixStreamRecvmsg,
+            },
+        ),
+        (
+            "unix_seqpacket_sendmsg",
+            Hook::Kprobe {
+                entry: Prog::KpUnixSeqpacketSendmsg,
+                ret: Prog::KrpUnixSeqpacketSendmsg,
+            },
+        ),
+        (
+            "unix_seqpacket_recvmsg",
+            Hook::Kprobe {
+                entry: Prog::KpUnixSeqpacketRecvmsg,
+                ret: Prog::KrpUnixSeqpacketRecvmsg,
+            },
+        ),
+        (
+            "unix_stream_splice_read",
+            Hook::Kprobe {
+                entry: Prog::KpUnixStreamSpliceRead,
+                ret: Prog::KrpUnixStreamSpliceRead,
+            },
+        ),
+        (
+            "unix_stream_sendpage",
+            Hook::Kprobe {
+                entry: Prog::KpUnixStreamSendpage,
+                ret: Prog::KrpUnixStreamSendpage,
+            },
+        ),
+    ],
 };
 
 /// The fentry backend's hook on the sockets a process accepts, by
@@ -237,6 +316,7 @@ impl KernelFacts {
             .find(|(n, _)| *n == recv_params)
             .map(|(_, h)| *h)
             .ok_or(Unsupported::RecvmsgParams(recv_params))?;
+        let mut unseen = Vec::new();
         let mut hooked = vec![
             ("tcp_sendmsg", hooks.sendmsg),
             ("tcp_splice_read", hooks.splice_read),
@@ -245,9 +325,15 @@ impl KernelFacts {
         if self.params("tcp_sendpage").is_some() {
             hooked.push(("tcp_sendpage", hooks.sendpage));
         }
+        let unix = self.unix_hooks(&hooks.unix);
+        match unix {
+            Some(unix) => hooked.extend(unix),
+            None => unseen.push(BlindSpot::UnixUnseen),
+        }
         // Entries first, then their returns, each in the same order.
         let mut plan = Plan {
             required: hooked.iter().map(|(_, h)| h.entry()).collect(),
+            notes: unseen,
             ..Plan::default()
         };
         for (func, hook) in hooked {
@@ -259,6 +345,21 @@ impl KernelFacts {
         self.plan_accept(backend, &mut plan);
         plan.required.extend(OWNERS);
         Ok(plan)
+    }
+
+    /// The hooks on Unix sockets' functions, or None where the kernel lacks
+    /// one of those every kernel since 5.10 has (unix_stream_sendpage is
+    /// gone from 6.5 on).
+    fn unix_hooks(&self, hooks: &[(&'static str, Hook)]) -> Option<Vec<(&'static str, Hook)>> {
+        let mut out = Vec::new();
+        for &(func, hook) in hooks {
+            match self.params(func) {
+                Some(_) => out.push((func, hook)),
+                None if func == "unix_stream_sendpage" => {}
+                None => return None,
+            }
+        }
+        Some(out)
     }
 
     /// The hook on inet_csk_accept: a kretprobe reads the return whatever
@@ -313,6 +414,12 @@ mod tests {
                 ("tcp_recvmsg", Some(recvmsg)),
                 ("tcp_splice_read", Some(5)),
                 ("inet_csk_accept", Some(4)),
+                ("unix_stream_sendmsg", Some(3)),
+                ("unix_stream_recvmsg", Some(4)),
+                ("unix_seqpacket_sendmsg", Some(3)),
+                ("unix_seqpacket_recvmsg", Some(4)),
+                ("unix_stream_splice_read", Some(5)),
+                ("unix_stream_sendpage", sendpage.then_some(5)),
             ],
             sock_tracepoints: true,
             kprobe_pmu: true,
@@ -339,6 +446,12 @@ mod tests {
                     "fexit_tcp_splice_read",
                     recv,
                     "fexit_tcp_sendpage",
+                    "fexit_unix_stream_sendmsg",
+                    "fexit_unix_stream_recvmsg",
+                    "fexit_unix_seqpacket_sendmsg",
+                    "fexit_unix_seqpacket_recvmsg",
+                    "fexit_unix_stream_splice_read",
+                    "fexit_unix_stream_sendpage",
                     "fexit_inet_csk_accept_flags",
                     "tp_owner_connect",
                     "tp_owner_destroy",
@@ -347,10 +460,18 @@ mod tests {
             assert!(plan.kretprobes.is_empty());
         }
         let mut f = facts(5, false);
-        f.funcs.last_mut().unwrap().1 = Some(2);
+        let accept = |f: &mut KernelFacts, n| {
+            f.funcs
+                .iter_mut()
+                .find(|(name, _)| *name == "inet_csk_accept")
+                .unwrap()
+                .1 = n;
+        };
+        accept(&mut f, Some(2));
         let plan = f.plan(Backend::Fentry).unwrap();
         assert!(plan.loads(Prog::FexitInetCskAccept));
-        f.funcs.last_mut().unwrap().1 = Some(3);
+        assert!(!plan.loads(Prog::FexitUnixStreamSendpage));
+        accept(&mut f, Some(3));
         let plan = f.plan(Backend::Fentry).unwrap();
         assert!(!plan.loads(Prog::FexitInetCskAccept));
         assert!(matches!(plan.notes[..], [BlindSpot::AcceptUnseen]));
@@ -371,10 +492,22 @@ mod tests {
                 "kp_tcp_splice_read",
                 "kp_tcp_recvmsg_nonblock",
                 "kp_tcp_sendpage",
+                "kp_unix_stream_sendmsg",
+                "kp_unix_stream_recvmsg",
+                "kp_unix_seqpacket_sendmsg",
+                "kp_unix_seqpacket_recvmsg",
+                "kp_unix_stream_splice_read",
+                "kp_unix_stream_sendpage",
                 "krp_tcp_sendmsg",
                 "krp_tcp_splice_read",
                 "krp_tcp_recvmsg",
                 "krp_tcp_sendpage",
+                "krp_unix_stream_sendmsg",
+                "krp_unix_stream_recvmsg",
+                "krp_unix_seqpacket_sendmsg",
+                "krp_unix_seqpacket_recvmsg",
+                "krp_unix_stream_splice_read",
+                "krp_unix_stream_sendpage",
                 "krp_inet_csk_accept",
                 "tp_owner_connect",
                 "tp_owner_destroy",
@@ -387,6 +520,12 @@ mod tests {
                 (Prog::KrpTcpSpliceRead, "tcp_splice_read"),
                 (Prog::KrpTcpRecvmsg, "tcp_recvmsg"),
                 (Prog::KrpTcpSendpage, "tcp_sendpage"),
+                (Prog::KrpUnixStreamSendmsg, "unix_stream_sendmsg"),
+                (Prog::KrpUnixStreamRecvmsg, "unix_stream_recvmsg"),
+                (Prog::KrpUnixSeqpacketSendmsg, "unix_seqpacket_sendmsg"),
+                (Prog::KrpUnixSeqpacketRecvmsg, "unix_seqpacket_recvmsg"),
+                (Prog::KrpUnixStreamSpliceRead, "unix_stream_splice_read"),
+                (Prog::KrpUnixStreamSendpage, "unix_stream_sendpage"),
                 (Prog::KrpInetCskAccept, "inet_csk_accept"),
             ]
         );
@@ -397,14 +536,35 @@ mod tests {
                 "kp_tcp_sendmsg",
                 "kp_tcp_splice_read",
                 "kp_tcp_recvmsg",
+                "kp_unix_stream_sendmsg",
+                "kp_unix_stream_recvmsg",
+                "kp_unix_seqpacket_sendmsg",
+                "kp_unix_seqpacket_recvmsg",
+                "kp_unix_stream_splice_read",
                 "krp_tcp_sendmsg",
                 "krp_tcp_splice_read",
                 "krp_tcp_recvmsg",
+                "krp_unix_stream_sendmsg",
+                "krp_unix_stream_recvmsg",
+                "krp_unix_seqpacket_sendmsg",
+                "krp_unix_seqpacket_recvmsg",
+                "krp_unix_stream_splice_read",
                 "krp_inet_csk_accept",
                 "tp_owner_connect",
                 "tp_owner_destroy",
             ]
         );
+    }
+
+    #[test]
+    fn a_kernel_without_the_unix_functions_counts_tcp_and_says_unix_is_unseen() {
+        let mut f = facts(5, false);
+        f.funcs.retain(|(n, _)| *n != "unix_seqpacket_recvmsg");
+        for backend in [Backend::Fentry, Backend::Kprobe] {
+            let plan = f.plan(backend).unwrap();
+            assert!(!plan.required.iter().any(|p| p.name().contains("unix")));
+            assert!(matches!(plan.notes[..], [BlindSpot::UnixUnseen]));
+        }
     }
 
     #[test]

@@ -48,7 +48,7 @@ pub use progs::Prog;
 pub use report::{Attempt, BackendReport, BlindSpot, HashPathReason, OptionalGroup};
 pub use wire::{
     KernelFileId, LifecycleEvent, LifecycleKind, Match, PeerAddr, Stats, TargetId, TrafficKey,
-    TrafficVal,
+    TrafficVal, UnixPeer,
 };
 
 /// The generated skeleton: the one Rust view of the structs and enums in

@@ -29,6 +29,13 @@ pub enum BlindSpot {
     )]
     SendpageUnseen,
     #[error(
+        "this kernel's BTF lacks a function of Unix stream or seqpacket sockets \
+         (unix_stream_sendmsg, unix_stream_recvmsg, unix_seqpacket_sendmsg, \
+         unix_seqpacket_recvmsg, unix_stream_splice_read): local clients on Unix sockets are \
+         not counted"
+    )]
+    UnixUnseen,
+    #[error(
         "inet_csk_accept is not hooked here: a socket a target accepts is its own from its \
          first byte, not from accept, so bytes another process moves on it before then are \
          not counted"

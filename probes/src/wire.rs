@@ -43,23 +43,53 @@ impl TargetId {
     }
 }
 
-/// A remote address, or the per-process bucket that takes the bytes of
-/// peers the full traffic map had no room for.
+/// A remote address, a Unix socket's peer process, or the per-process
+/// bucket that takes the bytes of peers the full traffic map had no room for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum PeerAddr {
     Ip(IpAddr),
+    Unix(UnixPeer),
     Other,
+}
+
+/// The process at the other end of a Unix stream or seqpacket socket, as
+/// the socket's credentials name it (SO_PEERCRED): the one that connected
+/// (or, seen from the connecting side, listened), not whoever uses its
+/// socket since.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UnixPeer {
+    /// Its PID in the initial PID namespace.
+    pub pid: u32,
+    /// Its effective uid when it connected.
+    pub uid: u32,
+    /// When it started, in ns since boot; 0 when it had exited by the
+    /// time its bytes were counted, so the PID may be another's now.
+    pub started_ns: u64,
+}
+
+impl PeerAddr {
+    /// The transport its bytes went over, as records name it (ECS
+    /// `network.transport`); none for `other`, which folds every transport.
+    pub fn transport(&self) -> Option<&'static str> {
+        match self {
+            PeerAddr::Ip(_) => Some("tcp"),
+            PeerAddr::Unix(_) => Some("unix"),
+            PeerAddr::Other => None,
+        }
+    }
 }
 
 impl fmt::Display for PeerAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PeerAddr::Ip(ip) => ip.fmt(f),
+            PeerAddr::Unix(p) => write!(f, "unix:pid={},uid={}", p.pid, p.uid),
             PeerAddr::Other => f.write_str("other"),
         }
     }
 }
 
+const PEER_UNIX: u16 = types::netio_peer::PEER_UNIX.0 as u16;
 const PEER_INET: u16 = types::netio_peer::PEER_INET.0 as u16;
 const TARGET_MOVED: u16 = types::netio_owner::TARGET_MOVED.0 as u16;
 const PEER_INET6: u16 = types::netio_peer::PEER_INET6.0 as u16;
@@ -96,6 +126,14 @@ impl TrafficKey {
         let peer = match k.family {
             PEER_INET => PeerAddr::Ip(IpAddr::from([k.addr[0], k.addr[1], k.addr[2], k.addr[3]])),
             PEER_INET6 => PeerAddr::Ip(IpAddr::from(k.addr)),
+            PEER_UNIX => {
+                let p: types::unix_peer = read_pod(&k.addr)?;
+                PeerAddr::Unix(UnixPeer {
+                    pid: p.pid,
+                    uid: p.uid,
+                    started_ns: p.started_ns,
+                })
+            }
             _ => PeerAddr::Other,
         };
         let mut raw = [0u8; size_of::<types::traffic_key>()];
@@ -131,6 +169,9 @@ pub enum LifecycleKind {
     /// An untracked process moved bytes on a tracked one's socket (tgid
     /// the mover, ppid the owner, gen and target the owner's).
     Moved,
+    /// A tracked process (ppid, gen, target) counted its first bytes with a
+    /// Unix peer process (tgid, uid, comm and `started_ns` the peer's).
+    UnixPeer,
 }
 
 /// How the kernel tracked a process at exec.
@@ -168,6 +209,7 @@ impl Match {
 const EV_EXEC: u32 = types::netio_event_kind::EV_EXEC.0;
 const EV_FORK: u32 = types::netio_event_kind::EV_FORK.0;
 const EV_MOVED: u32 = types::netio_event_kind::EV_MOVED.0;
+const EV_UNIX_PEER: u32 = types::netio_event_kind::EV_UNIX_PEER.0;
 
 /// A process event from the kernel, for tracked processes, and for the
 /// untracked ones that move bytes on their sockets.
@@ -187,6 +229,19 @@ pub struct LifecycleEvent {
     pub uid: u32,
     /// Exec: the file it exec'd, as the kernel knows it.
     pub exe: Option<KernelFileId>,
+    /// UnixPeer: when the peer started (UnixPeer::started_ns).
+    pub started_ns: u64,
+}
+
+impl LifecycleEvent {
+    /// The peer an EV_UNIX_PEER names.
+    pub fn unix_peer(&self) -> Option<UnixPeer> {
+        (self.kind == LifecycleKind::UnixPeer).then_some(UnixPeer {
+            pid: self.tgid,
+            uid: self.uid,
+            started_ns: self.started_ns,
+        })
+    }
 }
 
 /// A file as the kernel knows it: its file system's device number (the
@@ -218,6 +273,7 @@ impl LifecycleEvent {
             EV_EXEC => LifecycleKind::Exec,
             EV_FORK => LifecycleKind::Fork,
             EV_MOVED => LifecycleKind::Moved,
+            EV_UNIX_PEER => LifecycleKind::UnixPeer,
             _ => LifecycleKind::Exit,
         };
         let as_u8 = |s: &[std::ffi::c_char]| s.iter().map(|&c| c as u8).collect::<Vec<u8>>();
@@ -232,6 +288,7 @@ impl LifecycleEvent {
             filename: cstr(&as_u8(&e.filename)),
             uid: e.uid,
             exe: KernelFileId::from_raw(e.exe_dev, e.exe_ino),
+            started_ns: e.started_ns,
         })
     }
 }
@@ -312,6 +369,22 @@ mod tests {
         v6[15] = 1;
         let k = TrafficKey::from_raw(&key_bytes(PEER_INET6, &v6)).unwrap();
         assert_eq!(k.peer.to_string(), "::1");
+        let unix = types::unix_peer {
+            pid: 4242,
+            uid: 33,
+            started_ns: 5_000_000_000,
+        };
+        let k = TrafficKey::from_raw(&key_bytes(PEER_UNIX, pod_bytes(&unix))).unwrap();
+        assert_eq!(
+            k.peer,
+            PeerAddr::Unix(UnixPeer {
+                pid: 4242,
+                uid: 33,
+                started_ns: 5_000_000_000
+            })
+        );
+        assert_eq!(k.peer.to_string(), "unix:pid=4242,uid=33");
+        assert_eq!(k.peer.transport(), Some("unix"));
         let other = types::netio_peer::PEER_OTHER.0 as u16;
         let k = TrafficKey::from_raw(&key_bytes(other, &[])).unwrap();
         assert_eq!(k.peer, PeerAddr::Other);

@@ -29,6 +29,14 @@ pub const COMM: &str = "NETIO_COMM";
 pub const UID: &str = "NETIO_UID";
 pub const EXE: &str = "NETIO_EXE";
 pub const PEER_ADDRESS: &str = "NETIO_PEER_ADDRESS";
+/// How a peer's bytes went: "tcp" or "unix" (not on `other`, which folds both).
+pub const TRANSPORT: &str = "NETIO_TRANSPORT";
+/// A Unix socket's peer process, from the socket's credentials.
+pub const PEER_PID: &str = "NETIO_PEER_PID";
+pub const PEER_UID: &str = "NETIO_PEER_UID";
+/// Its name, read from /proc while its PID was still its own; absent once
+/// it has exited.
+pub const PEER_COMM: &str = "NETIO_PEER_COMM";
 pub const FOLDED_PEERS_MIN: &str = "NETIO_FOLDED_PEERS_MIN";
 pub const SENT_BYTES: &str = "NETIO_SENT_BYTES";
 pub const RECEIVED_BYTES: &str = "NETIO_RECEIVED_BYTES";

@@ -4,22 +4,23 @@
 //! record, and a target's processes that appeared and exited, counted.
 
 use super::message::Message;
-use super::{field, Kind, Record, TrafficFields};
+use super::{field, Kind, Peer, Record, TrafficFields};
 use crate::human;
 
 impl Record {
     /// A target's bytes with one peer (or `other`: the peers past the
     /// busiest N) over all its processes, in one interval.
-    pub fn target_peer_traffic(t: &TrafficFields<'_>, peer: &str) -> Self {
+    pub fn target_peer_traffic<'a>(t: &TrafficFields<'_>, peer: impl Into<Peer<'a>>) -> Self {
+        let peer = peer.into();
         let msg = Message::default()
             .str("target", t.target)
-            .str("peer", peer)
+            .opt_peer(Some(&peer))
             .phrase(&format!("{}:", t.words()))
             .num("sent", t.sent)
             .num("received", t.received)
             .num("interval_ms", t.interval_ms);
         t.add(Record::new(Kind::Traffic).str(field::SCOPE, "target_peer"))
-            .str(field::PEER_ADDRESS, peer)
+            .peer(&peer)
             .message(msg)
     }
 

@@ -153,6 +153,16 @@ impl Message {
         }
     }
 
+    /// `peer="..."` when there is a peer, and a Unix peer's process name
+    /// after it (`peer_comm="..."`), while it is known.
+    pub fn opt_peer(self, peer: Option<&super::Peer<'_>>) -> Self {
+        let Some(p) = peer else {
+            return self;
+        };
+        let comm = p.process.and_then(|u| u.comm);
+        self.str("peer", p.address).opt_str("peer_comm", comm)
+    }
+
     /// `key=123` when there is a number.
     pub fn opt_num(self, key: &'static str, value: Option<u64>) -> Self {
         match value {
@@ -433,7 +443,7 @@ mod tests {
             };
             let th = ThresholdFields {
                 target: h,
-                peer: Some(h),
+                peer: Some(h.into()),
                 folded_peers: None,
                 direction: "received",
                 rate: 5,

@@ -140,7 +140,7 @@ fn the_recovered_record_says_how_long_the_breach_lasted() {
 fn a_breach_of_other_says_it_is_other_and_how_many_peers_it_folds_at_least() {
     let th = ThresholdFields {
         target: "db",
-        peer: Some("other"),
+        peer: Some("other".into()),
         folded_peers: Some(5),
         direction: "sent",
         rate: 2048,
@@ -159,7 +159,7 @@ fn a_breach_of_other_says_it_is_other_and_how_many_peers_it_folds_at_least() {
     let m = message(&r);
     assert!(m.contains("peer=\"other\" folded_peers_min=5 "), "{m}");
     let one = ThresholdFields {
-        peer: Some("10.0.0.1"),
+        peer: Some("10.0.0.1".into()),
         folded_peers: None,
         ..th
     };
@@ -428,7 +428,7 @@ pub fn samples() -> Vec<Record> {
     };
     let th = ThresholdFields {
         target: "db",
-        peer: Some("other"),
+        peer: Some("other".into()),
         folded_peers: Some(3),
         direction: "sent",
         rate: 5,
@@ -468,6 +468,19 @@ pub fn samples() -> Vec<Record> {
         Record::target_traffic(&t, 2, 1),
         Record::process_traffic(&t, &postgres()),
         Record::peer_traffic(&t, &postgres(), "::1"),
+        Record::peer_traffic(
+            &t,
+            &postgres(),
+            Peer {
+                address: "unix:pid=4242,uid=33",
+                transport: Some("unix"),
+                process: Some(PeerProcess {
+                    pid: 4242,
+                    uid: 33,
+                    comm: Some("php-fpm"),
+                }),
+            },
+        ),
         Record::moved_traffic(
             &t,
             &Who {

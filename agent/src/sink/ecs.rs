@@ -17,8 +17,8 @@ pub const ECS_VERSION: &str = "8.11.0";
 
 /// Each netio field and its ECS name. `NETIO_PEER_ADDRESS` goes to
 /// `source.ip` when it is an address, and to `netio.peer_address` when it
-/// is `other` (the peers folded together).
-pub const MAPPING: [(&str, &str); 50] = [
+/// is `other` (the peers folded together) or a Unix peer's name.
+pub const MAPPING: [(&str, &str); 54] = [
     (field::MESSAGE, "message"),
     (field::MESSAGE_ID, "event.code"),
     (field::PRIORITY, "log.syslog.severity.code"),
@@ -33,6 +33,11 @@ pub const MAPPING: [(&str, &str); 50] = [
     (field::EXE, "process.executable"),
     (field::PPID, "process.parent.pid"),
     (field::PEER_ADDRESS, "source.ip"),
+    (field::TRANSPORT, "network.transport"),
+    // A Unix peer is a local process: ECS has no source.process.
+    (field::PEER_PID, "netio.peer_pid"),
+    (field::PEER_UID, "netio.peer_uid"),
+    (field::PEER_COMM, "netio.peer_comm"),
     // The client (source) sends to the database (destination): what the
     // database read is the source's bytes, what it sent the destination's.
     (field::RECEIVED_BYTES, "source.bytes"),
@@ -184,7 +189,9 @@ mod tests {
                     Value::Num(n) => Json::from(*n),
                 };
                 let path = match (*name, value) {
-                    (field::PEER_ADDRESS, Value::Str(s)) if s == "other" => PEER_NOT_AN_ADDRESS,
+                    (field::PEER_ADDRESS, Value::Str(s)) if s.parse::<IpAddr>().is_err() => {
+                        PEER_NOT_AN_ADDRESS
+                    }
                     _ => ecs_name(name).unwrap(),
                 };
                 assert_eq!(get(&ecs, path), Some(&want), "{name} at {path} in {ecs}");

@@ -126,13 +126,13 @@ static __always_inline void fold_peer(struct target_fallback *f, const struct tr
 	f->peers_seen |= 1ULL << (h >> 26);
 }
 
-/* Adds to the counter of the process and peer in `key` (complete). When the
- * map is full, to the process's PEER_OTHER entry, and when that is missing
+/* Adds to the counter of the process and peer in `key` (complete), `v` if
+ * the caller looked it up already (NULL: not found). When the map is full, to the process's PEER_OTHER entry, and when that is missing
  * too, to its target's fallback counters: the target's totals never lose a
  * byte (docs/kernels.md, "When the traffic map is full"). */
-static __always_inline void count_key(struct traffic_key *key, __u64 sent, __u64 received)
+static __always_inline void count_key_at(struct traffic_val *v, struct traffic_key *key,
+					 __u64 sent, __u64 received)
 {
-	struct traffic_val *v = bpf_map_lookup_elem(&traffic, key);
 	if (!v) {
 		struct traffic_val zero = {};
 
@@ -170,6 +170,11 @@ static __always_inline void count_key(struct traffic_key *key, __u64 sent, __u64
 		__sync_fetch_and_add(&v->sent, sent);
 	if (received)
 		__sync_fetch_and_add(&v->received, received);
+}
+
+static __always_inline void count_key(struct traffic_key *key, __u64 sent, __u64 received)
+{
+	count_key_at(bpf_map_lookup_elem(&traffic, key), key, sent, received);
 }
 
 /* Fills in the process's generation, target and peer epoch, read from its

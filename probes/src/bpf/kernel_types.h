@@ -16,8 +16,11 @@
 /* bpf_tracing.h picks the kernel's pt_regs field names when this is set. */
 #define __VMLINUX_H__
 
+#define AF_UNIX 1
 #define AF_INET 2
 #define AF_INET6 10
+#define SOCK_STREAM 1
+#define SOCK_SEQPACKET 5
 #define IPPROTO_TCP 6
 #define MSG_PEEK 2
 #define S_IFMT 00170000
@@ -52,9 +55,16 @@ struct sock_common {
 	struct in6_addr skc_v6_daddr;
 };
 
+struct pid;
+struct cred;
+
 struct sock {
 	struct sock_common __sk_common;
+	__u16 sk_type;
 	__u16 sk_protocol;
+	/* A Unix socket's peer (SO_PEERCRED): who connected, or listened. */
+	struct pid *sk_peer_pid;
+	const struct cred *sk_peer_cred;
 };
 
 struct socket {
@@ -103,6 +113,35 @@ struct cred {
 	kuid_t euid;
 };
 
+struct hlist_node {
+	struct hlist_node *next;
+	struct hlist_node **pprev;
+};
+
+struct hlist_head {
+	struct hlist_node *first;
+};
+
+enum pid_type {
+	PIDTYPE_PID,
+	PIDTYPE_TGID,
+	PIDTYPE_PGID,
+	PIDTYPE_SID,
+	PIDTYPE_MAX,
+};
+
+struct upid {
+	int nr;
+};
+
+/* A PID as the kernel refers to it: numbers[0] is its number in the initial
+ * namespace; tasks[PIDTYPE_TGID] holds its thread group's leader while the
+ * process lives. */
+struct pid {
+	struct hlist_head tasks[PIDTYPE_MAX];
+	struct upid numbers[1];
+};
+
 struct task_struct {
 	int pid;
 	int tgid;
@@ -110,6 +149,9 @@ struct task_struct {
 	struct signal_struct *signal;
 	struct files_struct *files;
 	const struct cred *real_cred;
+	struct hlist_node pid_links[PIDTYPE_MAX];
+	/* Boot-time ns: /proc/PID/stat's starttime, in clock ticks. */
+	__u64 start_boottime;
 };
 
 struct linux_binprm {

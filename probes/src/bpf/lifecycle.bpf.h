@@ -54,6 +54,7 @@ static __always_inline void emit(__u32 kind, __u32 tgid, __u32 ppid, struct trac
 	e->uid = BPF_CORE_READ(current_cred(), euid.val);
 	e->exe_dev = 0;
 	e->exe_ino = 0;
+	e->started_ns = 0;
 	if (bprm) {
 		bpf_probe_read_kernel_str(e->filename, sizeof(e->filename),
 					  BPF_CORE_READ(bprm, filename));

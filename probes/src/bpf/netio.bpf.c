@@ -10,7 +10,7 @@
  * named program.
  *
  * What is counted: the positive return of every send and receive on a TCP
- * socket by a tracked thread group; MSG_PEEK reads consume nothing and count
+ * or Unix stream or seqpacket socket by a tracked thread group; MSG_PEEK reads consume nothing and count
  * nothing. Never tcp_cleanup_rbuf's `copied`: it is a running total that
  * recvmsg passes again on every wake-up of a blocking read.
  *
@@ -18,6 +18,7 @@
  *   maps.bpf.h       every map and global
  *   count.bpf.h      the hash path: peers, the (process, peer) counters, loss stats
  *   owner.bpf.h      whose socket it is: bytes untracked processes move on it
+ *   unix.bpf.h       Unix stream and seqpacket sockets: the peer process
  *   sockpath.bpf.h   the socket path: track slots, socket-local counters, drains
  *   lifecycle.bpf.h  tracking at fork, exec and exit
  */
@@ -33,6 +34,7 @@ char LICENSE[] SEC("license") = "GPL";
 #include "maps.bpf.h"
 #include "count.bpf.h"
 #include "owner.bpf.h"
+#include "unix.bpf.h"
 #include "sockpath.bpf.h"
 
 /* Anchors so the contract's structs and enums land in the skeleton's BTF
@@ -45,6 +47,7 @@ struct target_fallback _target_fallback = {};
 struct tracked _tracked = {};
 struct comm_key _comm_key = {};
 struct uid_key _uid_key = {};
+struct unix_peer _unix_peer = {};
 enum netio_len _netio_len;
 enum netio_peer _netio_peer;
 enum netio_gen _netio_gen;
@@ -96,7 +99,10 @@ struct syscall_exit_ctx {
 	__s64 ret;
 };
 
-static __always_inline struct sock *tcp_sock_of_fd(__u64 fd)
+/* The TCP or Unix stream socket a descriptor names, or NULL. A Unix
+ * seqpacket socket has no splice_read of its own: splice reads it through
+ * recvmsg, which sock_recv_length sees. */
+static __always_inline struct sock *counted_sock_of_fd(__u64 fd)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
@@ -113,6 +119,17 @@ static __always_inline struct sock *tcp_sock_of_fd(__u64 fd)
 		return NULL;
 	struct socket *sock = BPF_CORE_READ(file, private_data);
 	struct sock *sk = BPF_CORE_READ(sock, sk);
+
+	if (is_inet_tcp(sk))
+		return sk;
+	if (is_unix_stream(sk) && BPF_CORE_READ(sk, sk_type) == SOCK_STREAM)
+		return sk;
+	return NULL;
+}
+
+static __always_inline struct sock *tcp_sock_of_fd(__u64 fd)
+{
+	struct sock *sk = counted_sock_of_fd(fd);
 
 	return is_inet_tcp(sk) ? sk : NULL;
 }
@@ -143,21 +160,34 @@ static __always_inline struct sock *stash_take(__u32 kind, __u32 *flags)
 	return sk;
 }
 
+/* The stash's flags for a splice from a Unix socket. */
+#define SPLICE_FROM_UNIX 1
+
 static __always_inline void splice_enter(__u64 fd)
 {
 	struct tracked *t = current_tracked();
-	struct sock *sk = tcp_sock_of_fd(fd);
+	struct sock *sk = counted_sock_of_fd(fd);
 
+	if (!sk)
+		return;
+	if (is_unix_stream(sk)) {
+		if (t)
+			stash_put(sk, SPLICE_FROM_UNIX, STASH_SPLICE);
+		return;
+	}
 	/* An untracked process's splice, too, where its socket may be owned. */
-	if (sk && (t || maybe_owned(sk)))
+	if (t || maybe_owned(sk))
 		stash_put(sk, 0, STASH_SPLICE);
 }
 
 static __always_inline void splice_exit(__s64 ret)
 {
-	struct sock *sk = stash_take(STASH_SPLICE, NULL);
+	__u32 flags = 0;
+	struct sock *sk = stash_take(STASH_SPLICE, &flags);
 
-	if (sk)
+	if (sk && flags == SPLICE_FROM_UNIX)
+		account_unix(sk, ret, false);
+	else if (sk)
 		account(sk, ret, false);
 }
 
@@ -298,6 +328,60 @@ int BPF_PROG(fexit_inet_csk_accept_flags, struct sock *sk, int flags, int *err, 
 	return 0;
 }
 
+/* Unix stream and seqpacket sockets (unix.bpf.h), by their proto_ops: the
+ * same signatures on every kernel netio supports. A seqpacket socket's
+ * splice reads through recvmsg, and its sendfile writes through sendmsg. */
+SEC("fexit/unix_stream_sendmsg")
+int BPF_PROG(fexit_unix_stream_sendmsg, struct socket *sock, struct msghdr *msg, size_t len,
+	     int ret)
+{
+	account_btf(sock->sk, ret, true);
+	return 0;
+}
+
+SEC("fexit/unix_stream_recvmsg")
+int BPF_PROG(fexit_unix_stream_recvmsg, struct socket *sock, struct msghdr *msg, size_t size,
+	     int flags, int ret)
+{
+	if (!(flags & MSG_PEEK))
+		account_btf(sock->sk, ret, false);
+	return 0;
+}
+
+SEC("fexit/unix_seqpacket_sendmsg")
+int BPF_PROG(fexit_unix_seqpacket_sendmsg, struct socket *sock, struct msghdr *msg, size_t len,
+	     int ret)
+{
+	account_btf(sock->sk, ret, true);
+	return 0;
+}
+
+SEC("fexit/unix_seqpacket_recvmsg")
+int BPF_PROG(fexit_unix_seqpacket_recvmsg, struct socket *sock, struct msghdr *msg, size_t size,
+	     int flags, int ret)
+{
+	if (!(flags & MSG_PEEK))
+		account_btf(sock->sk, ret, false);
+	return 0;
+}
+
+SEC("fexit/unix_stream_splice_read")
+int BPF_PROG(fexit_unix_stream_splice_read, struct socket *sock, loff_t *ppos,
+	     struct pipe_inode_info *pipe, size_t size, unsigned int flags, ssize_t ret)
+{
+	account_btf(sock->sk, ret, false);
+	return 0;
+}
+
+/* sendfile and splice to a Unix stream socket before Linux 6.5. */
+SEC("fexit/unix_stream_sendpage")
+int BPF_PROG(fexit_unix_stream_sendpage, struct socket *sock, struct page *page, int offset,
+	     size_t size, int flags, ssize_t ret)
+{
+	account_btf(sock->sk, ret, true);
+	return 0;
+}
+
 /* ---- kprobe backend ------------------------------------------------------ */
 
 /* An untracked process's call is stashed only where its socket may be
@@ -392,6 +476,109 @@ int BPF_KRETPROBE(krp_tcp_splice_read, long ret)
 	struct sock *sk = stash_take(STASH_SPLICE, NULL);
 
 	account(sk, ret, false);
+	return 0;
+}
+
+/* Unix stream and seqpacket sockets: only a tracked process's calls are
+ * stashed (no untracked process's bytes count on them). */
+static __always_inline void unix_enter(struct socket *sock, __u32 flags, __u32 kind)
+{
+	if (current_tracked())
+		stash_put(BPF_CORE_READ(sock, sk), flags, kind);
+}
+
+static __always_inline void unix_return(long ret, __u32 kind, bool sent)
+{
+	__u32 flags = 0;
+	struct sock *sk = stash_take(kind, &flags);
+
+	if (!(flags & MSG_PEEK))
+		account_unix(sk, ret, sent);
+}
+
+SEC("kprobe/unix_stream_sendmsg")
+int BPF_KPROBE(kp_unix_stream_sendmsg, struct socket *sock)
+{
+	unix_enter(sock, 0, STASH_SEND);
+	return 0;
+}
+
+SEC("kretprobe/unix_stream_sendmsg")
+int BPF_KRETPROBE(krp_unix_stream_sendmsg, int ret)
+{
+	unix_return(ret, STASH_SEND, true);
+	return 0;
+}
+
+SEC("kprobe/unix_stream_recvmsg")
+int BPF_KPROBE(kp_unix_stream_recvmsg, struct socket *sock, struct msghdr *msg, size_t size,
+	       int flags)
+{
+	unix_enter(sock, flags, STASH_RECV);
+	return 0;
+}
+
+SEC("kretprobe/unix_stream_recvmsg")
+int BPF_KRETPROBE(krp_unix_stream_recvmsg, int ret)
+{
+	unix_return(ret, STASH_RECV, false);
+	return 0;
+}
+
+SEC("kprobe/unix_seqpacket_sendmsg")
+int BPF_KPROBE(kp_unix_seqpacket_sendmsg, struct socket *sock)
+{
+	unix_enter(sock, 0, STASH_SEND);
+	return 0;
+}
+
+SEC("kretprobe/unix_seqpacket_sendmsg")
+int BPF_KRETPROBE(krp_unix_seqpacket_sendmsg, int ret)
+{
+	unix_return(ret, STASH_SEND, true);
+	return 0;
+}
+
+SEC("kprobe/unix_seqpacket_recvmsg")
+int BPF_KPROBE(kp_unix_seqpacket_recvmsg, struct socket *sock, struct msghdr *msg, size_t size,
+	       int flags)
+{
+	unix_enter(sock, flags, STASH_RECV);
+	return 0;
+}
+
+SEC("kretprobe/unix_seqpacket_recvmsg")
+int BPF_KRETPROBE(krp_unix_seqpacket_recvmsg, int ret)
+{
+	unix_return(ret, STASH_RECV, false);
+	return 0;
+}
+
+SEC("kprobe/unix_stream_splice_read")
+int BPF_KPROBE(kp_unix_stream_splice_read, struct socket *sock)
+{
+	unix_enter(sock, 0, STASH_SPLICE);
+	return 0;
+}
+
+SEC("kretprobe/unix_stream_splice_read")
+int BPF_KRETPROBE(krp_unix_stream_splice_read, long ret)
+{
+	unix_return(ret, STASH_SPLICE, false);
+	return 0;
+}
+
+SEC("kprobe/unix_stream_sendpage")
+int BPF_KPROBE(kp_unix_stream_sendpage, struct socket *sock)
+{
+	unix_enter(sock, 0, STASH_SEND);
+	return 0;
+}
+
+SEC("kretprobe/unix_stream_sendpage")
+int BPF_KRETPROBE(krp_unix_stream_sendpage, long ret)
+{
+	unix_return(ret, STASH_SEND, true);
 	return 0;
 }
 

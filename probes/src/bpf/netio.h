@@ -20,11 +20,25 @@ enum netio_len {
 
 /* Peer family values used in traffic keys. PEER_OTHER is the per-process
  * fallback entry that takes the bytes when the traffic map is full, so a
- * process's totals stay exact even when its per-peer breakdown cannot. */
+ * process's totals stay exact even when its per-peer breakdown cannot.
+ * PEER_UNIX: a Unix stream or seqpacket socket's peer process, as its
+ * credentials name it (SO_PEERCRED); its key's addr holds struct unix_peer. */
 enum netio_peer {
 	PEER_OTHER = 0,
+	PEER_UNIX = 1,
 	PEER_INET = 2,
 	PEER_INET6 = 10,
+};
+
+/* A Unix socket's peer in a traffic key's addr: the thread group that
+ * connected to it (for the connecting side: the one that listened), its
+ * PID in the initial namespace, its effective uid, and the boot-time ns it
+ * started at, 0 once it has exited, so that userspace never names a process
+ * that reused the PID since. */
+struct unix_peer {
+	__u32 pid;
+	__u32 uid;
+	__u64 started_ns;
 };
 
 /* Generations: the kernel's are masked to 31 bits and never 0, userspace's
@@ -153,6 +167,7 @@ enum netio_event_kind {
 	EV_FORK = 2,
 	EV_EXIT = 3,
 	EV_MOVED = 4,	/* an untracked process moved bytes on a tracked one's socket */
+	EV_UNIX_PEER = 5, /* a tracked process's first bytes with a Unix peer process */
 };
 
 /* What a per-thread stash holds (the kernel's own: it pairs a hook's entry
@@ -183,6 +198,10 @@ struct lifecycle_event {
 	__u32 uid;
 	__u32 exe_dev;
 	__u64 exe_ino;
+	/* EV_UNIX_PEER: tgid, uid and comm are the peer process's, this its
+	 * start (struct unix_peer); ppid, gen and target the tracked process's
+	 * that counted bytes with it. */
+	__u64 started_ns;
 };
 
 /* Sockets owned by a tracked process (docs/kernels.md, "Whose bytes"): a

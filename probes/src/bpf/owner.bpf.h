@@ -165,6 +165,7 @@ static __always_inline void emit_moved(const struct traffic_key *key, __u32 owne
 	e->uid = (__u32)bpf_get_current_uid_gid();
 	e->exe_dev = 0;
 	e->exe_ino = 0;
+	e->started_ns = 0;
 	bpf_ringbuf_submit(e, 0);
 }
 

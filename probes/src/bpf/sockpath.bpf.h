@@ -5,7 +5,7 @@
  * while the tracking slot's epoch they were confirmed at is current; the
  * drains move those counters into `traffic`. Also account_btf(), the entry
  * of every program that holds its socket as a BTF pointer, which takes the
- * hash path where the socket path is off.
+ * hash path where the socket path is off, and for Unix sockets.
  */
 #ifndef NETIO_SOCKPATH_BPF_H
 #define NETIO_SOCKPATH_BPF_H
@@ -78,8 +78,10 @@ static __always_inline void account_sk_slow(struct sk_acct *a, struct sock *sk, 
 			account_moved(sk, tgid, bytes, sent);
 		return;
 	}
-	if (!tcp_peer_btf(sk, &key))
+	if (!tcp_peer_btf(sk, &key)) {
+		count_unix(t, tgid, sk, bytes, sent);
 		return;
+	}
 	key_of(t, &key);
 	if (!a) {
 		/* Created whole from `init`, atomically: of threads racing here
@@ -151,6 +153,8 @@ static __always_inline void account_btf(struct sock *sk, __s64 bytes, bool sent)
 		if (!maybe_owned_btf(sk))
 			own_socket(sk, tgid, t);
 		count(t, &key, bytes, sent);
+	} else {
+		count_unix(t, tgid, sk, bytes, sent);
 	}
 }
 
