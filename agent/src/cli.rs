@@ -19,7 +19,7 @@ usage:
   netio top [--once|--batch] [--interval DURATION] [--sort sent|received]
   netio --version | --help
 
-run           count the TCP bytes of the configured targets and write records
+run           count the TCP and Unix-socket bytes of the targets and write records
               (default config: /etc/netio/netio.conf)
 kernel        load and attach each backend on this kernel and say which work
 check-config  validate a config and print it as netio understands it

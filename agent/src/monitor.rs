@@ -866,6 +866,7 @@ fn limits(th: &Threshold) -> Limits {
         received: th.received.map(|r| r.0),
         peer_sent: th.peer_sent.map(|r| r.0),
         peer_received: th.peer_received.map(|r| r.0),
+        transport: th.transport,
         sustain: th.sustain,
         reminder: th.reminder,
     }

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use netio_probes::{PeerAddr, TargetId, TrafficVal};
 
+use crate::config::Transports;
 use crate::interval::per_second as rate;
 use crate::record::Kind;
 
@@ -56,6 +57,7 @@ pub struct Limits {
     pub received: Option<u64>,
     pub peer_sent: Option<u64>,
     pub peer_received: Option<u64>,
+    pub transport: Transports,
     pub sustain: Duration,
     pub reminder: Duration,
 }
@@ -201,11 +203,22 @@ impl Thresholds {
                 });
             }
         };
+        // The target's bytes of the transports it watches: its total less
+        // its peers' over the others.
+        let counted = |p: &PeerAddr| limits.transport.counts(p.transport());
+        let mut total = total;
+        for (_, v) in peers
+            .iter()
+            .filter(|((t, p), _)| *t == target && !counted(p))
+        {
+            total.sent = total.sent.saturating_sub(v.sent);
+            total.received = total.received.saturating_sub(v.received);
+        }
         push(None, Direction::Sent, limits.sent, total.sent);
         push(None, Direction::Received, limits.received, total.received);
         let mut seen: Vec<PeerAddr> = peers
             .keys()
-            .filter(|(t, _)| *t == target)
+            .filter(|(t, p)| *t == target && counted(p))
             .map(|(_, p)| *p)
             .chain(
                 self.breaches
@@ -473,6 +486,47 @@ mod tests {
         );
         assert!(checks.iter().all(|c| c.watch.direction == Direction::Sent));
         assert!(checks.iter().all(|c| c.rate == 50));
+    }
+
+    #[test]
+    fn a_threshold_on_one_transport_counts_its_bytes_and_those_of_unknown_transport() {
+        let th = Thresholds::default();
+        let unix = PeerAddr::Unix(netio_probes::UnixPeer {
+            pid: 42,
+            uid: 33,
+            started_ns: 1,
+        });
+        let bytes = |sent| TrafficVal { sent, received: 0 };
+        let peers = HashMap::from([
+            ((target(), peer(1)), bytes(100)),
+            ((target(), unix), bytes(900)),
+            ((target(), PeerAddr::Other), bytes(5)),
+        ]);
+        let checked = |transport| {
+            let l = Limits {
+                sent: Some(1),
+                peer_sent: Some(1),
+                transport,
+                ..limits(1, 1, 60)
+            };
+            let checks = th.checks(target(), &l, bytes(1005), &peers, SECOND);
+            let total = checks.iter().find(|c| c.watch.peer.is_none()).unwrap().rate;
+            let mut watched: Vec<PeerAddr> = checks.iter().filter_map(|c| c.watch.peer).collect();
+            watched.sort();
+            (total, watched)
+        };
+        assert_eq!(
+            checked(Transports::All),
+            (1005, vec![peer(1), unix, PeerAddr::Other])
+        );
+        assert_eq!(
+            checked(Transports::Tcp),
+            (105, vec![peer(1), PeerAddr::Other])
+        );
+        assert_eq!(
+            checked(Transports::Unix),
+            (905, vec![unix, PeerAddr::Other])
+        );
     }
 
     #[test]

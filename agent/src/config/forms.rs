@@ -36,7 +36,7 @@ use Kind::*;
 /// Every key: the path of its table (arrays of tables without an index),
 /// its name, its kind, and the value of its example in docs/config.md (a
 /// table's own header for a table).
-pub(super) const FORMS: [(&str, &str, Kind, &str); 37] = [
+pub(super) const FORMS: [(&str, &str, Kind, &str); 38] = [
     ("", "interval", Duration, "\"10s\""),
     ("", "backend", Text, "\"tracepoint\""),
     ("", "output", Text, "\"json\""),
@@ -77,6 +77,7 @@ pub(super) const FORMS: [(&str, &str, Kind, &str); 37] = [
     ("target.threshold", "received", Rate, "\"50MiB/s\""),
     ("target.threshold", "peer_sent", Rate, "\"20MiB/s\""),
     ("target.threshold", "peer_received", Rate, "\"20MiB/s\""),
+    ("target.threshold", "transport", Text, "\"tcp\""),
     ("target.threshold", "for", Duration, "\"1m\""),
     ("target.threshold", "reminder", Duration, "\"1h\""),
 ];

@@ -132,6 +132,31 @@ pub enum Output {
     Text,
 }
 
+/// `[target.threshold] transport`: the bytes its rates count. Bytes netio
+/// cannot tell the transport of (`other`, the peers a full traffic map
+/// folded) count for either, so that none escapes a limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transports {
+    /// TCP and Unix sockets both.
+    #[default]
+    All,
+    Tcp,
+    Unix,
+}
+
+impl Transports {
+    /// Whether a peer whose bytes went over `transport` (None: not known)
+    /// counts for this.
+    pub fn counts(self, transport: Option<&str>) -> bool {
+        match (self, transport) {
+            (Transports::All, _) | (_, None) => true,
+            (Transports::Tcp, Some(t)) => t == "tcp",
+            (Transports::Unix, Some(t)) => t == "unix",
+        }
+    }
+}
+
 /// `[target.threshold]`: warn when a target's traffic rate stays above a limit.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -154,6 +179,8 @@ pub struct Threshold {
     /// While a breach lasts, a reminder at most this often.
     #[serde(with = "units::duration")]
     pub reminder: Duration,
+    /// Which transports' bytes the rates count.
+    pub transport: Transports,
 }
 
 /// A threshold sets its rates; only the timings have defaults.
@@ -166,6 +193,7 @@ impl Default for Threshold {
             peer_received: None,
             sustain: DEFAULT_SUSTAIN,
             reminder: DEFAULT_REMINDER,
+            transport: Transports::All,
         }
     }
 }
