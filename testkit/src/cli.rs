@@ -6,13 +6,22 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::net::Endpoint;
+use crate::unix::UnixAddr;
+
 pub const USAGE: &str = "\
 usage:
   netio-traffic server --scenario NAME --listen ADDR [OPTIONS]
   netio-traffic client --scenario NAME --connect ADDR [OPTIONS]
   netio-traffic take --hand-to PATH [--hand-by scm|getfd] [--take-as server|client] [OPTIONS]
 
-The server prints {\"port\":N} once it listens, then one JSON line with its
+ADDR is a loopback address and port, or unix:PATH, a Unix socket (stream,
+or seqpacket with --socket-type seqpacket) for the scenarios bulk, waitall,
+peek, sendfile, splice, splice-echo, short, pingpong, threaded, forking,
+paced and scm; its peer has no address (0.0.0.0 in \"peers\").
+
+The server prints {\"port\":N} ({\"port\":0,\"path\":PATH} on a Unix
+socket) once it listens, then one JSON line with its
 ground truth when done; the client prints only the ground-truth line:
   {\"role\",\"scenario\",\"pid\",\"comm\",\"sent\",\"received\",
    \"per_pid\":{\"PID\":{\"sent\",\"received\"}},\"connections\",\"peers\",\"extra\"}
@@ -66,6 +75,11 @@ scenarios (the client and server of a run must use the same one):
                rest of a bulk exchange on it (--take-as server: reads to EOF,
                sends --size; client: sends --size, reads to EOF) and reports
                its own bytes. The hand-over client's peer is a bulk server
+  scm          (unix:PATH only) one connection, --count exchanges: the client
+               sends --request bytes with a descriptor (/dev/null) in
+               SCM_RIGHTS, the server receives them with recvmsg, closes the
+               descriptor and replies --reply; only payload is counted;
+               extra.fds_received says how many descriptors came
 
 options:
   --size BYTES          payload (per connection where there are several)
@@ -110,6 +124,7 @@ options:
   --hand-to PATH        hand-over, take: the taker's Unix socket
   --hand-by scm|getfd   hand-over: how the socket is handed (default scm)
   --take-as ROLE        take: server (default) or client half of bulk
+  --socket-type TYPE    unix:PATH: stream (default) or seqpacket
   --hold-ms MS          stay alive until MS after start before exiting
   --timeout-secs S      socket and accept timeout (default 30)
   --deadline-secs S     SIGALRM kills the process after S seconds (default 120)
@@ -133,6 +148,7 @@ pub enum Scenario {
     LeaderExit,
     Escape,
     HandOver,
+    Scm,
 }
 
 impl FromStr for Scenario {
@@ -156,6 +172,7 @@ impl FromStr for Scenario {
             "leader-exit" => Self::LeaderExit,
             "escape" => Self::Escape,
             "hand-over" => Self::HandOver,
+            "scm" => Self::Scm,
             other => return Err(format!("unknown scenario {other:?}")),
         })
     }
@@ -180,14 +197,35 @@ impl Scenario {
             Self::LeaderExit => "leader-exit",
             Self::Escape => "escape",
             Self::HandOver => "hand-over",
+            Self::Scm => "scm",
         }
+    }
+
+    /// Whether it runs on a Unix socket: those whose work is only on the
+    /// connection, not on TCP addresses or a process's identity.
+    fn on_unix(self) -> bool {
+        matches!(
+            self,
+            Self::Bulk
+                | Self::WaitAll
+                | Self::Peek
+                | Self::Sendfile
+                | Self::Splice
+                | Self::SpliceEcho
+                | Self::Short
+                | Self::PingPong
+                | Self::Threaded
+                | Self::Forking
+                | Self::Paced
+                | Self::Scm
+        )
     }
 
     fn default_size(self) -> u64 {
         match self {
             Self::WaitAll => 200_000,
             Self::Threaded | Self::Forking => 256 * 1024,
-            Self::Short | Self::PingPong | Self::PidReuse => 0,
+            Self::Short | Self::PingPong | Self::PidReuse | Self::Scm => 0,
             _ => 1024 * 1024,
         }
     }
@@ -196,6 +234,7 @@ impl Scenario {
         match self {
             Self::Short => 1000,
             Self::PingPong => 10_000,
+            Self::Scm => 100,
             Self::PidReuse => 3,
             Self::Threaded | Self::Forking => 20,
             _ => 1,
@@ -207,7 +246,7 @@ impl Scenario {
             Self::WaitAll => 1000,
             Self::Peek | Self::Splice => 4096,
             Self::Short => 400,
-            Self::PingPong | Self::PidReuse => 100,
+            Self::PingPong | Self::PidReuse | Self::Scm => 100,
             _ => 0,
         }
     }
@@ -235,6 +274,8 @@ pub struct Options {
     pub role: Role,
     pub scenario: Scenario,
     pub addr: Option<SocketAddr>,
+    /// --listen/--connect unix:PATH, instead of `addr`.
+    pub unix: Option<UnixAddr>,
     pub size: u64,
     pub count: u64,
     /// client: connections at once (None: all of --count).
@@ -319,6 +360,45 @@ fn unescape(s: &str) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
+impl Options {
+    /// Where the server listens or the client connects.
+    pub fn endpoint(&self) -> Endpoint {
+        match (&self.unix, self.addr) {
+            (Some(u), _) => Endpoint::Unix(u.clone()),
+            (None, Some(a)) => Endpoint::Tcp(a),
+            (None, None) => unreachable!("checked by the parser"),
+        }
+    }
+
+    /// A Unix socket takes the scenarios that work on it, without the
+    /// options of TCP addresses; --socket-type is for it alone.
+    fn check_unix(&mut self, seqpacket: Option<bool>) -> Result<(), String> {
+        let Some(u) = &mut self.unix else {
+            if seqpacket.is_some() {
+                return Err("--socket-type is for a unix:PATH address".into());
+            }
+            if self.scenario == Scenario::Scm && matches!(self.role, Role::Server | Role::Client) {
+                return Err("the scm scenario needs a unix:PATH address".into());
+            }
+            return Ok(());
+        };
+        u.seqpacket = seqpacket.unwrap_or(false);
+        if !self.scenario.on_unix() {
+            return Err(format!(
+                "the {} scenario does not run on a Unix socket",
+                self.scenario.name()
+            ));
+        }
+        if self.sources.is_some() || self.from.is_some() || self.then_connect.is_some() {
+            return Err("--sources, --from and --then-connect need a TCP address".into());
+        }
+        if self.take_pid.is_some() {
+            return Err("--take-pid needs a TCP address".into());
+        }
+        Ok(())
+    }
+}
+
 fn number<T: FromStr>(key: &str, s: &str) -> Result<T, String> {
     s.parse()
         .map_err(|_| format!("--{key}: {s:?} is not a valid number"))
@@ -358,6 +438,7 @@ impl Options {
             role,
             scenario,
             addr: None,
+            unix: None,
             size: scenario.default_size(),
             count: scenario.default_count(),
             parallel: None,
@@ -387,9 +468,25 @@ impl Options {
             hand_by: HandBy::Scm,
             take_as_client: false,
         };
+        let mut seqpacket = None;
         for (key, v) in &pairs {
             match key.as_str() {
                 "scenario" => {}
+                "listen" | "connect" if v.starts_with("unix:") => {
+                    o.unix = Some(UnixAddr {
+                        path: PathBuf::from(&v["unix:".len()..]),
+                        seqpacket: false,
+                    })
+                }
+                "socket-type" => {
+                    seqpacket = Some(match v.as_str() {
+                        "stream" => false,
+                        "seqpacket" => true,
+                        _ => {
+                            return Err(format!("--socket-type: {v:?} is not stream or seqpacket"))
+                        }
+                    })
+                }
                 "listen" if role == Role::Server => {
                     o.addr = Some(
                         v.parse()
@@ -455,9 +552,10 @@ impl Options {
                 _ => return Err(format!("unknown option --{key}")),
             }
         }
+        let listens = o.addr.is_some() || o.unix.is_some();
         match role {
-            Role::Server if o.addr.is_none() => return Err("server needs --listen ADDR".into()),
-            Role::Client if o.addr.is_none() => return Err("client needs --connect ADDR".into()),
+            Role::Server if !listens => return Err("server needs --listen ADDR".into()),
+            Role::Client if !listens => return Err("client needs --connect ADDR".into()),
             Role::ConnChild if o.fd.is_none() || o.report_fd.is_none() => {
                 return Err("conn-child needs --fd and --report-fd".into())
             }
@@ -466,6 +564,7 @@ impl Options {
         if o.count == 0 {
             return Err("--count must be at least 1".into());
         }
+        o.check_unix(seqpacket)?;
         if o.parallel == Some(0) || o.sources.is_some_and(|n| n == 0 || n > 254) {
             return Err("--parallel must be at least 1, --sources 1 to 254".into());
         }

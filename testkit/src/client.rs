@@ -6,21 +6,23 @@ use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpStream};
 use std::time::Duration;
 
 use crate::cli::{Options, Scenario};
-use crate::net;
+use crate::net::{self, Endpoint};
 use crate::tally::{
     paced_total, recv_exact, recv_to_eof, send_counted, send_paced, Report, Tally, CHUNK,
 };
 
 pub fn run(o: &Options) -> Result<Option<Report>, String> {
-    let addr = o.addr.expect("checked by the parser");
+    let ep = o.endpoint();
+    let ep = &ep;
     let tally = Tally::default();
     let tally = &tally;
     if o.scenario == Scenario::HandOver {
         return crate::handover::connect(o).map(Some);
     }
-    if let Some(second) = o.then_connect {
-        reconnect_exchange(addr, second, o, tally)?;
-    } else if let Some(from) = o.from {
+    if let (Some(second), Endpoint::Tcp(addr)) = (o.then_connect, ep) {
+        reconnect_exchange(*addr, second, o, tally)?;
+    } else if let (Some(from), Endpoint::Tcp(addr)) = (o.from, ep) {
+        let addr = *addr;
         let SocketAddr::V4(v4) = addr else {
             return Err("--from needs an IPv4 server address".into());
         };
@@ -33,10 +35,12 @@ pub fn run(o: &Options) -> Result<Option<Report>, String> {
         }
     } else if o.scenario == Scenario::Short {
         for i in 0..o.count {
-            short_exchange(addr, o, tally).map_err(|e| format!("connection {i}: {e}"))?;
+            short_exchange(ep, o, tally).map_err(|e| format!("connection {i}: {e}"))?;
         }
     } else if matches!(o.scenario, Scenario::PingPong | Scenario::PidReuse) {
-        pingpong(addr, o, tally)?;
+        pingpong(ep, o, tally)?;
+    } else if o.scenario == Scenario::Scm {
+        scm(ep, o, tally)?;
     } else {
         // --parallel threads each take the next connection until --count.
         let next = std::sync::atomic::AtomicU64::new(0);
@@ -49,7 +53,7 @@ pub fn run(o: &Options) -> Result<Option<Report>, String> {
                         if i >= o.count {
                             return Ok::<(), String>(());
                         }
-                        stream_exchange(addr, source(o, i), o, tally)
+                        stream_exchange(ep, source(o, i), o, tally)
                             .map_err(|e| format!("connection {i}: {e}"))?;
                     })
                 })
@@ -95,17 +99,17 @@ fn expected_download(o: &Options) -> u64 {
 /// Uploads on a helper thread while this thread downloads, so that no
 /// server (echoing or not) can deadlock on full socket buffers.
 fn stream_exchange(
-    addr: SocketAddr,
+    ep: &Endpoint,
     from: Option<Ipv4Addr>,
     o: &Options,
     tally: &Tally,
 ) -> Result<(), String> {
-    let stream = match from {
-        Some(ip) => net::connect_from(addr, ip, o.timeout),
-        None => net::connect(addr, o.timeout),
+    let stream = match (from, ep) {
+        (Some(ip), Endpoint::Tcp(addr)) => net::connect_from(*addr, ip, o.timeout),
+        _ => net::connect_to(ep, o.timeout),
     }
-    .map_err(|e| format!("connect {addr}: {e}"))?;
-    tally.connection(addr.ip());
+    .map_err(|e| format!("connect {ep}: {e}"))?;
+    tally.connection(ep.ip());
     let (size, chunk, pause) = upload(o);
     let got = std::thread::scope(|s| {
         let writer = s.spawn(|| {
@@ -136,10 +140,10 @@ fn stream_exchange(
 /// --count request/reply exchanges in turn on one connection, so every
 /// message waits for the previous one: a fixed amount of work whose time
 /// per message shows what each send and receive costs.
-fn pingpong(addr: SocketAddr, o: &Options, tally: &Tally) -> Result<(), String> {
+fn pingpong(ep: &Endpoint, o: &Options, tally: &Tally) -> Result<(), String> {
     let stream: TcpStream =
-        net::connect(addr, o.timeout).map_err(|e| format!("connect {addr}: {e}"))?;
-    tally.connection(addr.ip());
+        net::connect_to(ep, o.timeout).map_err(|e| format!("connect {ep}: {e}"))?;
+    tally.connection(ep.ip());
     for i in 0..o.count {
         send_counted(&stream, o.request, CHUNK, Duration::ZERO, tally)
             .map_err(|e| format!("request {i}: {e}"))?;
@@ -180,11 +184,38 @@ fn reconnect_exchange(
     short_on(&stream, o, tally)
 }
 
-fn short_exchange(addr: SocketAddr, o: &Options, tally: &Tally) -> Result<(), String> {
+fn short_exchange(ep: &Endpoint, o: &Options, tally: &Tally) -> Result<(), String> {
     let stream: TcpStream =
-        net::connect(addr, o.timeout).map_err(|e| format!("connect {addr}: {e}"))?;
-    tally.connection(addr.ip());
+        net::connect_to(ep, o.timeout).map_err(|e| format!("connect {ep}: {e}"))?;
+    tally.connection(ep.ip());
     short_on(&stream, o, tally)
+}
+
+/// --count requests, each sent with a descriptor in SCM_RIGHTS (the rest
+/// of a request cut short goes without), each answered with --reply.
+fn scm(ep: &Endpoint, o: &Options, tally: &Tally) -> Result<(), String> {
+    let stream = net::connect_to(ep, o.timeout).map_err(|e| format!("connect {ep}: {e}"))?;
+    tally.connection(ep.ip());
+    let request = vec![7u8; o.request as usize];
+    for i in 0..o.count {
+        let n = crate::unix::send_with_fd(&stream, &request)
+            .map_err(|e| format!("request {i}: {e}"))?;
+        tally.add_sent(n);
+        send_counted(
+            &stream,
+            (request.len() - n) as u64,
+            CHUNK,
+            Duration::ZERO,
+            tally,
+        )
+        .map_err(|e| format!("request {i}: {e}"))?;
+        recv_exact(&stream, o.reply as usize, tally).map_err(|e| format!("reply {i}: {e}"))?;
+    }
+    stream
+        .shutdown(Shutdown::Write)
+        .map_err(|e| format!("shutdown: {e}"))?;
+    recv_to_eof(&stream, tally).map_err(|e| format!("wait for close: {e}"))?;
+    Ok(())
 }
 
 /// The short scenario's request and reply on a connected socket.

@@ -15,6 +15,7 @@ mod net;
 mod server;
 mod sys;
 mod tally;
+mod unix;
 
 use std::process::ExitCode;
 use std::time::Instant;

@@ -1,10 +1,57 @@
 //! Loopback-only socket setup: listeners (including an explicit dual-stack
-//! one), connects and accepts that can never block past a timeout.
+//! one), connects and accepts that can never block past a timeout, on a
+//! TCP address or a Unix socket.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
+
+use crate::unix::{self, UnixAddr};
+
+/// Where a server listens and its clients connect: a loopback TCP address,
+/// or a Unix socket (unix.rs).
+#[derive(Clone, Debug)]
+pub enum Endpoint {
+    Tcp(SocketAddr),
+    Unix(UnixAddr),
+}
+
+/// What a Unix connection's peer address is recorded as: it has none.
+pub const NO_ADDRESS: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
+
+impl Endpoint {
+    /// The peer's address for the tally: a Unix socket's is NO_ADDRESS's.
+    pub fn ip(&self) -> IpAddr {
+        match self {
+            Endpoint::Tcp(a) => a.ip(),
+            Endpoint::Unix(_) => NO_ADDRESS.ip(),
+        }
+    }
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Endpoint::Tcp(a) => a.fmt(f),
+            Endpoint::Unix(u) => write!(f, "unix:{}", u.path.display()),
+        }
+    }
+}
+
+pub fn listen_on(ep: &Endpoint) -> io::Result<TcpListener> {
+    match ep {
+        Endpoint::Tcp(a) => listen(*a),
+        Endpoint::Unix(u) => unix::listen(u),
+    }
+}
+
+pub fn connect_to(ep: &Endpoint, timeout: Duration) -> io::Result<TcpStream> {
+    match ep {
+        Endpoint::Tcp(a) => connect(*a, timeout),
+        Endpoint::Unix(u) => unix::with_timeouts(unix::connect(u)?, timeout),
+    }
+}
 
 /// Refuses anything that is not a loopback or wildcard address: this tool
 /// must never send a byte off the machine.
@@ -115,7 +162,11 @@ pub fn accept(listener: &TcpListener, timeout: Duration) -> io::Result<(TcpStrea
         }
         break;
     }
-    let (stream, peer) = listener.accept()?;
+    let (stream, peer) = if unix::is_unix(listener) {
+        (unix::accept(listener)?, NO_ADDRESS)
+    } else {
+        listener.accept()?
+    };
     set_timeouts(&stream, timeout)?;
     Ok((stream, peer))
 }

@@ -32,16 +32,15 @@ fn io_ctx(what: &str) -> impl Fn(io::Error) -> String + '_ {
 }
 
 pub fn run(o: &Options) -> Result<Option<Report>, String> {
-    let addr = o.addr.expect("checked by the parser");
-    let listener = net::listen(addr).map_err(|e| format!("listen on {addr}: {e}"))?;
-    let port = listener.local_addr().map_err(io_ctx("local_addr"))?.port();
+    let ep = o.endpoint();
+    let listener = net::listen_on(&ep).map_err(|e| format!("listen on {ep}: {e}"))?;
     // The source file exists before the port is announced so that the
     // client never waits on file creation.
     let source = match o.scenario {
         Scenario::Sendfile => Some(make_source_file(o)?),
         _ => None,
     };
-    announce_port(port)?;
+    announce(&ep, &listener)?;
 
     let tally = Tally::default();
     let mut extra = Extra::new();
@@ -53,7 +52,7 @@ pub fn run(o: &Options) -> Result<Option<Report>, String> {
         Scenario::LeaderExit => identity::serve_leader_exit(listener, o),
         Scenario::Escape => return identity::serve_escape(&listener, o, &tally).map(Some),
         Scenario::HandOver => return handover::serve(&listener, o).map(Some),
-        Scenario::PingPong => {
+        Scenario::PingPong | Scenario::Scm => {
             // --count is the number of exchanges, all on one connection.
             let (stream, peer) = net::accept(&listener, o.timeout).map_err(io_ctx("accept"))?;
             tally.connection(peer.ip());
@@ -72,9 +71,17 @@ pub fn run(o: &Options) -> Result<Option<Report>, String> {
     Ok(Some(report))
 }
 
-fn announce_port(port: u16) -> Result<(), String> {
+/// The line a client waits for: the port, and a Unix socket's path (port 0).
+fn announce(ep: &net::Endpoint, listener: &TcpListener) -> Result<(), String> {
+    let line = match ep {
+        net::Endpoint::Tcp(_) => {
+            let port = listener.local_addr().map_err(io_ctx("local_addr"))?.port();
+            json!({ "port": port })
+        }
+        net::Endpoint::Unix(u) => json!({ "port": 0, "path": u.path.display().to_string() }),
+    };
     let mut out = io::stdout().lock();
-    writeln!(out, "{}", json!({ "port": port }))
+    writeln!(out, "{line}")
         .and_then(|_| out.flush())
         .map_err(io_ctx("write port line"))
 }
@@ -125,7 +132,36 @@ fn handle(
             unreachable!("served in identity.rs")
         }
         Scenario::HandOver => unreachable!("served in handover.rs"),
+        Scenario::Scm => handle_scm(stream, o, tally),
     }
+}
+
+/// Each of the client's --count requests arrives with a descriptor passed
+/// in SCM_RIGHTS (closed here); each gets its --reply. Only the payload
+/// counts: recvmsg's return, never the ancillary data.
+fn handle_scm(stream: &TcpStream, o: &Options, tally: &Tally) -> Result<Extra, String> {
+    let mut buf = vec![0u8; o.request as usize];
+    let mut fds = 0;
+    for i in 0..o.count {
+        let mut got = 0;
+        while got < buf.len() {
+            let (n, passed) = crate::unix::recv_with_fds(stream, &mut buf[got..])
+                .map_err(|e| format!("request {i}: {e}"))?;
+            if n == 0 {
+                return Err(format!("the client closed in request {i}"));
+            }
+            tally.add_received(n);
+            fds += passed;
+            got += n;
+        }
+        send_counted(stream, o.reply, CHUNK, Duration::ZERO, tally)
+            .map_err(|e| format!("reply {i}: {e}"))?;
+    }
+    recv_to_eof(stream, tally).map_err(io_ctx("wait for close"))?;
+    finish(stream)?;
+    let mut extra = Extra::new();
+    extra.insert("fds_received".into(), json!(fds));
+    Ok(extra)
 }
 
 /// Reads everything the client sends, then answers with `size` bytes. Also

@@ -286,9 +286,14 @@ impl Program {
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
         let _ = stdout.read_line(&mut line);
-        let port = serde_json::from_str::<Value>(&line)
-            .ok()
-            .and_then(|v| num(&v, "port"))
+        let announced = serde_json::from_str::<Value>(&line).ok();
+        let path = announced
+            .as_ref()
+            .and_then(|v| text(v, "path"))
+            .map(str::to_string);
+        let port = announced
+            .as_ref()
+            .and_then(|v| num(v, "port"))
             .map(|p| p as u16);
         let Some(port) = port else {
             let status = child.wait();
@@ -304,6 +309,7 @@ impl Program {
             stdout,
             stderr: Some(stderr),
             port,
+            path,
         }
     }
 
@@ -350,6 +356,8 @@ pub struct Server {
     stdout: BufReader<ChildStdout>,
     stderr: Option<JoinHandle<String>>,
     pub port: u16,
+    /// The Unix socket it listens on, if it listens on one.
+    path: Option<String>,
 }
 
 impl Server {
@@ -357,8 +365,12 @@ impl Server {
         self.child.id()
     }
 
-    /// `host` is `127.0.0.1` or `[::1]`.
+    /// `host` is `127.0.0.1` or `[::1]`; a Unix socket server's address
+    /// is its path, whatever the host.
     pub fn addr(&self, host: &str) -> String {
+        if let Some(path) = &self.path {
+            return format!("unix:{path}");
+        }
         format!("{host}:{}", self.port)
     }
 

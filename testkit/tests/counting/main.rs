@@ -14,3 +14,4 @@ mod identity;
 mod matching;
 mod restart;
 mod sockets;
+mod unix;
