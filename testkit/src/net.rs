@@ -49,7 +49,11 @@ pub fn listen_on(ep: &Endpoint) -> io::Result<TcpListener> {
 pub fn connect_to(ep: &Endpoint, timeout: Duration) -> io::Result<TcpStream> {
     match ep {
         Endpoint::Tcp(a) => connect(*a, timeout),
-        Endpoint::Unix(u) => unix::with_timeouts(unix::connect(u)?, timeout),
+        Endpoint::Unix(u) => {
+            let stream = unix::connect(u)?;
+            set_timeouts(&stream, timeout)?;
+            Ok(stream)
+        }
     }
 }
 

@@ -14,7 +14,8 @@ use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
-use std::time::Duration;
+
+use crate::sys;
 
 /// A Unix socket's path, and whether it is SOCK_SEQPACKET (else SOCK_STREAM).
 #[derive(Clone, Debug)]
@@ -56,14 +57,6 @@ fn sockaddr(a: &UnixAddr) -> io::Result<(libc::sockaddr_un, libc::socklen_t)> {
     Ok((sa, len as libc::socklen_t))
 }
 
-fn check(ret: libc::c_int) -> io::Result<()> {
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
-}
-
 /// Binds `a` (a stale socket file there is removed first) and listens.
 pub fn listen(a: &UnixAddr) -> io::Result<TcpListener> {
     let fd = socket(a.seqpacket)?;
@@ -73,7 +66,7 @@ pub fn listen(a: &UnixAddr) -> io::Result<TcpListener> {
         _ => {}
     }
     // SAFETY: sa is an initialised sockaddr_un of `len` bytes.
-    check(unsafe {
+    sys::check(unsafe {
         libc::bind(
             fd.as_raw_fd(),
             (&sa as *const libc::sockaddr_un).cast(),
@@ -81,7 +74,7 @@ pub fn listen(a: &UnixAddr) -> io::Result<TcpListener> {
         )
     })?;
     // SAFETY: listen only takes the fd.
-    check(unsafe { libc::listen(fd.as_raw_fd(), 1024) })?;
+    sys::check(unsafe { libc::listen(fd.as_raw_fd(), 1024) })?;
     Ok(TcpListener::from(fd))
 }
 
@@ -89,7 +82,7 @@ pub fn connect(a: &UnixAddr) -> io::Result<TcpStream> {
     let fd = socket(a.seqpacket)?;
     let (sa, len) = sockaddr(a)?;
     // SAFETY: as in listen.
-    check(unsafe {
+    sys::check(unsafe {
         libc::connect(
             fd.as_raw_fd(),
             (&sa as *const libc::sockaddr_un).cast(),
@@ -162,17 +155,10 @@ pub fn send_with_fd(stream: &TcpStream, payload: &[u8]) -> io::Result<usize> {
         (*c).cmsg_len = libc::CMSG_LEN(fd_len) as usize;
         std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<libc::c_int>(), passed.as_raw_fd());
     }
-    loop {
-        // SAFETY: msg is fully set up above.
-        let n = unsafe { libc::sendmsg(stream.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
-        if n >= 0 {
-            return Ok(n as usize);
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
+    // SAFETY: msg is fully set up above.
+    sys::retry(|| {
+        sys::check_size(unsafe { libc::sendmsg(stream.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) })
+    })
 }
 
 /// Receives into `buf` with room for passed descriptors; returns what
@@ -191,16 +177,11 @@ pub fn recv_with_fds(stream: &TcpStream, buf: &mut [u8]) -> io::Result<(usize, u
     msg.msg_iovlen = 1;
     msg.msg_control = control.as_mut_ptr().cast();
     msg.msg_controllen = control.len();
-    let n = loop {
-        let n = unsafe { libc::recvmsg(stream.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
-        if n >= 0 {
-            break n as usize;
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    };
+    let n = sys::retry(|| {
+        sys::check_size(unsafe {
+            libc::recvmsg(stream.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC)
+        })
+    })?;
     let mut fds = 0;
     unsafe {
         let mut c = libc::CMSG_FIRSTHDR(&msg);
@@ -217,10 +198,4 @@ pub fn recv_with_fds(stream: &TcpStream, buf: &mut [u8]) -> io::Result<(usize, u
         }
     }
     Ok((n, fds))
-}
-
-/// Bounds every later call on the socket, as for TCP.
-pub fn with_timeouts(stream: TcpStream, timeout: Duration) -> io::Result<TcpStream> {
-    crate::net::set_timeouts(&stream, timeout)?;
-    Ok(stream)
 }

@@ -127,8 +127,9 @@ static __always_inline void fold_peer(struct target_fallback *f, const struct tr
 }
 
 /* Adds to the counter of the process and peer in `key` (complete), `v` if
- * the caller looked it up already (NULL: not found). When the map is full, to the process's PEER_OTHER entry, and when that is missing
- * too, to its target's fallback counters: the target's totals never lose a
+ * the caller looked it up already (NULL: not found). When the map is full,
+ * to the process's PEER_OTHER entry, and when that is missing too, to its
+ * target's fallback counters: the target's totals never lose a
  * byte (docs/kernels.md, "When the traffic map is full"). */
 static __always_inline void count_key_at(struct traffic_val *v, struct traffic_key *key,
 					 __u64 sent, __u64 received)

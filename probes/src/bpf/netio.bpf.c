@@ -10,8 +10,8 @@
  * named program.
  *
  * What is counted: the positive return of every send and receive on a TCP
- * or Unix stream or seqpacket socket by a tracked thread group; MSG_PEEK reads consume nothing and count
- * nothing. Never tcp_cleanup_rbuf's `copied`: it is a running total that
+ * or Unix stream or seqpacket socket by a tracked thread group; MSG_PEEK
+ * reads consume nothing and count nothing. Never tcp_cleanup_rbuf's `copied`: it is a running total that
  * recvmsg passes again on every wake-up of a blocking read.
  *
  *   netio.h          the contract with the Rust loader
@@ -99,16 +99,17 @@ struct syscall_exit_ctx {
 	__s64 ret;
 };
 
-/* The TCP or Unix stream socket a descriptor names, or NULL. A Unix
- * seqpacket socket has no splice_read of its own: splice reads it through
- * recvmsg, which sock_recv_length sees. */
-static __always_inline struct sock *counted_sock_of_fd(__u64 fd)
+/* The TCP or Unix stream socket a descriptor names, or NULL; *unix says
+ * which. A Unix seqpacket socket has no splice_read of its own: splice
+ * reads it through recvmsg, which sock_recv_length sees. */
+static __always_inline struct sock *counted_sock_of_fd(__u64 fd, bool *unix)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
 	struct file **fds;
 	struct file *file = NULL;
 
+	*unix = false;
 	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
 		return NULL;
 	fds = BPF_CORE_READ(fdt, fd);
@@ -122,6 +123,7 @@ static __always_inline struct sock *counted_sock_of_fd(__u64 fd)
 
 	if (is_inet_tcp(sk))
 		return sk;
+	*unix = true;
 	if (is_unix_stream(sk) && BPF_CORE_READ(sk, sk_type) == SOCK_STREAM)
 		return sk;
 	return NULL;
@@ -129,9 +131,10 @@ static __always_inline struct sock *counted_sock_of_fd(__u64 fd)
 
 static __always_inline struct sock *tcp_sock_of_fd(__u64 fd)
 {
-	struct sock *sk = counted_sock_of_fd(fd);
+	bool unix;
+	struct sock *sk = counted_sock_of_fd(fd, &unix);
 
-	return is_inet_tcp(sk) ? sk : NULL;
+	return unix ? NULL : sk;
 }
 
 static __always_inline void stash_put(struct sock *sk, __u32 flags, __u32 kind)
@@ -166,11 +169,12 @@ static __always_inline struct sock *stash_take(__u32 kind, __u32 *flags)
 static __always_inline void splice_enter(__u64 fd)
 {
 	struct tracked *t = current_tracked();
-	struct sock *sk = counted_sock_of_fd(fd);
+	bool unix;
+	struct sock *sk = counted_sock_of_fd(fd, &unix);
 
 	if (!sk)
 		return;
-	if (is_unix_stream(sk)) {
+	if (unix) {
 		if (t)
 			stash_put(sk, SPLICE_FROM_UNIX, STASH_SPLICE);
 		return;
