@@ -3,7 +3,10 @@
 //! on its socket itself, then gives it to a waiting `take` process over a
 //! Unix socket, by SCM_RIGHTS or by letting it take the descriptor with
 //! pidfd_getfd, and closes its own copy once the taker has it. The taker
-//! does the rest of a bulk exchange on it. Each counts its own bytes.
+//! does the rest of a bulk exchange on it. Each counts its own bytes: the
+//! owner's on the Unix socket too, apart in its report's `extra.channel`
+//! with the peer the kernel names (SO_PEERCRED), since netio counts a
+//! tracked process's Unix bytes.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -45,8 +48,8 @@ pub fn serve(listener: &std::net::TcpListener, o: &Options) -> Result<Report, St
         send_counted(&stream, o.parent_bytes, CHUNK, Duration::ZERO, &tally)
             .map_err(ctx("owner send"))?;
     }
-    hand(stream, o)?;
-    Ok(Report::single("server", "hand-over", &tally))
+    let channel = hand(stream, o)?;
+    Ok(channel.into_report("server", &tally))
 }
 
 /// The client owner: connects, sends --parent-bytes, and hands the socket
@@ -61,12 +64,36 @@ pub fn connect(o: &Options) -> Result<Report, String> {
         send_counted(&stream, o.parent_bytes, CHUNK, Duration::ZERO, &tally)
             .map_err(ctx("owner send"))?;
     }
-    hand(stream, o)?;
-    Ok(Report::single("client", "hand-over", &tally))
+    let channel = hand(stream, o)?;
+    Ok(channel.into_report("client", &tally))
+}
+
+/// The owner's bytes on the Unix socket to the taker, and who the kernel
+/// says is on its other end.
+struct Channel {
+    sent: usize,
+    received: usize,
+    peer: libc::ucred,
+}
+
+impl Channel {
+    /// The owner's report: its TCP bytes, and these apart in `extra`.
+    fn into_report(self, role: &'static str, tally: &Tally) -> Report {
+        let mut report = Report::single(role, "hand-over", tally);
+        report.extra.insert(
+            "channel".into(),
+            serde_json::json!({
+                "peer": format!("unix:pid={},uid={}", self.peer.pid, self.peer.uid),
+                "sent": self.sent,
+                "received": self.received,
+            }),
+        );
+        report
+    }
 }
 
 /// Gives `stream` to the taker at --hand-to and closes it once taken.
-fn hand(stream: TcpStream, o: &Options) -> Result<(), String> {
+fn hand(stream: TcpStream, o: &Options) -> Result<Channel, String> {
     let path = o.hand_to.as_deref().ok_or("hand-over needs --hand-to")?;
     let deadline = Instant::now() + o.timeout;
     let mut conn = loop {
@@ -76,22 +103,47 @@ fn hand(stream: TcpStream, o: &Options) -> Result<(), String> {
             Err(e) => return Err(format!("connect {}: {e}", path.display())),
         }
     };
-    match o.hand_by {
+    let peer = peer_credentials(&conn).map_err(ctx("SO_PEERCRED"))?;
+    let sent = match o.hand_by {
         HandBy::Scm => send_fd(&conn, stream.as_raw_fd()).map_err(ctx("SCM_RIGHTS"))?,
         HandBy::Getfd => {
             let msg = format!("getfd {} {}", sys::pid(), stream.as_raw_fd());
             conn.write_all(msg.as_bytes())
                 .map_err(ctx("ask the taker"))?;
+            msg.len()
         }
-    }
+    };
     let mut ok = [0u8; 2];
     conn.read_exact(&mut ok)
         .map_err(ctx("wait for the taker"))?;
     drop(stream);
-    Ok(())
+    Ok(Channel {
+        sent,
+        received: ok.len(),
+        peer,
+    })
 }
 
-fn send_fd(conn: &UnixStream, fd: RawFd) -> io::Result<()> {
+/// The process at the other end of `conn`, as the kernel recorded it.
+fn peer_credentials(conn: &UnixStream) -> io::Result<libc::ucred> {
+    // SAFETY: getsockopt fills at most `len` bytes of a plain struct.
+    unsafe {
+        let mut cred: libc::ucred = std::mem::zeroed();
+        let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+        let ret = libc::getsockopt(
+            conn.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        );
+        sys::check(ret)?;
+        Ok(cred)
+    }
+}
+
+/// Sends `fd` with a 3-byte message; returns the bytes sent.
+fn send_fd(conn: &UnixStream, fd: RawFd) -> io::Result<usize> {
     let mut data = *b"scm";
     let mut iov = libc::iovec {
         iov_base: data.as_mut_ptr().cast(),
@@ -112,11 +164,8 @@ fn send_fd(conn: &UnixStream, fd: RawFd) -> io::Result<()> {
         (*cmsg).cmsg_type = libc::SCM_RIGHTS;
         (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as usize;
         std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>(), fd);
-        if libc::sendmsg(conn.as_raw_fd(), &msg, 0) < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        sys::check_size(libc::sendmsg(conn.as_raw_fd(), &msg, 0))
     }
-    Ok(())
 }
 
 /// The message and the descriptor SCM_RIGHTS carried, if any.

@@ -116,6 +116,12 @@ impl Bytes {
         self.sent == 0 && self.received == 0
     }
 
+    /// The sum of both, for folds.
+    pub fn plus(mut self, other: &Bytes) -> Bytes {
+        self.add(*other);
+        self
+    }
+
     pub fn add(&mut self, other: Bytes) {
         self.sent += other.sent;
         self.received += other.received;
@@ -1091,36 +1097,62 @@ impl Records {
         self.assert_exact_for(&[(TARGET, truth)], peer);
     }
 
+    /// `assert_exact` where a process has several peers: `truth` is each
+    /// PID's bytes per peer address, and netio's peer records must split
+    /// them so, byte for byte.
+    pub fn assert_exact_per_peer(&self, truth: &BTreeMap<u32, BTreeMap<String, Bytes>>) {
+        self.check_shapes(&[TARGET]);
+        self.assert_exact_one(TARGET, truth);
+    }
+
     /// `assert_exact` for several targets at once: each target's per-PID
     /// totals must equal its `truth` exactly, its target records must add
     /// up to its process records, and no other target has traffic records.
     pub fn assert_exact_for(&self, targets: &[(&str, &BTreeMap<u32, Bytes>)], peer: &str) {
+        let names: Vec<&str> = targets.iter().map(|(t, _)| *t).collect();
+        self.check_shapes(&names);
+        for (target, truth) in targets {
+            let per_peer = truth
+                .iter()
+                .map(|(pid, b)| (*pid, BTreeMap::from([(peer.to_owned(), *b)])))
+                .collect();
+            self.of_target(target).assert_exact_one(target, &per_peer);
+        }
+    }
+
+    /// Every traffic record well formed and of one of `targets`.
+    fn check_shapes(&self, targets: &[&str]) {
         for v in self.traffic() {
             if let Some(problem) = malformed(v) {
                 panic!("malformed traffic record ({problem}): {v}");
             }
             let target = text(v, "NETIO_TARGET");
             assert!(
-                targets.iter().any(|(t, _)| Some(*t) == target),
+                targets.iter().any(|t| Some(*t) == target),
                 "traffic record for a target this test did not configure: {v}"
             );
         }
-        for (target, truth) in targets {
-            let mine: Vec<Value> = self
+    }
+
+    /// The records of `target` alone.
+    fn of_target(&self, target: &str) -> Records {
+        Records {
+            records: self
                 .records
                 .iter()
-                .filter(|v| text(v, "NETIO_TARGET") == Some(*target))
+                .filter(|v| text(v, "NETIO_TARGET") == Some(target))
                 .cloned()
-                .collect();
-            let records = Records {
-                records: mine,
-                stderr: self.stderr.clone(),
-            };
-            records.assert_exact_one(target, truth, peer);
+                .collect(),
+            stderr: self.stderr.clone(),
         }
     }
 
-    fn assert_exact_one(&self, target: &str, truth: &BTreeMap<u32, Bytes>, peer: &str) {
+    fn assert_exact_one(&self, target: &str, per_peer: &BTreeMap<u32, BTreeMap<String, Bytes>>) {
+        let truth: BTreeMap<u32, Bytes> = per_peer
+            .iter()
+            .map(|(pid, peers)| (*pid, peers.values().fold(Bytes::default(), Bytes::plus)))
+            .collect();
+        let truth = &truth;
         let want = nonzero(truth);
         let got = nonzero(&self.process_totals());
         if got != want {
@@ -1168,20 +1200,17 @@ impl Records {
         );
         let peers = self.peer_totals();
         for (pid, total) in &got {
-            let per_peer = peers.get(pid).cloned().unwrap_or_default();
-            let addrs: Vec<&String> = per_peer.keys().collect();
+            let split = |m: &BTreeMap<String, Bytes>| -> BTreeMap<String, Bytes> {
+                m.iter()
+                    .filter(|(_, b)| !b.is_zero())
+                    .map(|(a, b)| (a.clone(), *b))
+                    .collect()
+            };
+            let reported = split(&peers.get(pid).cloned().unwrap_or_default());
+            let expected = split(&per_peer[pid]);
             assert_eq!(
-                addrs,
-                vec![peer],
-                "pid {pid}: peer addresses reported {addrs:?}, expected only {peer:?}"
-            );
-            let sum = per_peer.values().fold(Bytes::default(), |mut a, b| {
-                a.add(*b);
-                a
-            });
-            assert_eq!(
-                sum, *total,
-                "pid {pid}: peer records sum to ({sum}) but process records to ({total})"
+                reported, expected,
+                "pid {pid} (total {total}): netio's bytes per peer address, then the truth's"
             );
         }
         let stray: Vec<u32> = peers

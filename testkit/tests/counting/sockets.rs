@@ -54,6 +54,35 @@ impl Taker {
     }
 }
 
+/// The ground truth per peer: each process's TCP bytes `tcp` with
+/// 127.0.0.1, and the owner's bytes on the Unix socket it handed the
+/// connection over with the taker's process: netio counts those too.
+fn with_channel(
+    tcp: &BTreeMap<u32, Bytes>,
+    owner: &Truth,
+    taker: &Truth,
+) -> BTreeMap<u32, BTreeMap<String, Bytes>> {
+    let mut all: BTreeMap<u32, BTreeMap<String, Bytes>> = tcp
+        .iter()
+        .map(|(pid, b)| (*pid, BTreeMap::from([("127.0.0.1".to_owned(), *b)])))
+        .collect();
+    let channel = &owner.raw["extra"]["channel"];
+    let peer = common::text(channel, "peer").expect("the owner names its channel's peer");
+    assert!(
+        peer.starts_with(&format!("unix:pid={},", taker.pid)),
+        "the kernel says the owner's channel leads to {peer}, not the taker {}",
+        taker.pid
+    );
+    let bytes = Bytes {
+        sent: common::num(channel, "sent").expect("channel bytes sent"),
+        received: common::num(channel, "received").expect("channel bytes received"),
+    };
+    all.entry(owner.pid)
+        .or_default()
+        .insert(peer.to_owned(), bytes);
+    all
+}
+
 /// netio's records of the mover `pid` must name it: nobody's process,
 /// netio-traffic, on the socket of `owner`; its executable where netio
 /// could still read it.
@@ -83,14 +112,16 @@ fn assert_named(records: &Records, pid: u32, owner: u32) {
 /// hands the socket over `by` to nobody's taker, which does the rest.
 fn accepted_socket_handed_over(tag: &str, by: &str, parent: u64, owner_uid: Option<&str>) {
     let h = hand_over(tag, by, parent, owner_uid, None);
-    h.records.assert_exact(&h.truth, "127.0.0.1");
+    h.records.assert_exact_per_peer(&h.per_peer);
     assert_named(&h.records, h.taker, h.owner);
 }
 
-/// A hand-over's records, its ground truth per PID, the owner and taker.
+/// A hand-over's records, its ground truth per PID and per PID and peer,
+/// the owner and taker.
 struct HandOver {
     records: Records,
     truth: BTreeMap<u32, Bytes>,
+    per_peer: BTreeMap<u32, BTreeMap<String, Bytes>>,
     owner: u32,
     taker: u32,
 }
@@ -153,9 +184,14 @@ fn hand_over(
     let records = netio.stop();
     truth.extend(server.per_pid.clone());
     truth.extend(taker.per_pid.clone());
+    let per_peer = with_channel(&truth, &server, &taker);
+    for (pid, peers) in &per_peer {
+        truth.insert(*pid, peers.values().fold(Bytes::default(), Bytes::plus));
+    }
     HandOver {
         records,
         truth,
+        per_peer,
         owner,
         taker: taker.pid,
     }
@@ -252,6 +288,6 @@ fn a_connected_socket_passed_to_nobody_is_counted_for_the_target() {
     let records = netio.stop();
     let mut truth: BTreeMap<u32, Bytes> = owner.per_pid.clone();
     truth.extend(taker.per_pid.clone());
-    records.assert_exact(&truth, "127.0.0.1");
+    records.assert_exact_per_peer(&with_channel(&truth, &owner, &taker));
     assert_named(&records, taker.pid, owner.pid);
 }
