@@ -3,15 +3,17 @@
 //! data directory, port and unix socket; stopped by the PID the test
 //! started), counted by netio running the shipped `netio.conf` (only the
 //! interval and the output changed) while a real benchmark client
-//! (sysbench, redis-benchmark, pgbench) talks to it over TCP.
+//! (sysbench, redis-benchmark, pgbench) talks to it over TCP and a local
+//! client over its Unix socket.
 //!
-//! netio's totals for the instance's processes must equal, to the byte,
+//! netio's TCP bytes for the instance's processes must equal, to the byte,
 //! the TCP payload a packet capture on `lo` saw to and from the instance's
-//! port, and must differ from the server's own byte counters (MariaDB
+//! port; its Unix-socket bytes, those the local client moved (counted by
+//! the client itself, or by a relay between it and the server); and both
+//! together, the server's own byte counters (MariaDB
 //! `Bytes_sent`/`Bytes_received`, Redis `total_net_*_bytes`; PostgreSQL
-//! has none) by exactly the offsets docs/databases.md explains: the
-//! counting connection itself and other unix-socket clients, which the
-//! servers count and netio, by design, does not.
+//! has none) less those of the session that reads them, which moves
+//! nothing while netio runs (docs/databases.md).
 //!
 //! Needs root (BPF, the capture, starting servers as their users). The
 //! Debian packages are installed on first use if missing (scripts/test
@@ -19,6 +21,7 @@
 //! capture and netio at once are enough per test.
 
 mod capture;
+mod relay;
 
 use crate::common;
 
@@ -35,6 +38,7 @@ use std::time::{Duration, Instant};
 
 use capture::{Capture, Summary};
 use common::{event, free_port, num, output_within, record_pid, Bytes, Netio, Records, Scratch};
+use relay::UnixRelay;
 use serde_json::Value;
 
 /// The Debian packages these tests run (also in TEST_PACKAGES in
@@ -383,15 +387,29 @@ fn children_of(pid: u32) -> Vec<u32> {
 
 /// What netio counted for one instance.
 struct Counted {
+    /// Every byte, both transports.
     total: Bytes,
+    /// The TCP bytes (all with 127.0.0.1): the capture's.
+    tcp: Bytes,
+    /// The Unix-socket bytes, per peer (`unix:pid=P,uid=U`).
+    unix: BTreeMap<String, Bytes>,
     /// Processes of the instance with any traffic.
     busy: usize,
 }
 
+/// The peer address a Unix-socket client in this test's process (the
+/// relay, a hand-written client) is counted with.
+fn this_process_as_peer() -> String {
+    // SAFETY: geteuid only reads the caller's credentials.
+    format!("unix:pid={},uid={}", std::process::id(), unsafe {
+        libc::geteuid()
+    })
+}
+
 /// netio's totals for the instance's processes, after checking that all
 /// of them were counted under `target`, that their peer records split
-/// them exactly and name only 127.0.0.1, and that `target`'s own records
-/// add up to its process records.
+/// them exactly, TCP with 127.0.0.1 alone and Unix with client processes,
+/// and that `target`'s own records add up to its process records.
 fn counted(records: &Records, target: &str, pids: &BTreeSet<u32>) -> Counted {
     let traffic: Vec<&Value> = records
         .records
@@ -402,22 +420,18 @@ fn counted(records: &Records, target: &str, pids: &BTreeSet<u32>) -> Counted {
         sent: num(v, "NETIO_SENT_BYTES").unwrap(),
         received: num(v, "NETIO_RECEIVED_BYTES").unwrap(),
     };
-    let add = |a: &mut Bytes, b: Bytes| {
-        a.sent += b.sent;
-        a.received += b.received;
-    };
     let mut per_pid: BTreeMap<u32, Bytes> = BTreeMap::new();
-    let mut per_peer: BTreeMap<u32, BTreeMap<String, Bytes>> = BTreeMap::new();
+    let mut per_peer: BTreeMap<u32, BTreeMap<(String, String), Bytes>> = BTreeMap::new();
     let mut target_records = Bytes::default();
     let mut target_processes = Bytes::default();
     for v in &traffic {
         let scope = text(v, "NETIO_SCOPE");
         let in_target = text(v, "NETIO_TARGET") == Some(target);
         if in_target && scope == Some("target") {
-            add(&mut target_records, bytes(v));
+            target_records.add(bytes(v));
         }
         if in_target && scope == Some("process") {
-            add(&mut target_processes, bytes(v));
+            target_processes.add(bytes(v));
         }
         let Some(pid) = record_pid(v).filter(|p| pids.contains(p)) else {
             continue;
@@ -427,15 +441,17 @@ fn counted(records: &Records, target: &str, pids: &BTreeSet<u32>) -> Counted {
             "pid {pid} of the {target} instance counted under another target: {v}"
         );
         match scope {
-            Some("process") => add(per_pid.entry(pid).or_default(), bytes(v)),
-            Some("peer") => add(
+            Some("process") => per_pid.entry(pid).or_default().add(bytes(v)),
+            Some("peer") => {
+                let transport = text(v, "NETIO_TRANSPORT").unwrap_or("?").to_owned();
+                let address = text(v, "NETIO_PEER_ADDRESS").unwrap().to_owned();
                 per_peer
                     .entry(pid)
                     .or_default()
-                    .entry(text(v, "NETIO_PEER_ADDRESS").unwrap().to_owned())
-                    .or_default(),
-                bytes(v),
-            ),
+                    .entry((transport, address))
+                    .or_default()
+                    .add(bytes(v));
+            }
             _ => {}
         }
     }
@@ -443,20 +459,37 @@ fn counted(records: &Records, target: &str, pids: &BTreeSet<u32>) -> Counted {
         target_records, target_processes,
         "{target}: target records and process records disagree"
     );
-    let mut total = Bytes::default();
-    let mut busy = 0;
+    let mut c = Counted {
+        total: Bytes::default(),
+        tcp: Bytes::default(),
+        unix: BTreeMap::new(),
+        busy: 0,
+    };
     for (pid, b) in &per_pid {
         if b.is_zero() {
             continue;
         }
-        busy += 1;
-        add(&mut total, *b);
+        c.busy += 1;
+        c.total.add(*b);
         let peers = per_peer.remove(pid).unwrap_or_default();
-        let names: Vec<&String> = peers.keys().collect();
-        assert_eq!(names, ["127.0.0.1"], "pid {pid}: peers");
-        assert_eq!(peers["127.0.0.1"], *b, "pid {pid}: peer total");
+        let mut sum = Bytes::default();
+        for ((transport, address), bytes) in peers {
+            sum.add(bytes);
+            match transport.as_str() {
+                "tcp" => {
+                    assert_eq!(address, "127.0.0.1", "pid {pid}: a TCP peer");
+                    c.tcp.add(bytes);
+                }
+                "unix" => {
+                    assert!(address.starts_with("unix:pid="), "pid {pid}: {address}");
+                    c.unix.entry(address).or_default().add(bytes);
+                }
+                _ => panic!("pid {pid}: peer {address} over {transport:?}"),
+            }
+        }
+        assert_eq!(sum, *b, "pid {pid}: its peer records vs its total");
     }
-    Counted { total, busy }
+    c
 }
 
 /// The capture must be complete before anything is compared with it.
@@ -724,6 +757,8 @@ fn mariadb_sysbench_counts_equal_the_capture_and_bytes_status() {
     };
     sysbench("prepare", &[format!("--mysql-socket={}", socket.display())]);
 
+    // The counting session moves nothing while netio runs: it reads the
+    // counters before netio starts and after it stops.
     let before = MariadbCounters::read(&mut shell);
     let capture = Capture::start(port);
     let netio = Netio::start_file(&write_test_config(&scratch));
@@ -735,11 +770,21 @@ fn mariadb_sysbench_counts_equal_the_capture_and_bytes_status() {
         ],
     );
     assert!(out.contains("transactions:"), "sysbench said:\n{out}");
-    // A unix-socket client moving 100 kB while netio runs: MariaDB counts
-    // it, netio (TCP only) must not.
-    let big = shell.row("SELECT REPEAT('x', 100000);");
-    assert_eq!(big[0].len(), 100_000);
+    // A local client moving 100 kB over the Unix socket, through a relay
+    // that counts its bytes: netio counts it for mariadbd.
+    let relay = UnixRelay::start(&scratch.path("relay.sock"), &socket);
+    let big = run_ok(
+        Command::new("mariadb")
+            .args(["--no-defaults", "-uroot", "--batch", "--skip-column-names"])
+            .arg(format!("--socket={}", scratch.path("relay.sock").display()))
+            .args(["-e", "SELECT REPEAT('x', 100000);"]),
+        WORKLOAD_TIMEOUT,
+    );
+    assert_eq!(big.trim().len(), 100_000);
+    let local = relay.finish();
     wait_connections_closed(port);
+    let records = netio.stop();
+    let seen = capture.finish();
     // A connection's bytes move into the global counters when its thread
     // ends: wait for only this session to be left, and the others' total
     // to hold still.
@@ -758,8 +803,6 @@ fn mariadb_sysbench_counts_equal_the_capture_and_bytes_status() {
             "MariaDB counters still moving: {after:?}"
         );
     }
-    let records = netio.stop();
-    let seen = capture.finish();
     server.assert_running();
 
     let mine = counted(
@@ -768,37 +811,34 @@ fn mariadb_sysbench_counts_equal_the_capture_and_bytes_status() {
         &instance_pids(&records, server.pid(), &[]),
     );
     let others = delta(before.others(), after.others());
-    let raw = delta(before.global, after.global);
-    let session = delta(before.session, after.session);
     report(
         "mariadb",
-        mine.total,
+        mine.tcp,
         &seen,
         &format!(
-            "Bytes_sent/Bytes_received delta {}/{} = other connections {}/{} + this unix-socket session {}/{}",
-            raw.sent, raw.received, others.sent, others.received, session.sent, session.received
+            "Unix socket: netio {:?}, relay {local} | Bytes_sent/Bytes_received delta less the counting session {}/{}",
+            mine.unix, others.sent, others.received
         ),
     );
     assert_eq!(mine.busy, 1, "one mariadbd process");
     assert!(
-        mine.total.sent > 1_000_000 && mine.total.received > 100_000,
+        mine.tcp.sent > 1_000_000 && mine.tcp.received > 100_000,
         "sysbench moved too little to prove anything: {}",
-        mine.total
+        mine.tcp
     );
-    assert_matches_capture("mariadb", mine.total, &seen);
-    // MariaDB counts plaintext protocol bytes of every connection; only
-    // the TCP ones are netio's. This session was the only unix-socket
-    // client while netio ran.
+    assert_matches_capture("mariadb", mine.tcp, &seen);
+    assert!(local.sent > 100_000, "the local client's 100 kB: {local}");
+    assert_eq!(
+        mine.unix,
+        BTreeMap::from([(this_process_as_peer(), local)]),
+        "netio's Unix-socket bytes per peer vs the relay's"
+    );
+    // MariaDB counts plaintext protocol bytes of every connection, and
+    // the counting session was quiet while netio ran: the rest is netio's.
     assert_eq!(
         others, mine.total,
         "MariaDB's byte counters less the counting session's own vs netio"
     );
-    assert!(
-        session.sent > 100_000,
-        "the unix-socket session's 100 kB must show in Bytes_sent: {session}"
-    );
-    assert_eq!(raw.sent, mine.total.sent + session.sent);
-    assert_eq!(raw.received, mine.total.received + session.received);
     drop(shell);
     let status = server.stop();
     assert!(
@@ -979,19 +1019,27 @@ fn redis_benchmark_counts_equal_the_capture_and_info_stats() {
         out.contains("requests per second"),
         "redis-benchmark said:\n{out}"
     );
-    // A unix-socket client moving 128 KiB while netio runs: Redis counts
-    // it, netio (TCP only) must not.
-    let value = vec![b'v'; 64 * 1024];
-    assert!(matches!(
-        client.command(&[b"SET", b"netio-unix", &value]),
-        Reply::Status(_)
-    ));
-    assert!(matches!(client.command(&[b"GET", b"netio-unix"]), Reply::Bulk(Some(v)) if v == value));
+    // A local client moving 128 KiB over the Unix socket, counting its
+    // own bytes: netio counts them for redis-server.
+    let local = {
+        let mut local = RedisUnix::connect(&socket).expect("connect to redis");
+        let value = vec![b'v'; 64 * 1024];
+        assert!(matches!(
+            local.command(&[b"SET", b"netio-unix", &value]),
+            Reply::Status(_)
+        ));
+        assert!(
+            matches!(local.command(&[b"GET", b"netio-unix"]), Reply::Bulk(Some(v)) if v == value)
+        );
+        local.traffic()
+    };
     wait_connections_closed(port);
-    let (after, own_after) = {
+    // The counting client is quiet while netio runs: it reads the
+    // counters before netio starts and, alone, after it stops.
+    let wait_for_alone = |client: &mut RedisUnix| {
         let deadline = Instant::now() + DRAIN_TIMEOUT;
         loop {
-            let (c, own) = RedisCounters::read(&mut client);
+            let (c, own) = RedisCounters::read(client);
             if c.connected_clients == 1 {
                 break (c, own);
             }
@@ -999,8 +1047,10 @@ fn redis_benchmark_counts_equal_the_capture_and_info_stats() {
             std::thread::sleep(Duration::from_millis(100));
         }
     };
+    // Every reply was read by its client: netio has seen all of it.
     let records = netio.stop();
     let seen = capture.finish();
+    let (after, own_after) = wait_for_alone(&mut client);
     server.assert_running();
 
     let mine = counted(
@@ -1012,33 +1062,33 @@ fn redis_benchmark_counts_equal_the_capture_and_info_stats() {
     let own = delta(own_before, own_after);
     report(
         "redis",
-        mine.total,
+        mine.tcp,
         &seen,
         &format!(
-            "total_net_output_bytes/total_net_input_bytes delta {}/{} = TCP clients {}/{} + the unix-socket client {}/{}",
-            raw.sent,
-            raw.received,
-            raw.sent - own.sent,
-            raw.received - own.received,
-            own.sent,
-            own.received
+            "Unix socket: netio {:?}, the local client {local} | total_net_output_bytes/total_net_input_bytes delta {}/{} less the counting client's {}/{}",
+            mine.unix, raw.sent, raw.received, own.sent, own.received
         ),
     );
     assert_eq!(mine.busy, 1, "one redis-server process");
     assert!(
-        mine.total.sent > 1_000_000 && mine.total.received > 1_000_000,
+        mine.tcp.sent > 1_000_000 && mine.tcp.received > 1_000_000,
         "redis-benchmark moved too little to prove anything: {}",
-        mine.total
+        mine.tcp
     );
-    assert_matches_capture("redis", mine.total, &seen);
-    assert!(own.sent > 64 * 1024 && own.received > 64 * 1024, "{own}");
+    assert_matches_capture("redis", mine.tcp, &seen);
+    assert!(
+        local.sent > 64 * 1024 && local.received > 64 * 1024,
+        "{local}"
+    );
     assert_eq!(
-        (raw.sent, raw.received),
-        (
-            mine.total.sent + own.sent,
-            mine.total.received + own.received
-        ),
-        "Redis's INFO counters vs netio plus the unix-socket client's exact bytes"
+        mine.unix,
+        BTreeMap::from([(this_process_as_peer(), local)]),
+        "netio's Unix-socket bytes per peer vs the local client's own count"
+    );
+    assert_eq!(
+        (raw.sent - own.sent, raw.received - own.received),
+        (mine.total.sent, mine.total.received),
+        "Redis's INFO counters less the counting client's exact bytes vs netio"
     );
     drop(client);
     let status = server.stop();
@@ -1075,6 +1125,10 @@ struct PgRun {
     /// The backend of each TCP connection, from PostgreSQL's own log
     /// (`log_connections`): pid -> client port.
     backends: BTreeMap<u32, u16>,
+    /// The backends of Unix-socket connections while netio ran.
+    local_backends: BTreeSet<u32>,
+    /// The bytes of those connections, as the relay counted them.
+    local: Bytes,
     /// The postmaster, its children when netio started, and the backends.
     pids: BTreeSet<u32>,
 }
@@ -1166,22 +1220,29 @@ fn postgres_run() -> PgRun {
     };
     pgbench(&["-c", "4", "-j", "2", "-t", "500"]);
     pgbench(&["-S", "-C", "-c", "2", "-j", "2", "-t", "100"]);
-    // A unix-socket client moving 100 kB while netio runs: netio (TCP
-    // only) must not count it.
-    let mut psql = Command::new(bin.join("psql"));
-    over_unix(&mut psql);
+    // A local client moving 100 kB over the Unix socket, through a relay
+    // that counts its bytes: netio counts it for its backend.
+    let relay_dir = scratch.path("relay");
+    std::fs::create_dir_all(&relay_dir).unwrap();
+    let socket_name = format!(".s.PGSQL.{port}");
+    let relay = UnixRelay::start(&relay_dir.join(&socket_name), &home.join(&socket_name));
     let out = run_ok(
-        psql.args([
-            "-X",
-            "-A",
-            "-t",
-            "-c",
-            "SELECT repeat('x', 100000)",
-            "postgres",
-        ]),
+        Command::new(bin.join("psql"))
+            .arg("-h")
+            .arg(&relay_dir)
+            .args(["-p", &port.to_string(), "-U", "postgres"])
+            .args([
+                "-X",
+                "-A",
+                "-t",
+                "-c",
+                "SELECT repeat('x', 100000)",
+                "postgres",
+            ]),
         WORKLOAD_TIMEOUT,
     );
     assert_eq!(out.trim().len(), 100_000);
+    let local = relay.finish();
     wait_connections_closed(port);
     let records = netio.stop();
     let seen = capture.finish();
@@ -1193,9 +1254,9 @@ fn postgres_run() -> PgRun {
         tail_of(&log)
     );
 
+    let log_text = std::fs::read_to_string(&log).unwrap();
     // "PID LOG:  connection received: host=127.0.0.1 port=N"
-    let backends: BTreeMap<u32, u16> = std::fs::read_to_string(&log)
-        .unwrap()
+    let backends: BTreeMap<u32, u16> = log_text
         .lines()
         .filter(|l| l.contains("connection received: host=127.0.0.1 "))
         .map(|l| {
@@ -1205,8 +1266,16 @@ fn postgres_run() -> PgRun {
                 .unwrap_or_else(|| panic!("unexpected log line {l:?}"))
         })
         .collect();
+    // "PID LOG:  connection received: host=[local]"
+    let local_backends: BTreeSet<u32> = log_text
+        .lines()
+        .filter(|l| l.contains("connection received: host=[local]"))
+        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+        .filter(|pid| instance_pids(&records, server.pid(), &children).contains(pid))
+        .collect();
     let pids = backends
         .keys()
+        .chain(&local_backends)
         .chain(&children)
         .copied()
         .chain([server.pid()])
@@ -1217,6 +1286,8 @@ fn postgres_run() -> PgRun {
         records,
         seen,
         backends,
+        local_backends,
+        local,
         pids,
     }
 }
@@ -1228,20 +1299,33 @@ fn postgresql_pgbench_counts_equal_the_capture_per_forked_backend() {
     let mine = counted(&run.records, &run.target, &run.pids);
     report(
         "postgresql",
-        mine.total,
+        mine.tcp,
         &run.seen,
         &format!(
-            "{} postgres processes with traffic, {} TCP backends in PostgreSQL's log; PostgreSQL keeps no byte counters",
+            "{} postgres processes with traffic, {} TCP and {} Unix-socket backends in PostgreSQL's log; Unix socket: netio {:?}, relay {}; PostgreSQL keeps no byte counters",
             mine.busy,
-            run.backends.len()
+            run.backends.len(),
+            run.local_backends.len(),
+            mine.unix,
+            run.local
         ),
     );
     assert!(
-        mine.total.sent > 250_000 && mine.total.received > 250_000,
+        mine.tcp.sent > 250_000 && mine.tcp.received > 250_000,
         "pgbench moved too little to prove anything: {}",
-        mine.total
+        mine.tcp
     );
-    assert_matches_capture("postgresql", mine.total, &run.seen);
+    assert_matches_capture("postgresql", mine.tcp, &run.seen);
+    assert!(
+        run.local.sent > 100_000,
+        "the local client's 100 kB: {}",
+        run.local
+    );
+    assert_eq!(
+        mine.unix,
+        BTreeMap::from([(this_process_as_peer(), run.local)]),
+        "netio's Unix-socket bytes per peer vs the relay's"
+    );
     // One backend per TCP connection, each forked after netio started:
     // each one's bytes must equal its connection's in the capture.
     assert!(run.backends.len() >= 4 + 200, "{:?}", run.backends);
@@ -1270,9 +1354,10 @@ fn postgresql_pgbench_counts_equal_the_capture_per_forked_backend() {
         "backends counted wrong:\n{}",
         wrong.join("\n")
     );
+    assert_eq!(run.local_backends.len(), 1, "the local client's backend");
     assert_eq!(
         mine.busy,
-        run.backends.len(),
+        run.backends.len() + 1,
         "postgres processes with traffic vs backends"
     );
 }
