@@ -792,3 +792,87 @@ fn sighup_applies_a_new_threshold_rejects_a_broken_file_and_keeps_counts_exact()
         "netio must keep running after a rejected reload"
     );
 }
+
+/// Local clients are peers like any other: one above the per-peer limit
+/// over a Unix socket is named by its process, its bytes count in the
+/// target's rates, and a target told `transport = "tcp"` counts none of
+/// them. Two targets, each serving one local client at twice both limits.
+#[test]
+fn a_local_client_above_its_limit_is_named_by_its_process_unless_tcp_alone_is_watched() {
+    let scratch = Scratch::new("unix-threshold");
+    let idle = Idle::start(&scratch);
+    let (both, tcp_only) = (unique_name("ntuxb"), unique_name("ntuxt"));
+    let limits = "sent = \"1MiB/s\"\npeer_sent = \"1MiB/s\"\nfor = \"2s\"\nreminder = \"1h\"\n";
+    let config = scratch.path("netio.toml");
+    write(
+        &config,
+        &format!(
+            "{}\n[[target]]\nname = \"uxtcp\"\nprocess = [\"{tcp_only}\"]\n\n[target.threshold]\n{limits}transport = \"tcp\"\n",
+            threshold_config("uxall", &both, &idle, limits)
+        ),
+    );
+    let mut netio = Netio::start_file(&config);
+    let serve_one = |name: &str, socket: &str| {
+        let listen = format!("unix:{}", scratch.path(socket).display());
+        let server = Program::named(&scratch, name).server("paced", &listen, &["--count", "1"]);
+        let client =
+            Program::original().client("paced", &server.addr(""), &["--phases", "2m:5000"]);
+        (server.finish(), client)
+    };
+    let ((server, client), (tcp_server, _)) = std::thread::scope(|s| {
+        let all = s.spawn(|| serve_one(&both, "all.sock"));
+        let tcp = s.spawn(|| serve_one(&tcp_only, "tcp.sock"));
+        (all.join().unwrap(), tcp.join().unwrap())
+    });
+    let recovered = |r: &[Value]| r.iter().filter(|v| event(v) == Some(RECOVERED)).count();
+    netio.wait_until(Duration::from_secs(8), |r| recovered(r) >= 2);
+    let records = netio.stop();
+
+    let of = |target: &str| -> Vec<&Value> {
+        records
+            .records
+            .iter()
+            .filter(|v| is_threshold(v) && s(v, "NETIO_TARGET") == Some(target))
+            .collect()
+    };
+    let exceeded = |target: &str, peer: bool| -> Vec<&Value> {
+        of(target)
+            .into_iter()
+            .filter(|v| event(v) == Some(EXCEEDED) && v.get("NETIO_PEER_ADDRESS").is_some() == peer)
+            .collect()
+    };
+    // SAFETY: geteuid only reads the caller's credentials.
+    let uid = unsafe { libc::geteuid() };
+    let address = format!("unix:pid={},uid={uid}", client.pid);
+    let by_peer = exceeded("uxall", true);
+    assert_eq!(by_peer.len(), 1, "one per-peer breach: {:?}", of("uxall"));
+    let v = by_peer[0];
+    assert_eq!(s(v, "NETIO_PEER_ADDRESS"), Some(address.as_str()), "{v}");
+    assert_eq!(s(v, "NETIO_TRANSPORT"), Some("unix"), "{v}");
+    assert_eq!(num(v, "NETIO_PEER_PID"), Some(u64::from(client.pid)), "{v}");
+    assert_eq!(s(v, "NETIO_DIRECTION"), Some("sent"), "{v}");
+    assert_eq!(
+        exceeded("uxall", false).len(),
+        1,
+        "the target's own breach: {:?}",
+        of("uxall")
+    );
+    assert!(
+        of("uxtcp").is_empty(),
+        "a target watching TCP alone, whose only client is local: {:?}",
+        of("uxtcp")
+    );
+    // Its bytes are counted all the same: a threshold filters, it hides
+    // nothing.
+    let got = records.process_totals();
+    for truth in [&server, &tcp_server] {
+        assert_eq!(
+            got.get(&truth.pid).copied(),
+            Some(Bytes {
+                sent: truth.sent,
+                received: truth.received
+            }),
+            "process totals"
+        );
+    }
+}
