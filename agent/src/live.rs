@@ -10,6 +10,7 @@ use std::time::{Instant, SystemTime};
 use netio_probes::{PeerAddr, TargetId, TrafficVal};
 
 use crate::interval::{self, ProcDelta, ProcKey, Totals};
+use crate::peer_names::PeerNames;
 use crate::snapshot::{self, Degraded, Snapshot};
 use crate::state::unix_ms;
 use crate::tracking::Tracker;
@@ -89,6 +90,7 @@ impl Live {
         targets: &[(String, TargetId)],
         tracker: &Tracker,
         pending: &BTreeMap<ProcKey, ProcDelta>,
+        names: &PeerNames,
     ) -> Snapshot {
         // The pending bytes by the target they count for, as `flush` will.
         let mut now = Totals::default();
@@ -143,6 +145,7 @@ impl Live {
                 .into_iter()
                 .map(|(addr, v)| snapshot::Peer {
                     addr: addr.to_string(),
+                    comm: names.comm(&addr).map(str::to_owned),
                     sent: v.sent,
                     received: v.received,
                 })
@@ -216,12 +219,52 @@ mod tests {
             },
         )]);
         let targets = [("db".to_string(), id)];
-        let s = live.snapshot(&targets, &Tracker::default(), &pending);
+        let s = live.snapshot(
+            &targets,
+            &Tracker::default(),
+            &pending,
+            &PeerNames::default(),
+        );
         assert_eq!((s.targets[0].sent, s.targets[0].received), (15, 2));
         assert_eq!(s.targets[0].peers.len(), 2);
         assert_eq!(s.targets[0].peers[0].addr, "10.0.0.1");
         assert_eq!(s.intervals, 1);
-        let s = live.snapshot(&targets, &Tracker::default(), &BTreeMap::new());
+        let s = live.snapshot(
+            &targets,
+            &Tracker::default(),
+            &BTreeMap::new(),
+            &PeerNames::default(),
+        );
         assert_eq!((s.targets[0].sent, s.targets[0].received), (10, 2));
+    }
+
+    #[test]
+    fn a_local_client_in_a_snapshot_carries_its_process_name() {
+        let id = TargetId::from(0u16);
+        let live = Live::new("tracepoint", 1000);
+        let unix = netio_probes::UnixPeer {
+            pid: 4242,
+            uid: 33,
+            started_ns: 1,
+        };
+        let peer = PeerAddr::Unix(unix);
+        let mut names = PeerNames::default();
+        names.seen(unix, "php-fpm".into());
+        names.update([peer].iter());
+        let pending = BTreeMap::from([(
+            (7, 1),
+            ProcDelta {
+                target: id,
+                total: v(5, 0),
+                peers: vec![(peer, v(5, 0)), (ip(1), v(0, 0))],
+            },
+        )]);
+        let s = live.snapshot(&[("db".into(), id)], &Tracker::default(), &pending, &names);
+        let comm = |addr: &str| {
+            let p = s.targets[0].peers.iter().find(|p| p.addr == addr);
+            p.map(|p| p.comm.clone())
+        };
+        assert_eq!(comm("unix:pid=4242,uid=33"), Some(Some("php-fpm".into())));
+        assert_eq!(comm("10.0.0.1"), Some(None));
     }
 }

@@ -283,7 +283,11 @@ impl Monitor {
             .zip(self.tracker.targets())
             .map(|(t, &id)| (t.name.clone(), id))
             .collect();
-        top.publish(&self.live.snapshot(&targets, &self.tracker, pending));
+        top.publish(
+            &self
+                .live
+                .snapshot(&targets, &self.tracker, pending, &self.peer_names),
+        );
     }
 
     /// Loads names and cgroups into the kernel, then tracks what already

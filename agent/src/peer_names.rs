@@ -51,13 +51,21 @@ impl PeerNames {
         self.heard_before = std::mem::take(&mut self.heard);
     }
 
+    /// The name of `peer`'s process, if it is a named Unix peer.
+    pub fn comm(&self, peer: &PeerAddr) -> Option<&str> {
+        match peer {
+            PeerAddr::Unix(p) => self.known.get(p).and_then(|c| c.as_deref()),
+            _ => None,
+        }
+    }
+
     /// The peer as records show it, with its address as text in `address`.
     pub fn shown<'a>(&'a self, peer: &PeerAddr, address: &'a str) -> Peer<'a> {
         let process = match peer {
             PeerAddr::Unix(p) => Some(PeerProcess {
                 pid: p.pid,
                 uid: p.uid,
-                comm: self.known.get(p).and_then(|c| c.as_deref()),
+                comm: self.comm(peer),
             }),
             _ => None,
         };

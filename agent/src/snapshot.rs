@@ -105,6 +105,9 @@ pub struct Proc {
 pub struct Peer {
     /// An address, or "other" for what was counted without one.
     pub addr: String,
+    /// A Unix peer's process name, while its PID is still that process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comm: Option<String>,
     pub sent: u64,
     pub received: u64,
 }
@@ -136,11 +139,20 @@ mod tests {
             targets: vec![Target {
                 name: "db".into(),
                 sent: 5,
-                peers: vec![Peer {
-                    addr: "10.0.0.7".into(),
-                    sent: 5,
-                    received: 0,
-                }],
+                peers: vec![
+                    Peer {
+                        addr: "10.0.0.7".into(),
+                        comm: None,
+                        sent: 5,
+                        received: 0,
+                    },
+                    Peer {
+                        addr: "unix:pid=7,uid=33".into(),
+                        comm: Some("php-fpm".into()),
+                        sent: 1,
+                        received: 2,
+                    },
+                ],
                 ..Target::default()
             }],
             ..Snapshot::default()

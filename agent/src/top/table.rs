@@ -150,7 +150,10 @@ pub fn build(prev: Option<&Snapshot>, cur: &Snapshot, sort: Sort) -> Table {
             .map(|p| {
                 let b = peers_before.as_ref().map(|m| m.get(p.addr.as_str()));
                 let mut row = Row {
-                    label: format!("client {}", p.addr),
+                    label: match &p.comm {
+                        Some(comm) => format!("client {} ({comm})", p.addr),
+                        None => format!("client {}", p.addr),
+                    },
                     sent_rate: rate(p.sent, b.map(|b| b.map_or(0, |b| b.sent)), ms),
                     received_rate: rate(p.received, b.map(|b| b.map_or(0, |b| b.received)), ms),
                     sent: p.sent,
@@ -330,11 +333,13 @@ mod tests {
                     peers: vec![
                         Peer {
                             addr: "10.0.0.7".into(),
+                            comm: None,
                             sent,
                             received: 0,
                         },
                         Peer {
-                            addr: "10.0.0.8".into(),
+                            addr: "unix:pid=7,uid=33".into(),
+                            comm: Some("php-fpm".into()),
                             sent: 0,
                             received: peer_received,
                         },
@@ -367,7 +372,10 @@ mod tests {
             &snap(3000, 4100, 600),
             Sort::Received,
         );
-        assert_eq!(by_received.targets[0].peers[0].label, "client 10.0.0.8");
+        assert_eq!(
+            by_received.targets[0].peers[0].label, "client unix:pid=7,uid=33 (php-fpm)",
+            "a local client named by its process"
+        );
     }
 
     #[test]
