@@ -66,6 +66,9 @@ pub struct Row {
     pub peak_sent_per_sec: u64,
     pub peak_received_per_sec: u64,
     pub records: u64,
+    /// `--by peer`: a local client's process name, as its latest record
+    /// with one gave it (a Unix peer's, while its PID was that process's).
+    pub peer_comm: Option<String>,
     /// journald's receive times of the first and last record, µs since 1970.
     pub first_us: u64,
     pub last_us: u64,
@@ -238,6 +241,11 @@ impl Aggregate {
         row.peak_sent_per_sec = row.peak_sent_per_sec.max(sent_rate);
         row.peak_received_per_sec = row.peak_received_per_sec.max(received_rate);
         row.records += 1;
+        if let Some(comm) = text(v, field::PEER_COMM).filter(|_| self.by == By::Peer) {
+            if at >= row.last_us || row.peer_comm.is_none() {
+                row.peer_comm = Some(comm.to_string());
+            }
+        }
         row.first_us = row.first_us.min(at);
         row.last_us = row.last_us.max(at);
         Some(())

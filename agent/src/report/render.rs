@@ -94,7 +94,8 @@ fn table(head: &[&str], right: &[bool], rows: &[Vec<String>]) -> String {
     out
 }
 
-fn key_cells(by: By, k: &Key) -> Vec<String> {
+/// A row's key as cells; a local client's peer with its process's name.
+fn key_cells(by: By, k: &Key, peer_comm: Option<&str>) -> Vec<String> {
     let mut cells = vec![shown(&k.target)];
     match by {
         By::Target => {}
@@ -103,7 +104,13 @@ fn key_cells(by: By, k: &Key) -> Vec<String> {
             cells.push(k.pid.map_or("other".to_string(), |p| p.to_string()));
             cells.push(shown(k.comm.as_deref().unwrap_or_default()));
         }
-        By::Peer => cells.push(shown(k.peer.as_deref().unwrap_or_default())),
+        By::Peer => {
+            let peer = shown(k.peer.as_deref().unwrap_or_default());
+            cells.push(match peer_comm {
+                Some(comm) => format!("{peer} ({})", shown(comm)),
+                None => peer,
+            });
+        }
     }
     cells
 }
@@ -184,7 +191,7 @@ pub fn text(a: &Aggregate, span: &Span) -> String {
 }
 
 fn row_cells(by: By, k: &Key, r: &Row) -> Vec<String> {
-    let mut cells = key_cells(by, k);
+    let mut cells = key_cells(by, k, r.peer_comm.as_deref());
     cells.extend([
         size(r.sent),
         size(r.received),
@@ -288,6 +295,9 @@ pub fn json(a: &Aggregate, span: &Span) -> Value {
             }
             if let Some(p) = &k.peer {
                 o.insert("peer".into(), p.clone().into());
+            }
+            if let Some(c) = &r.peer_comm {
+                o.insert("peer_comm".into(), c.clone().into());
             }
             o.insert("sent".into(), r.sent.into());
             o.insert("received".into(), r.received.into());

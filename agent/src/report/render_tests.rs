@@ -153,3 +153,21 @@ fn an_empty_span_says_why_process_and_peer_rows_may_be_missing() {
     assert!(t.contains("no peer traffic records in the span (process and peer records need"));
     assert!(t.contains("no threshold breaches in the span"));
 }
+
+#[test]
+fn a_local_client_is_shown_with_its_process_name_escaped() {
+    let mut a = Aggregate::new(By::Peer);
+    let t0 = 1_796_169_600_000_000;
+    let unix = "unix:pid=4242,uid=33";
+    let mut named = peer(t0, "mariadbd", unix, "4096");
+    named["NETIO_PEER_COMM"] = Value::String("php\u{1b}[2Jfpm".into());
+    a.add(&named);
+    // Later, the client gone: its records name no process.
+    a.add(&peer(t0 + 1_000_000, "mariadbd", unix, "4096"));
+    let t = text(&a, &Span::default());
+    assert!(t.contains("unix:pid=4242,uid=33 (php\\u001b[2Jfpm)"), "{t}");
+    let v = json(&a, &Span::default());
+    assert_eq!(v["rows"][0]["peer"], unix);
+    assert_eq!(v["rows"][0]["peer_comm"], "php\u{1b}[2Jfpm");
+    assert_eq!(v["rows"][0]["sent"], 8192);
+}
