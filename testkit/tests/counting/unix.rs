@@ -168,3 +168,68 @@ fn unix_sendfile_counts_every_file_byte_sent() {
     let (server, _) = tracked_unix_server("sendfile", "stream", &["--size", &s(TEN_MB)]);
     assert_eq!((server.sent, server.received), (TEN_MB, 0));
 }
+
+/// Local clients past `top_peers` and `target_peers` fold into `other`
+/// like addresses do: four client processes of 4, 3, 2 and 1 short
+/// connections to one tracked server, two peers shown; the busiest two
+/// are named, the rest is `other`, of no known transport, and every level
+/// adds up to the server's ground truth.
+#[test]
+fn unix_clients_past_the_busiest_fold_into_other() {
+    let scratch = common::Scratch::new("unix-fold");
+    let name = common::unique_name("ntt");
+    let netio = common::Netio::start_with(
+        &scratch,
+        "60s",
+        &[(common::TARGET, &[name.as_str()])],
+        "[records]\ntop_peers = 2\ntarget_peers = 2\n",
+    );
+    let listen = format!("unix:{}", scratch.path("db.sock").display());
+    let each = ["--request", "1000", "--reply", "1000"];
+    let server = Program::named(&scratch, &name).server(
+        "short",
+        &listen,
+        &[&["--count", "10"][..], &each].concat(),
+    );
+    let clients: Vec<Truth> = ["4", "3", "2", "1"]
+        .iter()
+        .map(|n| {
+            Program::original().client(
+                "short",
+                &server.addr(""),
+                &[&["--count", n][..], &each].concat(),
+            )
+        })
+        .collect();
+    let server = server.finish();
+    let records = netio.stop();
+
+    let shown = |scope: &str| -> std::collections::BTreeMap<String, (u64, u64, Option<String>)> {
+        records
+            .traffic()
+            .filter(|v| text(v, "NETIO_SCOPE") == Some(scope))
+            .map(|v| {
+                let b = common::record_bytes(v);
+                let address = text(v, "NETIO_PEER_ADDRESS").unwrap().to_owned();
+                let transport = text(v, "NETIO_TRANSPORT").map(str::to_owned);
+                (address, (b.sent, b.received, transport))
+            })
+            .collect()
+    };
+    let unix = |c: &Truth| (unix_peer(c), (c.received, c.sent, Some("unix".to_owned())));
+    let want = std::collections::BTreeMap::from([
+        unix(&clients[0]),
+        unix(&clients[1]),
+        ("other".to_owned(), (3 * 1000, 3 * 1000, None)),
+    ]);
+    for scope in ["peer", "target_peer"] {
+        assert_eq!(shown(scope), want, "{scope} records");
+    }
+    let got = records.process_totals();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(
+        got.get(&server.pid).map(|b| (b.sent, b.received)),
+        Some((server.sent, server.received))
+    );
+    assert_eq!((server.sent, server.received), (10_000, 10_000));
+}
