@@ -28,6 +28,9 @@ pub struct Live {
     intervals: u64,
     targets: HashMap<TargetId, TrafficVal>,
     peers: HashMap<(TargetId, PeerAddr), TrafficVal>,
+    /// The names the records gave the local clients among `peers`, kept
+    /// while they are shown: a client idle for an interval keeps its name.
+    peer_comms: HashMap<PeerAddr, String>,
     degraded: BTreeMap<(String, String), Degraded>,
     thresholds: Vec<(TargetId, snapshot::Threshold)>,
 }
@@ -43,13 +46,15 @@ impl Live {
             intervals: 0,
             targets: HashMap::new(),
             peers: HashMap::new(),
+            peer_comms: HashMap::new(),
             degraded: BTreeMap::new(),
             thresholds: Vec::new(),
         }
     }
 
-    /// An interval's sums, as its records were written from them.
-    pub fn interval(&mut self, totals: &Totals) {
+    /// An interval's sums, as its records were written from them, and
+    /// the names they gave local clients.
+    pub fn interval(&mut self, totals: &Totals, names: &PeerNames) {
         self.intervals += 1;
         for (id, v) in &totals.targets {
             interval::add(self.targets.entry(*id).or_default(), *v);
@@ -62,6 +67,9 @@ impl Live {
                 (id, peer)
             };
             interval::add(self.peers.entry(key).or_default(), *v);
+            if let (false, Some(comm)) = (full, names.comm(&peer)) {
+                self.peer_comms.insert(peer, comm.to_owned());
+            }
         }
     }
 
@@ -145,7 +153,10 @@ impl Live {
                 .into_iter()
                 .map(|(addr, v)| snapshot::Peer {
                     addr: addr.to_string(),
-                    comm: names.comm(&addr).map(str::to_owned),
+                    comm: names
+                        .comm(&addr)
+                        .or_else(|| self.peer_comms.get(&addr).map(String::as_str))
+                        .map(str::to_owned),
                     sent: v.sent,
                     received: v.received,
                 })
@@ -209,7 +220,7 @@ mod tests {
             total: v(10, 2),
             peers: vec![(ip(1), v(10, 2))],
         });
-        live.interval(&totals);
+        live.interval(&totals, &PeerNames::default());
         let pending = BTreeMap::from([(
             (7, 1),
             ProcDelta {
@@ -239,9 +250,9 @@ mod tests {
     }
 
     #[test]
-    fn a_local_client_in_a_snapshot_carries_its_process_name() {
+    fn a_local_client_keeps_its_process_name_while_it_is_shown() {
         let id = TargetId::from(0u16);
-        let live = Live::new("tracepoint", 1000);
+        let mut live = Live::new("tracepoint", 1000);
         let unix = netio_probes::UnixPeer {
             pid: 4242,
             uid: 33,
@@ -251,15 +262,20 @@ mod tests {
         let mut names = PeerNames::default();
         names.seen(unix, "php-fpm".into());
         names.update([peer].iter());
-        let pending = BTreeMap::from([(
-            (7, 1),
-            ProcDelta {
-                target: id,
-                total: v(5, 0),
-                peers: vec![(peer, v(5, 0)), (ip(1), v(0, 0))],
-            },
-        )]);
-        let s = live.snapshot(&[("db".into(), id)], &Tracker::default(), &pending, &names);
+        let mut totals = Totals::default();
+        totals.add(&ProcDelta {
+            target: id,
+            total: v(5, 0),
+            peers: vec![(peer, v(5, 0)), (ip(1), v(1, 0))],
+        });
+        live.interval(&totals, &names);
+        // Idle since: the names of the last interval no longer have it.
+        let s = live.snapshot(
+            &[("db".into(), id)],
+            &Tracker::default(),
+            &BTreeMap::new(),
+            &PeerNames::default(),
+        );
         let comm = |addr: &str| {
             let p = s.targets[0].peers.iter().find(|p| p.addr == addr);
             p.map(|p| p.comm.clone())

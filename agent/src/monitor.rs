@@ -582,7 +582,7 @@ impl Monitor {
         for f in &fallbacks {
             totals.add_unattributed(f.target, f.bytes);
         }
-        self.live.interval(&totals);
+        self.live.interval(&totals, &self.peer_names);
 
         // The target totals come first and are written every interval
         // while the target runs; one that runs nothing is said once.

@@ -69,6 +69,8 @@ pub struct Row {
     /// `--by peer`: a local client's process name, as its latest record
     /// with one gave it (a Unix peer's, while its PID was that process's).
     pub peer_comm: Option<String>,
+    /// When the record that gave `peer_comm` was received.
+    pub peer_comm_us: u64,
     /// journald's receive times of the first and last record, µs since 1970.
     pub first_us: u64,
     pub last_us: u64,
@@ -242,8 +244,9 @@ impl Aggregate {
         row.peak_received_per_sec = row.peak_received_per_sec.max(received_rate);
         row.records += 1;
         if let Some(comm) = text(v, field::PEER_COMM).filter(|_| self.by == By::Peer) {
-            if at >= row.last_us || row.peer_comm.is_none() {
+            if row.peer_comm.is_none() || at >= row.peer_comm_us {
                 row.peer_comm = Some(comm.to_string());
+                row.peer_comm_us = at;
             }
         }
         row.first_us = row.first_us.min(at);

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::time::{Duration, UNIX_EPOCH};
 
 use crate::human::{self, Scale};
+use crate::record::printable;
 use crate::snapshot::{self, Snapshot};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,7 +132,9 @@ pub fn build(prev: Option<&Snapshot>, cur: &Snapshot, sort: Sort) -> Table {
             .map(|p| {
                 let b = procs_before.as_ref().map(|m| m.get(&(p.pid, p.gen)));
                 Row {
-                    label: format!("{} {}", p.pid, p.comm),
+                    // Names are any process's choice: escaped, as the
+                    // records escape them, before they reach a terminal.
+                    label: format!("{} {}", p.pid, printable(&p.comm)),
                     sent_rate: rate(p.sent, b.map(|b| b.map_or(0, |b| b.sent)), ms),
                     received_rate: rate(p.received, b.map(|b| b.map_or(0, |b| b.received)), ms),
                     sent: p.sent,
@@ -151,7 +154,7 @@ pub fn build(prev: Option<&Snapshot>, cur: &Snapshot, sort: Sort) -> Table {
                 let b = peers_before.as_ref().map(|m| m.get(p.addr.as_str()));
                 let mut row = Row {
                     label: match &p.comm {
-                        Some(comm) => format!("client {} ({comm})", p.addr),
+                        Some(comm) => format!("client {} ({})", p.addr, printable(comm)),
                         None => format!("client {}", p.addr),
                     },
                     sent_rate: rate(p.sent, b.map(|b| b.map_or(0, |b| b.sent)), ms),
@@ -326,7 +329,7 @@ mod tests {
                     procs: vec![Proc {
                         pid: 42,
                         gen: 1,
-                        comm: "postgres".into(),
+                        comm: "postgres\u{1b}]0;x\u{7}".into(),
                         sent,
                         received: peer_received,
                     }],
@@ -339,7 +342,7 @@ mod tests {
                         },
                         Peer {
                             addr: "unix:pid=7,uid=33".into(),
-                            comm: Some("php-fpm".into()),
+                            comm: Some("php\u{1b}[2Jfpm".into()),
                             sent: 0,
                             received: peer_received,
                         },
@@ -364,7 +367,10 @@ mod tests {
             (db.row.sent_rate, db.row.received_rate),
             (Some(2000), Some(300))
         );
-        assert_eq!(db.procs[0].label, "42 postgres");
+        assert_eq!(
+            db.procs[0].label, "42 postgres\\u001b]0;x\\u0007",
+            "a process's name escaped"
+        );
         assert_eq!(db.procs[0].sent_rate, Some(2000));
         assert_eq!(db.peers[0].label, "client 10.0.0.7");
         let by_received = build(
@@ -373,8 +379,8 @@ mod tests {
             Sort::Received,
         );
         assert_eq!(
-            by_received.targets[0].peers[0].label, "client unix:pid=7,uid=33 (php-fpm)",
-            "a local client named by its process"
+            by_received.targets[0].peers[0].label, "client unix:pid=7,uid=33 (php\\u001b[2Jfpm)",
+            "a local client named by its process, escaped"
         );
     }
 
