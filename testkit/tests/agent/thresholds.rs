@@ -825,7 +825,10 @@ fn a_local_client_above_its_limit_is_named_by_its_process_unless_tcp_alone_is_wa
         (all.join().unwrap(), tcp.join().unwrap())
     });
     let recovered = |r: &[Value]| r.iter().filter(|v| event(v) == Some(RECOVERED)).count();
-    netio.wait_until(Duration::from_secs(8), |r| recovered(r) >= 2);
+    assert!(
+        netio.wait_until(Duration::from_secs(8), |r| recovered(r) >= 2),
+        "uxall's two breaches never recovered"
+    );
     let records = netio.stop();
 
     let of = |target: &str| -> Vec<&Value> {

@@ -67,6 +67,9 @@ fn with_channel(
         .map(|(pid, b)| (*pid, BTreeMap::from([("127.0.0.1".to_owned(), *b)])))
         .collect();
     let channel = &owner.raw["extra"]["channel"];
+    // The peer as SO_PEERCRED gives it. Its uid is the taker's when it
+    // listened (root: it becomes nobody after), which netio reads from the
+    // same credentials; only the PID is checked apart, below.
     let peer = common::text(channel, "peer").expect("the owner names its channel's peer");
     assert!(
         peer.starts_with(&format!("unix:pid={},", taker.pid)),

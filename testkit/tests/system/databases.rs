@@ -1203,6 +1203,8 @@ fn postgres_run() -> PgRun {
     // are the instance too, though none of them speaks TCP.
     let children = children_of(server.pid());
     let capture = Capture::start(port);
+    // The log up to here: the backends of the connections before netio.
+    let log_before = std::fs::metadata(&log).map_or(0, |m| m.len() as usize);
     let netio = Netio::start_file(&write_test_config(&scratch));
     let pgbench = |args: &[&str]| {
         let out = run_ok(
@@ -1266,12 +1268,12 @@ fn postgres_run() -> PgRun {
                 .unwrap_or_else(|| panic!("unexpected log line {l:?}"))
         })
         .collect();
-    // "PID LOG:  connection received: host=[local]"
-    let local_backends: BTreeSet<u32> = log_text
+    // "PID LOG:  connection received: host=[local]", written after netio
+    // started: the local client's backend.
+    let local_backends: BTreeSet<u32> = log_text[log_before..]
         .lines()
         .filter(|l| l.contains("connection received: host=[local]"))
         .filter_map(|l| l.split_whitespace().next()?.parse().ok())
-        .filter(|pid| instance_pids(&records, server.pid(), &children).contains(pid))
         .collect();
     let pids = backends
         .keys()
@@ -1355,6 +1357,18 @@ fn postgresql_pgbench_counts_equal_the_capture_per_forked_backend() {
         wrong.join("\n")
     );
     assert_eq!(run.local_backends.len(), 1, "the local client's backend");
+    // Its bytes are that backend's, all with the relay.
+    let local = *run.local_backends.first().unwrap();
+    assert_eq!(
+        per_pid.get(&local).copied(),
+        Some(run.local),
+        "the local client's backend {local}: netio vs the relay"
+    );
+    assert_eq!(
+        run.records.peer_totals().get(&local).cloned(),
+        Some(BTreeMap::from([(this_process_as_peer(), run.local)])),
+        "the local client's backend {local}: its peers"
+    );
     assert_eq!(
         mine.busy,
         run.backends.len() + 1,
