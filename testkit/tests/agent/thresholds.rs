@@ -576,15 +576,7 @@ fn peer_threshold_names_the_one_peer_above_its_limit() {
     let records = netio.stop();
 
     // Exact totals, split exactly between the two peers.
-    let got = records.process_totals();
-    assert_eq!(
-        got.get(&truth.pid).copied(),
-        Some(Bytes {
-            sent: truth.sent,
-            received: truth.received
-        }),
-        "process totals"
-    );
+    assert_process_total(&records, &truth);
     let peers = records.peer_totals();
     let by_peer = peers.get(&truth.pid).cloned().unwrap_or_default();
     assert_eq!(
@@ -867,15 +859,19 @@ fn a_local_client_above_its_limit_is_named_by_its_process_unless_tcp_alone_is_wa
     );
     // Its bytes are counted all the same: a threshold filters, it hides
     // nothing.
-    let got = records.process_totals();
-    for truth in [&server, &tcp_server] {
-        assert_eq!(
-            got.get(&truth.pid).copied(),
-            Some(Bytes {
-                sent: truth.sent,
-                received: truth.received
-            }),
-            "process totals"
-        );
-    }
+    assert_process_total(&records, &server);
+    assert_process_total(&records, &tcp_server);
+}
+
+/// netio's total for the process of `truth` is its ground truth.
+fn assert_process_total(records: &common::Records, truth: &common::Truth) {
+    assert_eq!(
+        records.process_totals().get(&truth.pid).copied(),
+        Some(Bytes {
+            sent: truth.sent,
+            received: truth.received
+        }),
+        "process totals of {}",
+        truth.pid
+    );
 }
