@@ -105,7 +105,7 @@ pub struct Proc {
 pub struct Peer {
     /// An address, or "other" for what was counted without one.
     pub addr: String,
-    /// A Unix peer's process name, while its PID is still that process.
+    /// A Unix peer's process name, as the records gave it (escaped when shown).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comm: Option<String>,
     pub sent: u64,
