@@ -836,9 +836,7 @@ fn a_local_client_above_its_limit_is_named_by_its_process_unless_tcp_alone_is_wa
             .filter(|v| event(v) == Some(EXCEEDED) && v.get("NETIO_PEER_ADDRESS").is_some() == peer)
             .collect()
     };
-    // SAFETY: geteuid only reads the caller's credentials.
-    let uid = unsafe { libc::geteuid() };
-    let address = format!("unix:pid={},uid={uid}", client.pid);
+    let address = common::unix_peer_of(client.pid);
     let by_peer = exceeded("uxall", true);
     assert_eq!(by_peer.len(), 1, "one per-peer breach: {:?}", of("uxall"));
     let v = by_peer[0];

@@ -35,9 +35,7 @@ fn tracked_unix_server(scenario: &str, socket_type: &str, args: &[&str]) -> (Tru
 
 /// The peer a Unix socket's bytes are counted with: the client's process.
 fn unix_peer(client: &Truth) -> String {
-    // SAFETY: geteuid only reads the caller's credentials.
-    let uid = unsafe { libc::geteuid() };
-    format!("unix:pid={},uid={uid}", client.pid)
+    common::unix_peer_of(client.pid)
 }
 
 /// Every peer record of the run says the bytes went over a Unix socket and

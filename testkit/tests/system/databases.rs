@@ -400,10 +400,7 @@ struct Counted {
 /// The peer address a Unix-socket client in this test's process (the
 /// relay, a hand-written client) is counted with.
 fn this_process_as_peer() -> String {
-    // SAFETY: geteuid only reads the caller's credentials.
-    format!("unix:pid={},uid={}", std::process::id(), unsafe {
-        libc::geteuid()
-    })
+    common::unix_peer_of(std::process::id())
 }
 
 /// netio's totals for the instance's processes, after checking that all
@@ -1034,12 +1031,15 @@ fn redis_benchmark_counts_equal_the_capture_and_info_stats() {
         local.traffic()
     };
     wait_connections_closed(port);
+    // Every reply was read by its client: netio has seen all of it.
+    let records = netio.stop();
+    let seen = capture.finish();
     // The counting client is quiet while netio runs: it reads the
     // counters before netio starts and, alone, after it stops.
-    let wait_for_alone = |client: &mut RedisUnix| {
+    let (after, own_after) = {
         let deadline = Instant::now() + DRAIN_TIMEOUT;
         loop {
-            let (c, own) = RedisCounters::read(client);
+            let (c, own) = RedisCounters::read(&mut client);
             if c.connected_clients == 1 {
                 break (c, own);
             }
@@ -1047,10 +1047,6 @@ fn redis_benchmark_counts_equal_the_capture_and_info_stats() {
             std::thread::sleep(Duration::from_millis(100));
         }
     };
-    // Every reply was read by its client: netio has seen all of it.
-    let records = netio.stop();
-    let seen = capture.finish();
-    let (after, own_after) = wait_for_alone(&mut client);
     server.assert_running();
 
     let mine = counted(
