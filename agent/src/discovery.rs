@@ -234,6 +234,14 @@ pub fn comm_if_started(pid: u32, start: u64) -> Option<String> {
     (stat.start == start).then(|| String::from_utf8_lossy(&stat.comm).into_owned())
 }
 
+/// The effective uid of the process at `pid`, if it is still the one that
+/// started at `start`, checked after the read: a loopback client's.
+pub fn euid_if_started(pid: u32, start: u64) -> Option<u32> {
+    let uid = Status::read(&format!("/proc/{pid}"))?.uids.1;
+    let stat = Stat::read(&format!("/proc/{pid}/stat"))?;
+    (stat.start == start).then_some(uid)
+}
+
 /// Where cgroup v2 is mounted: /sys/fs/cgroup on unified hosts,
 /// /sys/fs/cgroup/unified on hybrid ones. Read from mountinfo once.
 pub fn cgroup_root() -> &'static str {

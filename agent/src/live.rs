@@ -10,7 +10,7 @@ use std::time::{Instant, SystemTime};
 use netio_probes::{PeerAddr, TargetId, TrafficVal};
 
 use crate::interval::{self, ProcDelta, ProcKey, Totals};
-use crate::peer_names::PeerNames;
+use crate::peer_names::{self, PeerNames};
 use crate::snapshot::{self, Degraded, Snapshot};
 use crate::state::unix_ms;
 use crate::tracking::Tracker;
@@ -152,7 +152,7 @@ impl Live {
             let mut peer_rows: Vec<snapshot::Peer> = peers
                 .into_iter()
                 .map(|(addr, v)| snapshot::Peer {
-                    addr: addr.to_string(),
+                    addr: peer_names::distinct(&addr),
                     comm: names
                         .comm(&addr)
                         .or_else(|| self.peer_comms.get(&addr).map(String::as_str))
@@ -260,7 +260,7 @@ mod tests {
         };
         let peer = PeerAddr::Unix(unix);
         let mut names = PeerNames::default();
-        names.seen(unix, "php-fpm".into());
+        names.seen((unix.pid, unix.started_ns), unix.uid, "php-fpm".into());
         names.update([peer].iter());
         let mut totals = Totals::default();
         totals.add(&ProcDelta {

@@ -107,6 +107,13 @@ pub fn between(last: &Stats, now: &Stats) -> Vec<Loss> {
             "sockets of tracked processes got no owner: bytes other processes move on them \
              are not counted; raise capacity.peers",
         ),
+        loss(
+            "local_client_map_full",
+            now.local_full - last.local_full,
+            None,
+            "loopback TCP connections were not remembered: their clients show by address, \
+             not by process (bytes are counted all the same)",
+        ),
     ]
     .into_iter()
     .filter(|l| l.count > 0)

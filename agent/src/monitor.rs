@@ -729,11 +729,11 @@ impl Monitor {
     }
 
     /// Who moved bytes on the targets' sockets, and who their Unix peers
-    /// are, as the kernel said since the last call.
+    /// and loopback clients are, as the kernel said since the last call.
     fn take_socket_events(&mut self) {
         for e in self.tracker.take_socket_events() {
-            match e.unix_peer() {
-                Some(peer) => self.peer_names.seen(peer, e.comm),
+            match e.peer_process() {
+                Some((peer, uid)) => self.peer_names.seen(peer, uid, e.comm),
                 None => self.movers.seen(&e),
             }
         }

@@ -352,16 +352,18 @@ impl Record {
             .message(msg)
     }
 
-    /// A peer's fields: its address, and a Unix peer's process.
+    /// A peer's fields: its address, and a Unix peer's or loopback
+    /// client's process.
     fn peer(self, p: &Peer<'_>) -> Self {
         let mut r = self.str(field::PEER_ADDRESS, p.address);
         if let Some(t) = p.transport {
             r = r.str(field::TRANSPORT, t);
         }
         if let Some(u) = &p.process {
-            r = r
-                .num(field::PEER_PID, u.pid.into())
-                .num(field::PEER_UID, u.uid.into());
+            r = r.num(field::PEER_PID, u.pid.into());
+            if let Some(uid) = u.uid {
+                r = r.num(field::PEER_UID, uid.into());
+            }
             if let Some(comm) = u.comm {
                 r = r.str(field::PEER_COMM, comm);
             }
@@ -697,7 +699,8 @@ impl TrafficFields<'_> {
 
 /// A peer as its records name it: its address (`other` for the peers
 /// folded together, a Unix peer's `unix:pid=P,uid=U`), how its bytes went,
-/// and for a Unix socket's peer the process at the other end.
+/// and for a Unix socket's peer or a loopback TCP client the process at the
+/// other end.
 #[derive(Debug, Clone, Copy)]
 pub struct Peer<'a> {
     pub address: &'a str,
@@ -705,11 +708,12 @@ pub struct Peer<'a> {
     pub process: Option<PeerProcess<'a>>,
 }
 
-/// A Unix socket's peer process (docs/records.md, "Local clients").
+/// A Unix socket's peer process or a loopback TCP client's (docs/records.md,
+/// "Local clients"); a client's uid while it is known.
 #[derive(Debug, Clone, Copy)]
 pub struct PeerProcess<'a> {
     pub pid: u32,
-    pub uid: u32,
+    pub uid: Option<u32>,
     pub comm: Option<&'a str>,
 }
 

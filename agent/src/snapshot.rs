@@ -103,9 +103,11 @@ pub struct Proc {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Peer {
-    /// An address, or "other" for what was counted without one.
+    /// An address (a loopback client's with its PID, `127.0.0.1 pid=4242`),
+    /// or "other" for what was counted without one.
     pub addr: String,
-    /// A Unix peer's process name, as the records gave it (escaped when shown).
+    /// A peer process's name (a Unix peer's, a loopback client's), as the
+    /// records gave it (escaped when shown).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comm: Option<String>,
     pub sent: u64,

@@ -10,7 +10,9 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use netio_probes::{Fallback, PeerAddr, PinDir, Stats, TargetId, TrafficVal, UnixPeer};
+use netio_probes::{
+    Fallback, LocalClient, PeerAddr, PinDir, Stats, TargetId, TrafficVal, UnixPeer,
+};
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::interval::Counter;
@@ -53,7 +55,9 @@ pub struct State {
     /// Per target id: sent, received, events, peers_folded.
     pub fallbacks: Vec<(u16, [u64; 4])>,
     pub procs: Vec<SavedProc>,
-    pub stats: [u64; 7],
+    /// The loss counters in `enum netio_stat`'s order; a shorter list
+    /// (an older netio's) reads as zeros for the counters it lacks.
+    pub stats: Vec<u64>,
 }
 
 /// The document `State` reads, as a running netio writes it: its two long
@@ -77,7 +81,7 @@ where
     pub counters: Streamed<C>,
     pub fallbacks: Vec<(u16, [u64; 4])>,
     pub procs: Streamed<P>,
-    pub stats: [u64; 7],
+    pub stats: Vec<u64>,
 }
 
 /// A list serialized from an iterator, as it yields (once).
@@ -178,6 +182,7 @@ pub fn save_counter(c: &Counter, v: TrafficVal) -> SavedCounter {
     let peer = match c.peer {
         PeerAddr::Ip(ip) => ip.to_string(),
         PeerAddr::Unix(p) => format!("unix:{}:{}:{}", p.pid, p.uid, p.started_ns),
+        PeerAddr::Local(c) => format!("local:{}:{}:{}", c.pid, c.started_ns, c.ip),
         PeerAddr::Other => "other".into(),
     };
     let target = c.target.index() as u16;
@@ -196,6 +201,15 @@ pub fn load_counter(s: &SavedCounter) -> Option<(Counter, TrafficVal)> {
                 started_ns: f.next()?.parse().ok()?,
             };
             PeerAddr::Unix(unix)
+        }
+        p if p.starts_with("local:") => {
+            let mut f = p["local:".len()..].splitn(3, ':');
+            let local = LocalClient {
+                pid: f.next()?.parse().ok()?,
+                started_ns: f.next()?.parse().ok()?,
+                ip: f.next()?.parse().ok()?,
+            };
+            PeerAddr::Local(local)
         }
         ip => PeerAddr::Ip(ip.parse::<IpAddr>().ok()?),
     };
@@ -227,8 +241,8 @@ pub fn load_fallback(s: &(u16, [u64; 4])) -> (TargetId, Fallback) {
     (TargetId::from(s.0), f)
 }
 
-pub fn save_stats(s: &Stats) -> [u64; 7] {
-    [
+pub fn save_stats(s: &Stats) -> Vec<u64> {
+    vec![
         s.peer_overflow,
         s.lost_events,
         s.lost_bytes,
@@ -236,18 +250,21 @@ pub fn save_stats(s: &Stats) -> [u64; 7] {
         s.events_dropped,
         s.stash_full,
         s.owner_full,
+        s.local_full,
     ]
 }
 
-pub fn load_stats(s: &[u64; 7]) -> Stats {
+pub fn load_stats(s: &[u64]) -> Stats {
+    let at = |i: usize| s.get(i).copied().unwrap_or(0);
     Stats {
-        peer_overflow: s[0],
-        lost_events: s[1],
-        lost_bytes: s[2],
-        track_full: s[3],
-        events_dropped: s[4],
-        stash_full: s[5],
-        owner_full: s[6],
+        peer_overflow: at(0),
+        lost_events: at(1),
+        lost_bytes: at(2),
+        track_full: at(3),
+        events_dropped: at(4),
+        stash_full: at(5),
+        owner_full: at(6),
+        local_full: at(7),
     }
 }
 
@@ -297,7 +314,7 @@ mod tests {
             counters: vec![(1, 2, 0, "other".into(), 3, 4)],
             fallbacks: vec![(0, [1, 2, 3, 4])],
             procs: Vec::new(),
-            stats: [0; 7],
+            stats: vec![0; 8],
         };
         write(&s, &path).unwrap();
         s.pin_id = 2;
@@ -334,7 +351,7 @@ mod tests {
             ],
             fallbacks: vec![(1, [1, 2, 3, 4])],
             procs: procs.clone(),
-            stats: [1, 2, 3, 4, 5, 6, 7],
+            stats: vec![1, 2, 3, 4, 5, 6, 7, 8],
         };
         let view = StateView {
             pin_id: s.pin_id,
@@ -346,7 +363,7 @@ mod tests {
             counters: Streamed::new(s.counters.clone().into_iter()),
             fallbacks: s.fallbacks.clone(),
             procs: Streamed::new(procs.into_iter()),
-            stats: s.stats,
+            stats: s.stats.clone(),
         };
         let written = serde_json::to_vec(&view).unwrap();
         assert_eq!(serde_json::from_slice::<State>(&written).unwrap(), s);

@@ -455,7 +455,10 @@ impl Tracker {
         config: &Config,
         e: LifecycleEvent,
     ) -> Option<Appeared> {
-        if matches!(e.kind, LifecycleKind::Moved | LifecycleKind::UnixPeer) {
+        if matches!(
+            e.kind,
+            LifecycleKind::Moved | LifecycleKind::UnixPeer | LifecycleKind::LocalClient
+        ) {
             self.socket_events.push(e);
             return None;
         }
@@ -491,7 +494,10 @@ impl Tracker {
                     .filter(|&t| t != e.target);
                 Some(before.map_or(Verdict::Reject, Verdict::Retarget))
             }),
-            LifecycleKind::Exit | LifecycleKind::Moved | LifecycleKind::UnixPeer => {
+            LifecycleKind::Exit
+            | LifecycleKind::Moved
+            | LifecycleKind::UnixPeer
+            | LifecycleKind::LocalClient => {
                 self.verdicts.remove(&e.tgid);
                 None
             }

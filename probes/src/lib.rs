@@ -47,8 +47,8 @@ pub use pin::{Meta, PinDir, Pinning, DEFAULT_PIN_DIR, OBJECT_HASH};
 pub use progs::Prog;
 pub use report::{Attempt, BackendReport, BlindSpot, HashPathReason, OptionalGroup};
 pub use wire::{
-    KernelFileId, LifecycleEvent, LifecycleKind, Match, PeerAddr, Stats, TargetId, TrafficKey,
-    TrafficVal, UnixPeer,
+    KernelFileId, LifecycleEvent, LifecycleKind, LocalClient, Match, PeerAddr, Stats, TargetId,
+    TrafficKey, TrafficVal, UnixPeer,
 };
 
 /// The generated skeleton: the one Rust view of the structs and enums in

@@ -345,6 +345,15 @@ impl Probes {
             cap.peers.saturating_add(cap.processes),
             "sk_owners",
         )?;
+        // The loopback connections of the whole host, each as large a share:
+        // its clients' names (local.bpf.h); past it, counted, by address.
+        let loopback = cap.peers.saturating_add(cap.processes);
+        size(&mut open.maps.local_clients, loopback, "local_clients")?;
+        size(
+            &mut open.maps.local_connecting,
+            loopback,
+            "local_connecting",
+        )?;
         if let Some((dir, _)) = adopt {
             // Their sizes, too, are the pinned maps'.
             for mut map in open.open_object_mut().maps_mut() {

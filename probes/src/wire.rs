@@ -49,7 +49,20 @@ impl TargetId {
 pub enum PeerAddr {
     Ip(IpAddr),
     Unix(UnixPeer),
+    Local(LocalClient),
     Other,
+}
+
+/// A TCP client on a loopback address, named by the process that called
+/// connect() (docs/kernels.md, "Local TCP clients"): the same address for
+/// every local client, so the process tells them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LocalClient {
+    pub ip: IpAddr,
+    /// The process that connected: its PID in the initial PID namespace,
+    /// and when it started, in ns since boot.
+    pub pid: u32,
+    pub started_ns: u64,
 }
 
 /// The process at the other end of a Unix stream or seqpacket socket, as
@@ -72,9 +85,19 @@ impl PeerAddr {
     /// `network.transport`); none for `other`, which folds every transport.
     pub fn transport(&self) -> Option<&'static str> {
         match self {
-            PeerAddr::Ip(_) => Some("tcp"),
+            PeerAddr::Ip(_) | PeerAddr::Local(_) => Some("tcp"),
             PeerAddr::Unix(_) => Some("unix"),
             PeerAddr::Other => None,
+        }
+    }
+
+    /// The process at the other end, where the kernel named one: a Unix
+    /// peer's, or a loopback TCP client's (its PID and start).
+    pub fn process(&self) -> Option<(u32, u64)> {
+        match self {
+            PeerAddr::Unix(p) => Some((p.pid, p.started_ns)),
+            PeerAddr::Local(c) => Some((c.pid, c.started_ns)),
+            PeerAddr::Ip(_) | PeerAddr::Other => None,
         }
     }
 }
@@ -83,6 +106,7 @@ impl fmt::Display for PeerAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PeerAddr::Ip(ip) => ip.fmt(f),
+            PeerAddr::Local(c) => c.ip.fmt(f),
             PeerAddr::Unix(p) => write!(f, "unix:pid={},uid={}", p.pid, p.uid),
             PeerAddr::Other => f.write_str("other"),
         }
@@ -93,6 +117,8 @@ const PEER_UNIX: u16 = types::netio_peer::PEER_UNIX.0 as u16;
 const PEER_INET: u16 = types::netio_peer::PEER_INET.0 as u16;
 const TARGET_MOVED: u16 = types::netio_owner::TARGET_MOVED.0 as u16;
 const PEER_INET6: u16 = types::netio_peer::PEER_INET6.0 as u16;
+const PEER_LOCAL4: u16 = types::netio_peer::PEER_LOCAL4.0 as u16;
+const PEER_LOCAL6: u16 = types::netio_peer::PEER_LOCAL6.0 as u16;
 
 /// A counter's key: one process (tgid and generation) and one peer. Or,
 /// `moved`: bytes an untracked process (tgid) moved on a socket of the
@@ -134,6 +160,19 @@ impl TrafficKey {
                     started_ns: p.started_ns,
                 })
             }
+            PEER_LOCAL4 | PEER_LOCAL6 => {
+                let p: types::local_peer = read_pod(&k.addr)?;
+                let ip = if k.family == PEER_LOCAL4 {
+                    IpAddr::from(p.addr4.to_ne_bytes())
+                } else {
+                    IpAddr::from(std::net::Ipv6Addr::LOCALHOST)
+                };
+                PeerAddr::Local(LocalClient {
+                    ip,
+                    pid: p.pid,
+                    started_ns: p.started_ns,
+                })
+            }
             _ => PeerAddr::Other,
         };
         let mut raw = [0u8; size_of::<types::traffic_key>()];
@@ -172,6 +211,10 @@ pub enum LifecycleKind {
     /// A tracked process (ppid, gen, target) counted its first bytes with a
     /// Unix peer process (tgid, uid, comm and `started_ns` the peer's).
     UnixPeer,
+    /// A tracked process (ppid, gen, target) owns a socket a loopback TCP
+    /// client connected (tgid, uid, comm and `started_ns` the client's, as
+    /// it called connect()).
+    LocalClient,
 }
 
 /// How the kernel tracked a process at exec.
@@ -210,6 +253,7 @@ const EV_EXEC: u32 = types::netio_event_kind::EV_EXEC.0;
 const EV_FORK: u32 = types::netio_event_kind::EV_FORK.0;
 const EV_MOVED: u32 = types::netio_event_kind::EV_MOVED.0;
 const EV_UNIX_PEER: u32 = types::netio_event_kind::EV_UNIX_PEER.0;
+const EV_LOCAL_CLIENT: u32 = types::netio_event_kind::EV_LOCAL_CLIENT.0;
 
 /// A process event from the kernel, for tracked processes, and for the
 /// untracked ones that move bytes on their sockets.
@@ -229,18 +273,19 @@ pub struct LifecycleEvent {
     pub uid: u32,
     /// Exec: the file it exec'd, as the kernel knows it.
     pub exe: Option<KernelFileId>,
-    /// UnixPeer: when the peer started (UnixPeer::started_ns).
+    /// UnixPeer and LocalClient: when the peer started.
     pub started_ns: u64,
 }
 
 impl LifecycleEvent {
-    /// The peer an EV_UNIX_PEER names.
-    pub fn unix_peer(&self) -> Option<UnixPeer> {
-        (self.kind == LifecycleKind::UnixPeer).then_some(UnixPeer {
-            pid: self.tgid,
-            uid: self.uid,
-            started_ns: self.started_ns,
-        })
+    /// The peer process an EV_UNIX_PEER or EV_LOCAL_CLIENT names: its PID
+    /// and start (PeerAddr::process), and its uid.
+    pub fn peer_process(&self) -> Option<((u32, u64), u32)> {
+        matches!(
+            self.kind,
+            LifecycleKind::UnixPeer | LifecycleKind::LocalClient
+        )
+        .then_some(((self.tgid, self.started_ns), self.uid))
     }
 }
 
@@ -274,6 +319,7 @@ impl LifecycleEvent {
             EV_FORK => LifecycleKind::Fork,
             EV_MOVED => LifecycleKind::Moved,
             EV_UNIX_PEER => LifecycleKind::UnixPeer,
+            EV_LOCAL_CLIENT => LifecycleKind::LocalClient,
             _ => LifecycleKind::Exit,
         };
         let as_u8 = |s: &[std::ffi::c_char]| s.iter().map(|&c| c as u8).collect::<Vec<u8>>();
@@ -303,6 +349,7 @@ pub struct Stats {
     pub events_dropped: u64,
     pub stash_full: u64,
     pub owner_full: u64,
+    pub local_full: u64,
 }
 
 impl Stats {
@@ -317,6 +364,7 @@ impl Stats {
             events_dropped: sum(s::STAT_EVENTS_DROPPED),
             stash_full: sum(s::STAT_STASH_FULL),
             owner_full: sum(s::STAT_OWNER_FULL),
+            local_full: sum(s::STAT_LOCAL_FULL),
         }
     }
 }

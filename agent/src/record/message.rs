@@ -153,14 +153,22 @@ impl Message {
         }
     }
 
-    /// `peer="..."` when there is a peer, and a Unix peer's process name
-    /// after it (`peer_comm="..."`), while it is known.
+    /// `peer="..."` when there is a peer; a loopback client's PID after it
+    /// (`peer_pid=...`: its address is every local client's, a Unix peer's
+    /// holds the PID); and a peer process's name (`peer_comm="..."`), while
+    /// it is known.
     pub fn opt_peer(self, peer: Option<&super::Peer<'_>>) -> Self {
         let Some(p) = peer else {
             return self;
         };
         let comm = p.process.and_then(|u| u.comm);
-        self.str("peer", p.address).opt_str("peer_comm", comm)
+        let local_pid = p
+            .process
+            .filter(|_| p.transport == Some("tcp"))
+            .map(|u| u64::from(u.pid));
+        self.str("peer", p.address)
+            .opt_num("peer_pid", local_pid)
+            .opt_str("peer_comm", comm)
     }
 
     /// `key=123` when there is a number.

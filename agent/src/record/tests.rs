@@ -476,7 +476,7 @@ pub fn samples() -> Vec<Record> {
                 transport: Some("unix"),
                 process: Some(PeerProcess {
                     pid: 4242,
-                    uid: 33,
+                    uid: Some(33),
                     comm: Some("php-fpm"),
                 }),
             },

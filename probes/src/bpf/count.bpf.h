@@ -203,6 +203,7 @@ static __always_inline void count(struct tracked *t, struct traffic_key *key, __
 }
 
 static __always_inline void own_on_first_byte(struct sock *sk, __u32 tgid, struct tracked *t);
+static __always_inline void name_local_peer(struct sock *sk, struct traffic_key *key);
 static __always_inline void account_moved(struct sock *sk, __u32 tgid, __s64 bytes, bool sent);
 
 static __always_inline void account_to(struct tracked *t, __u32 tgid, struct sock *sk, __s64 bytes,
@@ -214,6 +215,7 @@ static __always_inline void account_to(struct tracked *t, __u32 tgid, struct soc
 
 	read_peer(sk, &key);
 	own_on_first_byte(sk, tgid, t);
+	name_local_peer(sk, &key);
 	count(t, &key, bytes, sent);
 }
 

@@ -50,9 +50,12 @@ struct in6_addr {
 
 struct sock_common {
 	__be32 skc_daddr;
+	__be32 skc_rcv_saddr;
 	__be16 skc_dport;
+	__u16 skc_num;
 	unsigned short skc_family;
 	struct in6_addr skc_v6_daddr;
+	struct in6_addr skc_v6_rcv_saddr;
 };
 
 struct pid;
@@ -149,6 +152,7 @@ struct task_struct {
 	struct signal_struct *signal;
 	struct files_struct *files;
 	const struct cred *real_cred;
+	struct task_struct *group_leader;
 	struct hlist_node pid_links[PIDTYPE_MAX];
 	/* Boot-time ns: /proc/PID/stat's starttime, in clock ticks. */
 	__u64 start_boottime;

@@ -17,7 +17,9 @@
  *   netio.h          the contract with the Rust loader
  *   maps.bpf.h       every map and global
  *   count.bpf.h      the hash path: peers, the (process, peer) counters, loss stats
- *   owner.bpf.h      whose socket it is: bytes untracked processes move on it
+ *   local.bpf.h      loopback TCP connections: which process connected each
+ *   owner.bpf.h      whose socket it is: bytes untracked processes move on it,
+ *                    and the loopback client at its other end
  *   unix.bpf.h       Unix stream and seqpacket sockets: the peer process
  *   sockpath.bpf.h   the socket path: track slots, socket-local counters, drains
  *   lifecycle.bpf.h  tracking at fork, exec and exit
@@ -33,6 +35,7 @@ char LICENSE[] SEC("license") = "GPL";
 
 #include "maps.bpf.h"
 #include "count.bpf.h"
+#include "local.bpf.h"
 #include "owner.bpf.h"
 #include "unix.bpf.h"
 #include "sockpath.bpf.h"
@@ -48,6 +51,7 @@ struct tracked _tracked = {};
 struct comm_key _comm_key = {};
 struct uid_key _uid_key = {};
 struct unix_peer _unix_peer = {};
+struct local_peer _local_peer = {};
 enum netio_len _netio_len;
 enum netio_peer _netio_peer;
 enum netio_gen _netio_gen;

@@ -22,11 +22,15 @@ enum netio_len {
  * fallback entry that takes the bytes when the traffic map is full, so a
  * process's totals stay exact even when its per-peer breakdown cannot.
  * PEER_UNIX: a Unix stream or seqpacket socket's peer process, as its
- * credentials name it (SO_PEERCRED); its key's addr holds struct unix_peer. */
+ * credentials name it (SO_PEERCRED); its key's addr holds struct unix_peer.
+ * PEER_LOCAL4 and PEER_LOCAL6: a TCP client on a loopback address (127/8,
+ * ::1) named by the process that connected; addr holds struct local_peer. */
 enum netio_peer {
 	PEER_OTHER = 0,
 	PEER_UNIX = 1,
 	PEER_INET = 2,
+	PEER_LOCAL4 = 3,
+	PEER_LOCAL6 = 4,
 	PEER_INET6 = 10,
 };
 
@@ -47,6 +51,16 @@ struct unix_peer {
  * cleared when its process exited), or GONE_TARGET with GEN_NONE (untracked
  * by userspace, cleared at the PID's next exit: docs/kernels.md, "The
  * tracked map"). */
+/* A loopback TCP client in a traffic key's addr (local.bpf.h): its IPv4
+ * address (0 for ::1), and the thread group that called connect(), its PID
+ * in the initial namespace and the boot-time ns its leader started at, so
+ * that userspace never names a process that reused the PID since. */
+struct local_peer {
+	__u32 addr4;
+	__u32 pid;
+	__u64 started_ns;
+};
+
 enum netio_gen {
 	GEN_NONE = 0,
 	GEN_KERNEL_MASK = 0x7fffffff,
@@ -138,6 +152,7 @@ enum netio_stat {
 	STAT_EVENTS_DROPPED,	/* ring buffer full: a lifecycle event was not delivered */
 	STAT_STASH_FULL,	/* entry/return pairing lost (stash map full) */
 	STAT_OWNER_FULL,	/* a tracked process's socket got no owner (sk_owners full) */
+	STAT_LOCAL_FULL,	/* a loopback connection was not remembered (local_clients full) */
 	STAT_MAX,
 };
 
@@ -168,6 +183,7 @@ enum netio_event_kind {
 	EV_EXIT = 3,
 	EV_MOVED = 4,	/* an untracked process moved bytes on a tracked one's socket */
 	EV_UNIX_PEER = 5, /* a tracked process's first bytes with a Unix peer process */
+	EV_LOCAL_CLIENT = 6, /* a tracked process owns a socket a loopback client connected */
 };
 
 /* What a per-thread stash holds (the kernel's own: it pairs a hook's entry
@@ -198,9 +214,10 @@ struct lifecycle_event {
 	__u32 uid;
 	__u32 exe_dev;
 	__u64 exe_ino;
-	/* EV_UNIX_PEER: tgid, uid and comm are the peer process's, this its
-	 * start (struct unix_peer); ppid, gen and target the tracked process's
-	 * that counted bytes with it. */
+	/* EV_UNIX_PEER and EV_LOCAL_CLIENT: tgid, uid and comm are the peer
+	 * process's (a local client's as it connected), this its start; ppid,
+	 * gen and target the tracked process's that counted bytes with it or
+	 * owns the socket. */
 	__u64 started_ns;
 };
 

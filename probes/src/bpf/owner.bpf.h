@@ -21,6 +21,10 @@ struct sk_owner {
 	__u32 peer;	/* the peer address's last word (all of it for IPv4) */
 	__u16 dport;
 	__u16 family;
+	/* The loopback client that connected it (local.bpf.h), 0 if none. */
+	__u32 client_pid;
+	__u32 client_pad;
+	__u64 client_started_ns;
 };
 
 /* Socket (its address) -> owner; sized by the loader, fill counted
@@ -94,6 +98,45 @@ static __always_inline bool maybe_owned(struct sock *sk)
 	return *bucket_at(owner_bucket(peer, dport)) != 0;
 }
 
+/* Tells userspace the name of the loopback client at the other end of a
+ * socket `owner` (its key's process) now owns: once per connection, so a
+ * client that exits within the interval is named all the same. */
+static __always_inline void emit_local_client(const struct local_client *who, __u32 owner,
+					      const struct sk_owner *o)
+{
+	struct lifecycle_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e) {
+		stat_add(STAT_EVENTS_DROPPED, 1);
+		return;
+	}
+	e->kind = EV_LOCAL_CLIENT;
+	e->tgid = who->pid;
+	e->ppid = owner;
+	e->gen = o->gen;
+	e->target = o->target;
+	e->matched = 0;
+	__builtin_memcpy(e->comm, who->comm, sizeof(e->comm));
+	e->filename[0] = 0;
+	e->uid = who->uid;
+	e->exe_dev = 0;
+	e->exe_ino = 0;
+	e->started_ns = who->started_ns;
+	bpf_ringbuf_submit(e, 0);
+}
+
+/* The owner entry's client, from the connection the socket has now. */
+static __always_inline const struct local_client *take_client(struct sock *sk, struct sk_owner *o)
+{
+	const struct local_client *who = local_client_of(sk);
+
+	if (who) {
+		o->client_pid = who->pid;
+		o->client_started_ns = who->started_ns;
+	}
+	return who;
+}
+
 /*
  * Makes the tracked process `t` (thread group tgid) the socket's owner,
  * unless it has one for its present peer: the first owner stands. The
@@ -103,6 +146,7 @@ static __always_inline bool maybe_owned(struct sock *sk)
 static __always_inline void own_socket(struct sock *sk, __u32 tgid, struct tracked *t)
 {
 	struct sk_owner o = { .tgid = tgid };
+	const struct local_client *who;
 	struct sk_owner *old;
 	__u64 k = (__u64)sk;
 
@@ -120,16 +164,24 @@ static __always_inline void own_socket(struct sock *sk, __u32 tgid, struct track
 		if (old->peer == o.peer && old->dport == o.dport && old->family == o.family)
 			return;
 		/* Connected elsewhere since it was owned: owned anew. */
+		who = take_client(sk, &o);
 		__sync_fetch_and_add(bucket_at(o.bucket), 1);
-		if (bpf_map_update_elem(&sk_owners, &k, &o, BPF_EXIST) == 0)
+		if (bpf_map_update_elem(&sk_owners, &k, &o, BPF_EXIST) == 0) {
 			__sync_fetch_and_add(bucket_at(was), -1);
-		else
+			if (who)
+				emit_local_client(who, tgid, &o);
+		} else {
 			__sync_fetch_and_add(bucket_at(o.bucket), -1);
+		}
 		return;
 	}
+	who = take_client(sk, &o);
 	__sync_fetch_and_add(bucket_at(o.bucket), 1);
-	if (bpf_map_update_elem(&sk_owners, &k, &o, BPF_NOEXIST) == 0)
+	if (bpf_map_update_elem(&sk_owners, &k, &o, BPF_NOEXIST) == 0) {
+		if (who)
+			emit_local_client(who, tgid, &o);
 		return;
+	}
 	__sync_fetch_and_add(bucket_at(o.bucket), -1);
 	/* Another thread made it meanwhile, or the map is full. */
 	if (!bpf_map_lookup_elem(&sk_owners, &k))
@@ -143,6 +195,57 @@ static __always_inline void own_on_first_byte(struct sock *sk, __u32 tgid, struc
 {
 	if (!maybe_owned(sk))
 		own_socket(sk, tgid, t);
+}
+
+/* A loopback peer in `key` becomes the client process the owner entry `o`
+ * (the socket's, for the peer it has now) names, if it names one. */
+static __always_inline void name_client(const struct sk_owner *o, struct traffic_key *key)
+{
+	struct local_peer p = {};
+
+	if (!o->client_pid)
+		return;
+	p.pid = o->client_pid;
+	p.started_ns = o->client_started_ns;
+	if (key->family == PEER_INET) {
+		__builtin_memcpy(&p.addr4, key->addr, 4);
+		key->family = PEER_LOCAL4;
+	} else if (key->family == PEER_INET6) {
+		key->family = PEER_LOCAL6;
+	} else {
+		return;
+	}
+	__builtin_memcpy(key->addr, &p, sizeof(p));
+}
+
+/* Whether the peer in `key` is a loopback address: only those sockets have
+ * a client to name, so no other event pays the owner lookup. */
+static __always_inline bool loopback_key(const struct traffic_key *key)
+{
+	__u32 w[4];
+
+	__builtin_memcpy(w, key->addr, sizeof(w));
+	if (key->family == PEER_INET)
+		return loopback4(w[0]);
+	return key->family == PEER_INET6 && loopback6(w);
+}
+
+/* name_client() for a tracked process's socket: its owner entry, while it
+ * is for the peer the socket has now. */
+static __always_inline void name_local_peer(struct sock *sk, struct traffic_key *key)
+{
+	__u64 k = (__u64)sk;
+	struct sk_owner *o;
+	__u16 family, dport;
+	__u32 peer;
+
+	if (!loopback_key(key))
+		return;
+	o = bpf_map_lookup_elem(&sk_owners, &k);
+	if (!o || !owner_peer(sk, &family, &peer, &dport) || peer != o->peer ||
+	    dport != o->dport || family != o->family)
+		return;
+	name_client(o, key);
 }
 
 /* Tells userspace who moved bytes on an owned socket, once per counter. */
@@ -195,6 +298,7 @@ static __always_inline void account_moved(struct sock *sk, __u32 tgid, __s64 byt
 	key.target = (o->target & ~TARGET_MOVED) | TARGET_MOVED;
 	owner = o->tgid;
 	read_peer(sk, &key);
+	name_client(o, &key);
 	if (!bpf_map_lookup_elem(&traffic, &key) &&
 	    bpf_map_update_elem(&traffic, &key, &zero, BPF_NOEXIST) == 0)
 		emit_moved(&key, owner);
@@ -205,15 +309,27 @@ static __always_inline void account_moved(struct sock *sk, __u32 tgid, __s64 byt
 }
 
 /* The sockets a tracked process connects: tcp_v4_connect and
- * tcp_v6_connect set SYN_SENT in the connecting task, on every backend. */
+ * tcp_v6_connect set SYN_SENT in the connecting task, on every backend.
+ * And every process's loopback connections, for their names (local.bpf.h). */
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(tp_owner_connect, struct sock *sk, int oldstate, int newstate)
 {
 	__u32 tgid;
 	struct tracked *t;
 
+	if (sk->sk_protocol != IPPROTO_TCP)
+		return 0;
+	if (oldstate == BPF_TCP_SYN_SENT) {
+		local_handshake_done(sk, newstate == BPF_TCP_ESTABLISHED);
+		return 0;
+	}
+	if (newstate == BPF_TCP_CLOSE) {
+		local_close(sk);
+		return 0;
+	}
 	if (newstate != BPF_TCP_SYN_SENT)
 		return 0;
+	local_connect(sk);
 	t = tracked_tgid(&tgid);
 	if (t)
 		own_socket(sk, tgid, t);

@@ -84,6 +84,11 @@ static __always_inline void account_sk_slow(struct sk_acct *a, struct sock *sk, 
 	}
 	key_of(t, &key);
 	if (!a) {
+		/* Its first counted byte: owned, if not accepted or connected
+		 * by a tracked process (it was before netio started, or passed);
+		 * a loopback client named from then on, in the entry's key. */
+		own_socket(sk, tgid, t);
+		name_local_peer(sk, &key);
 		/* Created whole from `init`, atomically: of threads racing here
 		 * one's entry is made and the others find it, owner and all. No
 		 * compare-exchange, so the object also loads on 5.10, where the
@@ -92,9 +97,6 @@ static __always_inline void account_sk_slow(struct sk_acct *a, struct sock *sk, 
 
 		init.sk_family = peer_words_btf(sk, init.peer_raw);
 		a = bpf_sk_storage_get(&sk_accts, sk, &init, BPF_SK_STORAGE_GET_F_CREATE);
-		/* Its first counted byte: owned, if not accepted or connected
-		 * by a tracked process (it was before netio started, or passed). */
-		own_socket(sk, tgid, t);
 	}
 	if (a && a->tgid == tgid && a->key.gen == key.gen && a->key.target == key.target &&
 	    same_peer(a, sk)) {
@@ -103,6 +105,7 @@ static __always_inline void account_sk_slow(struct sk_acct *a, struct sock *sk, 
 		acct_add(a, bytes, sent);
 		return;
 	}
+	name_local_peer(sk, &key);
 	count(t, &key, bytes, sent);
 }
 
@@ -152,6 +155,7 @@ static __always_inline void account_btf(struct sock *sk, __s64 bytes, bool sent)
 	if (tcp_peer_btf(sk, &key)) {
 		if (!maybe_owned_btf(sk))
 			own_socket(sk, tgid, t);
+		name_local_peer(sk, &key);
 		count(t, &key, bytes, sent);
 	} else {
 		count_unix(t, tgid, sk, bytes, sent);

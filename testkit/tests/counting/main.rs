@@ -11,6 +11,7 @@ mod common;
 mod accuracy;
 mod capacity;
 mod identity;
+mod local;
 mod matching;
 mod restart;
 mod sockets;
