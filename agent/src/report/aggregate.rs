@@ -54,6 +54,9 @@ pub struct Key {
     pub pid: Option<u64>,
     pub comm: Option<String>,
     pub peer: Option<String>,
+    /// `--by peer`: a loopback TCP client's PID (its address is every
+    /// local client's; a Unix peer's address holds its PID already).
+    pub peer_pid: Option<u64>,
 }
 
 /// One row's sums over the records of its key.
@@ -206,6 +209,7 @@ impl Aggregate {
                 pid: None,
                 comm: None,
                 peer: None,
+                peer_pid: None,
             },
             // The record of the processes past the busiest N names none.
             By::Process if v.get(field::PID).is_none() && number(v, field::PROCESSES).is_some() => {
@@ -214,6 +218,7 @@ impl Aggregate {
                     pid: None,
                     comm: None,
                     peer: None,
+                    peer_pid: None,
                 }
             }
             By::Process => Key {
@@ -221,12 +226,15 @@ impl Aggregate {
                 pid: Some(number(v, field::PID)?),
                 comm: Some(text(v, field::COMM)?.to_string()),
                 peer: None,
+                peer_pid: None,
             },
             By::Peer => Key {
                 target,
                 pid: None,
                 comm: None,
                 peer: Some(text(v, field::PEER_ADDRESS)?.to_string()),
+                peer_pid: number(v, field::PEER_PID)
+                    .filter(|_| text(v, field::TRANSPORT) == Some("tcp")),
             },
         };
         let sent = number(v, field::SENT_BYTES)?;

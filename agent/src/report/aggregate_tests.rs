@@ -72,6 +72,7 @@ fn key(target: &str, pid: Option<u64>, peer: Option<&str>) -> Key {
         pid,
         comm: pid.map(|_| "db".into()),
         peer: peer.map(str::to_string),
+        peer_pid: None,
     }
 }
 
@@ -329,4 +330,42 @@ fn a_record_missing_a_number_is_counted_as_malformed_not_as_zero() {
     let a = summed(By::Target, &[bad, no_time, good]);
     assert_eq!(a.total(), (3, 4));
     assert_eq!((a.entries, a.malformed), (3, 2));
+}
+
+#[test]
+fn loopback_clients_of_one_address_are_rows_of_their_own_by_process() {
+    let client = |pid: &'static str, comm: &'static str| {
+        vec![
+            ("NETIO_PEER_ADDRESS", "127.0.0.1"),
+            ("NETIO_TRANSPORT", "tcp"),
+            ("NETIO_PEER_PID", pid),
+            ("NETIO_PEER_COMM", comm),
+        ]
+    };
+    let entries = [
+        traffic(1, "target", "db", &[], (700, 70)),
+        traffic(
+            1,
+            "target_peer",
+            "db",
+            &client("41", "redis-cli"),
+            (600, 60),
+        ),
+        traffic(1, "target_peer", "db", &client("42", "backup"), (100, 10)),
+        traffic(2, "target", "db", &[], (50, 5)),
+        traffic(2, "target_peer", "db", &client("42", "backup"), (50, 5)),
+    ];
+    let a = summed(By::Peer, &entries);
+    let got: Vec<_> = a
+        .rows()
+        .into_iter()
+        .map(|(k, r)| (k.peer_pid, r.peer_comm.clone(), r.sent))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (Some(41), Some("redis-cli".to_string()), 600),
+            (Some(42), Some("backup".to_string()), 150),
+        ]
+    );
 }

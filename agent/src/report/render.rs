@@ -105,7 +105,10 @@ fn key_cells(by: By, k: &Key, peer_comm: Option<&str>) -> Vec<String> {
             cells.push(shown(k.comm.as_deref().unwrap_or_default()));
         }
         By::Peer => {
-            let peer = shown(k.peer.as_deref().unwrap_or_default());
+            let mut peer = shown(k.peer.as_deref().unwrap_or_default());
+            if let Some(pid) = k.peer_pid {
+                peer = format!("{peer} pid={pid}");
+            }
             cells.push(match peer_comm {
                 Some(comm) => format!("{peer} ({})", shown(comm)),
                 None => peer,
@@ -295,6 +298,9 @@ pub fn json(a: &Aggregate, span: &Span) -> Value {
             }
             if let Some(p) = &k.peer {
                 o.insert("peer".into(), p.clone().into());
+            }
+            if let Some(p) = k.peer_pid {
+                o.insert("peer_pid".into(), p.into());
             }
             if let Some(c) = &r.peer_comm {
                 o.insert("peer_comm".into(), c.clone().into());
