@@ -31,7 +31,7 @@ const SIZE: &str = "150k";
 
 /// What each MESSAGE key must equal: the structured field of the same
 /// record. A key not listed here is not netio's.
-const KEYS: [(&str, &str); 30] = [
+const KEYS: [(&str, &str); 32] = [
     ("target", "NETIO_TARGET"),
     ("pid", "NETIO_PID"),
     ("ppid", "NETIO_PPID"),
@@ -39,6 +39,8 @@ const KEYS: [(&str, &str); 30] = [
     ("uid", "NETIO_UID"),
     ("exe", "NETIO_EXE"),
     ("peer", "NETIO_PEER_ADDRESS"),
+    ("peer_pid", "NETIO_PEER_PID"),
+    ("peer_comm", "NETIO_PEER_COMM"),
     ("sent", "NETIO_SENT_BYTES"),
     ("received", "NETIO_RECEIVED_BYTES"),
     ("sent_per_sec", "NETIO_SENT_BYTES_PER_SEC"),
@@ -321,7 +323,9 @@ fn names_that_look_like_key_value_or_hold_escapes_cannot_forge_or_garble_records
     }
 
     // The attacker: the tracked server runs as nobody, and its child
-    // execs a copy of the traffic generator under the hostile name.
+    // execs a copy of the traffic generator under the hostile name; its
+    // client, a loopback one named by its process, is a copy of that name
+    // too, run as nobody.
     let mut children: BTreeMap<u32, (&str, common::Bytes)> = BTreeMap::new();
     for (name, copy) in HOSTILE.iter().zip(&copies) {
         let path = copy.path.to_str().unwrap();
@@ -329,10 +333,13 @@ fn names_that_look_like_key_value_or_hold_escapes_cannot_forge_or_garble_records
         let server = tracked.server_with("forking", "127.0.0.1:0", &args, |cmd| {
             cmd.uid(65534).gid(65534);
         });
-        let client = Program::original().client(
+        let client = copy.client_with(
             "forking",
             &server.addr("127.0.0.1"),
             &["--count", "1", "--size", SIZE],
+            |cmd| {
+                cmd.uid(65534).gid(65534);
+            },
         );
         let truth = server.finish();
         assert_eq!((truth.sent, truth.received), (client.received, client.sent));
@@ -394,6 +401,16 @@ fn names_that_look_like_key_value_or_hold_escapes_cannot_forge_or_garble_records
         let Some((name, _)) = pid.and_then(|p| children.get(&p)) else {
             continue;
         };
+        if m.msgid == "traffic" && m.sd["NETIO_SCOPE"] == "peer" {
+            // The client's name, as its peer: the real name in the field,
+            // one quoted value in MESSAGE (check_message: the same).
+            if m.sd.get("NETIO_PEER_COMM").map(String::as_str) != Some(*name) {
+                problems.push(format!(
+                    "peer record {:?} does not name the client {name:?}",
+                    m.sd
+                ));
+            }
+        }
         if m.msgid == "traffic" && m.sd["NETIO_SCOPE"] == "process" {
             assert_eq!(m.sd["NETIO_COMM"], *name, "NETIO_COMM keeps the real name");
             let pairs = logfmt(&m.msg).unwrap_or_default();
