@@ -873,3 +873,52 @@ fn assert_process_total(records: &common::Records, truth: &common::Truth) {
         truth.pid
     );
 }
+
+/// Loopback TCP clients share an address, not a peer: of two local client
+/// processes on 127.0.0.1, the one above the per-peer limit is the one
+/// breach, named by its process; the one below it, on the same address, is
+/// not folded into it.
+#[test]
+fn of_two_loopback_clients_only_the_one_above_its_limit_breaches_named_by_its_process() {
+    let scratch = Scratch::new("local-threshold");
+    let idle = Idle::start(&scratch);
+    let name = unique_name("ntlc");
+    let limits = "peer_sent = \"1MiB/s\"\nfor = \"2s\"\nreminder = \"1h\"\n";
+    let config = scratch.path("netio.toml");
+    write(&config, &threshold_config("local", &name, &idle, limits));
+    let mut netio = Netio::start_file(&config);
+    let server = Program::named(&scratch, &name).server("paced", "127.0.0.1:0", &["--count", "2"]);
+    let addr = server.addr("127.0.0.1");
+    let (heavy, light) = std::thread::scope(|s| {
+        let run = |phases: &'static str| {
+            let addr = addr.clone();
+            s.spawn(move || Program::original().client("paced", &addr, &["--phases", phases]))
+        };
+        let (heavy, light) = (run("2m:5000"), run("600k:5000"));
+        (heavy.join().unwrap(), light.join().unwrap())
+    });
+    let server = server.finish();
+    let recovered = |r: &[Value]| r.iter().any(|v| event(v) == Some(RECOVERED));
+    assert!(
+        netio.wait_until(Duration::from_secs(8), recovered),
+        "the heavy client's breach never recovered"
+    );
+    let records = netio.stop();
+    let exceeded: Vec<&Value> = records
+        .records
+        .iter()
+        .filter(|v| is_threshold(v) && event(v) == Some(EXCEEDED))
+        .collect();
+    assert_eq!(
+        exceeded.len(),
+        1,
+        "one breach, the heavy client's: {exceeded:?}"
+    );
+    let v = exceeded[0];
+    assert_eq!(s(v, "NETIO_PEER_ADDRESS"), Some("127.0.0.1"), "{v}");
+    assert_eq!(s(v, "NETIO_TRANSPORT"), Some("tcp"), "{v}");
+    assert_eq!(num(v, "NETIO_PEER_PID"), Some(u64::from(heavy.pid)), "{v}");
+    assert_eq!(s(v, "NETIO_PEER_COMM"), Some("netio-traffic"), "{v}");
+    assert_ne!(heavy.pid, light.pid);
+    assert_process_total(&records, &server);
+}
