@@ -5,12 +5,16 @@
 
 use std::collections::BTreeMap;
 use std::os::unix::process::CommandExt;
+use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::common;
 
-use common::{num, text, tracked_program, Bytes, Program, Records, Truth};
+use common::{
+    event, exchange, num, text, tracked_program, unique_name, Bytes, Netio, Program, Records,
+    Scratch, Truth, TARGET,
+};
 
 const NOBODY: u32 = 65534;
 
@@ -125,4 +129,64 @@ fn loopback_ipv6_clients_are_told_apart_by_process() {
 #[test]
 fn ipv4_clients_of_a_dual_stack_listener_are_told_apart_by_process() {
     three_clients_of_one_address("[::]:0", "127.0.0.1", "127.0.0.1");
+}
+
+/// A local user who holds more loopback connections open than netio has
+/// room to remember (capacity.peers + capacity.processes) makes the next
+/// client show by address: its bytes are exact all the same, and a
+/// `degraded` record says why. It cannot make the client show as another.
+#[test]
+fn loopback_connections_past_capacity_show_by_address_and_are_reported() {
+    let scratch = Scratch::new("local-full");
+    let name = unique_name("ntt");
+    let tracked = Program::named(&scratch, &name);
+    let netio = Netio::start_with(
+        &scratch,
+        "1s",
+        &[(TARGET, &[name.as_str()])],
+        "[capacity]\nprocesses = 4\npeers = 60\n",
+    );
+    let as_nobody = |cmd: &mut std::process::Command| {
+        cmd.uid(NOBODY).gid(NOBODY);
+    };
+    let held = ["--count", "200"];
+    let attacker = Program::original().server_with("paced", "127.0.0.1:0", &held, as_nobody);
+    let (server, client) = std::thread::scope(|s| {
+        let addr = attacker.addr("127.0.0.1");
+        let holder = s.spawn(move || {
+            let args = [&held[..], &["--phases", "1k:4000"]].concat();
+            Program::original().client_with("paced", &addr, &args, as_nobody)
+        });
+        // Its 200 connections are made in milliseconds and held for 4 s.
+        std::thread::sleep(Duration::from_millis(1500));
+        let args = ["--count", "1", "--request", "5000", "--reply", "70000"];
+        let truths = exchange(
+            &tracked,
+            &Program::original(),
+            "short",
+            "127.0.0.1:0",
+            "127.0.0.1",
+            &args,
+        );
+        holder.join().unwrap();
+        truths
+    });
+    attacker.finish();
+    let records = netio.stop();
+    records.assert_exact(&server.per_pid, "127.0.0.1");
+    let named: Vec<&Value> = records
+        .traffic()
+        .filter(|v| common::record_pid(v) == Some(server.pid) && v.get("NETIO_PEER_PID").is_some())
+        .collect();
+    assert!(
+        named.is_empty(),
+        "client {} is named, though netio had no room: {named:?}",
+        client.pid
+    );
+    assert!(
+        records.records.iter().any(|v| event(v) == Some("degraded")
+            && text(v, "NETIO_REASON") == Some("local_client_map_full")
+            && num(v, "NETIO_COUNT") >= Some(1)),
+        "a degraded record must report the connections netio had no room for"
+    );
 }
