@@ -140,13 +140,16 @@ def conditions(rows):
 
 
 def machine(rows, facts):
-    """The load at each check, whether the machine was quiet, and the ping-pong's length."""
+    """The load at each check, whether the machine was quiet, and the ping-pong's and the
+    connection churn's lengths."""
     cond = conditions(rows)
     loads = [(name, c.get("loadavg1"), c.get("busy_processes")) for name, c in cond.items()]
     start = cond.get("start", {})
     quiet = start.get("loadavg1", 9) < 0.5 and all((b or 0) == 0 for _, _, b in loads)
-    pingpong = facts.get("settings", "").split("pingpong=")[-1].split()[0]
-    return {"loads": loads, "quiet": quiet, "pingpong": pingpong}
+    settings = facts.get("settings", "")
+    pingpong = settings.split("pingpong=")[-1].split()[0]
+    connects = settings.split("connects=")[-1].split()[0] if "connects=" in settings else "?"
+    return {"loads": loads, "quiet": quiet, "pingpong": pingpong, "connects": connects}
 
 
 # ---- per-event cost ----
@@ -274,6 +277,31 @@ def syscalls(rows):
             diff = summary(v - base[k] for k, v in xs.items() if k in base)
             pct = (med([v / base[k] for k, v in xs.items() if k in base]) - 1) * 100
         table.append({"agent": a, "ns": summary(xs.values()), "diff": diff, "pct": pct})
+    return table
+
+
+# ---- loopback connections ----
+
+
+def connects(rows):
+    """µs per loopback connection with no agent and with netio, and netio's per-round
+    differences to no agent's and the median per-round ratio's excess in percent;
+    None without both."""
+    per = defaultdict(dict)
+    for section, name, rnd, metric, value in rows:
+        if section == "connect" and metric == "us_per_conn":
+            per[name][rnd] = value
+    if not (per.get("none") and per.get("netio")):
+        return None
+    base = per["none"]
+    table = []
+    for a in ("none", "netio"):
+        xs = per[a]
+        diff = pct = None
+        if a != "none":
+            diff = summary(v - base[k] for k, v in xs.items() if k in base)
+            pct = (med([v / base[k] for k, v in xs.items() if k in base]) - 1) * 100
+        table.append({"agent": a, "us": summary(xs.values()), "diff": diff, "pct": pct})
     return table
 
 
@@ -534,6 +562,7 @@ def analyse(rows, facts):
         "machine": machine(rows, facts),
         "cost": cost, "cost_table": table, "alone": alone(cost), "stages": stages(cost),
         "reading": reading(cost), "hash_path": hash_path(cost),
-        "syscalls": syscalls(rows), "pingpong": pp, "databases": db, "scale": sc["numbers"],
+        "syscalls": syscalls(rows), "connects": connects(rows), "pingpong": pp,
+        "databases": db, "scale": sc["numbers"],
         "soak": so, "kernels": kernels(rows), "goals": goals,
     }

@@ -13,6 +13,7 @@ SECTIONS = {
     "cost": (["Cost per event of netio's kernel programs", "What every system call on the "
               "machine pays", "End to end: loopback ping-pong"],
              r"kernel programs within|ping-pong: "),
+    "connect": (["What every loopback connection on the machine pays"], r"$^"),
     "databases": (["Database throughput"],
                   r"netio's throughput cost below|netio's CPU per operation below"),
     "scale": (["netio itself at scale"], r": (userspace under|peak RSS under)"),
@@ -43,7 +44,12 @@ def section_of(heading):
 def goal_items(text):
     """The Goals chunk as (head, [items], tail): list items with their continuation lines."""
     lines = text.split("\n")
-    first = next((i for i, l in enumerate(lines) if l.startswith("- ")), len(lines))
+    first = next((i for i, l in enumerate(lines) if l.startswith("- ")), None)
+    if first is None:
+        # No goal of its own (a run of sections that have none): the list
+        # goes between the heading and what follows it (the plot).
+        rest = next((i for i, l in enumerate(lines) if i > 0 and l.strip()), len(lines))
+        return lines[:1] + [""], [], [""] + lines[rest:]
     items, i = [], first
     while i < len(lines) and (lines[i].startswith("- ") or lines[i].startswith("  ")):
         if lines[i].startswith("- "):

@@ -195,6 +195,7 @@ def machine_values(m, facts):
                            for n, load, b in m["loads"] if load is not None),
         "quiet": m["quiet"],
         "pingpong": m["pingpong"],
+        "connects_n": m["connects"],
         "run_date": facts.get("date", "?"),
         "run_netio": facts.get("netio", "?"),
     }
@@ -249,6 +250,19 @@ def syscall_values(table):
         rows.append(f"| {row['agent']} | {f1(row['ns'].median)} ({spread(row['ns'], f1)}) | "
                     f"{diff} |")
     return {"syscalls": table is not None, "syscall_rows": rows}
+
+
+def connect_values(table):
+    """What every loopback connection pays."""
+    rows = []
+    for row in table or []:
+        diff = ""
+        if row["diff"]:
+            diff = (f"{row['diff'].median:+.2f} µs ({spread(row['diff'], lambda x: f'{x:+.2f}')}), "
+                    f"{row['pct']:+.1f}%")
+        rows.append(f"| {row['agent']} | {row['us'].median:.2f} "
+                    f"({spread(row['us'], lambda x: f'{x:.2f}')}) | {diff} |")
+    return {"connects": table is not None, "connect_rows": rows}
 
 
 def pingpong_values(pp):
@@ -395,6 +409,7 @@ def document(a, facts):
     values = machine_values(a["machine"], facts)
     values.update(cost_values(a))
     values.update(syscall_values(a["syscalls"]))
+    values.update(connect_values(a["connects"]))
     values.update(pingpong_values(a["pingpong"]))
     values.update(database_values(a["databases"]))
     values.update(scale_values(a["scale"]))

@@ -18,7 +18,7 @@ import merge
 import plot
 import render
 
-ALL_SECTIONS = ["cost", "databases", "scale", "soak", "kernels"]
+ALL_SECTIONS = ["cost", "connect", "databases", "scale", "soak", "kernels"]
 
 STDOUT_VERDICTS = {True: "met", False: "NOT MET", None: "NOT SHOWN (noise)"}
 
