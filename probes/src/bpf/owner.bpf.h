@@ -248,6 +248,31 @@ static __always_inline void name_local_peer(struct sock *sk, struct traffic_key 
 	name_client(o, key);
 }
 
+/* name_local_peer() for a socket held as a BTF pointer (tp_btf and fentry
+ * programs): plain loads, no probe reads, on the hash path's every event
+ * with a loopback peer. */
+static __always_inline void name_local_peer_btf(struct sock *sk, struct traffic_key *key)
+{
+	__u64 k = (__u64)sk;
+	struct sk_owner *o;
+	__u16 family;
+	__u32 peer;
+
+	if (!loopback_key(key))
+		return;
+	o = bpf_map_lookup_elem(&sk_owners, &k);
+	if (!o)
+		return;
+	family = sk->__sk_common.skc_family;
+	if (family == AF_INET)
+		peer = sk->__sk_common.skc_daddr;
+	else
+		peer = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[3];
+	if (peer != o->peer || sk->__sk_common.skc_dport != o->dport || family != o->family)
+		return;
+	name_client(o, key);
+}
+
 /* Tells userspace who moved bytes on an owned socket, once per counter. */
 static __always_inline void emit_moved(const struct traffic_key *key, __u32 owner)
 {

@@ -88,7 +88,7 @@ static __always_inline void account_sk_slow(struct sk_acct *a, struct sock *sk, 
 		 * by a tracked process (it was before netio started, or passed);
 		 * a loopback client named from then on, in the entry's key. */
 		own_socket(sk, tgid, t);
-		name_local_peer(sk, &key);
+		name_local_peer_btf(sk, &key);
 		/* Created whole from `init`, atomically: of threads racing here
 		 * one's entry is made and the others find it, owner and all. No
 		 * compare-exchange, so the object also loads on 5.10, where the
@@ -105,7 +105,7 @@ static __always_inline void account_sk_slow(struct sk_acct *a, struct sock *sk, 
 		acct_add(a, bytes, sent);
 		return;
 	}
-	name_local_peer(sk, &key);
+	name_local_peer_btf(sk, &key);
 	count(t, &key, bytes, sent);
 }
 
@@ -155,7 +155,7 @@ static __always_inline void account_btf(struct sock *sk, __s64 bytes, bool sent)
 	if (tcp_peer_btf(sk, &key)) {
 		if (!maybe_owned_btf(sk))
 			own_socket(sk, tgid, t);
-		name_local_peer(sk, &key);
+		name_local_peer_btf(sk, &key);
 		count(t, &key, bytes, sent);
 	} else {
 		count_unix(t, tgid, sk, bytes, sent);
