@@ -20,7 +20,7 @@ use crate::live::Live;
 use crate::losses;
 use crate::movers::Movers;
 use crate::notify::Notifier;
-use crate::peer_names::PeerNames;
+use crate::peer_names::{self, PeerNames};
 use crate::record::{Record, Reloaded, ThresholdFields, TrafficFields, Who};
 use crate::signals::{wait_readable, Signal, Signals};
 use crate::sink::Sink;
@@ -716,7 +716,7 @@ impl Monitor {
                 Some((
                     c.watch.target,
                     snapshot::Threshold {
-                        peer: c.watch.peer.map(|p| p.to_string()),
+                        peer: c.watch.peer.map(|p| peer_names::distinct(&p)),
                         direction: c.watch.direction.name().to_string(),
                         state: state.to_string(),
                         limit: c.limit.rate,

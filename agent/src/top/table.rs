@@ -276,8 +276,19 @@ pub fn plain(t: &Table) -> String {
     let mut out = format!("{}\n", t.status);
     out.push_str(t.degraded.as_deref().unwrap_or("degraded: no"));
     out.push('\n');
+    // As wide as the widest label (a local client's `client 127.0.0.1
+    // pid=4242 (redis-cli)`), so the numbers stay in their columns.
+    let w = t
+        .targets
+        .iter()
+        .flat_map(|target| {
+            let inner = target.procs.iter().chain(&target.peers);
+            std::iter::once(target.row.label.chars().count())
+                .chain(inner.map(|r| r.label.chars().count() + 2))
+        })
+        .fold(32, usize::max);
     out.push_str(&format!(
-        "{:<32} {:>12} {:>12} {:>14} {:>14}  STATE   (sorted by {})\n",
+        "{:<w$} {:>12} {:>12} {:>14} {:>14}  STATE   (sorted by {})\n",
         "TARGET / PROCESS / CLIENT",
         "SENT/s",
         "RECEIVED/s",
@@ -287,7 +298,7 @@ pub fn plain(t: &Table) -> String {
     ));
     let line = |out: &mut String, indent: &str, r: &Row| {
         out.push_str(&format!(
-            "{:<32} {:>12} {:>12} {:>14} {:>14}  {}\n",
+            "{:<w$} {:>12} {:>12} {:>14} {:>14}  {}\n",
             format!("{indent}{}", r.label),
             show_rate(r.sent_rate),
             show_rate(r.received_rate),
@@ -420,5 +431,43 @@ mod tests {
         assert_eq!(db.row.state, "BREACH *");
         assert_eq!(db.peers[0].state, "BREACH ↑");
         assert_eq!(db.peers[1].alarm, None);
+    }
+
+    #[test]
+    fn a_loopback_client_is_a_row_of_its_own_with_its_breach_and_its_columns_hold() {
+        let mut s = snap(3000, 4100, 600);
+        let client = crate::peer_names::distinct(&netio_probes::PeerAddr::Local(
+            netio_probes::LocalClient {
+                ip: "127.0.0.1".parse().unwrap(),
+                pid: 4242,
+                started_ns: 1,
+            },
+        ));
+        s.targets[1].peers[0] = Peer {
+            addr: client.clone(),
+            comm: Some("a-long-client-name".into()),
+            sent: 4100,
+            received: 0,
+        };
+        s.targets[1].thresholds = vec![Threshold {
+            peer: Some(client),
+            direction: "sent".into(),
+            state: "breach".into(),
+            limit: 1,
+            rate: 2,
+        }];
+        let t = build(None, &s, Sort::Sent);
+        let row = &t.targets[0].peers[0];
+        assert_eq!(row.label, "client 127.0.0.1 pid=4242 (a-long-client-name)");
+        assert_eq!(row.state, "BREACH ↑");
+        let text = plain(&t);
+        let lines: Vec<&str> = text.lines().skip(2).collect();
+        let client_line = lines.iter().find(|l| l.contains("pid=4242")).unwrap();
+        // The state column starts where its heading does, past the label.
+        assert_eq!(
+            lines[0].find("  STATE"),
+            client_line.find("  BREACH ↑"),
+            "{text}"
+        );
     }
 }
