@@ -54,9 +54,17 @@ pub struct Key {
     pub pid: Option<u64>,
     pub comm: Option<String>,
     pub peer: Option<String>,
-    /// `--by peer`: a loopback TCP client's PID (its address is every
-    /// local client's; a Unix peer's address holds its PID already).
+    /// `--by peer`: a loopback TCP client's PID, and its uid where the
+    /// record gave one (its address is every local client's; a Unix peer's
+    /// address holds both already).
     pub peer_pid: Option<u64>,
+    pub peer_uid: Option<u64>,
+}
+
+/// Whether a peer record's peer is a loopback TCP client named by its
+/// process (a Unix peer's process is in its address).
+fn local_client(v: &Value) -> bool {
+    text(v, field::TRANSPORT) == Some("tcp") && v.get(field::PEER_PID).is_some()
 }
 
 /// One row's sums over the records of its key.
@@ -210,6 +218,7 @@ impl Aggregate {
                 comm: None,
                 peer: None,
                 peer_pid: None,
+                peer_uid: None,
             },
             // The record of the processes past the busiest N names none.
             By::Process if v.get(field::PID).is_none() && number(v, field::PROCESSES).is_some() => {
@@ -219,6 +228,7 @@ impl Aggregate {
                     comm: None,
                     peer: None,
                     peer_pid: None,
+                    peer_uid: None,
                 }
             }
             By::Process => Key {
@@ -227,14 +237,15 @@ impl Aggregate {
                 comm: Some(text(v, field::COMM)?.to_string()),
                 peer: None,
                 peer_pid: None,
+                peer_uid: None,
             },
             By::Peer => Key {
                 target,
                 pid: None,
                 comm: None,
                 peer: Some(text(v, field::PEER_ADDRESS)?.to_string()),
-                peer_pid: number(v, field::PEER_PID)
-                    .filter(|_| text(v, field::TRANSPORT) == Some("tcp")),
+                peer_pid: number(v, field::PEER_PID).filter(|_| local_client(v)),
+                peer_uid: number(v, field::PEER_UID).filter(|_| local_client(v)),
             },
         };
         let sent = number(v, field::SENT_BYTES)?;

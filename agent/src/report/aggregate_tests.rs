@@ -73,6 +73,7 @@ fn key(target: &str, pid: Option<u64>, peer: Option<&str>) -> Key {
         comm: pid.map(|_| "db".into()),
         peer: peer.map(str::to_string),
         peer_pid: None,
+        peer_uid: None,
     }
 }
 
@@ -339,6 +340,7 @@ fn loopback_clients_of_one_address_are_rows_of_their_own_by_process() {
             ("NETIO_PEER_ADDRESS", "127.0.0.1"),
             ("NETIO_TRANSPORT", "tcp"),
             ("NETIO_PEER_PID", pid),
+            ("NETIO_PEER_UID", "33"),
             ("NETIO_PEER_COMM", comm),
         ]
     };
@@ -359,13 +361,13 @@ fn loopback_clients_of_one_address_are_rows_of_their_own_by_process() {
     let got: Vec<_> = a
         .rows()
         .into_iter()
-        .map(|(k, r)| (k.peer_pid, r.peer_comm.clone(), r.sent))
+        .map(|(k, r)| (k.peer_pid, k.peer_uid, r.peer_comm.clone(), r.sent))
         .collect();
     assert_eq!(
         got,
         [
-            (Some(41), Some("redis-cli".to_string()), 600),
-            (Some(42), Some("backup".to_string()), 150),
+            (Some(41), Some(33), Some("redis-cli".to_string()), 600),
+            (Some(42), Some(33), Some("backup".to_string()), 150),
         ]
     );
 }

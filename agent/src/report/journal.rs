@@ -24,7 +24,7 @@ pub struct Source {
 
 /// The fields a report reads; journalctl's JSON carries only these (and
 /// its cursor and timestamps), whatever else an entry holds.
-const FIELDS: [&str; 19] = [
+const FIELDS: [&str; 23] = [
     UNIT,
     UID,
     field::EVENT,
@@ -33,6 +33,10 @@ const FIELDS: [&str; 19] = [
     field::PID,
     field::COMM,
     field::PEER_ADDRESS,
+    field::TRANSPORT,
+    field::PEER_PID,
+    field::PEER_UID,
+    field::PEER_COMM,
     field::PROCESSES,
     field::SENT_BYTES,
     field::RECEIVED_BYTES,
@@ -213,7 +217,17 @@ mod tests {
             .iter()
             .find_map(|a| a.strip_prefix("--output-fields="))
             .unwrap();
-        for f in ["_SYSTEMD_UNIT", "_UID", "NETIO_COUNT", "NETIO_SENT_BYTES"] {
+        let read_by_the_aggregate = [
+            "_SYSTEMD_UNIT",
+            "_UID",
+            "NETIO_COUNT",
+            "NETIO_SENT_BYTES",
+            "NETIO_PEER_PID",
+            "NETIO_PEER_UID",
+            "NETIO_PEER_COMM",
+            "NETIO_TRANSPORT",
+        ];
+        for f in read_by_the_aggregate {
             assert!(fields.split(',').any(|x| x == f), "{f} in {fields}");
         }
     }

@@ -106,8 +106,10 @@ fn key_cells(by: By, k: &Key, peer_comm: Option<&str>) -> Vec<String> {
         }
         By::Peer => {
             let mut peer = shown(k.peer.as_deref().unwrap_or_default());
-            if let Some(pid) = k.peer_pid {
-                peer = format!("{peer} pid={pid}");
+            match (k.peer_pid, k.peer_uid) {
+                (Some(pid), Some(uid)) => peer = format!("{peer} pid={pid},uid={uid}"),
+                (Some(pid), None) => peer = format!("{peer} pid={pid}"),
+                _ => {}
             }
             cells.push(match peer_comm {
                 Some(comm) => format!("{peer} ({})", shown(comm)),
@@ -301,6 +303,9 @@ pub fn json(a: &Aggregate, span: &Span) -> Value {
             }
             if let Some(p) = k.peer_pid {
                 o.insert("peer_pid".into(), p.into());
+            }
+            if let Some(u) = k.peer_uid {
+                o.insert("peer_uid".into(), u.into());
             }
             if let Some(c) = &r.peer_comm {
                 o.insert("peer_comm".into(), c.clone().into());

@@ -584,3 +584,76 @@ fn report_lists_the_breaches_netio_wrote_with_their_peak_rate() {
         "{line}"
     );
 }
+
+/// Every loopback client of a tracked server comes from 127.0.0.1: `--by
+/// peer` gives each client process a row of its own, named by its PID, uid
+/// and name as netio's records in the journal gave them, with its bytes.
+#[test]
+fn report_by_peer_gives_each_loopback_client_process_its_own_named_row() {
+    use std::os::unix::fs::PermissionsExt;
+    let _lock = JOURNALD.lock().unwrap_or_else(|e| e.into_inner());
+    journald_start();
+    let unit = UnitCgroup::create("system.slice/netio.service");
+    let scratch = Scratch::new("report-local");
+    std::fs::set_permissions(&scratch.dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let name = unique_name("ntr");
+    let target = format!("report-local-{}", unique_suffix());
+    let tracked = Program::named(&scratch, &name);
+    let config = write_config(&scratch, "1s", &[(&target, &[name.as_str()])]);
+    let start = SystemTime::now();
+    let mut netio = JournalNetio::start_bin_with(&netio_bin(), &config, |cmd| unit.exec_in(cmd));
+    netio.wait_started(true);
+    let size = ["--count", "1", "--size", "1m"];
+    let server = tracked.server("threaded", "127.0.0.1:0", &["--count", "2", "--size", "1m"]);
+    let addr = server.addr("127.0.0.1");
+    let backup = Program::named(&scratch, "backup-job");
+    let clients = [
+        (Program::original().client("threaded", &addr, &size), 0),
+        (
+            backup.client_with("threaded", &addr, &size, |cmd| {
+                cmd.uid(65534).gid(65534);
+            }),
+            65534,
+        ),
+    ];
+    server.finish();
+    let (status, stderr) = netio.stop();
+    assert!(status.success(), "netio failed: {stderr:?}");
+
+    let v = report_json(&["--since", &since_arg(start), "--by", "peer"]);
+    let mut rows: Vec<(String, u64, u64, String, u64, u64)> = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["target"] == target.as_str())
+        .map(|r| {
+            let s = |k: &str| r[k].as_str().unwrap_or_default().to_string();
+            let n = |k: &str| num(r, k).unwrap_or(u64::MAX);
+            (
+                s("peer"),
+                n("peer_pid"),
+                n("peer_uid"),
+                s("peer_comm"),
+                n("sent"),
+                n("received"),
+            )
+        })
+        .collect();
+    rows.sort();
+    let mut want: Vec<_> = clients
+        .iter()
+        .map(|(c, uid)| {
+            let comm = c.raw["comm"].as_str().unwrap().to_string();
+            (
+                "127.0.0.1".to_string(),
+                u64::from(c.pid),
+                *uid,
+                comm,
+                c.received,
+                c.sent,
+            )
+        })
+        .collect();
+    want.sort();
+    assert_eq!(rows, want, "one named row per client process: {v}");
+}
