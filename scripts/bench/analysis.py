@@ -256,53 +256,41 @@ def hash_path(cost):
 # ---- every system call ----
 
 
-def syscalls(rows):
-    """Per agent: ns per getppid(), and (but for no agent) the per-round differences to
-    no agent's and the median per-round ratio's excess in percent; None without both
-    no agent and netio."""
-    sysc = defaultdict(dict)
-    for section, name, rnd, metric, value in rows:
-        if section == "syscall" and metric == "ns_per_call":
-            sysc[name][rnd] = value
-    if not (sysc.get("none") and sysc.get("netio")):
+def against_none(rows, section, metric, agents):
+    """Per agent: its `metric` of `section`, and (but for no agent) the per-round
+    differences to no agent's and the median per-round ratio's excess in percent; None
+    without both no agent and netio."""
+    per = defaultdict(dict)
+    for sec, name, rnd, met, value in rows:
+        if sec == section and met == metric:
+            per[name][rnd] = value
+    if not (per.get("none") and per.get("netio")):
         return None
-    base = sysc["none"]
+    base = per["none"]
     table = []
-    for a in PP_AGENTS:
-        xs = sysc.get(a)
+    for a in agents:
+        xs = per.get(a)
         if not xs:
             continue
         diff = pct = None
         if a != "none":
             diff = summary(v - base[k] for k, v in xs.items() if k in base)
             pct = (med([v / base[k] for k, v in xs.items() if k in base]) - 1) * 100
-        table.append({"agent": a, "ns": summary(xs.values()), "diff": diff, "pct": pct})
+        table.append({"agent": a, "value": summary(xs.values()), "diff": diff, "pct": pct})
     return table
+
+
+def syscalls(rows):
+    """ns per getppid() per agent, against no agent's."""
+    return against_none(rows, "syscall", "ns_per_call", PP_AGENTS)
 
 
 # ---- loopback connections ----
 
 
 def connects(rows):
-    """µs per loopback connection with no agent and with netio, and netio's per-round
-    differences to no agent's and the median per-round ratio's excess in percent;
-    None without both."""
-    per = defaultdict(dict)
-    for section, name, rnd, metric, value in rows:
-        if section == "connect" and metric == "us_per_conn":
-            per[name][rnd] = value
-    if not (per.get("none") and per.get("netio")):
-        return None
-    base = per["none"]
-    table = []
-    for a in ("none", "netio"):
-        xs = per[a]
-        diff = pct = None
-        if a != "none":
-            diff = summary(v - base[k] for k, v in xs.items() if k in base)
-            pct = (med([v / base[k] for k, v in xs.items() if k in base]) - 1) * 100
-        table.append({"agent": a, "us": summary(xs.values()), "diff": diff, "pct": pct})
-    return table
+    """µs per loopback connection with no agent and with netio."""
+    return against_none(rows, "connect", "us_per_conn", ["none", "netio"])
 
 
 # ---- ping-pong ----

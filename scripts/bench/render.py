@@ -239,30 +239,30 @@ def cost_values(a):
     return v
 
 
-def syscall_values(table):
-    """What every system call pays."""
+def against_none_rows(table, unit, digits):
+    """A table of analysis.against_none as markdown rows: the value and its spread, and
+    the difference to no agent."""
+    fmt = lambda x: f"{x:,.{digits}f}"
+    signed = lambda x: f"{x:+.{digits}f}"
     rows = []
     for row in table or []:
         diff = ""
         if row["diff"]:
-            diff = (f"{row['diff'].median:+.1f} ns ({spread(row['diff'], lambda x: f'{x:+.1f}')}), "
+            diff = (f"{signed(row['diff'].median)} {unit} ({spread(row['diff'], signed)}), "
                     f"{row['pct']:+.1f}%")
-        rows.append(f"| {row['agent']} | {f1(row['ns'].median)} ({spread(row['ns'], f1)}) | "
-                    f"{diff} |")
-    return {"syscalls": table is not None, "syscall_rows": rows}
+        rows.append(f"| {row['agent']} | {fmt(row['value'].median)} "
+                    f"({spread(row['value'], fmt)}) | {diff} |")
+    return rows
+
+
+def syscall_values(table):
+    """What every system call pays."""
+    return {"syscalls": table is not None, "syscall_rows": against_none_rows(table, "ns", 1)}
 
 
 def connect_values(table):
     """What every loopback connection pays."""
-    rows = []
-    for row in table or []:
-        diff = ""
-        if row["diff"]:
-            diff = (f"{row['diff'].median:+.2f} µs ({spread(row['diff'], lambda x: f'{x:+.2f}')}), "
-                    f"{row['pct']:+.1f}%")
-        rows.append(f"| {row['agent']} | {row['us'].median:.2f} "
-                    f"({spread(row['us'], lambda x: f'{x:.2f}')}) | {diff} |")
-    return {"connects": table is not None, "connect_rows": rows}
+    return {"connects": table is not None, "connect_rows": against_none_rows(table, "µs", 2)}
 
 
 def pingpong_values(pp):
