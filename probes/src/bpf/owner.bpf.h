@@ -230,47 +230,46 @@ static __always_inline bool loopback_key(const struct traffic_key *key)
 	return key->family == PEER_INET6 && loopback6(w);
 }
 
-/* name_client() for a tracked process's socket: its owner entry, while it
- * is for the peer the socket has now. */
-static __always_inline void name_local_peer(struct sock *sk, struct traffic_key *key)
+/* name_client() for a tracked process's socket, whose peer is `family`,
+ * `peer` (its owner word) and `dport`: its owner entry, while it is for the
+ * peer the socket has now. */
+static __always_inline void name_by_owner(struct sock *sk, struct traffic_key *key, __u16 family,
+					  __u32 peer, __u16 dport)
 {
 	__u64 k = (__u64)sk;
-	struct sk_owner *o;
-	__u16 family, dport;
-	__u32 peer;
+	struct sk_owner *o = bpf_map_lookup_elem(&sk_owners, &k);
 
-	if (!loopback_key(key))
-		return;
-	o = bpf_map_lookup_elem(&sk_owners, &k);
-	if (!o || !owner_peer(sk, &family, &peer, &dport) || peer != o->peer ||
-	    dport != o->dport || family != o->family)
+	if (!o || peer != o->peer || dport != o->dport || family != o->family)
 		return;
 	name_client(o, key);
 }
 
-/* name_local_peer() for a socket held as a BTF pointer (tp_btf and fentry
+/* A loopback peer in `key` named by the socket's owner entry, through
+ * helpers (kprobe and syscall tracepoint programs). */
+static __always_inline void name_local_peer(struct sock *sk, struct traffic_key *key)
+{
+	__u16 family, dport;
+	__u32 peer;
+
+	if (loopback_key(key) && owner_peer(sk, &family, &peer, &dport))
+		name_by_owner(sk, key, family, peer, dport);
+}
+
+/* The same for a socket held as a BTF pointer (tp_btf and fentry
  * programs): plain loads, no probe reads, on the hash path's every event
  * with a loopback peer. */
 static __always_inline void name_local_peer_btf(struct sock *sk, struct traffic_key *key)
 {
-	__u64 k = (__u64)sk;
-	struct sk_owner *o;
-	__u16 family;
+	__u16 family = sk->__sk_common.skc_family;
 	__u32 peer;
 
 	if (!loopback_key(key))
 		return;
-	o = bpf_map_lookup_elem(&sk_owners, &k);
-	if (!o)
-		return;
-	family = sk->__sk_common.skc_family;
 	if (family == AF_INET)
 		peer = sk->__sk_common.skc_daddr;
 	else
 		peer = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[3];
-	if (peer != o->peer || sk->__sk_common.skc_dport != o->dport || family != o->family)
-		return;
-	name_client(o, key);
+	name_by_owner(sk, key, family, peer, sk->__sk_common.skc_dport);
 }
 
 /* Tells userspace who moved bytes on an owned socket, once per counter. */
